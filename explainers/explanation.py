@@ -1,0 +1,83 @@
+"""The result of every method: plain arrays plus provenance, saved to and loaded from ``.npz``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+_ARRAYS = ("values", "base_values", "probs", "classes", "image")
+_OPTIONAL_ARRAYS = ("segments", "segment_values")
+
+
+class ExplanationFileError(ValueError):
+    """A saved explanation that cannot be loaded; the message is one sentence."""
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """Attributions for K explained classes of one image, at the model's input resolution.
+
+    ``values[k].sum() + base_values[k]`` equals the model's probability of ``classes[k]`` up to
+    ``additivity_error`` (the largest gap over the K classes).
+    """
+
+    model: str
+    method: str
+    values: np.ndarray  # K × H × W float32
+    base_values: np.ndarray  # K float32: the model's output with every feature masked
+    probs: np.ndarray  # C float32: probabilities of the unmasked image
+    classes: np.ndarray  # K int64 class ids, most probable first
+    class_names: tuple[str, ...]  # K names
+    image: np.ndarray  # H × W × 3 uint8: the image as the model saw it
+    params: dict[str, Any]  # every parameter of the method, JSON-serialisable
+    seed: int
+    n_evals: int  # model evaluations (images through the network)
+    seconds: float  # computation only, model loading excluded
+    additivity_error: float
+    segments: np.ndarray | None = None  # H × W int32 superpixel labels 0..S−1, for superpixel methods
+    segment_values: np.ndarray | None = None  # K × S
+    weights_digest: str = ""
+    image_digest: str = ""
+    schema_version: int = SCHEMA_VERSION
+    extras: dict[str, Any] = field(default_factory=dict)  # method-specific provenance
+
+    @property
+    def top_k(self) -> int:
+        return len(self.classes)
+
+    def save(self, target: str | Path | BinaryIO) -> None:
+        """Writes one ``.npz`` (no pickles): the arrays plus a JSON ``meta`` record."""
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        arrays.update({name: getattr(self, name) for name in _OPTIONAL_ARRAYS if getattr(self, name) is not None})
+        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _ARRAYS + _OPTIONAL_ARRAYS}
+        meta["class_names"] = list(self.class_names)
+        arrays["meta"] = np.array(json.dumps(meta))
+        np.savez_compressed(target, **arrays)
+
+    @classmethod
+    def load(cls, source: str | Path | BinaryIO) -> "Explanation":
+        """Reads a file written by :meth:`save`; raises ExplanationFileError on anything else."""
+        try:
+            with np.load(source, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                arrays = {name: data[name] for name in _ARRAYS}
+                arrays.update({name: data[name] for name in _OPTIONAL_ARRAYS if name in data.files})
+        except (OSError, KeyError, ValueError, EOFError) as error:
+            raise ExplanationFileError(f"This is not a saved explanation or it is damaged ({error}).") from None
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise ExplanationFileError(f"This explanation was saved with schema version "
+                                       f"{meta.get('schema_version')}; this version reads {SCHEMA_VERSION}.")
+        meta["class_names"] = tuple(meta["class_names"])
+        return cls(**meta, **arrays)
+
+
+def additivity_error(values: np.ndarray, base_values: np.ndarray, outputs: np.ndarray) -> float:
+    """Largest |Σ attributions + base value − model output| over the explained classes."""
+    totals = values.reshape(len(values), -1).sum(axis=1, dtype=np.float64) + base_values
+    return float(np.max(np.abs(totals - outputs))) if len(values) else 0.0

@@ -1,0 +1,16 @@
+"""Model registry and loaders: a name in, a ready-to-call classifier out. Never imports streamlit."""
+
+from models.classifier import Classifier, ModelUnavailableError, load_classifier, resize_for
+from models.registry import ModelSpec, UnknownModelError, all_specs, get_spec
+from models import zoo as _zoo  # noqa: F401  (registers the models)
+
+__all__ = [
+    "Classifier",
+    "ModelSpec",
+    "ModelUnavailableError",
+    "UnknownModelError",
+    "all_specs",
+    "get_spec",
+    "load_classifier",
+    "resize_for",
+]

@@ -1,0 +1,137 @@
+"""A loaded model behind one contract: RGB images in [0, 255] in, class probabilities out."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from models.registry import ModelSpec, WeightsKind, get_spec
+
+
+class ScaleShift(nn.Module):
+    """Per-channel (x − mean) / std on N×C×H×W input; a module so gradient methods see it."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class Grayscale(nn.Module):
+    """RGB to one luma channel (ITU-R BT.601 weights), for single-channel networks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("weights", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.weights).sum(dim=1, keepdim=True)
+
+
+class ProbabilityModel(nn.Module):
+    """input transform → network → softmax (skipped when the network already ends in one)."""
+
+    def __init__(self, transform: nn.Module, network: nn.Module, outputs_probabilities: bool = False):
+        super().__init__()
+        self.transform = transform
+        self.network = network
+        self.softmax = nn.Identity() if outputs_probabilities else nn.Softmax(dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.softmax(self.network(self.transform(x)))
+
+
+def resize_for(spec: ModelSpec, image: np.ndarray) -> np.ndarray:
+    """The image as the model sees it: H×W×3 uint8 at the model's input size."""
+    height, width = spec.input_size
+    pil = Image.fromarray(image)
+    if spec.resize == "center_crop":
+        # torchvision's recipe: shorter side to resize_size, then a centred crop of the input size.
+        shorter = spec.resize_shorter_side or min(height, width)
+        scale = shorter / min(pil.size)
+        pil = pil.resize((max(width, round(pil.width * scale)), max(height, round(pil.height * scale))),
+                         Image.Resampling.BILINEAR)
+        left, top = (pil.width - width) // 2, (pil.height - height) // 2
+        pil = pil.crop((left, top, left + width, top + height))
+    else:
+        pil = pil.resize((width, height), Image.Resampling.BICUBIC)
+    return np.asarray(pil, dtype=np.uint8)
+
+
+class Classifier:
+    """A ready-to-call model: ``predict`` maps N×H×W×3 images in [0, 255] to N×classes probabilities."""
+
+    def __init__(self, spec: ModelSpec, module: nn.Module, weights: WeightsKind):
+        self.spec = spec
+        self.module = module.eval()
+        self.weights = weights
+        self.batch_size = spec.batch_size
+        for parameter in self.module.parameters():
+            parameter.requires_grad_(False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.class_names
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return resize_for(self.spec, image)
+
+    def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Probabilities for a batch of prepared images (N×H×W×3, uint8 or float in [0, 255])."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        step = batch_size or self.batch_size
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(images), step):
+                batch = torch.from_numpy(np.ascontiguousarray(images[start:start + step], dtype=np.float32))
+                outputs.append(self.module(batch.permute(0, 3, 1, 2)).float().numpy())
+        if not outputs:
+            return np.zeros((0, self.spec.num_classes), dtype=np.float32)
+        return np.concatenate(outputs)
+
+    @property
+    def weights_digest(self) -> str:
+        """Identifies the weights (for cache keys): a digest of the weights file, or "random"."""
+        if self.weights == "random":
+            return "random"
+        path = self.spec.weights_file()
+        return file_digest(path) if path is not None else "unknown"
+
+
+@lru_cache(maxsize=32)
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+class ModelUnavailableError(RuntimeError):
+    """The pretrained weights of a registered model are not on this machine."""
+
+
+def load_classifier(name: str, weights: WeightsKind = "pretrained") -> Classifier:
+    """Builds a registered model. Raises ModelUnavailableError (with the fix) when weights are missing."""
+    spec = get_spec(name)
+    if weights == "pretrained":
+        reason = spec.missing_reason()
+        if reason is not None:
+            raise ModelUnavailableError(f"{spec.title} is unavailable: {reason}")
+    torch.manual_seed(0)  # "random" weights are reproducible
+    return Classifier(spec, spec.build(weights), weights)
