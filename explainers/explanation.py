@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,7 +69,7 @@ class Explanation:
                 meta = json.loads(str(data["meta"]))
                 arrays = {name: data[name] for name in _ARRAYS}
                 arrays.update({name: data[name] for name in _OPTIONAL_ARRAYS if name in data.files})
-        except (OSError, KeyError, ValueError, EOFError) as error:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise ExplanationFileError(f"This is not a saved explanation or it is damaged ({error}).") from None
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise ExplanationFileError(f"This explanation was saved with schema version "
@@ -81,3 +82,8 @@ def additivity_error(values: np.ndarray, base_values: np.ndarray, outputs: np.nd
     """Largest |Σ attributions + base value − model output| over the explained classes."""
     totals = values.reshape(len(values), -1).sum(axis=1, dtype=np.float64) + base_values
     return float(np.max(np.abs(totals - outputs))) if len(values) else 0.0
+
+
+def top_classes(probs: np.ndarray, top_k: int) -> np.ndarray:
+    """Class ids by decreasing probability (ties broken by id, so the order is stable)."""
+    return np.argsort(-probs, kind="stable")[:top_k].astype(np.int64)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +10,8 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # so plain `pytest` works as well as `python -m pytest`
-    sys.path.insert(0, str(ROOT))
 
-from models.brain_tumor import (  # noqa: E402
+from models.brain_tumor import (
     CLASS_NAMES,
     INPUT_SIZE,
     BrainTumorVGG16,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +11,9 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # so plain `pytest` works as well as `python -m pytest`
-    sys.path.insert(0, str(ROOT))
 
-from models.digits import WEIGHTS_PATH, DigitsCNN, digits_dataset, load_digits_cnn  # noqa: E402
-from models.train_digits import held_out_split  # noqa: E402
+from models.digits import WEIGHTS_PATH, DigitsCNN, digits_dataset, load_digits_cnn
+from models.train_digits import held_out_split
 
 SAMPLES_DIR = ROOT / "assets" / "samples" / "digits"
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import shap
 
-from explainers.explanation import Explanation, additivity_error
+from explainers.explanation import Explanation, additivity_error, top_classes
 from explainers.methods.base import CountingModel, Param, ProgressCallback
 
 PARAMS = (
@@ -37,9 +37,7 @@ def explain_partition(classifier: Any, image: np.ndarray, *, top_k: int, max_eva
     """Partition SHAP of the top-k classes (or of ``classes``) of a prepared H×W×3 image."""
     started = time.perf_counter()
     probs = classifier.predict(image[None])[0]
-    if classes is None:
-        classes = np.argsort(-probs, kind="stable")[:top_k]
-    classes = np.asarray(classes, dtype=np.int64)
+    classes = top_classes(probs, top_k) if classes is None else np.asarray(classes, dtype=np.int64)
     counting = CountingModel(classifier, max_evals, progress)
     image_masker = shap.maskers.Image(masker_spec(masker, blur_kernel), image.shape)
     explainer = shap.PartitionExplainer(counting, image_masker)

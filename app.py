@@ -1,0 +1,53 @@
+"""SHAP Image Studio: entry point. Run with ``streamlit run app.py`` (see README's Quick start).
+
+The model and image pickers live in this sidebar so that every page shares them.
+"""
+
+import streamlit as st
+
+from explainers.images import UPLOAD_EXTENSIONS, MAX_FILE_BYTES
+from models import all_specs, get_spec
+from ui.state import (MODEL_KEY, SAMPLE_KEY, SOURCE_KEY, UPLOAD_KEY, available_models, current_selection,
+                      default_sample, samples_for)
+
+st.set_page_config(page_title="SHAP Image Studio", page_icon="🔎", layout="wide")
+
+pages = st.navigation([
+    st.Page("pages/explain.py", title="Explain", icon="🔎", default=True),
+    st.Page("pages/models.py", title="Models", icon="🧠"),
+])
+
+
+def _on_model_change() -> None:
+    # A new model starts on a sample of its own domain (an MRI for the tumour model, a digit for digits).
+    st.session_state[SAMPLE_KEY] = default_sample(get_spec(st.session_state[MODEL_KEY]))
+
+
+with st.sidebar:
+    st.title("SHAP Image Studio")
+    choices = [spec.name for spec in available_models()]
+    st.session_state.setdefault(MODEL_KEY, choices[0])
+    st.selectbox("Model", choices, key=MODEL_KEY, on_change=_on_model_change,
+                 format_func=lambda name: get_spec(name).title)
+    unavailable = len(all_specs()) - len(choices)
+    if unavailable:
+        st.caption(f"{unavailable} more models need weights on this machine: see the Models page.")
+    spec = get_spec(st.session_state[MODEL_KEY])
+    st.radio("Image", ["Sample", "Upload"], key=SOURCE_KEY, horizontal=True)
+    if st.session_state[SOURCE_KEY] == "Sample":
+        samples = {sample.name: sample for sample in samples_for(spec)}
+        if st.session_state.get(SAMPLE_KEY) not in samples:
+            st.session_state[SAMPLE_KEY] = default_sample(spec)
+        st.selectbox("Sample image", list(samples), key=SAMPLE_KEY,
+                     format_func=lambda name: f"{samples[name].domain}: {samples[name].title}")
+    else:
+        st.file_uploader(f"PNG, JPEG, TIFF, BMP or WebP, up to {MAX_FILE_BYTES // 2**20} MB",
+                         type=list(UPLOAD_EXTENSIONS), key=UPLOAD_KEY)
+    selection = current_selection()
+    if selection.error:
+        st.warning(selection.error)
+    elif selection.image is not None:
+        st.image(selection.image, caption=selection.image_label, width="stretch")
+    st.caption("Everything runs on this machine; no image leaves it.")
+
+pages.run()

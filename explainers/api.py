@@ -1,0 +1,34 @@
+"""The one call that pages and the command line make: explain an image with a method."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from explainers.explanation import Explanation
+from explainers.images import image_digest
+from explainers.methods import ParameterError, ProgressCallback, get_method
+
+
+def explain(classifier: Any, image: np.ndarray, method: str = "partition", *, top_k: int = 3,
+            max_evals: int | None = None, seed: int = 0, progress: ProgressCallback | None = None,
+            params: dict[str, Any] | None = None) -> Explanation:
+    """Explains the top-k classes of ``image`` (any size, H×W×3 uint8) with a registered method.
+
+    The image is first resized the way the model sees it; the result is at the model's input resolution.
+    """
+    spec = get_method(method)
+    resolved = spec.resolve(params or {})
+    budget = spec.default_budget if max_evals is None else int(max_evals)
+    if not spec.min_budget <= budget <= spec.max_budget:
+        raise ParameterError(f"The budget for {method} must be between {spec.min_budget} and {spec.max_budget} "
+                             f"{spec.budget_meaning}, not {budget}.")
+    num_classes = len(classifier.class_names)
+    if not 1 <= top_k <= num_classes:
+        raise ParameterError(f"top-k must be between 1 and {num_classes} for {classifier.name}, not {top_k}.")
+    prepared = classifier.prepare(image)
+    result = spec.explain(classifier, prepared, top_k=top_k, max_evals=budget, seed=seed, progress=progress,
+                          **resolved)
+    return dataclasses.replace(result, image_digest=image_digest(prepared))

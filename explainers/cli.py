@@ -1,0 +1,174 @@
+"""Command line: ``python -m explainers models | predict | explain``.
+
+The last line of stdout of ``predict`` and ``explain`` is one JSON object (a contract the tests and the
+benchmark rely on). A mistake of the user's is one sentence on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Something the user can fix; printed as one sentence."""
+
+
+def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param expects NAME=VALUE, not {pair!r}.")
+        params[name.strip()] = value.strip()
+    return params
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr, counted in model evaluations."""
+
+    def __init__(self, stream: Any = sys.stderr, width: int = 30):
+        self.stream, self.width = stream, width
+        self.started = time.perf_counter()
+        self.last_drawn = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self.last_drawn < 0.2:
+            return
+        self.last_drawn = now
+        fraction = done / total if total else 1.0
+        filled = int(self.width * fraction)
+        elapsed = now - self.started
+        remaining = elapsed / fraction - elapsed if fraction > 0 else float("nan")
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} evaluations, "
+                          f"{elapsed:.0f} s, ~{remaining:.0f} s left ")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _load(model_name: str, image_path: str, weights: str) -> tuple[Any, Any]:
+    from explainers.images import load_image
+    from models import get_spec, load_classifier
+
+    get_spec(model_name)  # an unknown model is reported before the image is read
+    image = load_image(Path(image_path))
+    return load_classifier(model_name, weights=weights), image
+
+
+def cmd_models(_: argparse.Namespace) -> int:
+    from models import all_specs
+
+    for spec in all_specs():
+        reason = spec.missing_reason()
+        status = "available" if reason is None else f"unavailable: {reason}"
+        print(f"{spec.name}\t{status}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from explainers.explanation import top_classes
+
+    classifier, image = _load(args.model, args.image, args.weights)
+    probs = classifier.predict(classifier.prepare(image))[0]
+    classes = top_classes(probs, min(args.top_k, len(probs)))
+    print(json.dumps({
+        "model": classifier.name,
+        "weights": classifier.weights,
+        "classes": [int(c) for c in classes],
+        "labels": [classifier.class_names[c] for c in classes],
+        "probs": [float(probs[c]) for c in classes],
+    }))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from explainers.api import explain
+    from explainers.methods import get_method
+
+    method = get_method(args.method)
+    params = _parse_params(args.param)
+    if args.segments is not None:
+        if not method.uses_segments:
+            print(f"note: {method.name} does not use superpixels; --segments is ignored.", file=sys.stderr)
+        else:
+            params["segments"] = str(args.segments)
+    classifier, image = _load(args.model, args.image, args.weights)
+    progress = None if args.quiet else TerminalProgress()
+    explanation = explain(classifier, image, method.name, top_k=args.top_k, max_evals=args.max_evals,
+                          seed=args.seed, progress=progress, params=params)
+    if args.out:
+        explanation.save(args.out)
+    print(json.dumps({
+        "model": explanation.model,
+        "weights": classifier.weights,
+        "method": explanation.method,
+        "classes": [int(c) for c in explanation.classes],
+        "labels": list(explanation.class_names),
+        "probs": [float(explanation.probs[c]) for c in explanation.classes],
+        "base_values": [float(b) for b in explanation.base_values],
+        "n_evals": explanation.n_evals,
+        "seconds": round(explanation.seconds, 4),
+        "additivity_error": explanation.additivity_error,
+        "params": explanation.params,
+        "seed": explanation.seed,
+        "image_digest": explanation.image_digest,
+        "out": args.out,
+    }))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explainers",
+                                     description="Shapley-value explanations of image classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("models", help="list the models and whether each is available")
+
+    def add_model_and_image(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
+        sub.add_argument("--image", required=True, help="PNG, JPEG, TIFF, BMP or WebP file")
+        sub.add_argument("--top-k", type=int, default=3, help="how many of the most probable classes")
+        sub.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
+                         help="'random' builds the architecture with random weights (an architecture check)")
+
+    predict = commands.add_parser("predict", help="classify an image")
+    add_model_and_image(predict)
+
+    explain = commands.add_parser("explain", help="explain an image's top-k classes")
+    add_model_and_image(explain)
+    explain.add_argument("--method", default="partition", help="explanation method (default: partition)")
+    explain.add_argument("--max-evals", type=int, default=None, help="the method's budget")
+    explain.add_argument("--segments", type=int, default=None, help="superpixel count (superpixel methods)")
+    explain.add_argument("--seed", type=int, default=0)
+    explain.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="a method parameter, e.g. --param blur_kernel=64 (repeatable)")
+    explain.add_argument("--out", default=None, help="write the explanation to this .npz file")
+    explain.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from explainers.explanation import ExplanationFileError
+    from explainers.images import ImageError
+    from explainers.methods import ParameterError
+    from models import ModelUnavailableError, UnknownModelError
+
+    handlers = {"models": cmd_models, "predict": cmd_predict, "explain": cmd_explain}
+    try:
+        return handlers[args.command](args)
+    except (UsageError, ImageError, ParameterError, UnknownModelError, ModelUnavailableError,
+            ExplanationFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:  # e.g. --out into a folder that does not exist
+        print(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,39 @@
+"""Shared fixtures: real models loaded once per test session, real sample images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explainers.images import load_image
+from models import Classifier, load_classifier
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "assets" / "samples"
+
+
+@pytest.fixture(scope="session")
+def efficientnet() -> Classifier:
+    return load_classifier("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def tumour_model() -> Classifier:
+    return load_classifier("brain_tumor_vgg16")
+
+
+@pytest.fixture(scope="session")
+def digits_model() -> Classifier:
+    return load_classifier("digits_cnn")
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    return load_image(SAMPLES / "photos" / "chelsea.png")
+
+
+@pytest.fixture(scope="session")
+def digit_seven() -> np.ndarray:
+    return load_image(SAMPLES / "digits" / "digit_7.png")
