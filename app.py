@@ -18,17 +18,17 @@ pages = st.navigation([
 ])
 
 
-def _on_model_change() -> None:
-    # A new model starts on a sample of its own domain (an MRI for the tumour model, a digit for digits).
-    st.session_state[SAMPLE_KEY] = default_sample(get_spec(st.session_state[MODEL_KEY]))
-
-
 with st.sidebar:
     st.title("SHAP Image Studio")
     choices = [spec.name for spec in available_models()]
     st.session_state.setdefault(MODEL_KEY, choices[0])
-    st.selectbox("Model", choices, key=MODEL_KEY, on_change=_on_model_change,
-                 format_func=lambda name: get_spec(name).title)
+    st.selectbox("Model", choices, key=MODEL_KEY, format_func=lambda name: get_spec(name).title)
+    last_model = st.session_state.get("_last_model")
+    if last_model != st.session_state[MODEL_KEY]:
+        st.session_state["_last_model"] = st.session_state[MODEL_KEY]
+        if last_model is not None or SAMPLE_KEY not in st.session_state:
+            # A new model starts on a sample of its own domain (an MRI for the tumour model, a digit for digits).
+            st.session_state[SAMPLE_KEY] = default_sample(get_spec(st.session_state[MODEL_KEY]))
     unavailable = len(all_specs()) - len(choices)
     if unavailable:
         st.caption(f"{unavailable} more models need weights on this machine: see the Models page.")
