@@ -7,8 +7,8 @@ import streamlit as st
 
 from explainers.images import UPLOAD_EXTENSIONS, MAX_FILE_BYTES
 from models import all_specs, get_spec
-from ui.state import (MODEL_KEY, SAMPLE_KEY, SOURCE_KEY, UPLOAD_KEY, available_models, current_selection,
-                      default_sample, samples_for)
+from ui.state import (MODEL_KEY, SOURCE_KEY, UPLOAD_KEY, available_models, current_selection,
+                      default_sample, sample_key, samples_for)
 
 st.set_page_config(page_title="SHAP Image Studio", page_icon="🔎", layout="wide")
 
@@ -23,23 +23,17 @@ with st.sidebar:
     choices = [spec.name for spec in available_models()]
     st.session_state.setdefault(MODEL_KEY, choices[0])
     st.selectbox("Model", choices, key=MODEL_KEY, format_func=lambda name: get_spec(name).title)
-    last_model = st.session_state.get("_last_model")
-    if last_model != st.session_state[MODEL_KEY]:
-        st.session_state["_last_model"] = st.session_state[MODEL_KEY]
-        if last_model is not None or SAMPLE_KEY not in st.session_state:
-            # A new model starts on a sample of its own domain (an MRI for the tumour model, a digit for digits).
-            st.session_state[SAMPLE_KEY] = default_sample(get_spec(st.session_state[MODEL_KEY]))
     unavailable = len(all_specs()) - len(choices)
     if unavailable:
         st.caption(f"{unavailable} more models need weights on this machine: see the Models page.")
     spec = get_spec(st.session_state[MODEL_KEY])
     st.radio("Image", ["Sample", "Upload"], key=SOURCE_KEY, horizontal=True)
     if st.session_state[SOURCE_KEY] == "Sample":
+        # One remembered sample per model domain: a new model starts on a sample of its own kind
+        # (an MRI for the tumour model, a digit for digits) and switching back restores the last choice.
         samples = {sample.name: sample for sample in samples_for(spec)}
-        if st.session_state.get(SAMPLE_KEY) not in samples:
-            st.session_state[SAMPLE_KEY] = default_sample(spec)
-        st.selectbox("Sample image", list(samples), key=SAMPLE_KEY,
-                     format_func=lambda name: f"{samples[name].domain}: {samples[name].title}")
+        st.selectbox("Sample image", list(samples), index=list(samples).index(default_sample(spec)),
+                     key=sample_key(spec), format_func=lambda name: f"{samples[name].domain}: {samples[name].title}")
     else:
         st.file_uploader(f"PNG, JPEG, TIFF, BMP or WebP, up to {MAX_FILE_BYTES // 2**20} MB",
                          type=list(UPLOAD_EXTENSIONS), key=UPLOAD_KEY)

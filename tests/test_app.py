@@ -38,7 +38,7 @@ def test_explain_page_shows_a_verdict_and_one_overlay_per_class_for_the_cat() ->
 
 
 def test_changing_top_k_and_model_updates_the_page() -> None:
-    app = start(model_name="digits_cnn", sample_name="digits/digit_3")
+    app = start(model_name="digits_cnn", sample_digits="digits/digit_3")
     assert not app.exception, app.exception
     assert "says **3**" in markdown_text(app) and "the file name says **3** ✓" in markdown_text(app)
     app.slider(key="top_k").set_value(1).run()

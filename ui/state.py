@@ -16,7 +16,6 @@ from models import ModelSpec, all_specs, get_spec
 from ui.resources import get_sample_image
 
 MODEL_KEY = "model_name"
-SAMPLE_KEY = "sample_name"
 SOURCE_KEY = "image_source"
 UPLOAD_KEY = "upload"
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -40,6 +39,11 @@ def samples_for(spec: ModelSpec) -> list[Sample]:
     """Samples of the model's own domain first, then the rest."""
     samples = list_samples()
     return [s for s in samples if s.domain == spec.domain] + [s for s in samples if s.domain != spec.domain]
+
+
+def sample_key(spec: ModelSpec) -> str:
+    """The sidebar's sample picker is one widget per model domain, each remembering its choice."""
+    return f"sample_{spec.domain}"
 
 
 def default_sample(spec: ModelSpec) -> str:
@@ -68,7 +72,7 @@ def current_selection() -> Selection:
     if st.session_state.get(SOURCE_KEY) == "Upload":
         image, label, error = _upload_image()
         return Selection(spec, image, label, None, error)
-    sample_name = st.session_state.get(SAMPLE_KEY) or default_sample(spec)
+    sample_name = st.session_state.get(sample_key(spec)) or default_sample(spec)
     sample = next((s for s in list_samples() if s.name == sample_name), None)
     if sample is None:
         sample_name = default_sample(spec)
