@@ -10,11 +10,11 @@ from models import all_specs, get_spec
 from ui.state import (MODEL_KEY, SOURCE_KEY, UPLOAD_KEY, available_models, current_selection,
                       default_sample, sample_key, samples_for)
 
-st.set_page_config(page_title="SHAP Image Studio", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="SHAP Image Studio", page_icon=":material/image_search:", layout="wide")
 
 pages = st.navigation([
-    st.Page("pages/explain.py", title="Explain", icon="🔎", default=True),
-    st.Page("pages/models.py", title="Models", icon="🧠"),
+    st.Page("pages/explain.py", title="Explain", icon=":material/image_search:", default=True),
+    st.Page("pages/models.py", title="Models", icon=":material/neurology:"),
 ])
 
 

@@ -39,7 +39,8 @@ def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opaci
     figure.add_trace(go.Heatmap(
         z=values, zmin=-limit, zmax=limit, zmid=0, colorscale=DIVERGING, opacity=opacity,
         customdata=customdata, hovertemplate=hovertemplate, showscale=show_colorbar,
-        colorbar={"title": {"text": "SHAP", "side": "right"}, "thickness": 12, "len": 0.9},
+        colorbar={"title": {"text": "SHAP", "side": "right"}, "thickness": 12, "len": 0.9,
+                  "exponentformat": "e", "nticks": 5},
     ))
     figure.update_layout(
         title={"text": title, "x": 0.02, "font": {"size": 14}}, height=height,

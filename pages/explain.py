@@ -76,7 +76,7 @@ for index, class_id in enumerate(explanation.classes):
     figure = overlay_figure(
         prepared, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments, show_colorbar=index % 3 == len(columns) - 1)
+        segments=explanation.segments)
     columns[index % len(columns)].plotly_chart(figure, key=f"overlay_{index}")
 st.caption("Red raises the class's probability, blue lowers it; every panel shares one colour scale "
            f"(±{limit:.3g}). Each map plus its base value adds up to the model's probability.")
