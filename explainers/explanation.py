@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -13,7 +13,7 @@ import numpy as np
 SCHEMA_VERSION = 1
 
 _ARRAYS = ("values", "base_values", "probs", "classes", "image")
-_OPTIONAL_ARRAYS = ("segments", "segment_values")
+_OPTIONAL_ARRAYS = ("segments", "segment_values", "segment_values_all", "base_values_all")
 
 
 class ExplanationFileError(ValueError):
@@ -43,6 +43,10 @@ class Explanation:
     additivity_error: float
     segments: np.ndarray | None = None  # H × W int32 superpixel labels 0..S−1, for superpixel methods
     segment_values: np.ndarray | None = None  # K × S
+    # Superpixel methods solve every class from the same evaluations: C × S values and C base values, so
+    # another class is a lookup, not a model call.
+    segment_values_all: np.ndarray | None = None
+    base_values_all: np.ndarray | None = None
     weights_digest: str = ""
     image_digest: str = ""
     schema_version: int = SCHEMA_VERSION
@@ -51,6 +55,28 @@ class Explanation:
     @property
     def top_k(self) -> int:
         return len(self.classes)
+
+    def can_explain(self, classes: np.ndarray) -> bool:
+        """Whether ``classes`` can be shown without evaluating the model again."""
+        return self.segment_values_all is not None or set(np.asarray(classes).tolist()) <= set(self.classes.tolist())
+
+    def for_classes(self, classes: np.ndarray, class_names: tuple[str, ...]) -> "Explanation":
+        """The same explanation for other classes, from stored values only (see can_explain)."""
+        classes = np.asarray(classes, dtype=np.int64)
+        if self.segment_values_all is not None and self.base_values_all is not None:
+            segment_values = self.segment_values_all[classes]
+            area = np.bincount(self.segments.ravel(), minlength=segment_values.shape[1]).astype(np.float32)
+            values = (segment_values / np.maximum(area, 1))[:, self.segments].astype(np.float32)
+            base_values = self.base_values_all[classes]
+        elif self.can_explain(classes):
+            rows = [int(np.flatnonzero(self.classes == c)[0]) for c in classes]
+            values, base_values = self.values[rows], self.base_values[rows]
+            segment_values = None if self.segment_values is None else self.segment_values[rows]
+        else:
+            raise ValueError("these classes were not explained; compute the explanation again")
+        return replace(self, values=values, base_values=base_values, classes=classes,
+                       class_names=tuple(class_names), segment_values=segment_values,
+                       additivity_error=additivity_error(values, base_values, self.probs[classes]))
 
     def save(self, target: str | Path | BinaryIO) -> None:
         """Writes one ``.npz`` (no pickles): the arrays plus a JSON ``meta`` record."""

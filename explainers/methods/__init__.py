@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from explainers.methods.base import Method, Param, ParameterError, ProgressCallback
-from explainers.methods.partition import PARAMS as _PARTITION_PARAMS, explain_partition
+from explainers.methods import exact, kernel, partition, permutation
 
 _METHODS: dict[str, Method] = {}
 
@@ -31,12 +31,54 @@ register(Method(
     title="Partition SHAP (shap, blur masker)",
     summary="Owen values over shap's hierarchy of image rectangles; hidden regions are blurred.",
     paper="Lundberg & Lee 2017, A Unified Approach to Interpreting Model Predictions (shap's Partition explainer)",
-    explain=explain_partition,
-    params=_PARTITION_PARAMS,
+    explain=partition.explain_partition,
+    params=partition.PARAMS,
     default_budget=300,
     min_budget=20,
     max_budget=5000,
     notes=("shap's masker splits the image into rectangles, so the segment count does not apply to it.",),
+))
+
+register(Method(
+    name="permutation",
+    title="Permutation SHAP (shap, superpixels)",
+    summary="Antithetic permutations of SLIC superpixels; one permutation costs 2·S + 1 evaluations.",
+    paper="Štrumbelj & Kononenko 2014, Explaining prediction models and individual predictions with feature "
+          "contributions (shap's Permutation explainer)",
+    explain=permutation.explain_permutation,
+    params=permutation.PARAMS,
+    uses_segments=True,
+    default_budget=500,
+    min_budget=5,
+    max_budget=20_000,
+))
+
+register(Method(
+    name="kernel",
+    title="Kernel SHAP (superpixels)",
+    summary="Weighted linear regression on sampled coalitions of SLIC superpixels (no L1 selection).",
+    paper="Lundberg & Lee 2017, A Unified Approach to Interpreting Model Predictions",
+    explain=kernel.explain_kernel,
+    params=kernel.PARAMS,
+    uses_segments=True,
+    default_budget=500,
+    min_budget=5,
+    max_budget=20_000,
+))
+
+register(Method(
+    name="exact",
+    title="Exact Shapley values (superpixels)",
+    summary="Every coalition of at most 14 superpixels evaluated: the reference for the sampling methods.",
+    paper="Shapley 1953, A Value for n-Person Games",
+    explain=exact.explain_exact,
+    params=exact.PARAMS,
+    uses_segments=True,
+    budget_meaning="model evaluations, at least 2^segments",
+    default_budget=1024,
+    min_budget=4,
+    max_budget=2 ** exact.MAX_PLAYERS,
+    notes=(f"Needs 2^S evaluations for S superpixels, so it is offered up to {exact.MAX_PLAYERS} superpixels.",),
 ))
 
 __all__ = ["Method", "Param", "ParameterError", "ProgressCallback", "all_methods", "get_method", "register"]

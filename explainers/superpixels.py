@@ -1,0 +1,166 @@
+"""Superpixel games: SLIC segments as players, a masked image per coalition, the model's full output kept.
+
+Every method that works on superpixels (permutation, kernel, exact) evaluates the same kind of game:
+v(z) = model(image with the segments outside coalition z filled in). The game keeps the full probability
+vector of every coalition it evaluates, so the values of any class come from the same evaluations.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+from skimage.segmentation import find_boundaries, slic
+
+from explainers.explanation import Explanation, additivity_error, top_classes
+from explainers.methods.base import Param, ProgressCallback
+
+FILLS = ("auto", "mean", "blur", "constant")
+# "auto": photos hide a superpixel behind its mean colour; MRIs and digits behind black, their background.
+AUTO_FILL = {"imagenet": "mean", "mri": "constant", "digits": "constant"}
+
+
+def slic_segments(image: np.ndarray, segments: int, compactness: float = 10.0, sigma: float = 1.0) -> np.ndarray:
+    """SLIC superpixels (Achanta et al. 2012) as H×W int32 labels 0..S−1, numbered consecutively."""
+    labels = slic(image, n_segments=segments, compactness=compactness, sigma=sigma, start_label=0,
+                  channel_axis=-1 if image.ndim == 3 else None)
+    _, consecutive = np.unique(labels, return_inverse=True)
+    return consecutive.reshape(labels.shape).astype(np.int32)
+
+
+def segment_boundaries(segments: np.ndarray) -> np.ndarray:
+    """H×W bool: the outlines of the superpixels, for drawing."""
+    return find_boundaries(segments, mode="inner")
+
+
+def fill_image(image: np.ndarray, segments: np.ndarray, fill: str, constant: float = 0.0,
+               blur_sigma: float | None = None) -> np.ndarray:
+    """What a hidden segment shows: its mean colour, a blurred copy of the image, or a constant grey level."""
+    image = image.astype(np.float32)
+    if fill == "mean":
+        count = np.bincount(segments.ravel(), minlength=segments.max() + 1).astype(np.float32)
+        means = np.stack([np.bincount(segments.ravel(), weights=image[..., c].ravel(), minlength=len(count))
+                          for c in range(image.shape[2])], axis=1) / np.maximum(count, 1)[:, None]
+        return means[segments].astype(np.float32)
+    if fill == "blur":
+        sigma = blur_sigma if blur_sigma is not None else max(image.shape[:2]) / 16
+        return ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest").astype(np.float32)
+    if fill == "constant":
+        return np.full_like(image, constant, dtype=np.float32)
+    raise ValueError(f"fill must be one of {', '.join(FILLS)}, not {fill!r}")
+
+
+def pixel_map(segment_values: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """K × H × W maps that spread each superpixel's value evenly over its pixels, so a map sums to its values."""
+    area = np.bincount(segments.ravel(), minlength=segment_values.shape[-1]).astype(np.float32)
+    return (segment_values / np.maximum(area, 1))[:, segments].astype(np.float32)
+
+
+class SuperpixelGame:
+    """v(coalitions) for a set of superpixels: masks in, the model's full probability vectors out.
+
+    Evaluations are batched, counted, reported as progress and remembered, so a coalition asked for twice
+    (paired sampling, enumeration, replays) costs one model evaluation.
+    """
+
+    def __init__(self, classifier: Any, image: np.ndarray, segments: np.ndarray, background: np.ndarray,
+                 total: int, progress: ProgressCallback | None = None):
+        self.classifier = classifier
+        self.image = image.astype(np.float32)
+        self.segments = segments
+        self.background = background.astype(np.float32)
+        self.players = int(segments.max()) + 1
+        # One-hot H×W×S: building a batch of masked images is then one matrix product, no Python loop.
+        self._onehot = (segments[..., None] == np.arange(self.players)).astype(np.float32)
+        self.total = total
+        self.progress = progress
+        self.evaluations = 0
+        self._memory: dict[bytes, np.ndarray] = {}
+
+    def masked_images(self, coalitions: np.ndarray) -> np.ndarray:
+        """Z×H×W×3: each coalition's segments from the image, the others from the background."""
+        keep = np.einsum("hws,zs->zhw", self._onehot, coalitions.astype(np.float32))[..., None]
+        return keep * self.image + (1.0 - keep) * self.background
+
+    def __call__(self, coalitions: np.ndarray) -> np.ndarray:
+        """Z×C probabilities for Z×S boolean (or 0/1) coalitions."""
+        coalitions = np.asarray(coalitions) > 0.5
+        keys = [np.packbits(row).tobytes() for row in coalitions]
+        missing = list(dict.fromkeys(key for key in keys if key not in self._memory))
+        if missing:
+            index = {key: i for i, key in enumerate(keys)}
+            todo = coalitions[[index[key] for key in missing]]
+            step = max(1, self.classifier.batch_size)
+            for start in range(0, len(todo), step):
+                chunk = todo[start:start + step]
+                outputs = self.classifier.predict(self.masked_images(chunk), batch_size=step)
+                for key, row in zip(missing[start:start + step], outputs):
+                    self._memory[key] = row
+                self.evaluations += len(chunk)
+                if self.progress is not None:
+                    self.progress(min(self.evaluations, self.total), self.total)
+        return np.stack([self._memory[key] for key in keys])
+
+
+def superpixel_params(default_segments: int = 50, max_segments: int = 200) -> tuple[Param, ...]:
+    """The parameters every superpixel method shares (the segment slider acts on all of them)."""
+    return (
+        Param("segments", "int", default_segments, "How many SLIC superpixels to aim for (SLIC may give a few "
+              "more or fewer).", low=2, high=max_segments, step=1),
+        Param("compactness", "float", 10.0, "SLIC's balance of colour against space: higher gives squarer "
+              "superpixels.", low=0.01, high=100.0, step=0.5),
+        Param("sigma", "float", 1.0, "Gaussian smoothing before SLIC, in pixels.", low=0.0, high=10.0, step=0.5),
+        Param("fill", "choice", "auto", "What a hidden superpixel shows: its mean colour, a blurred copy of the "
+              "image, or a constant grey (auto: mean colour for photos, black for MRIs and digits).",
+              choices=FILLS),
+        Param("fill_constant", "float", 0.0, "Grey level (0–255) for the constant fill.", low=0.0, high=255.0,
+              step=1.0),
+    )
+
+
+def resolve_fill(classifier: Any, fill: str) -> str:
+    return AUTO_FILL.get(classifier.spec.domain, "mean") if fill == "auto" else fill
+
+
+def build_game(classifier: Any, image: np.ndarray, *, segments: int, compactness: float, sigma: float,
+               fill: str, fill_constant: float, total: int,
+               progress: ProgressCallback | None) -> SuperpixelGame:
+    labels = slic_segments(image, segments, compactness, sigma)
+    background = fill_image(image, labels, resolve_fill(classifier, fill), constant=fill_constant)
+    return SuperpixelGame(classifier, image, labels, background, total, progress)
+
+
+def superpixel_explanation(classifier: Any, image: np.ndarray, game: SuperpixelGame, *, method: str,
+                           segment_values_all: np.ndarray, top_k: int, params: dict[str, Any], seed: int,
+                           started: float, extras: dict[str, Any] | None = None) -> Explanation:
+    """An Explanation of the top-k classes from values solved for every class (C × S)."""
+    full = np.ones((1, game.players), dtype=bool)
+    probs = game(full)[0]
+    base_all = game(~full)[0]
+    classes = top_classes(probs, top_k)
+    segment_values_all = np.asarray(segment_values_all, dtype=np.float32)
+    segment_values = segment_values_all[classes]
+    values = pixel_map(segment_values, game.segments)
+    return Explanation(
+        model=classifier.name,
+        method=method,
+        values=values.astype(np.float32),
+        base_values=base_all[classes].astype(np.float32),
+        probs=probs.astype(np.float32),
+        classes=classes,
+        class_names=tuple(classifier.class_names[c] for c in classes),
+        image=image,
+        params={**params, "segments_found": game.players, "fill_used": resolve_fill(classifier, params["fill"])},
+        seed=seed,
+        n_evals=game.evaluations,
+        seconds=time.perf_counter() - started,
+        additivity_error=additivity_error(values, base_all[classes], probs[classes]),
+        segments=game.segments,
+        segment_values=segment_values,
+        segment_values_all=segment_values_all,
+        base_values_all=base_all.astype(np.float32),
+        weights_digest=classifier.weights_digest,
+        extras=extras or {},
+    )
