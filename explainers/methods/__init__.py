@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from explainers.methods.base import Method, Param, ParameterError, ProgressCallback
-from explainers.methods import exact, kernel, partition, permutation
+from explainers.methods import deep, exact, gradient, kernel, partition, permutation
 
 _METHODS: dict[str, Method] = {}
 
@@ -79,6 +79,35 @@ register(Method(
     min_budget=4,
     max_budget=2 ** exact.MAX_PLAYERS,
     notes=(f"Needs 2^S evaluations for S superpixels, so it is offered up to {exact.MAX_PLAYERS} superpixels.",),
+))
+
+register(Method(
+    name="deep",
+    title="DeepSHAP (DeepLIFT rescale)",
+    summary="DeepLIFT's rescale rule through the network, averaged over background references.",
+    paper="Lundberg & Lee 2017 (DeepSHAP); Shrikumar et al. 2017, Learning Important Features Through "
+          "Propagating Activation Differences",
+    explain=deep.explain_deep,
+    params=deep.PARAMS,
+    budget_meaning="background references",
+    default_budget=8,
+    min_budget=1,
+    max_budget=128,
+))
+
+register(Method(
+    name="gradient",
+    title="GradientSHAP (expected gradients)",
+    summary="Gradients at random points between background references and the image, times the difference; "
+            "optionally of an intermediate layer's input.",
+    paper="Erion et al. 2021, Improving performance of deep learning models with axiomatic attribution priors "
+          "and expected gradients (shap's GradientExplainer)",
+    explain=gradient.explain_gradient,
+    params=gradient.PARAMS,
+    budget_meaning="samples",
+    default_budget=64,
+    min_budget=1,
+    max_budget=2048,
 ))
 
 __all__ = ["Method", "Param", "ParameterError", "ProgressCallback", "all_methods", "get_method", "register"]

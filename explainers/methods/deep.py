@@ -1,0 +1,237 @@
+"""DeepSHAP: the DeepLIFT rescale rule averaged over a background set (Lundberg & Lee 2017; Shrikumar et al.,
+"Learning Important Features Through Propagating Activation Differences", 2017).
+
+Our own implementation, because shap's DeepExplainer fails on torchvision's ResNets (an in-place ReLU used
+twice per block) and gives values that do not add up on ReLU6 networks. Here a copy of the model is rewritten
+before explaining: every elementwise non-linearity becomes a rescale node, max-pooling becomes a tree of
+max(a, b) = b + relu(a − b) (so its credit also sums exactly), and the product in squeeze-excite blocks uses
+the exact two-player Shapley split. The input and each reference run as one doubled batch; a node's
+multiplier is Δoutput / Δinput over that pair. The final softmax is attributed to the logits by integrated
+gradients on the softmax alone (cheap: no network), corrected to sum exactly, so the values add up to
+p(x) − mean p(reference) for the explained probabilities.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explainers.backgrounds import BACKGROUNDS, make_background, resolve_background
+from explainers.explanation import Explanation, additivity_error, top_classes
+from explainers.methods.base import Param, ProgressCallback
+
+PARAMS = (
+    Param("background", "choice", "auto", "References that stand for 'absent' (auto: blurred copies for photos, "
+          "the other samples of the domain for MRIs and digits).", choices=BACKGROUNDS),
+)
+
+ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
+               nn.GELU, nn.ELU, nn.LeakyReLU, nn.Softplus, nn.Mish)
+_EPSILON = 1e-7
+DTYPE = torch.float32
+
+
+class _RescaleFunction(torch.autograd.Function):
+    """y = fn(x) on a doubled batch [inputs; references]; backward uses Δy / Δx per element."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        y = fn(x)
+        ctx.fn = fn
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        x, y = ctx.saved_tensors
+        x_in, x_ref = x.chunk(2)
+        delta_x = x_in - x_ref
+        delta_y = y.chunk(2)[0] - y.chunk(2)[1]
+        # Where the pair is (nearly) equal the quotient is unstable: use the gradient at the midpoint.
+        midpoint = ((x_in + x_ref) / 2).detach().requires_grad_(True)
+        with torch.enable_grad():
+            slope, = torch.autograd.grad(ctx.fn(midpoint).sum(), midpoint)
+        small = delta_x.abs() < _EPSILON
+        multiplier = torch.where(small, slope, delta_y / torch.where(small, torch.ones_like(delta_x), delta_x))
+        return grad * torch.cat([multiplier, multiplier]), None
+
+
+class _ProductFunction(torch.autograd.Function):
+    """a · b with the exact two-player Shapley split: Δ(ab) = Δa·(b + b')/2 + Δb·(a + a')/2."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = ctx.saved_tensors
+        a_mean = (a.chunk(2)[0] + a.chunk(2)[1]) / 2
+        b_mean = (b.chunk(2)[0] + b.chunk(2)[1]) / 2
+        grad_a = grad * torch.cat([b_mean, b_mean]).expand_as(grad)
+        grad_b = grad * torch.cat([a_mean, a_mean]).expand_as(grad)
+        return _reduce_to(grad_a, a.shape), _reduce_to(grad_b, b.shape)
+
+
+def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Sums a broadcast gradient back to the operand's shape (e.g. N×C×1×1 squeeze-excite scales)."""
+    dims = [i for i, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1]
+    return grad.sum(dim=dims, keepdim=True) if dims else grad
+
+
+class Rescale(nn.Module):
+    def __init__(self, original: nn.Module):
+        super().__init__()
+        self.original = copy.deepcopy(original)
+        if hasattr(self.original, "inplace"):
+            self.original.inplace = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _RescaleFunction.apply(x, self.original)
+
+
+def _relu_rescale(x: torch.Tensor) -> torch.Tensor:
+    return _RescaleFunction.apply(x, F.relu)
+
+
+class MaxPoolAsReLUTree(nn.Module):
+    """Max-pooling rewritten as max(a, b) = b + relu(a − b) over each window, so the rescale rule applies."""
+
+    def __init__(self, pool: nn.MaxPool2d):
+        super().__init__()
+        pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+        self.kernel, self.stride = pair(pool.kernel_size), pair(pool.stride or pool.kernel_size)
+        self.padding, self.dilation = pair(pool.padding), pair(pool.dilation)
+        if pool.ceil_mode or pool.return_indices:
+            raise NotImplementedError("DeepSHAP supports max-pooling without ceil_mode or return_indices")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        ph, pw = self.padding
+        if ph or pw:
+            # Replicated edges never change a window's maximum (the edge pixel is in the same window).
+            x = F.pad(x, (pw, pw, ph, ph), mode="replicate")
+        out_h = (h + 2 * ph - self.dilation[0] * (self.kernel[0] - 1) - 1) // self.stride[0] + 1
+        out_w = (w + 2 * pw - self.dilation[1] * (self.kernel[1] - 1) - 1) // self.stride[1] + 1
+        windows = F.unfold(x, self.kernel, dilation=self.dilation, stride=self.stride)
+        items = list(windows.view(n, c, self.kernel[0] * self.kernel[1], -1).unbind(dim=2))
+        while len(items) > 1:
+            paired = [items[i + 1] + _relu_rescale(items[i] - items[i + 1]) for i in range(0, len(items) - 1, 2)]
+            items = paired + ([items[-1]] if len(items) % 2 else [])
+        return items[0].view(n, c, out_h, out_w)
+
+
+class SqueezeExcitationProduct(nn.Module):
+    """torchvision's SqueezeExcitation with its scale · input product made an exact Shapley split."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ProductFunction.apply(self.block._scale(x), x)
+
+
+def rewrite_for_deeplift(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose non-linear modules follow the rescale rule; softmax layers become identities."""
+    from torchvision.ops.misc import SqueezeExcitation
+
+    model = copy.deepcopy(model).eval()
+
+    def rewrite(parent: nn.Module) -> None:
+        for name, child in parent.named_children():
+            if isinstance(child, SqueezeExcitation):
+                rewrite(child)
+                setattr(parent, name, SqueezeExcitationProduct(child))
+            elif isinstance(child, ELEMENTWISE):
+                setattr(parent, name, Rescale(child))
+            elif isinstance(child, nn.MaxPool2d):
+                setattr(parent, name, MaxPoolAsReLUTree(child))
+            elif isinstance(child, (nn.Softmax, nn.LogSoftmax)):
+                setattr(parent, name, nn.Identity())
+            else:
+                rewrite(child)
+
+    rewrite(model)
+    return model
+
+
+def softmax_multipliers(logits: torch.Tensor, reference_logits: torch.Tensor, classes: torch.Tensor,
+                        steps: int = 64) -> torch.Tensor:
+    """K × B × C weights w with Σ_j w_j Δz_j = Δp_class exactly: integrated gradients of the softmax alone."""
+    delta = logits - reference_logits  # B × C
+    alphas = (torch.arange(steps, dtype=logits.dtype) + 0.5) / steps
+    path = reference_logits[None] + alphas[:, None, None] * delta[None]  # steps × B × C
+    probs = torch.softmax(path, dim=-1)
+    weights = []
+    for class_id in classes.tolist():
+        p = probs[..., class_id:class_id + 1]
+        onehot = torch.zeros_like(probs[0, 0])
+        onehot[class_id] = 1
+        # ∂p_c/∂z_j = p_c (1[j = c] − p_j), averaged along the straight path.
+        w = (p * (onehot - probs)).mean(dim=0)  # B × C
+        target = torch.softmax(logits, -1)[:, class_id] - torch.softmax(reference_logits, -1)[:, class_id]
+        residual = target - (w * delta).sum(-1)
+        norm = (delta * delta).sum(-1).clamp_min(1e-30)
+        weights.append(w + (residual / norm)[:, None] * delta)
+    return torch.stack(weights)
+
+
+def explain_deep(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
+                 progress: ProgressCallback | None = None, background: str = "auto",
+                 classes: np.ndarray | None = None) -> Explanation:
+    """DeepSHAP of the top-k classes; ``max_evals`` is the number of background references."""
+    started = time.perf_counter()
+    references = make_background(classifier, image, background, max_evals)
+    count = len(references)
+    probs = classifier.predict(image[None])[0]
+    classes = top_classes(probs, top_k) if classes is None else np.asarray(classes, dtype=np.int64)
+    model = rewrite_for_deeplift(classifier.module).to(DTYPE)
+    x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).to(DTYPE)
+    refs = torch.from_numpy(references).permute(0, 3, 1, 2).to(DTYPE)
+    total = np.zeros((len(classes),) + image.shape[:2])
+    base_values = np.zeros(len(classes))
+    step = max(1, classifier.batch_size // 2)
+    done = 0
+    for start in range(0, count, step):
+        ref = refs[start:start + step]
+        inputs = x[None].expand_as(ref).clone().requires_grad_(True)
+        batch = torch.cat([inputs, ref])
+        logits = model(batch)
+        z_in, z_ref = logits.chunk(2)
+        weights = softmax_multipliers(z_in.detach(), z_ref.detach(), torch.from_numpy(classes))
+        for k in range(len(classes)):
+            grad_output = torch.cat([weights[k], torch.zeros_like(weights[k])])
+            grad, = torch.autograd.grad(logits, inputs, grad_output, retain_graph=k < len(classes) - 1)
+            total[k] += (grad * (inputs.detach() - ref)).sum(dim=(0, 1)).numpy()
+        base_values += torch.softmax(z_ref.detach(), -1)[:, torch.from_numpy(classes)].sum(0).numpy()
+        done += len(ref)
+        if progress is not None:
+            progress(done, count)
+    values = (total / count).astype(np.float32)
+    base_values = base_values / count
+    return Explanation(
+        model=classifier.name,
+        method="deep",
+        values=values,
+        base_values=base_values.astype(np.float32),
+        probs=probs.astype(np.float32),
+        classes=classes,
+        class_names=tuple(classifier.class_names[c] for c in classes),
+        image=image,
+        params={"background": background, "background_used": resolve_background(classifier, background),
+                "max_evals": max_evals, "top_k": int(len(classes))},
+        seed=seed,
+        n_evals=2 * count,
+        seconds=time.perf_counter() - started,
+        additivity_error=additivity_error(values, base_values, probs[classes]),
+        weights_digest=classifier.weights_digest,
+        extras={"references": count},
+    )
