@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -14,12 +14,15 @@ from explainers.methods import ParameterError, ProgressCallback, get_method
 
 def explain(classifier: Any, image: np.ndarray, method: str = "partition", *, top_k: int = 3,
             max_evals: int | None = None, seed: int = 0, progress: ProgressCallback | None = None,
-            params: dict[str, Any] | None = None) -> Explanation:
-    """Explains the top-k classes of ``image`` (any size, H×W×3 uint8) with a registered method.
+            params: dict[str, Any] | None = None, classes: Sequence[int] | None = None) -> Explanation:
+    """Explains the top-k classes (or the given ``classes``) of ``image`` (any size, H×W×3 uint8).
 
     The image is first resized the way the model sees it; the result is at the model's input resolution.
     """
     spec = get_method(method)
+    reason = spec.unsupported(classifier)
+    if reason is not None:
+        raise ParameterError(f"{spec.title} cannot explain {classifier.name}: {reason}.")
     resolved = spec.resolve(params or {})
     budget = spec.default_budget if max_evals is None else int(max_evals)
     if not spec.min_budget <= budget <= spec.max_budget:
@@ -28,7 +31,20 @@ def explain(classifier: Any, image: np.ndarray, method: str = "partition", *, to
     num_classes = len(classifier.class_names)
     if not 1 <= top_k <= num_classes:
         raise ParameterError(f"top-k must be between 1 and {num_classes} for {classifier.name}, not {top_k}.")
+    if classes is not None:
+        classes = np.asarray(classes, dtype=np.int64)
+        if classes.size == 0 or classes.min() < 0 or classes.max() >= num_classes:
+            raise ParameterError(f"Class ids must be between 0 and {num_classes - 1}.")
+        if not spec.uses_segments:  # superpixel methods solve every class anyway; see below
+            resolved["classes"] = classes
     prepared = classifier.prepare(image)
     result = spec.explain(classifier, prepared, top_k=top_k, max_evals=budget, seed=seed, progress=progress,
                           **resolved)
-    return dataclasses.replace(result, image_digest=image_digest(prepared))
+    result = dataclasses.replace(result, image_digest=image_digest(prepared))
+    return result if classes is None or not spec.uses_segments else for_classes(result, classifier, classes)
+
+
+def for_classes(explanation: Explanation, classifier: Any, classes: Sequence[int]) -> Explanation:
+    """The explanation of other classes without evaluating the model (see Explanation.can_explain)."""
+    classes = np.asarray(classes, dtype=np.int64)
+    return explanation.for_classes(classes, tuple(classifier.class_names[c] for c in classes))

@@ -24,7 +24,7 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
 
 def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7,
                    title: str = "", height: int = 320, segments: np.ndarray | None = None,
-                   show_colorbar: bool = True) -> go.Figure:
+                   outlines: np.ndarray | None = None, show_colorbar: bool = True) -> go.Figure:
     """The attribution map over a grey copy of the image, diverging colours centred on 0.
 
     Hovering shows the pixel position and its value (and its superpixel when ``segments`` is given).
@@ -42,6 +42,9 @@ def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opaci
         colorbar={"title": {"text": "SHAP", "side": "right"}, "thickness": 12, "len": 0.9,
                   "exponentformat": "e", "nticks": 5},
     ))
+    if outlines is not None:
+        figure.add_trace(go.Heatmap(z=np.where(outlines, 1.0, np.nan), colorscale=[[0, "#222"], [1, "#222"]],
+                                    showscale=False, hoverinfo="skip", opacity=0.8))
     figure.update_layout(
         title={"text": title, "x": 0.02, "font": {"size": 14}}, height=height,
         margin={"l": 0, "r": 0, "t": 36 if title else 4, "b": 0},

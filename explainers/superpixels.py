@@ -15,7 +15,7 @@ from scipy import ndimage
 from skimage.segmentation import find_boundaries, slic
 
 from explainers.explanation import Explanation, additivity_error, top_classes
-from explainers.methods.base import Param, ProgressCallback
+from explainers.base import Param, ProgressCallback
 
 FILLS = ("auto", "mean", "blur", "constant")
 # "auto": photos hide a superpixel behind its mean colour; MRIs and digits behind black, their background.

@@ -1,11 +1,13 @@
-"""Explain: one model, one image, one method; an overlay per top-k class."""
+"""Explain: one model, one image, one method; an overlay per explained class."""
 
 import io
 
+import numpy as np
 import streamlit as st
 
 from explainers.methods import ParameterError, all_methods, get_method
 from explainers.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
+from explainers.superpixels import segment_boundaries
 from models import ModelUnavailableError
 from ui.compute import explanation_for
 from ui.controls import method_params
@@ -35,29 +37,40 @@ with st.container(border=True):
                            method.max_budget, method.default_budget, key=f"budget_{method.name}")
     top_k = right.slider("Top-k classes", 1, min(10, spec.num_classes), min(3, spec.num_classes), key="top_k")
     left, middle, right = st.columns(3)
-    segments = left.slider("Superpixel segments", 4, 200, 50, key="segments", disabled=not method.uses_segments,
-                           help=None if method.uses_segments else " ".join(method.notes))
+    if method.uses_segments:
+        segment_param = method.param("segments")
+        segments = left.slider("Superpixel segments", int(segment_param.low), int(segment_param.high),
+                               int(segment_param.default), key=f"segments_{method.name}", help=segment_param.help)
+    else:
+        left.slider("Superpixel segments", 2, 200, 50, key="segments_unused", disabled=True,
+                    help=" ".join(method.notes) or "This method does not use superpixels.")
     opacity = middle.slider("Overlay opacity", 0.0, 1.0, 0.7, 0.05, key="opacity")
     seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key="seed"))
+    left, right = st.columns([1, 2])
+    outlines = left.toggle("Superpixel outlines", value=False, key="outlines", disabled=not method.uses_segments)
+    order = np.argsort(-classifier.predict(classifier.prepare(selection.image))[0], kind="stable")
+    chosen = right.selectbox("Explained classes", ["top-k"] + [spec.class_names[c] for c in order],
+                             key="explained_class", help="The top-k classes, or one class of your choice.")
     for note in method.notes:
         st.caption(note)
     with st.expander(f"{method.title}: settings"):
         st.caption(f"{method.summary} Paper: {method.paper}.")
-        params = method_params(method)
+        params = method_params(method, skip=("segments",))
     if method.uses_segments:
         params["segments"] = segments
 
+classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
 prepared = classifier.prepare(selection.image)
 try:
     explanation = explanation_for(classifier, selection.image, method.name, top_k=top_k, max_evals=budget,
-                                  seed=seed, params=params)
+                                  seed=seed, params=params, classes=classes)
 except ParameterError as error:
     st.error(str(error))
     st.stop()
 
-verdict = explanation.class_names[0]
-probability = float(explanation.probs[explanation.classes[0]])
-summary = f"**{spec.title}** says **{verdict}** ({probability:.1%})"
+verdict_id = int(order[0])
+verdict = spec.class_names[verdict_id]
+summary = f"**{spec.title}** says **{verdict}** ({explanation.probs[verdict_id]:.1%})"
 if selection.true_label is not None:
     agrees = selection.true_label == verdict
     summary += f"; the file name says **{selection.true_label}** {'✓' if agrees else '✗ (disagrees)'}"
@@ -66,20 +79,23 @@ st.markdown(summary + ".")
 image_column, probability_column = st.columns([1, 2])
 image_column.plotly_chart(image_figure(prepared, title=f"{selection.image_label} as the model sees it"),
                           key="input_image")
+shown = order[:top_k]
 probability_column.plotly_chart(
-    probability_figure(list(explanation.class_names), [float(explanation.probs[c]) for c in explanation.classes]),
+    probability_figure([spec.class_names[c] for c in shown], [float(explanation.probs[c]) for c in shown]),
     key="probabilities")
 
 limit = symmetric_limit(list(explanation.values))
-columns = st.columns(min(top_k, 3))
+boundaries = segment_boundaries(explanation.segments) if outlines and explanation.segments is not None else None
+columns = st.columns(min(len(explanation.classes), 3))
 for index, class_id in enumerate(explanation.classes):
     figure = overlay_figure(
         prepared, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments)
+        segments=explanation.segments, outlines=boundaries)
     columns[index % len(columns)].plotly_chart(figure, key=f"overlay_{index}")
 st.caption("Red raises the class's probability, blue lowers it; every panel shares one colour scale "
-           f"(±{limit:.3g}). Each map plus its base value adds up to the model's probability.")
+           f"(±{limit:.3g}). Each map plus its base value adds up to the model's probability "
+           f"(largest gap here: {explanation.additivity_error:.1e}).")
 
 with st.expander("Details and download"):
     st.write({

@@ -22,6 +22,7 @@ def param_widget(param: Param, key: str) -> Any:
                            value=float(param.default), step=float(param.step or 0.1), help=param.help, key=key)
 
 
-def method_params(method: Method) -> dict[str, Any]:
-    """One control per parameter of the method; returns the chosen values."""
-    return {param.name: param_widget(param, key=f"param_{method.name}_{param.name}") for param in method.params}
+def method_params(method: Method, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One control per parameter of the method (but those in ``skip``); returns the chosen values."""
+    return {param.name: param_widget(param, key=f"param_{method.name}_{param.name}")
+            for param in method.params if param.name not in skip}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from explainers.methods.base import Method, Param, ParameterError, ProgressCallback
+from explainers.base import Method, Param, ParameterError, ProgressCallback
 from explainers.methods import deep, exact, gradient, kernel, partition, permutation
 
 _METHODS: dict[str, Method] = {}
@@ -75,7 +75,7 @@ register(Method(
     params=exact.PARAMS,
     uses_segments=True,
     budget_meaning="model evaluations, at least 2^segments",
-    default_budget=1024,
+    default_budget=4096,
     min_budget=4,
     max_budget=2 ** exact.MAX_PLAYERS,
     notes=(f"Needs 2^S evaluations for S superpixels, so it is offered up to {exact.MAX_PLAYERS} superpixels.",),
@@ -89,6 +89,7 @@ register(Method(
           "Propagating Activation Differences",
     explain=deep.explain_deep,
     params=deep.PARAMS,
+    unsupported=deep.unsupported_reason,
     budget_meaning="background references",
     default_budget=8,
     min_budget=1,

@@ -24,7 +24,7 @@ from torch import nn
 
 from explainers.backgrounds import BACKGROUNDS, make_background, resolve_background
 from explainers.explanation import Explanation, additivity_error, top_classes
-from explainers.methods.base import Param, ProgressCallback
+from explainers.base import Param, ProgressCallback
 
 PARAMS = (
     Param("background", "choice", "auto", "References that stand for 'absent' (auto: blurred copies for photos, "
@@ -137,6 +137,18 @@ class SqueezeExcitationProduct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _ProductFunction.apply(self.block._scale(x), x)
+
+
+# Layers whose output is not an elementwise function of one input, so no rescale rule is defined here.
+UNSUPPORTED = (nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention, nn.LocalResponseNorm)
+
+
+def unsupported_reason(classifier: Any) -> str | None:
+    for name, module in classifier.module.named_modules():
+        if isinstance(module, UNSUPPORTED):
+            return f"its layer {name} ({type(module).__name__}) has no DeepLIFT rule here; use gradient or a " \
+                   "model-agnostic method"
+    return None
 
 
 def rewrite_for_deeplift(model: nn.Module) -> nn.Module:

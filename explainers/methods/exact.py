@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from explainers.explanation import Explanation
-from explainers.methods.base import ParameterError, ProgressCallback
+from explainers.base import ParameterError, ProgressCallback
 from explainers.superpixels import build_game, superpixel_explanation, superpixel_params
 
 MAX_PLAYERS = 14
-PARAMS = superpixel_params(default_segments=10, max_segments=MAX_PLAYERS)
+# The SLIC target may exceed 14: SLIC often makes fewer superpixels than asked; the game size is checked.
+PARAMS = superpixel_params(default_segments=10, max_segments=24)
 
 
 def all_coalitions(players: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from torch import nn
 
 from explainers.backgrounds import BACKGROUNDS, make_background, resolve_background
 from explainers.explanation import Explanation, additivity_error, top_classes
-from explainers.methods.base import Param, ProgressCallback
+from explainers.base import Param, ProgressCallback
 
 LAYERS = ("input", "early", "middle", "late")
 LAYER_DEPTH = {"early": 0.25, "middle": 0.5, "late": 0.75}

@@ -14,7 +14,7 @@ import numpy as np
 import shap
 
 from explainers.explanation import Explanation
-from explainers.methods.base import ProgressCallback
+from explainers.base import ProgressCallback
 from explainers.superpixels import build_game, superpixel_explanation, superpixel_params
 
 PARAMS = superpixel_params()

@@ -15,7 +15,7 @@ import numpy as np
 import shap
 
 from explainers.explanation import Explanation, additivity_error, top_classes
-from explainers.methods.base import CountingModel, Param, ProgressCallback
+from explainers.base import CountingModel, Param, ProgressCallback
 
 PARAMS = (
     Param("masker", "choice", "blur", "How a hidden region is filled: a blurred copy, or OpenCV inpainting.",

@@ -15,7 +15,7 @@ import numpy as np
 import shap
 
 from explainers.explanation import Explanation
-from explainers.methods.base import ParameterError, ProgressCallback
+from explainers.base import ParameterError, ProgressCallback
 from explainers.superpixels import build_game, superpixel_explanation, superpixel_params
 
 PARAMS = superpixel_params()

@@ -76,6 +76,8 @@ class Method:
     min_budget: int = 10
     max_budget: int = 10_000
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Why this method cannot explain a given classifier, or None when it can.
+    unsupported: Callable[[Any], str | None] = lambda classifier: None
 
     def param(self, name: str) -> Param:
         for param in self.params:

@@ -1,0 +1,177 @@
+"""Every method on the real models at small budgets: values add up, sampling approaches exact Shapley
+values, seeds reproduce, classes change without model calls, DeepSHAP works where shap's does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explainers.api import explain, for_classes
+from explainers.explanation import top_classes
+from explainers.images import load_image
+from explainers.methods import ParameterError, all_methods, get_method
+from explainers.superpixels import slic_segments
+from models import Classifier, get_spec, load_classifier
+
+SMALL_BUDGET = {"partition": 60, "permutation": 200, "kernel": 200, "exact": 4096, "deep": 3, "gradient": 64}
+# A 10-player game on the digit: small enough to enumerate in a blink on the real digits model.
+TEN_PLAYERS = {"segments": 16, "sigma": 0.0, "compactness": 10.0}
+
+
+class CallCounter:
+    """Counts the images a classifier evaluates."""
+
+    def __init__(self, classifier: Classifier):
+        self.classifier, self.calls = classifier, 0
+        self.original = classifier.predict
+
+    def __enter__(self) -> "CallCounter":
+        def counted(images, batch_size=None):
+            self.calls += len(np.asarray(images).reshape(-1, *self.classifier.spec.input_size, 3))
+            return self.original(images, batch_size)
+        self.classifier.predict = counted
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.classifier.predict = self.original
+
+
+def test_every_method_declares_checked_parameters() -> None:
+    assert {m.name for m in all_methods()} == set(SMALL_BUDGET)
+    for method in all_methods():
+        assert method.title and method.summary and method.paper
+        assert method.min_budget <= method.default_budget <= method.max_budget
+        assert method.resolve({}) == {p.name: p.default for p in method.params}
+        for param in method.params:
+            assert param.help.endswith(".") and param.coerce(param.default) == param.default
+
+
+@pytest.mark.parametrize("method", sorted(SMALL_BUDGET))
+def test_every_method_adds_up_on_the_digits_model(digits_model, digit_seven, method) -> None:
+    params = TEN_PLAYERS if get_method(method).uses_segments else {}
+    e = explain(digits_model, digit_seven, method, top_k=2, max_evals=SMALL_BUDGET[method], params=params)
+    assert e.class_names[0] == "7" and e.values.shape == (2, 28, 28)
+    gap = np.abs(e.probs[e.classes] - e.base_values).max()
+    if method == "gradient":  # a Monte Carlo estimate: close, not exact
+        assert e.additivity_error < 0.25 * gap
+    else:
+        assert e.additivity_error <= max(1e-3 * gap, 1e-6)
+
+
+@pytest.fixture(scope="module")
+def ten_player_exact(digits_model, digit_seven):
+    return explain(digits_model, digit_seven, "exact", top_k=10, max_evals=1024, params=TEN_PLAYERS)
+
+
+def test_the_ten_player_game_really_has_ten_players(ten_player_exact) -> None:
+    assert ten_player_exact.params["segments_found"] == 10 and ten_player_exact.n_evals == 1024
+
+
+def test_kernel_at_full_enumeration_equals_exact(digits_model, digit_seven, ten_player_exact) -> None:
+    kernel = explain(digits_model, digit_seven, "kernel", top_k=10, max_evals=1024, params=TEN_PLAYERS)
+    np.testing.assert_allclose(kernel.segment_values_all, ten_player_exact.segment_values_all, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["kernel", "permutation"])
+def test_sampling_methods_approach_exact_as_the_budget_grows(digits_model, digit_seven, ten_player_exact,
+                                                             method) -> None:
+    exact = ten_player_exact.segment_values_all[7]
+    errors = []
+    for budget in (42, 168, 672):
+        runs = [explain(digits_model, digit_seven, method, top_k=1, max_evals=budget, seed=seed,
+                        params=TEN_PLAYERS).segment_values_all[7] for seed in range(3)]
+        errors.append(np.median([np.linalg.norm(run - exact) / np.linalg.norm(exact) for run in runs]))
+    assert errors[-1] < errors[0] and errors[-1] < 0.1, errors
+
+
+@pytest.mark.parametrize("method", ["permutation", "kernel", "gradient"])
+def test_a_fixed_seed_gives_identical_results(digits_model, digit_seven, method) -> None:
+    params = {"segments": 12} if method != "gradient" else {}
+    budget = 60 if method != "gradient" else 16
+    first, again, other = (explain(digits_model, digit_seven, method, top_k=2, max_evals=budget, seed=seed,
+                                   params=params) for seed in (1, 1, 2))
+    np.testing.assert_array_equal(first.values, again.values)
+    assert not np.array_equal(first.values, other.values)
+
+
+def test_changing_the_explained_class_calls_the_model_no_more(digits_model, digit_seven) -> None:
+    with CallCounter(digits_model) as counter:
+        e = explain(digits_model, digit_seven, "kernel", top_k=1, max_evals=100, params={"segments": 12})
+        used = counter.calls
+        others = [for_classes(e, digits_model, [c]) for c in range(10)]
+        wider = for_classes(e, digits_model, top_classes(e.probs, 5))
+        assert counter.calls == used
+    assert e.n_evals <= 100 and [o.class_names[0] for o in others] == [str(d) for d in range(10)]
+    assert all(o.additivity_error < 1e-5 for o in others) and wider.values.shape == (5, 28, 28)
+    np.testing.assert_array_equal(wider.values[0], e.values[0])
+
+
+def test_permutation_budget_below_one_permutation_is_refused(digits_model, digit_seven) -> None:
+    with pytest.raises(ParameterError, match="One permutation over 10 superpixels needs 21"):
+        explain(digits_model, digit_seven, "permutation", max_evals=20, params=TEN_PLAYERS)
+
+
+def test_exact_refuses_a_game_too_big_for_the_budget(digits_model, digit_seven) -> None:
+    with pytest.raises(ParameterError, match="need 1024 model evaluations"):
+        explain(digits_model, digit_seven, "exact", max_evals=500, params=TEN_PLAYERS)
+
+
+def superpixel_totals(values: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    return np.bincount(segments.ravel(), weights=values.ravel(), minlength=segments.max() + 1)
+
+
+def test_deep_and_gradient_agree_on_the_strongest_superpixels(digits_model, digit_seven) -> None:
+    deep = explain(digits_model, digit_seven, "deep", top_k=1, max_evals=9)
+    gradient = explain(digits_model, digit_seven, "gradient", top_k=1, max_evals=256, params={"references": 9})
+    segments = slic_segments(deep.image, 16, 10.0, 0.0)
+    deep_totals = superpixel_totals(deep.values[0], segments)
+    gradient_totals = superpixel_totals(gradient.values[0], segments)
+    strongest = np.argsort(-np.abs(deep_totals))[:3]
+    assert (np.sign(deep_totals[strongest]) == np.sign(gradient_totals[strongest])).all()
+
+
+def test_gradient_on_an_intermediate_layer_keeps_its_sum(digits_model, digit_seven) -> None:
+    e = explain(digits_model, digit_seven, "gradient", top_k=2, max_evals=128, params={"layer": "middle"})
+    assert e.values.shape == (2, 28, 28) and e.params["layer_module"].startswith("network.")
+    gap = np.abs(e.probs[e.classes] - e.base_values).max()
+    assert e.additivity_error < 0.25 * gap
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "brain_tumor_vgg16"])
+def test_deep_adds_up_on_the_real_offline_models(name, chelsea) -> None:
+    classifier = load_classifier(name)
+    image = chelsea if name == "efficientnet_lite0" else load_image("assets/samples/mri/Te-me_0017.jpg")
+    e = explain(classifier, image, "deep", top_k=2, max_evals=2)
+    gap = np.abs(e.probs[e.classes] - e.base_values)
+    assert gap.max() > 1e-3 and e.additivity_error <= 1e-3 * gap.max()
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v3_large"])
+def test_deep_works_where_shaps_deep_explainer_fails(name, chelsea) -> None:
+    classifier = load_classifier(name, weights="random")
+    # A fresh initialisation with untouched batch-norm statistics makes activations vanish (a flat output,
+    # no game to explain): recalibrate the statistics on the photo and blurred copies, as after training.
+    batch = torch.from_numpy(np.stack([classifier.prepare(chelsea)] * 4).astype(np.float32)).permute(0, 3, 1, 2)
+    batch = batch + torch.randn_like(batch) * 30
+    for module in classifier.module.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    with torch.no_grad():
+        classifier.module.train()(batch)
+        for module in classifier.module.modules():
+            if isinstance(module, torch.nn.Linear):  # MobileNet's head starts at std 0.01: near-uniform output
+                module.weight.mul_(30)
+    classifier.module.eval()
+    e = explain(classifier, chelsea, "deep", top_k=2, max_evals=2)
+    gap = np.abs(e.probs[e.classes] - e.base_values)
+    assert gap.max() > 1e-4, gap
+    assert e.additivity_error <= 1e-3 * gap.max()
+
+
+def test_deep_says_why_it_cannot_explain_a_model(digits_model) -> None:
+    network = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LayerNorm(28 * 28 * 3), torch.nn.Linear(2352, 10))
+    odd = Classifier(get_spec("digits_cnn"), network, "random")
+    with pytest.raises(ParameterError, match="LayerNorm"):
+        explain(odd, np.zeros((28, 28, 3), np.uint8), "deep")
