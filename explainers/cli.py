@@ -73,6 +73,18 @@ def cmd_models(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_methods(_: argparse.Namespace) -> int:
+    from explainers.methods import all_methods
+
+    for method in all_methods():
+        print(f"{method.name}\t{method.title}; budget: {method.budget_meaning} "
+              f"({method.min_budget}–{method.max_budget}, default {method.default_budget})")
+        for param in method.params:
+            allowed = ", ".join(param.choices) if param.choices else f"{param.low:g}–{param.high:g}"
+            print(f"  --param {param.name}=VALUE\t{param.help} [{allowed}; default {param.default}]")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from explainers.explanation import top_classes
 
@@ -131,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("models", help="list the models and whether each is available")
+    commands.add_parser("methods", help="list the explanation methods and their parameters")
 
     def add_model_and_image(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
@@ -144,8 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="explain an image's top-k classes")
     add_model_and_image(explain)
-    explain.add_argument("--method", default="partition", help="explanation method (default: partition)")
-    explain.add_argument("--max-evals", type=int, default=None, help="the method's budget")
+    explain.add_argument("--method", default="partition",
+                         help="partition, permutation, kernel, exact, deep or gradient (default: partition)")
+    explain.add_argument("--max-evals", type=int, default=None,
+                         help="the method's budget: model evaluations for perturbation methods, samples for "
+                              "gradient, background size for deep")
     explain.add_argument("--segments", type=int, default=None, help="superpixel count (superpixel methods)")
     explain.add_argument("--seed", type=int, default=0)
     explain.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -162,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from explainers.methods import ParameterError
     from models import ModelUnavailableError, UnknownModelError
 
-    handlers = {"models": cmd_models, "predict": cmd_predict, "explain": cmd_explain}
+    handlers = {"models": cmd_models, "methods": cmd_methods, "predict": cmd_predict, "explain": cmd_explain}
     try:
         return handlers[args.command](args)
     except (UsageError, ImageError, ParameterError, UnknownModelError, ModelUnavailableError,

@@ -92,3 +92,23 @@ def test_bad_upload_gets_one_sentence_and_the_app_keeps_running(name, data) -> N
     app.session_state["image_source"] = "Sample"  # and the app goes on
     app.run()
     assert not app.exception and "says **7**" in markdown_text(app)
+
+
+@pytest.mark.parametrize("method, budget", [("permutation", 60), ("kernel", 60), ("exact", 4096), ("deep", 2),
+                                            ("gradient", 8)])
+def test_every_method_renders_on_the_explain_page(method, budget) -> None:
+    app = start(model_name="digits_cnn", explain_method=method, outlines=True,
+                **{f"budget_{method}": budget, f"segments_{method}": 12})
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert "says **7**" in markdown_text(app) and len(app.get("plotly_chart")) == 2 + 3
+
+
+def test_a_chosen_class_is_explained_from_the_stored_values() -> None:
+    app = start(model_name="digits_cnn", explain_method="kernel", budget_kernel=60)
+    computed = app.session_state["_explanations"]
+    app.session_state["explained_class"] = "3"
+    app.run()
+    assert not app.exception, app.exception
+    assert len(app.get("plotly_chart")) == 2 + 1
+    assert len(app.session_state["_explanations"]) == len(computed) == 1  # nothing new was computed

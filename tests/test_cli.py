@@ -81,3 +81,37 @@ def test_bad_flag_exits_2() -> None:
     with pytest.raises(SystemExit) as caught:
         main(["explain", "--model", "digits_cnn", "--image", SEVEN, "--top-k", "many"])
     assert caught.value.code == 2
+
+
+def test_methods_lists_every_method_and_its_parameters(capsys) -> None:
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for name in ("partition", "permutation", "kernel", "exact", "deep", "gradient"):
+        assert f"\n{name}\t" in "\n" + out
+    assert "--param fill=VALUE" in out and "--param layer=VALUE" in out
+
+
+@pytest.mark.parametrize("method, budget, extra", [
+    ("permutation", "60", ["--segments", "12"]),
+    ("kernel", "60", ["--segments", "12", "--param", "fill=blur"]),
+    ("exact", "4096", ["--segments", "8"]),
+    ("deep", "3", ["--param", "background=black"]),
+    ("gradient", "16", ["--param", "layer=late", "--param", "local_smoothing=2"]),
+])
+def test_explain_accepts_every_method_and_its_parameters(method, budget, extra, tmp_path, capsys) -> None:
+    out = tmp_path / "e.npz"
+    assert main(["explain", "--model", "digits_cnn", "--image", SEVEN, "--method", method, "--max-evals", budget,
+                 "--top-k", "2", "--quiet", "--out", str(out), *extra]) == 0
+    report = last_json(capsys.readouterr().out)
+    assert report["method"] == method and report["labels"][0] == "7"
+    saved = Explanation.load(out)
+    assert saved.method == method and saved.values.shape == (2, 28, 28)
+    if method in ("permutation", "kernel", "exact"):
+        assert saved.segments.shape == (28, 28) and saved.segment_values.shape[0] == 2
+
+
+def test_random_weights_serve_torchvision_architectures(capsys) -> None:
+    assert main(["explain", "--model", "resnet18", "--weights", "random", "--image", CHELSEA, "--method", "deep",
+                 "--max-evals", "1", "--top-k", "1", "--quiet"]) == 0
+    report = last_json(capsys.readouterr().out)
+    assert report["weights"] == "random" and report["model"] == "resnet18"
