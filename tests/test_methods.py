@@ -175,3 +175,24 @@ def test_deep_says_why_it_cannot_explain_a_model(digits_model) -> None:
     odd = Classifier(get_spec("digits_cnn"), network, "random")
     with pytest.raises(ParameterError, match="LayerNorm"):
         explain(odd, np.zeros((28, 28, 3), np.uint8), "deep")
+
+
+def test_our_rescale_rule_equals_shaps_deep_explainer_where_shap_works() -> None:
+    # On a plain conv/ReLU/linear network the DeepLIFT rescale rule is unique, so the two must agree.
+    import shap
+
+    from explainers.methods.deep import rescale_attributions, rewrite_for_deeplift
+
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(), torch.nn.Conv2d(6, 8, 3, stride=2), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.Linear(8 * 5 * 5, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)).eval()
+    x = torch.rand(1, 3, 14, 14)
+    refs = torch.rand(4, 3, 14, 14)
+    reference = shap.DeepExplainer(network, refs).shap_values(x, check_additivity=False)
+    reference = np.asarray(reference)[0]  # C × H × W × outputs
+    for output in range(3):
+        ours, _ = rescale_attributions(rewrite_for_deeplift(network), x[0], refs,
+                                       lambda z_in, z_ref: torch.nn.functional.one_hot(
+                                           torch.full((len(z_in),), output), 3).float()[None], batch_size=4)
+        np.testing.assert_allclose(ours[0].numpy(), reference[..., output], atol=1e-5)

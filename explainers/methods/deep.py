@@ -196,6 +196,35 @@ def softmax_multipliers(logits: torch.Tensor, reference_logits: torch.Tensor, cl
     return torch.stack(weights)
 
 
+def rescale_attributions(model: nn.Module, x: torch.Tensor, refs: torch.Tensor,
+                         output_weights: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch_size: int,
+                         progress: ProgressCallback | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """DeepLIFT attributions averaged over references, for a model rewritten by rewrite_for_deeplift.
+
+    ``output_weights(z_in, z_ref)`` gives K × B × C multipliers of the outputs per explained quantity.
+    Returns the K × C × H × W mean attributions and the references' outputs (R × C).
+    """
+    total: torch.Tensor | None = None
+    ref_outputs = []
+    for start in range(0, len(refs), batch_size):
+        ref = refs[start:start + batch_size]
+        inputs = x[None].expand_as(ref).clone().requires_grad_(True)
+        outputs = model(torch.cat([inputs, ref]))
+        z_in, z_ref = outputs.detach().chunk(2)
+        weights = output_weights(z_in, z_ref)
+        per_class = []
+        for k in range(len(weights)):
+            grad_output = torch.cat([weights[k], torch.zeros_like(weights[k])])
+            grad, = torch.autograd.grad(outputs, inputs, grad_output, retain_graph=k < len(weights) - 1)
+            per_class.append((grad * (inputs.detach() - ref)).sum(dim=0))
+        chunk_total = torch.stack(per_class)
+        total = chunk_total if total is None else total + chunk_total
+        ref_outputs.append(z_ref)
+        if progress is not None:
+            progress(min(start + batch_size, len(refs)), len(refs))
+    return total / len(refs), torch.cat(ref_outputs)
+
+
 def explain_deep(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
                  progress: ProgressCallback | None = None, background: str = "auto",
                  classes: np.ndarray | None = None) -> Explanation:
@@ -205,30 +234,15 @@ def explain_deep(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: i
     count = len(references)
     probs = classifier.predict(image[None])[0]
     classes = top_classes(probs, top_k) if classes is None else np.asarray(classes, dtype=np.int64)
+    class_index = torch.from_numpy(classes)
     model = rewrite_for_deeplift(classifier.module).to(DTYPE)
     x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).to(DTYPE)
     refs = torch.from_numpy(references).permute(0, 3, 1, 2).to(DTYPE)
-    total = np.zeros((len(classes),) + image.shape[:2])
-    base_values = np.zeros(len(classes))
-    step = max(1, classifier.batch_size // 2)
-    done = 0
-    for start in range(0, count, step):
-        ref = refs[start:start + step]
-        inputs = x[None].expand_as(ref).clone().requires_grad_(True)
-        batch = torch.cat([inputs, ref])
-        logits = model(batch)
-        z_in, z_ref = logits.chunk(2)
-        weights = softmax_multipliers(z_in.detach(), z_ref.detach(), torch.from_numpy(classes))
-        for k in range(len(classes)):
-            grad_output = torch.cat([weights[k], torch.zeros_like(weights[k])])
-            grad, = torch.autograd.grad(logits, inputs, grad_output, retain_graph=k < len(classes) - 1)
-            total[k] += (grad * (inputs.detach() - ref)).sum(dim=(0, 1)).numpy()
-        base_values += torch.softmax(z_ref.detach(), -1)[:, torch.from_numpy(classes)].sum(0).numpy()
-        done += len(ref)
-        if progress is not None:
-            progress(done, count)
-    values = (total / count).astype(np.float32)
-    base_values = base_values / count
+    attributions, ref_logits = rescale_attributions(
+        model, x, refs, lambda z_in, z_ref: softmax_multipliers(z_in, z_ref, class_index),
+        max(1, classifier.batch_size // 2), progress)
+    values = attributions.sum(dim=1).numpy().astype(np.float32)
+    base_values = torch.softmax(ref_logits, -1)[:, class_index].mean(dim=0).numpy().astype(np.float64)
     return Explanation(
         model=classifier.name,
         method="deep",
