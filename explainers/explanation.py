@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import zipfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -113,3 +114,28 @@ def additivity_error(values: np.ndarray, base_values: np.ndarray, outputs: np.nd
 def top_classes(probs: np.ndarray, top_k: int) -> np.ndarray:
     """Class ids by decreasing probability (ties broken by id, so the order is stable)."""
     return np.argsort(-probs, kind="stable")[:top_k].astype(np.int64)
+
+
+def make_explanation(classifier: Any, image: np.ndarray, *, method: str, values: np.ndarray,
+                     base_values: np.ndarray, probs: np.ndarray, classes: np.ndarray, params: dict[str, Any],
+                     seed: int, n_evals: int, started: float, **optional: Any) -> Explanation:
+    """An Explanation with the bookkeeping every method shares: names, digest, timing, additivity."""
+    values = np.asarray(values, dtype=np.float32)
+    base_values = np.asarray(base_values, dtype=np.float64)
+    return Explanation(
+        model=classifier.name,
+        method=method,
+        values=values,
+        base_values=base_values.astype(np.float32),
+        probs=np.asarray(probs, dtype=np.float32),
+        classes=np.asarray(classes, dtype=np.int64),
+        class_names=tuple(classifier.class_names[c] for c in classes),
+        image=image,
+        params=params,
+        seed=seed,
+        n_evals=n_evals,
+        seconds=time.perf_counter() - started,
+        additivity_error=additivity_error(values, base_values, np.asarray(probs)[classes]),
+        weights_digest=classifier.weights_digest,
+        **optional,
+    )

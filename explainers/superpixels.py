@@ -7,14 +7,13 @@ vector of every coalition it evaluates, so the values of any class come from the
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 from skimage.segmentation import find_boundaries, slic
 
-from explainers.explanation import Explanation, additivity_error, top_classes
+from explainers.explanation import Explanation, make_explanation, top_classes
 from explainers.base import Param, ProgressCallback
 
 FILLS = ("auto", "mean", "blur", "constant")
@@ -143,24 +142,9 @@ def superpixel_explanation(classifier: Any, image: np.ndarray, game: SuperpixelG
     segment_values_all = np.asarray(segment_values_all, dtype=np.float32)
     segment_values = segment_values_all[classes]
     values = pixel_map(segment_values, game.segments)
-    return Explanation(
-        model=classifier.name,
-        method=method,
-        values=values.astype(np.float32),
-        base_values=base_all[classes].astype(np.float32),
-        probs=probs.astype(np.float32),
-        classes=classes,
-        class_names=tuple(classifier.class_names[c] for c in classes),
-        image=image,
+    return make_explanation(
+        classifier, image, method=method, values=values, base_values=base_all[classes], probs=probs,
+        classes=classes, seed=seed, n_evals=game.evaluations, started=started, extras=extras or {},
         params={**params, "segments_found": game.players, "fill_used": resolve_fill(classifier, params["fill"])},
-        seed=seed,
-        n_evals=game.evaluations,
-        seconds=time.perf_counter() - started,
-        additivity_error=additivity_error(values, base_all[classes], probs[classes]),
-        segments=game.segments,
-        segment_values=segment_values,
-        segment_values_all=segment_values_all,
-        base_values_all=base_all.astype(np.float32),
-        weights_digest=classifier.weights_digest,
-        extras=extras or {},
-    )
+        segments=game.segments, segment_values=segment_values, segment_values_all=segment_values_all,
+        base_values_all=base_all.astype(np.float32))

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explainers.backgrounds import BACKGROUNDS, make_background, resolve_background
-from explainers.explanation import Explanation, additivity_error, top_classes
+from explainers.explanation import Explanation, make_explanation, top_classes
 from explainers.base import Param, ProgressCallback
 
 PARAMS = (
@@ -243,21 +243,8 @@ def explain_deep(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: i
         max(1, classifier.batch_size // 2), progress)
     values = attributions.sum(dim=1).numpy().astype(np.float32)
     base_values = torch.softmax(ref_logits, -1)[:, class_index].mean(dim=0).numpy().astype(np.float64)
-    return Explanation(
-        model=classifier.name,
-        method="deep",
-        values=values,
-        base_values=base_values.astype(np.float32),
-        probs=probs.astype(np.float32),
-        classes=classes,
-        class_names=tuple(classifier.class_names[c] for c in classes),
-        image=image,
+    return make_explanation(
+        classifier, image, method="deep", values=values, base_values=base_values, probs=probs, classes=classes,
+        seed=seed, n_evals=2 * count, started=started, extras={"references": count},
         params={"background": background, "background_used": resolve_background(classifier, background),
-                "max_evals": max_evals, "top_k": int(len(classes))},
-        seed=seed,
-        n_evals=2 * count,
-        seconds=time.perf_counter() - started,
-        additivity_error=additivity_error(values, base_values, probs[classes]),
-        weights_digest=classifier.weights_digest,
-        extras={"references": count},
-    )
+                "max_evals": max_evals, "top_k": int(len(classes))})

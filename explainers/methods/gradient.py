@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from explainers.backgrounds import BACKGROUNDS, make_background, resolve_background
-from explainers.explanation import Explanation, additivity_error, top_classes
+from explainers.explanation import Explanation, make_explanation, top_classes
 from explainers.base import Param, ProgressCallback
 
 LAYERS = ("input", "early", "middle", "late")
@@ -129,23 +129,11 @@ def explain_gradient(classifier: Any, image: np.ndarray, *, top_k: int, max_eval
 
     cell_values = (totals / max_evals).numpy()
     values = cell_values.astype(np.float32) if target is None else spread_to_pixels(cell_values, image.shape[:2])
-    return Explanation(
-        model=classifier.name,
-        method="gradient",
-        values=values,
-        base_values=base_probs.astype(np.float32),
-        probs=probs.astype(np.float32),
-        classes=classes,
-        class_names=tuple(classifier.class_names[c] for c in classes),
-        image=image,
+    return make_explanation(
+        classifier, image, method="gradient", values=values, base_values=base_probs, probs=probs,
+        classes=classes, seed=seed, n_evals=max_evals + 1 + len(refs), started=started,
+        extras={"layer_shape": list(x_space.shape[1:])},
         params={"background": background, "background_used": resolve_background(classifier, background),
                 "references": references, "local_smoothing": local_smoothing, "layer": layer,
                 "layer_module": layer_name or "input", "batch_size": batch_size, "max_evals": max_evals,
-                "top_k": int(len(classes))},
-        seed=seed,
-        n_evals=max_evals + 1 + len(refs),
-        seconds=time.perf_counter() - started,
-        additivity_error=additivity_error(values, base_probs, probs[classes]),
-        weights_digest=classifier.weights_digest,
-        extras={"layer_shape": list(x_space.shape[1:])},
-    )
+                "top_k": int(len(classes))})

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import shap
 
-from explainers.explanation import Explanation, additivity_error, top_classes
+from explainers.explanation import Explanation, make_explanation, top_classes
 from explainers.base import CountingModel, Param, ProgressCallback
 
 PARAMS = (
@@ -47,20 +47,8 @@ def explain_partition(classifier: Any, image: np.ndarray, *, top_k: int, max_eva
     # shap gives H × W × 3 × K per image; a pixel's attribution is the sum over its channels.
     values = np.moveaxis(result.values[0].sum(axis=2), -1, 0).astype(np.float32)
     base_values = np.asarray(result.base_values[0], dtype=np.float64).reshape(-1)
-    return Explanation(
-        model=classifier.name,
-        method="partition",
-        values=values,
-        base_values=base_values.astype(np.float32),
-        probs=probs.astype(np.float32),
-        classes=classes,
-        class_names=tuple(classifier.class_names[c] for c in classes),
-        image=image,
-        params={"masker": masker, "blur_kernel": blur_kernel, "batch_size": batch_size,
-                "max_evals": max_evals, "top_k": int(len(classes))},
-        seed=seed,
-        n_evals=counting.evaluations + 1,
-        seconds=time.perf_counter() - started,
-        additivity_error=additivity_error(values, base_values, probs[classes]),
-        weights_digest=classifier.weights_digest,
-    )
+    return make_explanation(
+        classifier, image, method="partition", values=values, base_values=base_values, probs=probs,
+        classes=classes, seed=seed, n_evals=counting.evaluations + 1, started=started,
+        params={"masker": masker, "blur_kernel": blur_kernel, "batch_size": batch_size, "max_evals": max_evals,
+                "top_k": int(len(classes))})
