@@ -27,6 +27,7 @@ CASES = (
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="bench/method_table.md")
+    parser.add_argument("--methods", nargs="*", default=None, help="only these methods (default: all)")
     args = parser.parse_args()
     rows = ["| method | model | budget | evaluations | seconds | additivity error | |f(x) − base| (top class) |",
             "|---|---|---|---|---|---|---|"]
@@ -35,6 +36,8 @@ def main() -> None:
         image = load_image(image_path)
         explain(classifier, image, "partition", top_k=1, max_evals=20)  # warm-up: numba compilation, caches
         for method in all_methods():
+            if args.methods and method.name not in args.methods:
+                continue
             started = time.perf_counter()
             result = explain(classifier, image, method.name, top_k=3)
             wall = time.perf_counter() - started

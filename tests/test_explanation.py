@@ -96,3 +96,9 @@ def test_bad_parameters_are_refused_with_a_sentence(digits_model, digit_seven, k
 def test_unknown_method(digits_model, digit_seven) -> None:
     with pytest.raises(ParameterError, match="Unknown method 'lime'"):
         explain(digits_model, digit_seven, "lime")
+
+
+@pytest.mark.parametrize("masker", ["inpaint_telea", "inpaint_ns"])
+def test_inpainting_maskers_add_up_too(digits_model, digit_seven, masker) -> None:
+    e = explain(digits_model, digit_seven, "partition", top_k=1, max_evals=60, params={"masker": masker})
+    assert e.params["masker"] == masker and e.additivity_error < 1e-5 and e.class_names[0] == "7"
