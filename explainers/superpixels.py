@@ -21,12 +21,38 @@ FILLS = ("auto", "mean", "blur", "constant")
 AUTO_FILL = {"imagenet": "mean", "mri": "constant", "digits": "constant"}
 
 
-def slic_segments(image: np.ndarray, segments: int, compactness: float = 10.0, sigma: float = 1.0) -> np.ndarray:
-    """SLIC superpixels (Achanta et al. 2012) as H×W int32 labels 0..S−1, numbered consecutively."""
-    labels = slic(image, n_segments=segments, compactness=compactness, sigma=sigma, start_label=0,
+def _slic(image: np.ndarray, hint: int, compactness: float, sigma: float) -> np.ndarray:
+    labels = slic(image, n_segments=hint, compactness=compactness, sigma=sigma, start_label=0,
                   channel_axis=-1 if image.ndim == 3 else None)
     _, consecutive = np.unique(labels, return_inverse=True)
     return consecutive.reshape(labels.shape).astype(np.int32)
+
+
+def slic_segments(image: np.ndarray, segments: int, compactness: float = 10.0, sigma: float = 1.0) -> np.ndarray:
+    """SLIC superpixels (Achanta et al. 2012) as H×W int32 labels 0..S−1, numbered consecutively.
+
+    SLIC's ``n_segments`` is only a hint (on a 224 px photo it often gives half as many), so the hint is
+    searched by bisection for the count closest to ``segments`` without exceeding it.
+    """
+    low, high = 1, None  # hints known to give at most / more than the target
+    best = _slic(image, segments, compactness, sigma)
+    hint = segments
+    for _ in range(8):
+        labels = best if hint == segments else _slic(image, hint, compactness, sigma)
+        found = int(labels.max()) + 1
+        if found <= segments:
+            if found > int(best.max()) + 1 or int(best.max()) + 1 > segments:
+                best = labels
+            if found == segments:
+                break
+            low = hint
+        else:
+            high = hint
+        next_hint = low * 2 if high is None else (low + high) // 2
+        if next_hint in (low, high) or next_hint > 16 * segments:
+            break
+        hint = next_hint
+    return best
 
 
 def segment_boundaries(segments: np.ndarray) -> np.ndarray:
