@@ -7,7 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from explainers.explanation import Explanation
+from explainers.cache import ExplanationCache, cache_key
+from explainers.explanation import Explanation, top_classes
 from explainers.images import image_digest
 from explainers.methods import ParameterError, ProgressCallback, get_method
 
@@ -48,3 +49,48 @@ def for_classes(explanation: Explanation, classifier: Any, classes: Sequence[int
     """The explanation of other classes without evaluating the model (see Explanation.can_explain)."""
     classes = np.asarray(classes, dtype=np.int64)
     return explanation.for_classes(classes, tuple(classifier.class_names[c] for c in classes))
+
+
+def cache_request(classifier: Any, image: np.ndarray, method: str, *, top_k: int, max_evals: int | None,
+                  seed: int, params: dict[str, Any] | None, classes: Sequence[int] | None) -> dict[str, Any]:
+    """Everything that determines the explanation. Superpixel methods solve every class, so top-k and the
+    explained classes are not part of their request."""
+    spec = get_method(method)
+    request: dict[str, Any] = {
+        "model": classifier.name,
+        "weights_digest": classifier.weights_digest,
+        "image_digest": image_digest(classifier.prepare(image)),
+        "method": method,
+        "params": spec.resolve(params or {}),
+        "max_evals": spec.default_budget if max_evals is None else int(max_evals),
+        "seed": int(seed),
+    }
+    if not spec.uses_segments:
+        request["top_k"] = int(top_k)
+        request["classes"] = None if classes is None else [int(c) for c in classes]
+    return request
+
+
+def explain_cached(cache: ExplanationCache | None, classifier: Any, image: np.ndarray, method: str = "partition",
+                   *, top_k: int = 3, max_evals: int | None = None, seed: int = 0,
+                   progress: ProgressCallback | None = None, params: dict[str, Any] | None = None,
+                   classes: Sequence[int] | None = None, image_label: str = "") -> tuple[Explanation, bool]:
+    """Like :func:`explain`, served from ``cache`` when the same request was answered before.
+
+    Returns the explanation and whether it came from the cache.
+    """
+    request = cache_request(classifier, image, method, top_k=top_k, max_evals=max_evals, seed=seed,
+                            params=params, classes=classes)
+    key = cache_key(request)
+    stored = cache.get(key) if cache is not None else None
+    cached = stored is not None
+    if stored is None:
+        every_class = get_method(method).uses_segments
+        stored = explain(classifier, image, method, top_k=top_k, max_evals=max_evals, seed=seed,
+                         progress=progress, params=params, classes=None if every_class else classes)
+        if cache is not None:
+            cache.put(key, stored, request, image_label=image_label)
+    if get_method(method).uses_segments:
+        wanted = classes if classes is not None else top_classes(stored.probs, top_k)
+        stored = for_classes(stored, classifier, wanted)
+    return stored, cached

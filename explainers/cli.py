@@ -102,7 +102,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from explainers.api import explain
+    from explainers.api import explain_cached
+    from explainers.cache import ExplanationCache
     from explainers.methods import get_method
 
     method = get_method(args.method)
@@ -114,8 +115,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             params["segments"] = str(args.segments)
     classifier, image = _load(args.model, args.image, args.weights)
     progress = None if args.quiet else TerminalProgress()
-    explanation = explain(classifier, image, method.name, top_k=args.top_k, max_evals=args.max_evals,
-                          seed=args.seed, progress=progress, params=params)
+    cache = None if args.no_cache else ExplanationCache()
+    explanation, cached = explain_cached(cache, classifier, image, method.name, top_k=args.top_k,
+                                         max_evals=args.max_evals, seed=args.seed, progress=progress,
+                                         params=params, image_label=Path(args.image).name)
     if args.out:
         explanation.save(args.out)
     print(json.dumps({
@@ -132,8 +135,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
         "params": explanation.params,
         "seed": explanation.seed,
         "image_digest": explanation.image_digest,
+        "cached": cached,
         "out": args.out,
     }))
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from explainers.cache import ExplanationCache
+
+    cache = ExplanationCache()
+    if args.action == "clear":
+        removed = cache.clear()
+        print(json.dumps({"cleared": removed, "folder": str(cache.folder)}))
+    else:
+        print(json.dumps(cache.stats()))
     return 0
 
 
@@ -168,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a method parameter, e.g. --param blur_kernel=64 (repeatable)")
     explain.add_argument("--out", default=None, help="write the explanation to this .npz file")
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
+    explain.add_argument("--no-cache", action="store_true",
+                         help="compute even if cached, and do not store (cache: $EXPLAINERS_CACHE_DIR)")
+
+    cache = commands.add_parser("cache", help="the explanation cache shared with the dashboard")
+    cache.add_argument("action", choices=("stats", "clear"))
     return parser
 
 
@@ -178,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from explainers.methods import ParameterError
     from models import ModelUnavailableError, UnknownModelError
 
-    handlers = {"models": cmd_models, "methods": cmd_methods, "predict": cmd_predict, "explain": cmd_explain}
+    handlers = {"models": cmd_models, "methods": cmd_methods, "predict": cmd_predict, "explain": cmd_explain,
+                "cache": cmd_cache}
     try:
         return handlers[args.command](args)
     except (UsageError, ImageError, ParameterError, UnknownModelError, ModelUnavailableError,

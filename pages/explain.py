@@ -63,7 +63,7 @@ classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
 prepared = classifier.prepare(selection.image)
 try:
     explanation = explanation_for(classifier, selection.image, method.name, top_k=top_k, max_evals=budget,
-                                  seed=seed, params=params, classes=classes)
+                                  seed=seed, params=params, classes=classes, image_label=selection.image_label)
 except ParameterError as error:
     st.error(str(error))
     st.stop()

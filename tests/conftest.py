@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,10 @@ from explainers.images import load_image
 from models import Classifier, load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests never touch the user's explanation cache: one fresh folder per test session, inherited by the
+# command-line processes and the AppTest scripts that the tests start.
+os.environ["EXPLAINERS_CACHE_DIR"] = tempfile.mkdtemp(prefix="explainers-test-cache-")
 SAMPLES = ROOT / "assets" / "samples"
 
 

@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from explainers.cache import ExplanationCache
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 
@@ -105,10 +107,12 @@ def test_every_method_renders_on_the_explain_page(method, budget) -> None:
 
 
 def test_a_chosen_class_is_explained_from_the_stored_values() -> None:
-    app = start(model_name="digits_cnn", explain_method="kernel", budget_kernel=60)
-    computed = app.session_state["_explanations"]
+    cache = ExplanationCache()
+    before = cache.stats()["entries"]
+    app = start(model_name="digits_cnn", explain_method="kernel", budget_kernel=61)
+    assert cache.stats()["entries"] == before + 1
     app.session_state["explained_class"] = "3"
     app.run()
     assert not app.exception, app.exception
     assert len(app.get("plotly_chart")) == 2 + 1
-    assert len(app.session_state["_explanations"]) == len(computed) == 1  # nothing new was computed
+    assert cache.stats()["entries"] == before + 1  # nothing new was computed
