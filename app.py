@@ -14,6 +14,8 @@ st.set_page_config(page_title="SHAP Image Studio", page_icon=":material/image_se
 
 pages = st.navigation([
     st.Page("pages/explain.py", title="Explain", icon=":material/image_search:", default=True),
+    st.Page("pages/compare.py", title="Compare", icon=":material/view_column:"),
+    st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
     st.Page("pages/models.py", title="Models", icon=":material/neurology:"),
 ])
 

@@ -71,6 +71,18 @@ def cache_request(classifier: Any, image: np.ndarray, method: str, *, top_k: int
     return request
 
 
+def lookup_cached(cache: ExplanationCache, classifier: Any, image: np.ndarray, method: str, *, top_k: int,
+                  max_evals: int | None, seed: int, params: dict[str, Any] | None,
+                  classes: Sequence[int] | None = None) -> Explanation | None:
+    """The cached explanation for this request, or None; never evaluates the model."""
+    request = cache_request(classifier, image, method, top_k=top_k, max_evals=max_evals, seed=seed,
+                            params=params, classes=classes)
+    stored = cache.get(cache_key(request))
+    if stored is None or not get_method(method).uses_segments:
+        return stored
+    return for_classes(stored, classifier, classes if classes is not None else top_classes(stored.probs, top_k))
+
+
 def explain_cached(cache: ExplanationCache | None, classifier: Any, image: np.ndarray, method: str = "partition",
                    *, top_k: int = 3, max_evals: int | None = None, seed: int = 0,
                    progress: ProgressCallback | None = None, params: dict[str, Any] | None = None,

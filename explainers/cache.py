@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS entries (
     seconds REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_last_used ON entries (last_used);
+CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -141,7 +142,17 @@ class ExplanationCache:
             count, size = db.execute("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM entries").fetchone()
         return {"folder": str(self.folder), "entries": count, "bytes": size, "max_bytes": self.max_bytes}
 
+    def get_json(self, key: str) -> Any | None:
+        """A small derived result (e.g. faithfulness scores) stored beside the explanations."""
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM scores WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
     # -- writing -------------------------------------------------------------------------------------------
+
+    def put_json(self, key: str, value: Any) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?)", (key, json.dumps(value)))
 
     def put(self, key: str, explanation: Explanation, request: dict[str, Any], image_label: str = "") -> None:
         """Stores atomically: file first (temporary name, flushed, renamed), then the index row."""
@@ -188,6 +199,7 @@ class ExplanationCache:
         with self._connect() as db:
             count = db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
             db.execute("DELETE FROM entries")
+            db.execute("DELETE FROM scores")
         for path in self._files():
             path.unlink(missing_ok=True)
         return count

@@ -1,0 +1,51 @@
+"""Static renderings of explanations (PNG), for downloads: no browser, no plotting library."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# plotly's RdBu, reversed (blue negative, white zero, red positive), as the dashboard shows it.
+_RDBU_R = np.array([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240],
+                    [247, 247, 247], [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43],
+                    [103, 0, 31]], dtype=np.float32)
+
+
+def colourise(values: np.ndarray, limit: float) -> np.ndarray:
+    """H × W values to H × W × 3 uint8 on the diverging scale, symmetric about 0 with ±limit at the ends."""
+    position = np.clip((values / max(limit, 1e-30) + 1) / 2, 0, 1) * (len(_RDBU_R) - 1)
+    rgb = np.stack([np.interp(position, np.arange(len(_RDBU_R)), _RDBU_R[:, c]) for c in range(3)], axis=-1)
+    return rgb.astype(np.uint8)
+
+
+def overlay(image: np.ndarray, values: np.ndarray, limit: float, opacity: float = 0.7) -> np.ndarray:
+    gray = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    backdrop = np.repeat((96 + gray * 0.5).clip(0, 255)[..., None], 3, axis=2)
+    return (backdrop * (1 - opacity) + colourise(values, limit) * opacity).astype(np.uint8)
+
+
+def grid_png(image: np.ndarray, columns: list[tuple[str, list[np.ndarray]]], row_titles: list[str],
+             limits: list[float], panel: int = 224, opacity: float = 0.7) -> bytes:
+    """A PNG grid: rows are classes, the first column the image, then one column per method."""
+    font = ImageFont.load_default(size=14)
+    header, label = 24, 150
+    width = label + panel * (len(columns) + 1)
+    height = header + panel * len(row_titles)
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    resized = Image.fromarray(image).resize((panel, panel), Image.Resampling.BILINEAR)
+    for column, title in enumerate(["image"] + [name for name, _ in columns]):
+        draw.text((label + column * panel + 6, 4), title, fill="black", font=font)
+    for row, row_title in enumerate(row_titles):
+        top = header + row * panel
+        draw.text((6, top + panel // 2 - 8), row_title[:20], fill="black", font=font)
+        canvas.paste(resized, (label, top))
+        for column, (_, maps) in enumerate(columns, start=1):
+            tile = overlay(image, maps[row], limits[row], opacity)
+            canvas.paste(Image.fromarray(tile).resize((panel, panel), Image.Resampling.NEAREST),
+                         (label + column * panel, top))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()

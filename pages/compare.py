@@ -1,0 +1,209 @@
+"""Compare: the top-k classes (rows) × the chosen methods (columns) on one colour scale, with faithfulness
+scores under every panel, a ranking, the methods' agreement, and downloads."""
+
+import csv
+import io
+import time
+import zipfile
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from explainers.api import explain_cached, lookup_cached
+from explainers.faithfulness import agreement, cached_faithfulness, segment_totals
+from explainers.methods import ParameterError, all_methods, get_method
+from explainers.plots import image_figure, overlay_figure, symmetric_limit
+from explainers.render import grid_png
+from explainers.superpixels import slic_segments
+from models import ModelUnavailableError
+from ui.compute import get_cache
+from ui.resources import get_classifier
+from ui.settings import method_settings
+from ui.state import current_selection
+
+DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]
+
+selection = current_selection()
+spec = selection.spec
+st.header(f"Compare methods · {spec.title}")
+if selection.image is None:
+    st.info(selection.error or "Choose an image in the sidebar.")
+    st.stop()
+try:
+    classifier = get_classifier(spec.name)
+except ModelUnavailableError as error:
+    st.error(str(error))
+    st.stop()
+
+names = [method.name for method in all_methods()]
+with st.container(border=True):
+    left, middle, right = st.columns([3, 1, 1])
+    chosen = left.multiselect("Methods", names, default=DEFAULT_METHODS, key="compare_methods",
+                              format_func=lambda name: get_method(name).title)
+    top_k = middle.slider("Top-k classes (rows)", 1, min(5, spec.num_classes), min(3, spec.num_classes),
+                          key="compare_top_k")
+    opacity = right.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key="compare_opacity")
+    per_row = st.toggle("One colour scale per row", value=False, key="compare_per_row",
+                        help="Off: one scale for the whole grid, so equal colours mean equal values everywhere.")
+    st.caption("Each method runs with the budget and settings last chosen for it on the Explain page.")
+if not chosen:
+    st.info("Choose at least one method.")
+    st.stop()
+
+cache = get_cache()
+seed = int(st.session_state.get("seed", 0))
+settings = {name: method_settings(name) for name in chosen}
+results = {}
+for name in chosen:
+    budget, params = settings[name]
+    try:
+        results[name] = lookup_cached(cache, classifier, selection.image, name, top_k=top_k, max_evals=budget,
+                                      seed=seed, params=params)
+    except ParameterError as error:
+        st.error(f"{get_method(name).title}: {error}")
+        st.stop()
+missing = [name for name in chosen if results[name] is None]
+
+
+def _start() -> None:
+    st.session_state["compare_running"] = True
+
+
+def _cancel() -> None:
+    st.session_state["compare_running"] = False
+
+
+if missing:
+    total = sum(settings[name][0] for name in missing)
+    left, right = st.columns([3, 1])
+    left.info(f"{len(missing)} of {len(chosen)} methods are not cached yet: "
+              f"{', '.join(missing)} (budgets add up to {total}).")
+    if st.session_state.get("compare_running"):
+        right.button("Cancel", on_click=_cancel, key="compare_cancel", help="Stops after the current method; "
+                     "finished methods are kept.")
+        bar = st.progress(0.0, text="Starting…")
+        started, done_before = time.perf_counter(), 0
+        for name in missing:
+            budget, params = settings[name]
+
+            def report(done: int, of: int, name: str = name, before: int = done_before,
+                       budget: int = budget) -> None:
+                fraction = min((before + done * budget / max(of, 1)) / total, 1.0)
+                elapsed = time.perf_counter() - started
+                left_s = f", about {elapsed / fraction - elapsed:.0f} s left" if 0 < fraction < 1 else ""
+                bar.progress(fraction, text=f"{name}: {done}/{of} · all methods {fraction:.0%}{left_s}")
+
+            try:
+                results[name], _ = explain_cached(cache, classifier, selection.image, name, top_k=top_k,
+                                                  max_evals=budget, seed=seed, params=params, progress=report,
+                                                  image_label=selection.image_label)
+            except ParameterError as error:
+                st.error(f"{get_method(name).title}: {error}")
+            done_before += budget
+        bar.empty()
+        st.session_state["compare_running"] = False
+        st.rerun()
+    else:
+        right.button("Compute the missing methods", on_click=_start, key="compare_run", type="primary")
+
+ready = {name: results[name] for name in chosen if results[name] is not None}
+if not ready:
+    st.stop()
+
+prepared = classifier.prepare(selection.image)
+first = next(iter(ready.values()))
+classes = first.classes[:top_k]
+rows = [[ready[name].values[list(ready[name].classes).index(c)] for name in ready] for c in classes]
+limits = [symmetric_limit(row) for row in rows] if per_row else [symmetric_limit(sum(rows, []))] * len(rows)
+
+scores = {}
+with st.spinner("Scoring faithfulness (deletion and insertion curves)…"):
+    for name, explanation in ready.items():
+        for c in classes:
+            scores[name, int(c)] = cached_faithfulness(cache, classifier, explanation, int(c))
+
+columns = st.columns(len(ready) + 1)
+for row, class_id in enumerate(classes):
+    label = f"{spec.class_names[class_id]} · p = {first.probs[class_id]:.3f}"
+    columns[0].plotly_chart(image_figure(prepared, title=label, height=260), key=f"cmp_image_{row}")
+    for column, (name, explanation) in enumerate(ready.items(), start=1):
+        score = scores[name, int(class_id)]
+        columns[column].plotly_chart(overlay_figure(
+            prepared, rows[row][column - 1], limit=limits[row], opacity=opacity, height=260,
+            title=name if row == 0 else "", segments=explanation.segments, show_colorbar=column == len(ready)),
+            key=f"cmp_{name}_{row}")
+        columns[column].caption(
+            f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
+            f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "
+            f"{explanation.additivity_error:.0e}")
+
+st.subheader("Ranking")
+ranking = sorted(({
+    "method": name,
+    "deletion AUC ↓": round(float(np.mean([scores[name, int(c)].deletion_auc for c in classes])), 3),
+    "insertion AUC ↑": round(float(np.mean([scores[name, int(c)].insertion_auc for c in classes])), 3),
+    "random deletion": round(float(np.mean([scores[name, int(c)].random_deletion_auc for c in classes])), 3),
+    "random insertion": round(float(np.mean([scores[name, int(c)].random_insertion_auc for c in classes])), 3),
+    "additivity error": f"{ready[name].additivity_error:.1e}",
+    "seconds": round(ready[name].seconds, 1),
+} for name in ready), key=lambda r: r["deletion AUC ↓"] - r["insertion AUC ↑"])
+st.dataframe(ranking, hide_index=True)
+with st.expander(f"Deletion and insertion curves for {spec.class_names[classes[0]]}"):
+    curves = go.Figure()
+    for name in ready:
+        score = scores[name, int(classes[0])]
+        curves.add_trace(go.Scatter(x=score.fractions, y=score.deletion, name=f"{name} deletion"))
+        curves.add_trace(go.Scatter(x=score.fractions, y=score.insertion, name=f"{name} insertion",
+                                    line={"dash": "dot"}))
+    score = scores[next(iter(ready)), int(classes[0])]
+    curves.add_trace(go.Scatter(x=score.fractions, y=score.random_deletion, name="random deletion",
+                                line={"color": "grey"}))
+    curves.add_trace(go.Scatter(x=score.fractions, y=score.random_insertion, name="random insertion",
+                                line={"color": "grey", "dash": "dot"}))
+    curves.update_layout(xaxis_title="fraction of features removed / inserted", yaxis_title="probability",
+                         height=380, margin={"t": 10})
+    st.plotly_chart(curves, key="cmp_curves")
+
+segments = slic_segments(prepared, 50)
+if len(ready) > 1:
+    st.subheader("Agreement between methods")
+    matrix = agreement(ready, int(classes[0]), segments)
+    heatmap = go.Figure(go.Heatmap(z=matrix, x=list(ready), y=list(ready), zmin=-1, zmax=1, colorscale="RdBu_r",
+                                   text=np.round(matrix, 2), texttemplate="%{text}",
+                                   hovertemplate="%{y} vs %{x}: ρ = %{z:.2f}<extra></extra>"))
+    heatmap.update_layout(height=120 + 50 * len(ready), margin={"t": 10}, yaxis={"autorange": "reversed"})
+    st.plotly_chart(heatmap, key="cmp_agreement")
+    st.caption(f"Spearman rank correlation of per-superpixel attributions for {spec.class_names[classes[0]]} "
+               f"({int(segments.max()) + 1} SLIC superpixels).")
+
+st.subheader("Downloads")
+png = grid_png(prepared, [(name, [row[i] for row in rows]) for i, name in enumerate(ready)],
+               [spec.class_names[c] for c in classes], limits, opacity=opacity)
+archive = io.BytesIO()
+with zipfile.ZipFile(archive, "w") as bundle:
+    for name, explanation in ready.items():
+        buffer = io.BytesIO()
+        explanation.save(buffer)
+        bundle.writestr(f"{spec.name}_{name}_{explanation.image_digest}.npz", buffer.getvalue())
+values_csv, scores_csv = io.StringIO(), io.StringIO()
+writer = csv.writer(values_csv)
+writer.writerow(["method", "class", "superpixel", "value"])
+for name, explanation in ready.items():
+    for row, class_id in enumerate(classes):
+        for index, value in enumerate(segment_totals(rows[row][list(ready).index(name)], segments)):
+            writer.writerow([name, spec.class_names[class_id], index, f"{value:.6g}"])
+writer = csv.writer(scores_csv)
+writer.writerow(["method", "class", "deletion_auc", "insertion_auc", "random_deletion_auc",
+                 "random_insertion_auc", "additivity_error"])
+for (name, class_id), score in scores.items():
+    writer.writerow([name, spec.class_names[class_id], f"{score.deletion_auc:.4f}", f"{score.insertion_auc:.4f}",
+                     f"{score.random_deletion_auc:.4f}", f"{score.random_insertion_auc:.4f}",
+                     f"{ready[name].additivity_error:.3g}"])
+a, b, c, d = st.columns(4)
+a.download_button("Grid (PNG)", png, file_name=f"{spec.name}_comparison.png", mime="image/png")
+b.download_button("Explanations (.npz, zip)", archive.getvalue(), file_name=f"{spec.name}_explanations.zip",
+                  mime="application/zip")
+c.download_button("Per-superpixel values (CSV)", values_csv.getvalue(), file_name=f"{spec.name}_values.csv",
+                  mime="text/csv")
+d.download_button("Scores (CSV)", scores_csv.getvalue(), file_name=f"{spec.name}_scores.csv", mime="text/csv")

@@ -1,0 +1,51 @@
+"""Gallery: every cached explanation, filterable by model, image and method; opens without computing."""
+
+import streamlit as st
+
+from explainers.plots import image_figure, overlay_figure, symmetric_limit
+from ui.compute import get_cache
+
+st.header("Gallery")
+cache = get_cache()
+entries = cache.entries()
+stats = cache.stats()
+st.caption(f"{stats['entries']} cached explanations, {stats['bytes'] / 2**20:.1f} MB in {stats['folder']} "
+           "(shared with the command line; set EXPLAINERS_CACHE_DIR to move it).")
+if not entries:
+    st.info("Nothing is cached yet: explanations computed on the Explain or Compare pages, or with "
+            "`python -m explainers explain`, appear here.")
+    st.stop()
+
+left, middle, right = st.columns(3)
+model = left.selectbox("Model", ["all"] + sorted({e.model for e in entries}), key="gallery_model")
+images = sorted({e.image_label or e.image_digest for e in entries if model in ("all", e.model)})
+image = middle.selectbox("Image", ["all"] + images, key="gallery_image")
+method = right.selectbox("Method", ["all"] + sorted({e.method for e in entries}), key="gallery_method")
+shown = [e for e in entries if model in ("all", e.model) and method in ("all", e.method)
+         and image in ("all", e.image_label or e.image_digest)]
+st.dataframe([{
+    "model": e.model, "image": e.image_label or e.image_digest, "method": e.method,
+    "budget": e.request.get("max_evals"), "seed": e.request.get("seed"), "seconds": round(e.seconds, 1),
+    "size (kB)": round(e.bytes / 1024, 1),
+} for e in shown], hide_index=True)
+if not shown:
+    st.stop()
+
+labels = {e.key: f"{e.model} · {e.image_label or e.image_digest} · {e.method} · budget {e.request.get('max_evals')}"
+          for e in shown}
+key = st.selectbox("Open", list(labels), format_func=labels.get, key="gallery_open")
+explanation = cache.get(key)
+if explanation is None:
+    st.warning("This entry could not be read and was removed from the cache; compute it again.")
+    st.stop()
+opacity = st.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key="gallery_opacity")
+limit = symmetric_limit(list(explanation.values))
+columns = st.columns(min(len(explanation.classes), 3) + 1)
+columns[0].plotly_chart(image_figure(explanation.image, title="image", height=280), key="gallery_image_fig")
+for index, class_id in enumerate(explanation.classes[:3]):
+    columns[index + 1].plotly_chart(overlay_figure(
+        explanation.image, explanation.values[index], limit=limit, opacity=opacity, height=280,
+        title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
+        segments=explanation.segments), key=f"gallery_overlay_{index}")
+st.caption(f"{explanation.method} on {explanation.model}: {explanation.n_evals} model evaluations, "
+           f"{explanation.seconds:.1f} s when computed, additivity error {explanation.additivity_error:.1e}.")
