@@ -1,0 +1,115 @@
+"""Faithfulness, agreement, the PNG grid, and the Compare and Gallery pages on the real digits model."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from explainers.api import explain
+from explainers.cache import ExplanationCache
+from explainers.faithfulness import agreement, cached_faithfulness, faithfulness
+from explainers.render import grid_png
+from explainers.superpixels import slic_segments
+from models import Classifier
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def kernel_seven(digits_model, digit_seven):
+    return explain(digits_model, digit_seven, "kernel", top_k=2, max_evals=300, params={"segments": 12})
+
+
+def test_a_good_explanation_beats_a_random_order(digits_model, kernel_seven) -> None:
+    score = faithfulness(digits_model, kernel_seven)
+    assert 0 <= score.deletion_auc <= 1 and 0 <= score.insertion_auc <= 1
+    assert score.deletion_auc < score.random_deletion_auc and score.insertion_auc > score.random_insertion_auc
+    assert score.deletion[0] == pytest.approx(float(kernel_seven.probs[7]), abs=1e-5)  # nothing removed yet
+    assert score.fractions[0] == 0 and score.fractions[-1] == 1
+
+
+@pytest.mark.parametrize("method, budget", [("partition", 60), ("deep", 3), ("gradient", 16)])
+def test_pixel_block_methods_are_scored_with_their_own_masker(digits_model, digit_seven, method, budget) -> None:
+    e = explain(digits_model, digit_seven, method, top_k=1, max_evals=budget)
+    score = faithfulness(digits_model, e)
+    assert len(score.deletion) == len(score.fractions) and 0 <= score.insertion_auc <= 1
+
+
+def test_scores_are_cached_beside_the_explanation(tmp_path, digits_model, kernel_seven) -> None:
+    cache = ExplanationCache(tmp_path / "c")
+    first = cached_faithfulness(cache, digits_model, kernel_seven, 7)
+    original = digits_model.predict
+    digits_model.predict = None  # any evaluation would fail now
+    try:
+        again = cached_faithfulness(cache, digits_model, kernel_seven, 7)
+    finally:
+        digits_model.predict = original
+    assert again == first
+
+
+def test_agreement_is_a_symmetric_rank_correlation(digits_model, digit_seven, kernel_seven) -> None:
+    exact = explain(digits_model, digit_seven, "exact", top_k=2, max_evals=4096, params={"segments": 12})
+    deep = explain(digits_model, digit_seven, "deep", top_k=2, max_evals=4)
+    segments = slic_segments(kernel_seven.image, 12)
+    matrix = agreement({"kernel": kernel_seven, "exact": exact, "deep": deep}, 7, segments)
+    assert matrix.shape == (3, 3) and np.allclose(matrix, matrix.T) and np.allclose(np.diag(matrix), 1)
+    assert matrix[0, 1] > 0.6  # kernel at 300 evaluations ranks superpixels much like exact
+
+
+def test_grid_png_has_a_row_per_class_and_a_column_per_method(kernel_seven) -> None:
+    maps = list(kernel_seven.values)
+    data = grid_png(kernel_seven.image, [("kernel", maps), ("again", maps)], ["7", "3"], [1e-3, 1e-3])
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "PNG" and image.size == (150 + 224 * 3, 24 + 224 * 2)
+
+
+def compare_app(**state) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.session_state["model_name"] = "digits_cnn"
+    app.session_state["compare_methods"] = ["partition", "kernel", "deep"]
+    for key, value in state.items():
+        app.session_state[key] = value
+    app.switch_page("pages/compare.py")
+    return app.run()
+
+
+def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(monkeypatch) -> None:
+    app = compare_app(budget_partition=40, budget_kernel=62, budget_deep=2)
+    assert not app.exception, app.exception
+    assert any("not cached yet" in message.value for message in app.info)
+    app.session_state["compare_running"] = True
+    app.run()
+    assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
+    charts = app.get("plotly_chart")
+    assert len(charts) == 3 * (1 + 3) + 2  # image + three methods per row, curves, agreement
+    captions = [c.value for c in app.caption if c.value.startswith("deletion")]
+    assert len(captions) == 9 and all("random" in c for c in captions)
+    assert [b.label for b in app.get("download_button")] == [
+        "Grid (PNG)", "Explanations (.npz, zip)", "Per-superpixel values (CSV)", "Scores (CSV)"]
+    def no_model(*args, **kwargs):
+        raise AssertionError("the cached grid evaluated the model")
+
+    monkeypatch.setattr(Classifier, "predict", no_model)
+    again = compare_app(budget_partition=40, budget_kernel=62, budget_deep=2)  # a new session: all cached
+    assert not again.exception and not any("not cached" in m.value for m in again.info)
+    assert len(again.get("plotly_chart")) == len(charts)
+
+
+def test_gallery_lists_and_opens_cached_explanations(digits_model, digit_seven) -> None:
+    from explainers.api import explain_cached
+
+    explain_cached(ExplanationCache(), digits_model, digit_seven, "kernel", top_k=2, max_evals=63,
+                   params={"segments": 12}, image_label="digit_7.png")
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.switch_page("pages/gallery.py")
+    app.run()
+    assert not app.exception, app.exception
+    app.session_state["gallery_method"] = "kernel"
+    app.run()
+    assert not app.exception
+    assert len(app.get("plotly_chart")) >= 2 and "kernel on digits_cnn" in " ".join(c.value for c in app.caption)
