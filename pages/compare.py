@@ -68,47 +68,61 @@ missing = [name for name in chosen if results[name] is None]
 
 def _start() -> None:
     st.session_state["compare_running"] = True
+    st.session_state["compare_started"] = time.time()
+    st.session_state["compare_done_before"] = 0
 
 
 def _cancel() -> None:
     st.session_state["compare_running"] = False
 
 
+running = bool(missing) and st.session_state.get("compare_running", False)
 if missing:
     total = sum(settings[name][0] for name in missing)
     left, right = st.columns([3, 1])
     left.info(f"{len(missing)} of {len(chosen)} methods are not cached yet: "
               f"{', '.join(missing)} (budgets add up to {total}).")
-    if st.session_state.get("compare_running"):
-        right.button("Cancel", on_click=_cancel, key="compare_cancel", help="Stops after the current method; "
-                     "finished methods are kept.")
-        bar = st.progress(0.0, text="Starting…")
-        started, done_before = time.perf_counter(), 0
-        for name in missing:
-            budget, params = settings[name]
-
-            def report(done: int, of: int, name: str = name, before: int = done_before,
-                       budget: int = budget) -> None:
-                fraction = min((before + done * budget / max(of, 1)) / total, 1.0)
-                elapsed = time.perf_counter() - started
-                left_s = f", about {elapsed / fraction - elapsed:.0f} s left" if 0 < fraction < 1 else ""
-                bar.progress(fraction, text=f"{name}: {done}/{of} · all methods {fraction:.0%}{left_s}")
-
-            try:
-                results[name], _ = explain_cached(cache, classifier, selection.image, name, top_k=top_k,
-                                                  max_evals=budget, seed=seed, params=params, progress=report,
-                                                  image_label=selection.image_label)
-            except ParameterError as error:
-                st.error(f"{get_method(name).title}: {error}")
-            done_before += budget
-        bar.empty()
-        st.session_state["compare_running"] = False
-        st.rerun()
+    if running:
+        right.button("Cancel", on_click=_cancel, key="compare_cancel",
+                     help="Stops after the current method; finished methods are kept.")
+        progress_slot = st.empty()  # filled below, after the finished panels are drawn
     else:
         right.button("Compute the missing methods", on_click=_start, key="compare_run", type="primary")
+elif st.session_state.get("compare_running"):
+    st.session_state["compare_running"] = False
+
+
+def compute_next() -> None:
+    """Runs the next missing method, then reruns the page: its panels appear as each method finishes."""
+    name = missing[0]
+    budget, params = settings[name]
+    before = st.session_state.get("compare_done_before", 0)
+    started = st.session_state.get("compare_started", time.time())
+    grand_total = before + sum(settings[m][0] for m in missing)
+    bar = progress_slot.progress(0.0, text=f"{name}: starting…")
+
+    def report(done: int, of: int) -> None:
+        fraction = min((before + done * budget / max(of, 1)) / grand_total, 1.0)
+        elapsed = time.time() - started
+        left_s = f", about {elapsed / fraction - elapsed:.0f} s left" if 0 < fraction < 1 else ""
+        bar.progress(fraction, text=f"{name} ({chosen.index(name) + 1} of {len(chosen)}): {done}/{of} "
+                                    f"{get_method(name).budget_meaning} · all {fraction:.0%}{left_s}")
+
+    try:
+        explain_cached(cache, classifier, selection.image, name, top_k=top_k, max_evals=budget, seed=seed,
+                       params=params, progress=report, image_label=selection.image_label)
+    except ParameterError as error:
+        st.session_state["compare_running"] = False
+        st.error(f"{get_method(name).title}: {error}")
+        st.stop()
+    st.session_state["compare_done_before"] = before + budget
+    st.rerun()
+
 
 ready = {name: results[name] for name in chosen if results[name] is not None}
 if not ready:
+    if running:
+        compute_next()
     st.stop()
 
 prepared = classifier.prepare(selection.image)
@@ -207,3 +221,6 @@ b.download_button("Explanations (.npz, zip)", archive.getvalue(), file_name=f"{s
 c.download_button("Per-superpixel values (CSV)", values_csv.getvalue(), file_name=f"{spec.name}_values.csv",
                   mime="text/csv")
 d.download_button("Scores (CSV)", scores_csv.getvalue(), file_name=f"{spec.name}_scores.csv", mime="text/csv")
+
+if running:
+    compute_next()
