@@ -16,25 +16,14 @@ from explainers.methods import ParameterError, all_methods, get_method
 from explainers.plots import image_figure, overlay_figure, symmetric_limit
 from explainers.render import grid_png
 from explainers.superpixels import slic_segments
-from models import ModelUnavailableError
 from ui.compute import get_cache
-from ui.resources import get_classifier
 from ui.settings import method_settings
-from ui.state import current_selection
+from ui.state import page_start
 
 DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]
 
-selection = current_selection()
+selection, classifier = page_start("Compare methods")
 spec = selection.spec
-st.header(f"Compare methods · {spec.title}")
-if selection.image is None:
-    st.info(selection.error or "Choose an image in the sidebar.")
-    st.stop()
-try:
-    classifier = get_classifier(spec.name)
-except ModelUnavailableError as error:
-    st.error(str(error))
-    st.stop()
 
 names = [method.name for method in all_methods()]
 with st.container(border=True):

@@ -8,25 +8,12 @@ import streamlit as st
 from explainers.methods import ParameterError, all_methods, get_method
 from explainers.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
 from explainers.superpixels import segment_boundaries
-from models import ModelUnavailableError
 from ui.compute import explanation_for
 from ui.controls import method_params
-from ui.resources import get_classifier
-from ui.state import current_selection
+from ui.state import page_start
 
-selection = current_selection()
+selection, classifier = page_start("Explain")
 spec = selection.spec
-st.header(f"Explain · {spec.title}")
-
-if selection.image is None:
-    st.info(selection.error or "Choose an image in the sidebar.")
-    st.stop()
-
-try:
-    classifier = get_classifier(spec.name)
-except ModelUnavailableError as error:
-    st.error(str(error))
-    st.stop()
 
 methods = {method.name: method for method in all_methods()}
 with st.container(border=True):

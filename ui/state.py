@@ -12,8 +12,8 @@ import numpy as np
 import streamlit as st
 
 from explainers.images import ImageError, Sample, list_samples, load_image
-from models import ModelSpec, all_specs, get_spec
-from ui.resources import get_sample_image
+from models import Classifier, ModelSpec, ModelUnavailableError, all_specs, get_spec
+from ui.resources import get_classifier, get_sample_image
 
 MODEL_KEY = "model_name"
 SOURCE_KEY = "image_source"
@@ -78,3 +78,18 @@ def current_selection() -> Selection:
         sample_name = default_sample(spec)
         sample = next(s for s in list_samples() if s.name == sample_name)
     return Selection(spec, get_sample_image(sample.name), sample.title, sample.label, None)
+
+
+def page_start(title: str) -> tuple[Selection, Classifier]:
+    """A page's header, the selection, and the loaded model; one sentence and a stop when either is missing."""
+    selection = current_selection()
+    st.header(f"{title} · {selection.spec.title}")
+    if selection.image is None:
+        st.info(selection.error or "Choose an image in the sidebar.")
+        st.stop()
+    try:
+        classifier = get_classifier(selection.spec.name)
+    except ModelUnavailableError as error:
+        st.error(str(error))
+        st.stop()
+    return selection, classifier
