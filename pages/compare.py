@@ -15,8 +15,8 @@ from explainers.faithfulness import agreement, cached_faithfulness, segment_tota
 from explainers.methods import ParameterError, all_methods, get_method
 from explainers.plots import image_figure, overlay_figure, symmetric_limit
 from explainers.render import grid_png
-from explainers.superpixels import slic_segments
 from ui.compute import get_cache
+from ui.resources import superpixels_of
 from ui.settings import method_settings
 from ui.state import page_start
 
@@ -168,7 +168,7 @@ with st.expander(f"Deletion and insertion curves for {spec.class_names[classes[0
                          height=380, margin={"t": 10})
     st.plotly_chart(curves, key="cmp_curves")
 
-segments = slic_segments(prepared, 50)
+segments = superpixels_of(first.image_digest, prepared, 50)
 if len(ready) > 1:
     st.subheader("Agreement between methods")
     matrix = agreement(ready, int(classes[0]), segments)
