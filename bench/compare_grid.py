@@ -19,8 +19,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--sample", default="photos/chelsea")
+    parser.add_argument("--cache-dir", default=None, help="reuse a cache folder (default: a fresh one)")
     args = parser.parse_args()
-    os.environ["EXPLAINERS_CACHE_DIR"] = tempfile.mkdtemp(prefix="compare-bench-")
+    os.environ["EXPLAINERS_CACHE_DIR"] = args.cache_dir or tempfile.mkdtemp(prefix="compare-bench-")
     from streamlit.testing.v1 import AppTest
 
     from ui.state import sample_key
