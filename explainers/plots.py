@@ -9,10 +9,20 @@ import plotly.graph_objects as go
 DIVERGING = "RdBu_r"
 
 
-def symmetric_limit(maps: np.ndarray | list[np.ndarray]) -> float:
-    """One limit for every panel, so equal colours mean equal values; never zero."""
-    largest = max((float(np.max(np.abs(m))) for m in maps if np.size(m)), default=0.0)
-    return largest if largest > 0 else 1e-12
+def symmetric_limit(maps: np.ndarray | list[np.ndarray], percentile: float = 99.5,
+                    across: str = "max") -> float:
+    """One limit for several panels, so equal colours mean equal values; never zero. Beyond it, colours
+    saturate.
+
+    Each panel contributes a high percentile of its |values| rather than its maximum, so a handful of extreme
+    pixels cannot wash the rest out. ``across="median"`` takes the typical panel's limit instead of the
+    largest: on a grid of methods, one spiky method (gradients) then saturates instead of blanking the others.
+    """
+    limits = [float(np.percentile(np.abs(np.asarray(m, dtype=np.float64)), percentile)) for m in maps if np.size(m)]
+    limits = [limit for limit in limits if limit > 0]
+    if not limits:
+        return 1e-12
+    return float(np.median(limits)) if across == "median" else max(limits)
 
 
 def _grayscale(image: np.ndarray) -> np.ndarray:

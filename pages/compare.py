@@ -34,7 +34,8 @@ with st.container(border=True):
                           key="compare_top_k")
     opacity = right.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key="compare_opacity")
     per_row = st.toggle("One colour scale per row", value=False, key="compare_per_row",
-                        help="Off: one scale for the whole grid, so equal colours mean equal values everywhere.")
+                        help="Off: one scale for the whole grid, so equal colours mean equal values everywhere. "
+                             "The scale fits the typical panel; values beyond it saturate.")
     st.caption("Each method runs with the budget and settings last chosen for it on the Explain page.")
 if not chosen:
     st.info("Choose at least one method.")
@@ -118,7 +119,8 @@ prepared = classifier.prepare(selection.image)
 first = next(iter(ready.values()))
 classes = first.classes[:top_k]
 rows = [[ready[name].values[list(ready[name].classes).index(c)] for name in ready] for c in classes]
-limits = [symmetric_limit(row) for row in rows] if per_row else [symmetric_limit(sum(rows, []))] * len(rows)
+limits = ([symmetric_limit(row, across="median") for row in rows] if per_row
+          else [symmetric_limit(sum(rows, []), across="median")] * len(rows))
 
 scores = {}
 with st.spinner("Scoring faithfulness (deletion and insertion curves)…"):
@@ -126,20 +128,25 @@ with st.spinner("Scoring faithfulness (deletion and insertion curves)…"):
         for c in classes:
             scores[name, int(c)] = cached_faithfulness(cache, classifier, explanation, int(c))
 
-columns = st.columns(len(ready) + 1)
 for row, class_id in enumerate(classes):
+    columns = st.columns(len(ready) + 1)  # one set per row keeps the rows aligned
     label = f"{spec.class_names[class_id]} · p = {first.probs[class_id]:.3f}"
     columns[0].plotly_chart(image_figure(prepared, title=label, height=260), key=f"cmp_image_{row}")
     for column, (name, explanation) in enumerate(ready.items(), start=1):
         score = scores[name, int(class_id)]
         columns[column].plotly_chart(overlay_figure(
             prepared, rows[row][column - 1], limit=limits[row], opacity=opacity, height=260,
-            title=name if row == 0 else "", segments=explanation.segments, show_colorbar=column == len(ready)),
+            title=name if row == 0 else "", segments=explanation.segments, show_colorbar=False),
             key=f"cmp_{name}_{row}")
         columns[column].caption(
             f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
             f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "
             f"{explanation.additivity_error:.0e}")
+
+scale = (", ".join(f"{spec.class_names[c]} ±{limit:.2g}" for c, limit in zip(classes, limits)) if per_row
+         else f"±{limits[0]:.2g} for the whole grid")
+st.caption(f"Red raises the class's probability, blue lowers it; colour scale {scale} (fitted to the typical "
+           "panel; larger values saturate). Hover for values.")
 
 st.subheader("Ranking")
 ranking = sorted(({

@@ -4,6 +4,9 @@ import streamlit as st
 
 from explainers.plots import image_figure, overlay_figure, symmetric_limit
 from ui.compute import get_cache
+from ui.state import ensure_navigation
+
+ensure_navigation()
 
 st.header("Gallery")
 cache = get_cache()

@@ -80,8 +80,23 @@ def current_selection() -> Selection:
     return Selection(spec, get_sample_image(sample.name), sample.title, sample.label, None)
 
 
+def ensure_navigation() -> None:
+    """Routes a page through app.py (its sidebar and navigation) even on a fresh server.
+
+    Until some session has run app.py's ``st.navigation``, Streamlit treats a ``pages/`` folder as a legacy
+    multipage app: a first visit to a page's URL runs that page alone, without app.py. Turning that legacy
+    mode off and rerunning sends the visit through app.py, which then opens the same page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_start(title: str) -> tuple[Selection, Classifier]:
     """A page's header, the selection, and the loaded model; one sentence and a stop when either is missing."""
+    ensure_navigation()
     selection = current_selection()
     st.header(f"{title} · {selection.spec.title}")
     if selection.image is None:
