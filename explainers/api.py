@@ -71,6 +71,15 @@ def cache_request(classifier: Any, image: np.ndarray, method: str, *, top_k: int
     return request
 
 
+def _shown(explanation: Explanation, classifier: Any, method: str, top_k: int,
+           classes: Sequence[int] | None) -> Explanation:
+    """A stored superpixel explanation narrowed to the wanted classes (it holds every class)."""
+    if not get_method(method).uses_segments:
+        return explanation
+    return for_classes(explanation, classifier,
+                       classes if classes is not None else top_classes(explanation.probs, top_k))
+
+
 def lookup_cached(cache: ExplanationCache, classifier: Any, image: np.ndarray, method: str, *, top_k: int,
                   max_evals: int | None, seed: int, params: dict[str, Any] | None,
                   classes: Sequence[int] | None = None) -> Explanation | None:
@@ -78,9 +87,7 @@ def lookup_cached(cache: ExplanationCache, classifier: Any, image: np.ndarray, m
     request = cache_request(classifier, image, method, top_k=top_k, max_evals=max_evals, seed=seed,
                             params=params, classes=classes)
     stored = cache.get(cache_key(request))
-    if stored is None or not get_method(method).uses_segments:
-        return stored
-    return for_classes(stored, classifier, classes if classes is not None else top_classes(stored.probs, top_k))
+    return None if stored is None else _shown(stored, classifier, method, top_k, classes)
 
 
 def explain_cached(cache: ExplanationCache | None, classifier: Any, image: np.ndarray, method: str = "partition",
@@ -95,14 +102,11 @@ def explain_cached(cache: ExplanationCache | None, classifier: Any, image: np.nd
                             params=params, classes=classes)
     key = cache_key(request)
     stored = cache.get(key) if cache is not None else None
-    cached = stored is not None
-    if stored is None:
-        every_class = get_method(method).uses_segments
-        stored = explain(classifier, image, method, top_k=top_k, max_evals=max_evals, seed=seed,
-                         progress=progress, params=params, classes=None if every_class else classes)
-        if cache is not None:
-            cache.put(key, stored, request, image_label=image_label)
-    if get_method(method).uses_segments:
-        wanted = classes if classes is not None else top_classes(stored.probs, top_k)
-        stored = for_classes(stored, classifier, wanted)
-    return stored, cached
+    if stored is not None:
+        return _shown(stored, classifier, method, top_k, classes), True
+    # A superpixel explanation keeps every class, so whichever classes it shows, it can be stored as is.
+    result = explain(classifier, image, method, top_k=top_k, max_evals=max_evals, seed=seed, progress=progress,
+                     params=params, classes=classes)
+    if cache is not None:
+        cache.put(key, result, request, image_label=image_label)
+    return result, False
