@@ -66,8 +66,7 @@ class Explanation:
         classes = np.asarray(classes, dtype=np.int64)
         if self.segment_values_all is not None and self.base_values_all is not None:
             segment_values = self.segment_values_all[classes]
-            area = np.bincount(self.segments.ravel(), minlength=segment_values.shape[1]).astype(np.float32)
-            values = (segment_values / np.maximum(area, 1))[:, self.segments].astype(np.float32)
+            values = pixel_map(segment_values, self.segments)
             base_values = self.base_values_all[classes]
         elif self.can_explain(classes):
             rows = [int(np.flatnonzero(self.classes == c)[0]) for c in classes]
@@ -103,6 +102,12 @@ class Explanation:
                                        f"{meta.get('schema_version')}; this version reads {SCHEMA_VERSION}.")
         meta["class_names"] = tuple(meta["class_names"])
         return cls(**meta, **arrays)
+
+
+def pixel_map(segment_values: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """K × H × W maps that spread each superpixel's value evenly over its pixels, so a map sums to its values."""
+    area = np.bincount(segments.ravel(), minlength=segment_values.shape[-1]).astype(np.float32)
+    return (segment_values / np.maximum(area, 1))[:, segments].astype(np.float32)
 
 
 def additivity_error(values: np.ndarray, base_values: np.ndarray, outputs: np.ndarray) -> float:

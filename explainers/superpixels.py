@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.segmentation import find_boundaries, slic
 
-from explainers.explanation import Explanation, make_explanation, top_classes
+from explainers.explanation import Explanation, make_explanation, pixel_map, top_classes
 from explainers.base import Param, ProgressCallback
 
 FILLS = ("auto", "mean", "blur", "constant")
@@ -77,12 +77,6 @@ def fill_image(image: np.ndarray, segments: np.ndarray, fill: str, constant: flo
     raise ValueError(f"fill must be one of {', '.join(FILLS)}, not {fill!r}")
 
 
-def pixel_map(segment_values: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """K × H × W maps that spread each superpixel's value evenly over its pixels, so a map sums to its values."""
-    area = np.bincount(segments.ravel(), minlength=segment_values.shape[-1]).astype(np.float32)
-    return (segment_values / np.maximum(area, 1))[:, segments].astype(np.float32)
-
-
 class SuperpixelGame:
     """v(coalitions) for a set of superpixels: masks in, the model's full probability vectors out.
 
@@ -103,6 +97,7 @@ class SuperpixelGame:
         self.progress = progress
         self.evaluations = 0
         self._memory: dict[bytes, np.ndarray] = {}
+        self.settings: dict[str, Any] = {}  # how the superpixels and the fill were made (see build_game)
 
     def masked_images(self, coalitions: np.ndarray) -> np.ndarray:
         """Z×H×W×3: each coalition's segments from the image, the others from the background."""
@@ -154,13 +149,17 @@ def build_game(classifier: Any, image: np.ndarray, *, segments: int, compactness
                progress: ProgressCallback | None) -> SuperpixelGame:
     labels = slic_segments(image, segments, compactness, sigma)
     background = fill_image(image, labels, resolve_fill(classifier, fill), constant=fill_constant)
-    return SuperpixelGame(classifier, image, labels, background, total, progress)
+    game = SuperpixelGame(classifier, image, labels, background, total, progress)
+    game.settings = {"segments": segments, "compactness": compactness, "sigma": sigma, "fill": fill,
+                     "fill_constant": fill_constant}
+    return game
 
 
 def superpixel_explanation(classifier: Any, image: np.ndarray, game: SuperpixelGame, *, method: str,
                            segment_values_all: np.ndarray, top_k: int, params: dict[str, Any], seed: int,
                            started: float, extras: dict[str, Any] | None = None) -> Explanation:
-    """An Explanation of the top-k classes from values solved for every class (C × S)."""
+    """An Explanation of the top-k classes from values solved for every class (C × S); ``params`` adds the
+    method's own parameters to the game's superpixel settings."""
     full = np.ones((1, game.players), dtype=bool)
     probs = game(full)[0]
     base_all = game(~full)[0]
@@ -171,6 +170,7 @@ def superpixel_explanation(classifier: Any, image: np.ndarray, game: SuperpixelG
     return make_explanation(
         classifier, image, method=method, values=values, base_values=base_all[classes], probs=probs,
         classes=classes, seed=seed, n_evals=game.evaluations, started=started, extras=extras or {},
-        params={**params, "segments_found": game.players, "fill_used": resolve_fill(classifier, params["fill"])},
+        params={**game.settings, **params, "segments_found": game.players,
+                "fill_used": resolve_fill(classifier, game.settings.get("fill", "auto"))},
         segments=game.segments, segment_values=segment_values, segment_values_all=segment_values_all,
         base_values_all=base_all.astype(np.float32))

@@ -54,8 +54,7 @@ def explain_exact(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: 
                              f"evaluations; raise the budget to {needed} or lower the segment count.")
     game.total = needed
     table = game(all_coalitions(game.players))
-    params = {"segments": segments, "compactness": compactness, "sigma": sigma, "fill": fill,
-              "fill_constant": fill_constant, "max_evals": max_evals}
+    params = {"max_evals": max_evals}
     return superpixel_explanation(classifier, image, game, method="exact",
                                   segment_values_all=shapley_from_table(table, game.players).T, top_k=top_k,
                                   params=params, seed=seed, started=started)

@@ -78,8 +78,7 @@ def explain_kernel(classifier: Any, image: np.ndarray, *, top_k: int, max_evals:
     game = build_game(classifier, image, segments=segments, compactness=compactness, sigma=sigma, fill=fill,
                       fill_constant=fill_constant, total=max_evals, progress=progress)
     players = game.players
-    params = {"segments": segments, "compactness": compactness, "sigma": sigma, "fill": fill,
-              "fill_constant": fill_constant, "max_evals": max_evals, "estimator": estimator}
+    params = {"max_evals": max_evals, "estimator": estimator}
     if estimator == "paired":
         return superpixel_explanation(classifier, image, game, method="kernel",
                                       segment_values_all=paired_kernel_shap(game, players, max_evals, seed).T,

@@ -37,7 +37,6 @@ def explain_permutation(classifier: Any, image: np.ndarray, *, top_k: int, max_e
     explainer = shap.PermutationExplainer(game, masker, seed=seed)
     result = explainer(np.ones((1, players)), max_evals=max_evals, silent=True)
     values = np.asarray(result.values[0])  # S × C
-    params = {"segments": segments, "compactness": compactness, "sigma": sigma, "fill": fill,
-              "fill_constant": fill_constant, "max_evals": max_evals}
+    params = {"max_evals": max_evals}
     return superpixel_explanation(classifier, image, game, method="permutation", segment_values_all=values.T,
                                   top_k=top_k, params=params, seed=seed, started=started)
