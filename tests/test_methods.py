@@ -14,7 +14,8 @@ from explainers.methods import ParameterError, all_methods, get_method
 from explainers.superpixels import slic_segments
 from models import Classifier, get_spec, load_classifier
 
-SMALL_BUDGET = {"partition": 60, "permutation": 200, "kernel": 200, "exact": 4096, "deep": 3, "gradient": 64}
+SMALL_BUDGET = {"partition": 60, "permutation": 200, "kernel": 200, "exact": 4096, "deep": 3, "gradient": 64,
+                "owen": 60}
 # A 10-player game on the digit: small enough to enumerate in a blink on the real digits model.
 TEN_PLAYERS = {"segments": 10, "sigma": 0.0, "compactness": 10.0}
 

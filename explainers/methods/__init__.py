@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from explainers.base import Method, Param, ParameterError, ProgressCallback
-from explainers.methods import deep, exact, gradient, kernel, partition, permutation
+from explainers.methods import deep, exact, gradient, kernel, owen, partition, permutation
 
 _METHODS: dict[str, Method] = {}
 
@@ -79,6 +79,23 @@ register(Method(
     min_budget=4,
     max_budget=2 ** exact.MAX_PLAYERS,
     notes=(f"Needs 2^S evaluations for S superpixels, so it is offered up to {exact.MAX_PLAYERS} superpixels.",),
+))
+
+register(Method(
+    name="owen",
+    title="Owen values (superpixel hierarchy)",
+    summary="Owen values over a tree of SLIC superpixels merged by adjacency and colour, refined where the "
+            "output changes most; the values add up exactly at any budget.",
+    paper="Owen 1977, Values of games with a priori unions; Lundberg & Lee 2017, A Unified Approach to "
+          "Interpreting Model Predictions (shap's Partition explainer)",
+    explain=owen.explain_owen,
+    params=owen.PARAMS,
+    uses_segments=True,
+    default_budget=300,
+    min_budget=10,
+    max_budget=20_000,
+    notes=("Unlike partition, whose rectangles ignore the segment count, the hierarchy is built from the "
+           "superpixels: neighbours with similar colour merge first.",),
 ))
 
 register(Method(
