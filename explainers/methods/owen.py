@@ -51,8 +51,8 @@ def superpixel_hierarchy(image: np.ndarray, segments: np.ndarray, merge_space: f
     side spans 100, Lab's lightness range). The size factor lets small regions join before big ones, and the
     position term stops one colour from snaking across the image; both keep the tree shallow, which is what
     the budget pays for (on the sample photos at 40–49 superpixels the mean leaf depth is 5.5–6.2 with
-    ``merge_space`` 1, against 6.5–8.3 by colour alone). The cost column is √(2·cost), Ward's distance as scipy reports it; with
-    connectivity constraints it need not grow monotonically.
+    ``merge_space`` 1, against 6.5–8.3 by colour alone). The cost column is √(2·cost), Ward's distance as
+    scipy reports it; with connectivity constraints it need not grow monotonically.
     """
     players = int(segments.max()) + 1
     if players < 2:
@@ -89,8 +89,9 @@ def superpixel_hierarchy(image: np.ndarray, segments: np.ndarray, merge_space: f
         while a not in sums or b not in sums:  # a stale entry: one side was merged already
             merge_cost, a, b = heapq.heappop(heap)
         new = players + step
-        sums[new], size[new], leaves[new] = sums.pop(a) + sums.pop(b), size.pop(a) + size.pop(b), \
-            leaves.pop(a) + leaves.pop(b)
+        sums[new] = sums.pop(a) + sums.pop(b)
+        size[new] = size.pop(a) + size.pop(b)
+        leaves[new] = leaves.pop(a) + leaves.pop(b)
         neighbours[new] = (neighbours.pop(a) | neighbours.pop(b)) - {a, b}
         for other in neighbours[new]:
             neighbours[other] -= {a, b}
