@@ -7,9 +7,12 @@ vector of every coalition it evaluates, so the values of any class come from the
 
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import ndimage
 from skimage.segmentation import find_boundaries, slic
 
@@ -32,8 +35,35 @@ def slic_segments(image: np.ndarray, segments: int, compactness: float = 10.0, s
     """SLIC superpixels (Achanta et al. 2012) as H×W int32 labels 0..S−1, numbered consecutively.
 
     SLIC's ``n_segments`` is only a hint (on a 224 px photo it often gives half as many), so the hint is
-    searched by bisection for the count closest to ``segments`` without exceeding it.
+    searched by bisection for the count closest to ``segments`` without exceeding it. The search runs SLIC
+    up to 8 times, so its answer is remembered for the last few images (each method of a comparison asks).
     """
+    image = np.ascontiguousarray(image)
+    digest = hashlib.sha256(image.tobytes()).hexdigest()
+    return _remembered_segments(digest, image.shape, str(image.dtype), segments, float(compactness),
+                                float(sigma), _ImageHolder(image)).copy()
+
+
+class _ImageHolder:
+    """Passes the image to the cached search without making it part of the cache key."""
+
+    def __init__(self, image: np.ndarray):
+        self.image = image
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ImageHolder)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+@lru_cache(maxsize=16)
+def _remembered_segments(digest: str, shape: tuple[int, ...], dtype: str, segments: int, compactness: float,
+                         sigma: float, holder: _ImageHolder) -> np.ndarray:
+    return _search_segments(holder.image, segments, compactness, sigma)
+
+
+def _search_segments(image: np.ndarray, segments: int, compactness: float, sigma: float) -> np.ndarray:
     low, high = 1, None  # hints known to give at most / more than the target
     best = _slic(image, segments, compactness, sigma)
     hint = segments
@@ -91,8 +121,10 @@ class SuperpixelGame:
         self.segments = segments
         self.background = background.astype(np.float32)
         self.players = int(segments.max()) + 1
-        # One-hot H×W×S: building a batch of masked images is then one matrix product, no Python loop.
-        self._onehot = (segments[..., None] == np.arange(self.players)).astype(np.float32)
+        # For building masked images with one gather and one interpolation, no Python loop.
+        self._pixel_segments = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.int64).ravel())
+        self._image = torch.from_numpy(self.image)
+        self._background = torch.from_numpy(self.background)
         self.total = total
         self.progress = progress
         self.evaluations = 0
@@ -101,8 +133,11 @@ class SuperpixelGame:
 
     def masked_images(self, coalitions: np.ndarray) -> np.ndarray:
         """Z×H×W×3: each coalition's segments from the image, the others from the background."""
-        keep = np.einsum("hws,zs->zhw", self._onehot, coalitions.astype(np.float32))[..., None]
-        return keep * self.image + (1.0 - keep) * self.background
+        keep = torch.from_numpy(np.ascontiguousarray(coalitions, dtype=np.float32))
+        keep = torch.index_select(keep, 1, self._pixel_segments).view(len(keep), *self.segments.shape, 1)
+        # lerp is exact at weights 0 and 1 (unlike background + keep · difference), so a pixel is bit for bit
+        # the image's or the background's wherever it sits in the batch.
+        return torch.lerp(self._background, self._image, keep).numpy()
 
     def __call__(self, coalitions: np.ndarray) -> np.ndarray:
         """Z×C probabilities for Z×S boolean (or 0/1) coalitions."""
