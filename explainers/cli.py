@@ -16,6 +16,11 @@ from typing import Any, Sequence
 EXIT_USAGE = 2
 
 
+# explainers.methods.kernel.ESTIMATORS, spelled out so that building the parser imports neither shap nor
+# scikit-learn (tests/test_cli.py checks that the two agree).
+KERNEL_ESTIMATORS = ("adjusted", "stratified", "shap", "paired")
+
+
 class UsageError(Exception):
     """Something the user can fix; printed as one sentence."""
 
@@ -113,6 +118,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             print(f"note: {method.name} does not use superpixels; --segments is ignored.", file=sys.stderr)
         else:
             params["segments"] = str(args.segments)
+    if args.estimator is not None:
+        if "estimator" not in {param.name for param in method.params}:
+            raise UsageError(f"{method.name} has no estimator choice; --estimator applies to kernel.")
+        params["estimator"] = args.estimator
     classifier, image = _load(args.model, args.image, args.weights)
     progress = None if args.quiet else TerminalProgress()
     cache = None if args.no_cache else ExplanationCache()
@@ -174,12 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="explain an image's top-k classes")
     add_model_and_image(explain)
     explain.add_argument("--method", default="partition",
-                         help="partition, permutation, kernel, exact, deep or gradient (default: partition)")
+                         help="partition, owen, permutation, kernel, exact, deep or gradient (default: partition)")
     explain.add_argument("--max-evals", type=int, default=None,
                          help="the method's budget: model evaluations for perturbation methods, samples for "
                               "gradient, background size for deep")
     explain.add_argument("--segments", type=int, default=None, help="superpixel count (superpixel methods)")
     explain.add_argument("--seed", type=int, default=0)
+    explain.add_argument("--estimator", default=None, choices=KERNEL_ESTIMATORS,
+                         help="Kernel SHAP estimator (kernel only; default adjusted), e.g. shap for shap's "
+                              "KernelExplainer")
     explain.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                          help="a method parameter, e.g. --param blur_kernel=64 (repeatable)")
     explain.add_argument("--out", default=None, help="write the explanation to this .npz file")

@@ -70,6 +70,7 @@ def test_predict_says_the_cat_is_a_cat(capsys) -> None:
     (["explain", "--model", "digits_cnn", "--image", SEVEN, "--method", "lime"], "Unknown method"),
     (["explain", "--model", "digits_cnn", "--image", SEVEN, "--param", "oops"], "NAME=VALUE"),
     (["explain", "--model", "resnet18", "--image", SEVEN], "resnet18-f37072fd.pth"),
+    (["explain", "--model", "digits_cnn", "--image", SEVEN, "--estimator", "shap"], "applies to kernel"),
 ])
 def test_user_mistakes_exit_2_with_one_sentence(args, sentence, capsys) -> None:
     assert main(args) == 2
@@ -86,7 +87,7 @@ def test_bad_flag_exits_2() -> None:
 def test_methods_lists_every_method_and_its_parameters(capsys) -> None:
     assert main(["methods"]) == 0
     out = capsys.readouterr().out
-    for name in ("partition", "permutation", "kernel", "exact", "deep", "gradient"):
+    for name in ("partition", "owen", "permutation", "kernel", "exact", "deep", "gradient"):
         assert f"\n{name}\t" in "\n" + out
     assert "--param fill=VALUE" in out and "--param layer=VALUE" in out
 
@@ -94,6 +95,8 @@ def test_methods_lists_every_method_and_its_parameters(capsys) -> None:
 @pytest.mark.parametrize("method, budget, extra", [
     ("permutation", "60", ["--segments", "12"]),
     ("kernel", "60", ["--segments", "12", "--param", "fill=blur"]),
+    ("kernel", "60", ["--segments", "12", "--estimator", "shap"]),
+    ("owen", "40", ["--segments", "12"]),
     ("exact", "4096", ["--segments", "8"]),
     ("deep", "3", ["--param", "background=black"]),
     ("gradient", "16", ["--param", "layer=late", "--param", "local_smoothing=2"]),
@@ -106,7 +109,9 @@ def test_explain_accepts_every_method_and_its_parameters(method, budget, extra, 
     assert report["method"] == method and report["labels"][0] == "7"
     saved = Explanation.load(out)
     assert saved.method == method and saved.values.shape == (2, 28, 28)
-    if method in ("permutation", "kernel", "exact"):
+    if "--estimator" in extra:
+        assert report["params"]["estimator"] == extra[extra.index("--estimator") + 1]
+    if method in ("permutation", "kernel", "exact", "owen"):
         assert saved.segments.shape == (28, 28) and saved.segment_values.shape[0] == 2
 
 
@@ -115,3 +120,10 @@ def test_random_weights_serve_torchvision_architectures(capsys) -> None:
                  "--max-evals", "1", "--top-k", "1", "--quiet"]) == 0
     report = last_json(capsys.readouterr().out)
     assert report["weights"] == "random" and report["model"] == "resnet18"
+
+
+def test_the_estimator_flag_offers_every_kernel_estimator() -> None:
+    from explainers.cli import KERNEL_ESTIMATORS
+    from explainers.methods.kernel import ESTIMATORS
+
+    assert KERNEL_ESTIMATORS == ESTIMATORS

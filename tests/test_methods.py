@@ -219,3 +219,45 @@ def test_paired_kernel_estimator_converges_and_reproduces(digits_model, digit_se
     np.testing.assert_array_equal(runs[42][0], runs[42][1])
     error = {b: np.linalg.norm(r[2] - exact) / np.linalg.norm(exact) for b, r in runs.items()}
     assert error[672] < error[42] and error[672] < 0.1, error
+
+
+@pytest.mark.parametrize("estimator", ["stratified", "adjusted"])
+def test_stratified_and_adjusted_estimators_are_exact_at_full_enumeration(estimator, digits_model, digit_seven,
+                                                                          ten_player_exact) -> None:
+    result = explain(digits_model, digit_seven, "kernel", top_k=3, max_evals=1024,
+                     params={**TEN_PLAYERS, "estimator": estimator})
+    np.testing.assert_allclose(result.segment_values_all, ten_player_exact.segment_values_all, atol=1e-6)
+    assert result.n_evals == 1024
+
+
+def test_stratified_design_spends_the_budget_on_distinct_complementary_pairs() -> None:
+    from explainers.methods.kernel import stratified_design
+
+    for players, budget in ((10, 300), (13, 128), (50, 1000), (16, 2048)):
+        coalitions, weights = stratified_design(players, budget, seed=3)
+        keys = {np.packbits(row).tobytes() for row in coalitions}
+        assert len(keys) == len(coalitions) <= budget - 2 and len(coalitions) >= budget - 4
+        assert {np.packbits(~row).tobytes() for row in coalitions} == keys  # every complement is there
+        sizes = coalitions.sum(axis=1)
+        assert sizes.min() >= 1 and sizes.max() <= players - 1 and (weights > 0).all()
+    # With 300 of the 1024 coalitions of 10 players, sizes 1, 9, 2 and 8 are enumerated whole (110 coalitions).
+    coalitions, _ = stratified_design(10, 300, seed=0)
+    sizes = coalitions.sum(axis=1)
+    assert [(sizes == s).sum() for s in (1, 2, 8, 9)] == [10, 45, 45, 10]
+
+
+def test_adjusted_estimator_adds_up_reproduces_and_beats_shap_on_the_digit(digits_model, digit_seven,
+                                                                            ten_player_exact) -> None:
+    exact = ten_player_exact.segment_values_all[7]
+
+    def error(estimator: str, seed: int) -> tuple[float, np.ndarray]:
+        result = explain(digits_model, digit_seven, "kernel", top_k=1, max_evals=200, seed=seed,
+                         params={**TEN_PLAYERS, "estimator": estimator})
+        values = result.segment_values_all[7]
+        assert values.sum() == pytest.approx(result.probs[7] - result.base_values_all[7], abs=1e-6)
+        return float(np.linalg.norm(values - exact) / np.linalg.norm(exact)), values
+
+    adjusted = [error("adjusted", seed) for seed in range(3)]
+    np.testing.assert_array_equal(error("adjusted", 0)[1], adjusted[0][1])
+    shap_errors = [error("shap", seed)[0] for seed in range(3)]
+    assert np.median([e for e, _ in adjusted]) < np.median(shap_errors)

@@ -1,35 +1,51 @@
 """Kernel SHAP over SLIC superpixels (Lundberg & Lee, "A Unified Approach to Interpreting Model
-Predictions", 2017).
+Predictions", 2017), with four estimators chosen by the ``estimator`` parameter:
 
-Two estimators, chosen by the ``estimator`` parameter:
-- ``shap``: shap's KernelExplainer as in the seed notebook. Its default ``l1_reg="auto"`` keeps only a
-  handful of features when the budget is small; these are plain Kernel SHAP values, so it is switched off.
-- ``paired``: our own. Coalition sizes are drawn from the Shapley kernel and every coalition comes with its
-  complement (antithetic pairs, as in Covert & Lee, "Improving KernelSHAP", 2021); the efficiency-constrained
-  least squares is solved once for every class at the same time (one S × S system with C right-hand sides)
-  instead of one regression per class. With a budget of 2^S − 2 or more it enumerates every coalition with
-  the exact kernel weights, which gives exact Shapley values.
-Every class is solved from the same evaluations either way.
+- ``adjusted`` (the default): regression-adjusted Kernel SHAP. Coalitions come from the ``stratified``
+  design below. For each explained class a gradient-boosted tree surrogate g of the game is fitted on the
+  evaluated coalitions (scikit-learn's HistGradientBoostingRegressor); the Shapley values of g are exact
+  (shap's TreeExplainer, interventional, against the all-hidden coalition), and the Shapley values of what g
+  misses, v − g, are estimated by the same constrained regression from cross-fitted residuals (each fold's
+  residuals come from a surrogate that did not see them). The idea is regression-adjusted Monte Carlo (Witter
+  et al., "Regression-adjusted Monte Carlo Estimators for Shapley Values and Probabilistic Values", 2025); a
+  good surrogate leaves little for the sampled regression to get wrong. Measured against exact values in
+  ``bench/kernel_accuracy.py``. Classes that are not explained get the ``stratified`` values.
+- ``stratified``: every coalition of the smallest and largest sizes is enumerated while the budget covers a
+  whole pair of sizes (as shap does), the other sizes are sampled without repetition, in complementary pairs
+  (Covert & Lee, "Improving KernelSHAP", 2021), in proportion to the Shapley kernel; one efficiency-
+  constrained weighted least squares solves every class at once.
+- ``shap``: shap's KernelExplainer as in the seed notebook, with ``l1_reg=False`` (its default ``"auto"``
+  keeps only a handful of features when the budget is small).
+- ``paired``: complementary pairs with sizes drawn from the kernel, with repetition, one regression.
+Every estimator is exact once the budget covers every coalition (2^S).
 """
 
 from __future__ import annotations
 
 import time
+from itertools import combinations
 from typing import Any
 
 import numpy as np
 import shap
 from scipy.special import comb
+from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
-from explainers.explanation import Explanation
+from explainers.explanation import Explanation, top_classes
 from explainers.base import Param, ProgressCallback
 from explainers.superpixels import build_game, superpixel_explanation, superpixel_params
 
-ESTIMATORS = ("shap", "paired")
+ESTIMATORS = ("adjusted", "stratified", "shap", "paired")
 PARAMS = superpixel_params() + (
-    Param("estimator", "choice", "shap", "Kernel SHAP estimator: shap's KernelExplainer, or our paired sampler "
-          "that solves every class in one system.", choices=ESTIMATORS),
+    Param("estimator", "choice", "adjusted", "Kernel SHAP estimator: adjusted (a tree surrogate's exact values "
+          "plus a regression on what it misses; the most accurate per evaluation), stratified (enumerated and "
+          "paired sampled coalition sizes, one regression), shap's KernelExplainer, or paired sampling.",
+          choices=ESTIMATORS),
 )
+SURROGATE_FOLDS = 5
+# Below this many sampled coalitions per fold the surrogate is not worth fitting: plain stratified values.
+MIN_PER_FOLD = 8
 
 
 def _kernel_weight(players: int, size: np.ndarray) -> np.ndarray:
@@ -57,42 +73,179 @@ def paired_kernel_shap(game: Any, players: int, budget: int, seed: int) -> np.nd
         half = ranks < drawn[:, None]
         coalitions = np.concatenate([half, ~half])
         weights = np.ones(len(coalitions))  # sampled in proportion to the kernel: equal regression weights
-    outputs = game(coalitions) - empty  # Z × C
+    return constrained_regression(coalitions, weights, game(coalitions) - empty, full - empty)
+
+
+def _size_mass(players: int) -> np.ndarray:
+    """Kernel mass of each coalition size 0..S (0 for the empty and full coalitions), summing to 1."""
+    sizes = np.arange(players + 1)
+    mass = np.zeros(players + 1)
+    inner = sizes[1:-1]
+    mass[1:-1] = (players - 1) / (inner * (players - inner))
+    return mass / mass.sum()
+
+
+def _random_coalitions(players: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` uniformly random coalitions of ``size`` players (rows may repeat)."""
+    ranks = rng.random((count, players)).argsort(axis=1).argsort(axis=1)
+    return ranks < size
+
+
+def stratified_design(players: int, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coalitions (Z × S bool, neither empty nor full, all distinct) and their regression weights.
+
+    Sizes s and S − s form a stratum. From the smallest, a stratum is enumerated while its share of the
+    remaining budget covers it; the remaining budget is split over the other strata in proportion to their
+    kernel mass and spent on distinct complementary pairs, each weighted by its stratum's mass ÷ its count.
+    """
+    rng = np.random.default_rng(seed)
+    mass = _size_mass(players)
+    strata = list(range(1, players // 2 + 1))
+    stratum_mass = {s: mass[s] + (mass[players - s] if players - s != s else 0.0) for s in strata}
+    stratum_size = {s: int(comb(players, s, exact=True)) * (2 if players - s != s else 1) for s in strata}
+    left = max(budget - 2, 0)
+    rows: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    while strata:
+        s = strata[0]
+        share = left * stratum_mass[s] / sum(stratum_mass[t] for t in strata)
+        if stratum_size[s] > share + 1e-9:
+            break
+        for size in {s, players - s}:
+            members = np.array(list(combinations(range(players), size)))
+            block = np.zeros((len(members), players), dtype=bool)
+            np.put_along_axis(block, members, True, axis=1)
+            rows.append(block)
+            weights.append(np.full(len(block), mass[size] / comb(players, size)))
+        left -= stratum_size[s]
+        strata.pop(0)
+    if strata and left >= 2:
+        total = sum(stratum_mass[t] for t in strata)
+        pairs = {s: int(left * stratum_mass[s] / total) // 2 for s in strata}
+        # Whole pairs left over go to the strata with the largest remainders.
+        remainders = sorted(strata, key=lambda t: pairs[t] - left * stratum_mass[t] / total / 2)
+        for s in remainders[:max(0, left // 2 - sum(pairs.values()))]:
+            pairs[s] += 1
+        for s, count in pairs.items():
+            count = min(count, stratum_size[s] // 2)
+            if count == 0:
+                continue
+            chosen: dict[bytes, np.ndarray] = {}
+            while len(chosen) < count:
+                for half in _random_coalitions(players, s, 2 * (count - len(chosen)), rng):
+                    # A pair is known by whichever of its two halves packs to the smaller key.
+                    key = min(np.packbits(half).tobytes(), np.packbits(~half).tobytes())
+                    if key not in chosen and len(chosen) < count:
+                        chosen[key] = half
+            halves = np.array(list(chosen.values()))
+            rows.append(np.concatenate([halves, ~halves]))
+            weights.append(np.full(2 * count, stratum_mass[s] / (2 * count)))
+    if not rows:
+        return np.zeros((0, players), dtype=bool), np.zeros(0)
+    return np.concatenate(rows), np.concatenate(weights)
+
+
+def constrained_regression(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray,
+                           total: np.ndarray) -> np.ndarray:
+    """S × C: the weighted least-squares additive fit of ``outputs`` (Z × C, relative to the empty
+    coalition) subject to Σφ = ``total`` (C), for every class at once (one S × S system)."""
     design = coalitions.astype(np.float64)
-    gram = design.T @ (design * weights[:, None])  # S × S
-    moments = design.T @ (outputs * weights[:, None])  # S × C
-    total = full - empty  # C
-    # Minimise the weighted squared error subject to Σφ = f(full) − f(empty), for all classes together.
+    gram = design.T @ (design * weights[:, None])
+    moments = design.T @ (outputs * weights[:, None])
     inverse_gram = np.linalg.pinv(gram)
-    ones = np.ones(players)
+    ones = np.ones(design.shape[1])
     unconstrained = inverse_gram @ moments
     correction = (ones @ unconstrained - total) / (ones @ inverse_gram @ ones)
     return unconstrained - np.outer(inverse_gram @ ones, correction)
 
 
-def explain_kernel(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
-                   progress: ProgressCallback | None = None, segments: int = 50, compactness: float = 10.0,
-                   sigma: float = 1.0, fill: str = "auto", fill_constant: float = 0.0,
-                   estimator: str = "shap") -> Explanation:
-    started = time.perf_counter()
-    game = build_game(classifier, image, segments=segments, compactness=compactness, sigma=sigma, fill=fill,
-                      fill_constant=fill_constant, total=max_evals, progress=progress)
-    players = game.players
-    params = {"max_evals": max_evals, "estimator": estimator}
+def _tree_surrogate(coalitions: np.ndarray, outputs: np.ndarray, weights: np.ndarray, seed: int):
+    return HistGradientBoostingRegressor(max_iter=150, min_samples_leaf=5, random_state=seed).fit(
+        coalitions.astype(np.float32), outputs, sample_weight=weights / weights.mean())
+
+
+def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray, empty: float,
+                       full: float, seed: int, folds: int = SURROGATE_FOLDS) -> np.ndarray:
+    """S Shapley values of one class: the exact values of cross-fitted tree surrogates, plus the constrained
+    regression of their out-of-fold residuals (see the module's docstring)."""
+    players = coalitions.shape[1]
+    rng = np.random.default_rng(seed)
+    fold_of = rng.permutation(len(coalitions)) % folds
+    ends = np.stack([np.zeros(players, bool), np.ones(players, bool)])
+    end_values = np.array([empty, full])
+    hidden = np.zeros((1, players), dtype=np.float32)
+    surrogate_values = np.zeros(players)
+    residuals = np.zeros(len(coalitions))
+    end_fit = np.zeros(2)
+    for fold in range(folds):
+        train = fold_of != fold
+        model = _tree_surrogate(np.concatenate([coalitions[train], ends]),
+                                np.concatenate([outputs[train], end_values]),
+                                np.concatenate([weights[train], np.full(2, weights.max())]), seed + fold)
+        # Interventional TreeSHAP against the all-hidden coalition is the exact Shapley value of the game
+        # z ↦ g(z) that the surrogate defines.
+        tree = shap.TreeExplainer(model, data=hidden, feature_perturbation="interventional")
+        surrogate_values += np.asarray(tree.shap_values(np.ones((1, players), np.float32),
+                                                        check_additivity=False)).reshape(-1)[:players]
+        residuals[~train] = outputs[~train] - model.predict(coalitions[~train].astype(np.float32))
+        end_fit += model.predict(ends.astype(np.float32))
+    surrogate_values /= folds
+    end_residual = end_values - end_fit / folds
+    correction = constrained_regression(coalitions, weights, (residuals - end_residual[0])[:, None],
+                                        np.array([end_residual[1] - end_residual[0]]))[:, 0]
+    return surrogate_values + correction
+
+
+def kernel_values(game: Any, players: int, budget: int, seed: int, estimator: str,
+                  adjust: np.ndarray | None = None) -> np.ndarray:
+    """S × C Kernel SHAP values of every class from about ``budget`` evaluations of ``game``; with the
+    ``adjusted`` estimator, the classes in ``adjust`` get the surrogate adjustment."""
     if estimator == "paired":
-        return superpixel_explanation(classifier, image, game, method="kernel",
-                                      segment_values_all=paired_kernel_shap(game, players, max_evals, seed).T,
-                                      top_k=top_k, params=params, seed=seed, started=started)
+        return paired_kernel_shap(game, players, budget, seed)
+    if estimator == "shap":
+        return shap_kernel_explainer(game, players, budget, seed)
+    full, empty = game(np.ones((1, players), bool))[0], game(np.zeros((1, players), bool))[0]
+    coalitions, weights = stratified_design(players, budget, seed)
+    outputs = game(coalitions)
+    values = constrained_regression(coalitions, weights, outputs - empty, full - empty)
+    if estimator == "adjusted" and adjust is not None and len(coalitions) >= MIN_PER_FOLD * SURROGATE_FOLDS \
+            and len(coalitions) < 2 ** players - 2:  # with every coalition evaluated, the regression is exact
+        # One OpenMP thread: the fits are small, and with the CPU shared (another process, the model's own
+        # threads) scikit-learn's spinning OpenMP threads were measured taking 130 s instead of 0.4 s per fit.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            for column in np.asarray(adjust, dtype=np.int64):
+                values[:, column] = surrogate_adjusted(coalitions, weights, outputs[:, column],
+                                                       float(empty[column]), float(full[column]), seed)
+    return values
+
+
+def shap_kernel_explainer(game: Any, players: int, budget: int, seed: int) -> np.ndarray:
+    """S × C values from shap's KernelExplainer over the superpixel players (``l1_reg=False``)."""
     state = np.random.get_state()  # shap samples coalitions from numpy's global generator
     np.random.seed(seed)
     try:
         explainer = shap.KernelExplainer(game, np.zeros((1, players)))
         # shap adds the empty and full coalitions itself; the budget counts those too.
-        raw = explainer.shap_values(np.ones((1, players)), nsamples=max(max_evals - 2, 1), l1_reg=False,
+        raw = explainer.shap_values(np.ones((1, players)), nsamples=max(budget - 2, 1), l1_reg=False,
                                     silent=True)
     finally:
         np.random.set_state(state)
     values = np.asarray(raw)
-    values = values[0] if values.ndim == 3 else np.stack([v[0] for v in raw], axis=1)  # S × C
+    return values[0] if values.ndim == 3 else np.stack([v[0] for v in raw], axis=1)
+
+
+def explain_kernel(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
+                   progress: ProgressCallback | None = None, segments: int = 50, compactness: float = 10.0,
+                   sigma: float = 1.0, fill: str = "auto", fill_constant: float = 0.0,
+                   estimator: str = "adjusted") -> Explanation:
+    started = time.perf_counter()
+    game = build_game(classifier, image, segments=segments, compactness=compactness, sigma=sigma, fill=fill,
+                      fill_constant=fill_constant, total=max_evals, progress=progress)
+    players = game.players
+    explained = top_classes(game(np.ones((1, players), bool))[0], top_k)
+    values = kernel_values(game, players, max_evals, seed, estimator, adjust=explained)
     return superpixel_explanation(classifier, image, game, method="kernel", segment_values_all=values.T,
-                                  top_k=top_k, params=params, seed=seed, started=started)
+                                  top_k=top_k, params={"max_evals": max_evals, "estimator": estimator},
+                                  seed=seed, started=started,
+                                  extras={"adjusted_classes": explained.tolist()} if estimator == "adjusted"
+                                  else None)
