@@ -44,8 +44,11 @@ PARAMS = superpixel_params() + (
           choices=ESTIMATORS),
 )
 SURROGATE_FOLDS = 5
-# Below this many sampled coalitions per fold the surrogate is not worth fitting: plain stratified values.
+# The surrogate is fitted only with at least this many sampled coalitions per fold and per player; below
+# that, the stratified values (measured: with 126 coalitions of 50 digit superpixels the surrogate made the
+# error worse, bench/kernel_accuracy.md).
 MIN_PER_FOLD = 8
+MIN_PER_PLAYER = 4
 
 
 def _kernel_weight(players: int, size: np.ndarray) -> np.ndarray:
@@ -208,8 +211,9 @@ def kernel_values(game: Any, players: int, budget: int, seed: int, estimator: st
     coalitions, weights = stratified_design(players, budget, seed)
     outputs = game(coalitions)
     values = constrained_regression(coalitions, weights, outputs - empty, full - empty)
-    if estimator == "adjusted" and adjust is not None and len(coalitions) >= MIN_PER_FOLD * SURROGATE_FOLDS \
-            and len(coalitions) < 2 ** players - 2:  # with every coalition evaluated, the regression is exact
+    enough = len(coalitions) >= max(MIN_PER_FOLD * SURROGATE_FOLDS, MIN_PER_PLAYER * players)
+    # With every coalition evaluated the regression is already exact.
+    if estimator == "adjusted" and adjust is not None and enough and len(coalitions) < 2 ** players - 2:
         # One OpenMP thread: the fits are small, and with the CPU shared (another process, the model's own
         # threads) scikit-learn's spinning OpenMP threads were measured taking 130 s instead of 0.4 s per fit.
         with threadpool_limits(limits=1, user_api="openmp"):
