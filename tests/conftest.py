@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Tests never touch the user's explanation cache: one fresh folder per test session, inherited by the
 # command-line processes and the AppTest scripts that the tests start.
 os.environ["EXPLAINERS_CACHE_DIR"] = tempfile.mkdtemp(prefix="explainers-test-cache-")
+# Nor the user's study answers.
+os.environ["EXPLAINERS_STUDY_DIR"] = tempfile.mkdtemp(prefix="explainers-test-studies-")
 # Models keep the registry's runtime and batch size: measuring them at every load would slow the tests.
 os.environ["MODELS_TUNE"] = "0"
 SAMPLES = ROOT / "assets" / "samples"
