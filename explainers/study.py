@@ -285,7 +285,8 @@ def _parse(text: str, name: str, suffix: str) -> tuple[Any, dict[str, int], list
             lines = {}
         return data, lines, problems
     if suffix not in (".yaml", ".yml"):
-        raise StudyError([Problem(name, None, "", "the file is not a study file; write the study as .yaml, .yml or .json")])
+        raise StudyError([Problem(name, None, "", "the file is not a study file; write the study as .yaml, .yml "
+                                                  "or .json")])
     try:
         import yaml
     except ImportError:
@@ -327,12 +328,12 @@ class _Reader:
     def mapping(self, value: Any, path: str, fields: Sequence[str], what: str) -> dict[str, Any]:
         """The value as a mapping with only known fields (unknown ones are reported with a suggestion)."""
         if not isinstance(value, dict):
-            self.problem(path, f"must be a mapping of fields ({', '.join(fields)}), not {_describe(value)}")
+            self.problem(path, f"{'' if path else 'the study '}must be a mapping of fields ({', '.join(fields)}), "
+                               f"not {_describe(value)}")
             return {}
         for key in value:
             if str(key) not in fields:
-                self.problem(_field_path([*_split(path), str(key)]) if path else str(key),
-                             f"is not a field of {what} (the fields are {', '.join(fields)})"
+                self.problem(_join(path, str(key)), f"is not a field of {what} (the fields are {', '.join(fields)})"
                              f"{_suggest(str(key), fields)}")
         return {str(key): item for key, item in value.items() if str(key) in fields}
 
@@ -401,13 +402,6 @@ def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
-
-
-def _split(path: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
-        parts.append(int(index) if index else name)
-    return parts
 
 
 def _clause(sentence: Any) -> str:
@@ -1076,6 +1070,11 @@ def participant_plan(study: Study, facts: StudyFacts, participant_number: int) -
     return plan
 
 
+def condition_label(condition: str) -> str:
+    """How a condition is named to the researcher (participants never see it)."""
+    return "no explanation" if condition == NO_EXPLANATION else condition
+
+
 def questions_for(study: Study, planned: PlannedTrial) -> tuple[Question, ...]:
     """The questions asked after this trial (explanation-only ones are skipped in the control)."""
     return tuple(q for q in study.questions if planned.explained or not q.only_with_explanation)
@@ -1527,11 +1526,10 @@ def summarise(study: Study, store: StudyStore) -> dict[str, Any]:
     rows = store.answer_rows(study.id)
     conditions = _condition_order(study, [row["condition"] for row in rows])
     completion = []
-    with store._connect() as db:  # one connection for every participant's progress
-        for participant in participants:
-            progress = store._progress(db, participant.id)
-            completion.append({"participant": participant.id, "number": participant.number,
-                               "done": progress.done, "total": progress.total, "finished": progress.finished})
+    for participant in participants:
+        progress = store.progress(participant.id)
+        completion.append({"participant": participant.id, "number": participant.number, "done": progress.done,
+                           "total": progress.total, "finished": progress.finished})
     by_condition: dict[str, int] = {}
     if study.randomisation.design == "between":  # each participant's one condition: that of any unpinned trial
         free = {trial.id for trial in study.trials if trial.method is None}

@@ -567,3 +567,19 @@ def test_study_cli_precompute_check_and_export(tmp_path, monkeypatch, capsys) ->
     assert main(["study", "export", str(tmp_path / "nope.yaml")]) == 2
     assert capsys.readouterr().err.strip() == f"error: nope.yaml: the study file does not exist (looked for " \
                                               f"{tmp_path / 'nope.yaml'})."
+
+
+def test_results_figures_show_every_condition(tmp_path) -> None:
+    from explainers import study_plots
+
+    study, store = filled_store(tmp_path, participants=3)
+    results = studies.summarise(study, store)
+    questions = study_plots.questions_figure(results)
+    assert [trace.name for trace in questions.data] == ["kernel", "partition", "no explanation"]
+    assert list(questions.data[2].x) == ["confidence"]  # trust is not asked without an explanation
+    accuracy = study_plots.accuracy_figure(results)
+    assert list(accuracy.data[0].y) == [1.0, 0.0, 0.0] and list(accuracy.data[0].text)[0] == "3/3"
+    timing = study_plots.time_figure(results)
+    assert list(timing.data[0].y) == pytest.approx([11.0, 21.0, 31.0])
+    completion = study_plots.completion_figure(results)
+    assert list(completion.data[0].y) == [0, 0, 0, 3] and "3 finished" in completion.layout.title.text
