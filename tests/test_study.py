@@ -139,17 +139,17 @@ def test_json_syntax_errors_name_the_line_and_schema_errors_the_field(tmp_path) 
     assert str(caught.value).startswith("wrong.json line 11: trials[0].choices must be a number of top classes")
 
 
-def test_every_problem_is_collected_for_study_check(tmp_path) -> None:
+def test_every_problem_is_collected_for_study_check(tmp_path, capsys) -> None:
+    from explainers.cli import main
+
     path = tmp_path / "many.yaml"
     path.write_text("title: T\nconsent: C\nconditions: [kernal, none]\ntrials:\n"
                     "  - {modle: digits_cnn, image: assets/samples/digits/digit_1.png}\n")
     with pytest.raises(StudyError) as caught:
         studies.load_study(path)
     assert [(p.line, p.field) for p in caught.value.problems] == [(5, "trials[0].modle"), (5, "trials[0]")]
-    result = subprocess.run([sys.executable, "-m", "explainers", "study", "check", str(path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [f"error: {problem}" for problem in caught.value.problems]
+    assert main(["study", "check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {problem}" for problem in caught.value.problems]
 
 
 # -- randomisation ----------------------------------------------------------------------------------------------
