@@ -1,6 +1,7 @@
 """SHAP Image Studio: entry point. Run with ``streamlit run app.py`` (see README's Quick start).
 
-The model and image pickers live in this sidebar so that every page shares them.
+The model and image pickers live in this sidebar so that every page shares them. A participant's link
+(``?study=<id>``) gets the study page alone: no sidebar, no navigation, none of the researcher's controls.
 """
 
 import streamlit as st
@@ -9,6 +10,14 @@ from explainers.images import UPLOAD_EXTENSIONS, MAX_FILE_BYTES
 from models import all_specs, get_spec
 from ui.state import (MODEL_KEY, SOURCE_KEY, UPLOAD_KEY, available_models, current_selection,
                       default_sample, sample_key, samples_for)
+from ui.study import participant_link_requested
+
+if participant_link_requested():
+    st.set_page_config(page_title="Study", page_icon=":material/quiz:", layout="centered",
+                       initial_sidebar_state="collapsed")
+    st.navigation([st.Page("pages/study.py", title="Study", icon=":material/quiz:", default=True)],
+                  position="hidden").run()
+    st.stop()
 
 st.set_page_config(page_title="SHAP Image Studio", page_icon=":material/image_search:", layout="wide")
 
@@ -17,6 +26,7 @@ pages = st.navigation([
     st.Page("pages/compare.py", title="Compare", icon=":material/view_column:"),
     st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
     st.Page("pages/models.py", title="Models", icon=":material/neurology:"),
+    st.Page("pages/study_results.py", title="Study results", icon=":material/query_stats:"),
 ])
 
 
