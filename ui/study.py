@@ -92,9 +92,7 @@ def question_widget(question: Question, planned: PlannedTrial) -> Any:
         return st.radio(label, question.options, index=None, key=key)
     if question.kind == "likert":
         low, high = question.labels
-        help_text = f"1 = {low}, {question.points} = {high}" if low or high else None
-        value = st.radio(label, list(range(1, question.points + 1)), index=None, horizontal=True, key=key,
-                         help=help_text)
+        value = st.radio(label, list(range(1, question.points + 1)), index=None, horizontal=True, key=key)
         if low or high:
             st.caption(f"1 = {low} · {question.points} = {high}")
         return value
