@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from models.folding import fold_batchnorm
 from models.registry import ModelSpec, WeightsKind, get_spec
 from models.runtime import (OnnxPredictor, RuntimeChoice, RuntimeKind, measure_choice, onnx_predictor,
                             remembered_choice, tuning_enabled)
@@ -85,8 +86,19 @@ class Classifier:
         self.runtime: RuntimeKind = "torch"
         self.onnx: OnnxPredictor | None = None
         self.tuning: RuntimeChoice | None = None  # what was measured, when it was
+        self._gradient_module: nn.Module | None = None
         for parameter in self.module.parameters():
             parameter.requires_grad_(False)
+
+    @property
+    def gradient_module(self) -> nn.Module:
+        """``module`` for gradient methods: the same network with batch-norm folded into the convolutions
+        (see models.folding), or ``module`` itself where nothing folds."""
+        if self._gradient_module is None:
+            generator = torch.Generator().manual_seed(0)
+            example = torch.rand(2, 3, *self.spec.input_size, generator=generator) * 255
+            self._gradient_module = fold_batchnorm(self.module, example.contiguous(memory_format=torch.channels_last))
+        return self._gradient_module
 
     def use_runtime(self, runtime: RuntimeKind, batch_size: int | None = None) -> None:
         """Runs ``predict`` in PyTorch or in ONNX Runtime (which needs ``onnx``), optionally at another batch."""

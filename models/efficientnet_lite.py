@@ -47,11 +47,12 @@ class SameConv2d(nn.Conv2d):
             total = max((out - 1) * stride + kernel - size, 0)
             pads += [total // 2, total - total // 2]
         left, right, top, bottom = pads
+        # self.bias is None except in a copy with batch-norm folded in (models.folding).
         if left == right and top == bottom:
             # Symmetric (every stride-1 convolution): the convolution pads by itself, the same zeros without
             # a padded copy of the input (a fifth of the forward pass and of its backward on a CPU).
-            return F.conv2d(x, self.weight, None, self.stride, (top, left), self.dilation, self.groups)
-        return F.conv2d(F.pad(x, pads), self.weight, None, self.stride, 0, self.dilation, self.groups)
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 class MBConvBlock(nn.Module):

@@ -145,3 +145,14 @@ def test_slic_segments_are_remembered_per_image(chelsea) -> None:
     assert again.min() == 0 and again.max() + 1 <= 20
     other = slic_segments(chelsea[96:192, :96], 20)
     assert not np.array_equal(other, again)
+
+
+def test_gradient_module_folds_batchnorm_and_computes_the_same(efficientnet, chelsea) -> None:
+    folded = efficientnet.gradient_module
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in efficientnet.module.modules())  # untouched
+    names = [name for name, m in folded.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    assert names == [name for name, m in efficientnet.module.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    x = torch.from_numpy(efficientnet.prepare(chelsea).astype(np.float32)).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(x), efficientnet.module(x), rtol=0, atol=1e-5)

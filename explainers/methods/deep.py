@@ -235,7 +235,7 @@ def explain_deep(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: i
     probs = classifier.predict(image[None])[0]
     classes = top_classes(probs, top_k) if classes is None else np.asarray(classes, dtype=np.int64)
     class_index = torch.from_numpy(classes)
-    model = rewrite_for_deeplift(classifier.module).to(DTYPE)
+    model = rewrite_for_deeplift(getattr(classifier, "gradient_module", classifier.module)).to(DTYPE)
     x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).to(DTYPE)
     refs = torch.from_numpy(references).permute(0, 3, 1, 2).to(DTYPE)
     attributions, ref_logits = rescale_attributions(

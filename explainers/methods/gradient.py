@@ -73,7 +73,8 @@ def explain_gradient(classifier: Any, image: np.ndarray, *, top_k: int, max_eval
     """Expected gradients of the top-k classes; ``max_evals`` is the number of samples."""
     started = time.perf_counter()
     generator = np.random.default_rng(seed)
-    model = classifier.module
+    # The same network with batch-norm folded in where that applies (faster backward passes).
+    model = getattr(classifier, "gradient_module", classifier.module)
     probs = classifier.predict(image[None])[0]
     classes = top_classes(probs, top_k) if classes is None else np.asarray(classes, dtype=np.int64)
     class_index = torch.from_numpy(classes)
