@@ -118,7 +118,7 @@ register(ModelSpec(
     build=_build_digits_cnn,
     weights_file=lambda: digits.WEIGHTS_PATH,
     missing_reason=_digits_missing,
-    batch_size=256,
+    batch_size=64,  # MAX_BATCH: the most one forward pass takes
 ))
 
 
