@@ -36,6 +36,8 @@ def fold_batchnorm(module: nn.Module, example: torch.Tensor) -> nn.Module:
     """A copy of ``module`` (in eval mode) with each BatchNorm2d that is registered right after a Conv2d of
     its width folded into it; ``module`` itself when nothing folds or the copy's outputs on ``example``
     differ. The convolutions keep their names and order, so hooks on them see the same inputs."""
+    if not any(type(m) is nn.BatchNorm2d for m in module.modules()):
+        return module
     folded = copy.deepcopy(module).eval()
     count = 0
     for parent in list(folded.modules()):
