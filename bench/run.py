@@ -78,6 +78,26 @@ def class_switch_ms(classifier, explanation) -> float:
     return 1000 * slowest
 
 
+# Accuracy reports measured by their own commands (they need no timing, so they do not run here), copied into
+# BENCHMARKS.md so that every figure of the issue is in one place.
+REPORTS = (
+    ("bench/kernel_accuracy.md", "python -m bench.kernel_accuracy"),
+    ("bench/owen_auc.md", "python -m bench.owen_auc"),
+)
+
+
+def included_reports() -> list[str]:
+    lines = []
+    for path, command in REPORTS:
+        report = ROOT / path
+        if report.is_file():
+            text = report.read_text().strip()
+            # One heading level down, under this file's title.
+            text = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+            lines.append(f"\n{text}\n\n(From `{path}`, written by `{command}`.)")
+    return lines
+
+
 def timed(function) -> tuple[float, object]:
     started = time.perf_counter()
     result = function()
@@ -177,6 +197,7 @@ def main() -> None:
     wall = time.perf_counter() - run_started
     lines.append(f"\nChanging top-k or the explained class of a computed explanation: at most {max(switch_ms):.1f} ms, "
                  f"no model evaluation. The whole run took {wall / 60:.1f} minutes.")
+    lines += included_reports()
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
