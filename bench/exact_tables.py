@@ -178,7 +178,9 @@ def load_game(classifier, model: str, image_path: str, segments: int, checks: in
             print(f"{path.name} has other superpixels than SLIC gives here; recomputing")
     probs = game(np.ones((1, players), bool))[0]
     classes = np.argsort(-probs)[:KEEP_CLASSES]
-    table = game(coalitions_of(np.arange(2 ** players), players))[:, classes]
+    from explainers.methods.exact import all_coalitions
+
+    table = game(all_coalitions(players))[:, classes]
     DATA.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, table=table.astype(np.float32), classes=classes,
                         labels_digest=labels_digest(game.segments), model=model)

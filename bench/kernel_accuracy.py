@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.exact_tables import CASES, coalitions_of, load_game
+from bench.exact_tables import CASES, load_game
 from explainers.images import load_image
 from explainers.methods.kernel import ESTIMATORS, kernel_values
 from explainers.superpixels import build_game

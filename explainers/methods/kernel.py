@@ -114,7 +114,7 @@ def stratified_design(players: int, budget: int, seed: int) -> tuple[np.ndarray,
         share = left * stratum_mass[s] / sum(stratum_mass[t] for t in strata)
         if stratum_size[s] > share + 1e-9:
             break
-        for size in {s, players - s}:
+        for size in sorted({s, players - s}):
             members = np.array(list(combinations(range(players), size)))
             block = np.zeros((len(members), players), dtype=bool)
             np.put_along_axis(block, members, True, axis=1)
