@@ -13,8 +13,8 @@ import streamlit as st
 from explainers.api import explain_cached, lookup_cached
 from explainers.faithfulness import agreement, cached_faithfulness, segment_totals
 from explainers.methods import ParameterError, all_methods, get_method
-from explainers.plots import image_figure, overlay_figure, symmetric_limit
-from explainers.render import grid_png
+from viz.plots import image_figure, overlay_figure, symmetric_limit
+from viz.render import grid_png
 from ui.compute import get_cache
 from ui.resources import superpixels_of
 from ui.settings import method_settings

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from explainers.methods import ParameterError, all_methods, get_method
-from explainers.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
+from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
 from explainers.superpixels import segment_boundaries
 from ui.compute import explanation_for
 from ui.controls import method_params

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explainers.plots import image_figure, overlay_figure, symmetric_limit
+from viz.plots import image_figure, overlay_figure, symmetric_limit
 from ui.compute import get_cache
 from ui.state import ensure_navigation
 

@@ -7,7 +7,7 @@ the moment it is submitted.
 
 import streamlit as st
 
-from explainers.plots import image_figure, overlay_figure, symmetric_limit
+from viz.plots import image_figure, overlay_figure, symmetric_limit
 from explainers.study import (AnswerError, is_ready, load_facts, normalise_id, questions_for, study_explanation,
                               trial_image)
 from ui.compute import get_cache

@@ -6,7 +6,7 @@ import streamlit as st
 
 from explainers.study import (NO_EXPLANATION, StudyError, answers_csv, configured_password, is_ready,
                               results_access, summarise)
-from explainers.study_plots import accuracy_figure, completion_figure, questions_figure, time_figure
+from viz.study_plots import accuracy_figure, completion_figure, questions_figure, time_figure
 from ui.compute import get_cache
 from ui.state import ensure_navigation
 from ui.study import get_store, participant_url, read_study, studies_folder, study_files

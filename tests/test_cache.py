@@ -12,7 +12,7 @@ import pytest
 
 from explainers.api import cache_request, explain_cached
 from explainers.cache import ExplanationCache, cache_key
-from explainers.cli import main
+from cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SEVEN = str(ROOT / "assets" / "samples" / "digits" / "digit_7.png")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explainers.cli import main
+from cli.main import main
 from explainers.explanation import Explanation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +123,7 @@ def test_random_weights_serve_torchvision_architectures(capsys) -> None:
 
 
 def test_the_estimator_flag_offers_every_kernel_estimator() -> None:
-    from explainers.cli import KERNEL_ESTIMATORS
+    from cli.main import KERNEL_ESTIMATORS
     from explainers.methods.kernel import ESTIMATORS
 
     assert KERNEL_ESTIMATORS == ESTIMATORS

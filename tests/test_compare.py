@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from explainers.api import explain
 from explainers.cache import ExplanationCache
 from explainers.faithfulness import agreement, cached_faithfulness, faithfulness
-from explainers.render import grid_png
+from viz.render import grid_png
 from explainers.superpixels import slic_segments
 from models import Classifier
 

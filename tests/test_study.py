@@ -140,7 +140,7 @@ def test_json_syntax_errors_name_the_line_and_schema_errors_the_field(tmp_path) 
 
 
 def test_every_problem_is_collected_for_study_check(tmp_path, capsys) -> None:
-    from explainers.cli import main
+    from cli.main import main
 
     path = tmp_path / "many.yaml"
     path.write_text("title: T\nconsent: C\nconditions: [kernal, none]\ntrials:\n"
@@ -530,7 +530,7 @@ def test_precompute_fills_the_cache_and_a_second_run_is_all_hits(tmp_path, digit
 
 
 def test_study_cli_precompute_check_and_export(tmp_path, monkeypatch, capsys) -> None:
-    from explainers.cli import main
+    from cli.main import main
 
     monkeypatch.setenv("EXPLAINERS_CACHE_DIR", str(tmp_path / "cache"))
     study_file = tmp_path / "tiny.yaml"

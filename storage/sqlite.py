@@ -1,0 +1,41 @@
+"""The one way this app opens SQLite: WAL, a busy timeout instead of "database is locked", short-lived
+connections in autocommit mode, and explicit ``BEGIN IMMEDIATE`` transactions where statements belong
+together."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Literal
+
+BUSY_TIMEOUT_SECONDS = 30
+
+
+@contextmanager
+def connect(path: str | Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+            foreign_keys: bool = False) -> Iterator[sqlite3.Connection]:
+    """A connection closed on exit. ``synchronous=FULL`` where a committed row must survive a power cut
+    (answers); ``NORMAL`` where losing the last commits only costs a recomputation (the cache)."""
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        if foreign_keys:
+            db.execute("PRAGMA foreign_keys=ON")
+        yield db
+    finally:
+        db.close()
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an open connection, rolled back on any exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
