@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from cli.study import add_study_parser, cmd_study
+
 EXIT_USAGE = 2
 
 
@@ -162,69 +164,6 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_study(args: argparse.Namespace) -> int:
-    """``study check | precompute | export``: see explainers/study.py for the study file."""
-    from explainers import study as studies
-    from explainers.cache import ExplanationCache
-
-    try:
-        if args.action == "check":
-            return _study_check(studies, args)
-        definition = studies.load_study(args.study_file, verify=args.action == "precompute")
-        if args.action == "precompute":
-            progress = None if args.quiet else _StudyTerminalProgress()
-            report = studies.precompute(definition, ExplanationCache(), progress=progress)
-            print(json.dumps({"study": definition.id, "explanations": report.computed + report.cached,
-                              "computed": report.computed, "cached": report.cached,
-                              "seconds": round(report.seconds, 2)}))
-            return 0
-        store = studies.StudyStore(args.db)
-        if args.out in (None, "-"):
-            store.export_csv(definition.id, sys.stdout)
-        else:
-            rows = store.export_csv(definition.id, args.out)
-            print(json.dumps({"study": definition.id, "answers": rows,
-                              "participants": len(store.participants(definition.id)), "out": args.out}))
-        return 0
-    except studies.StudyError as error:
-        raise UsageError(str(error)) from None
-
-
-def _study_check(studies: Any, args: argparse.Namespace) -> int:
-    """Every problem of the file, one per line; else a summary and whether the cache is ready."""
-    from explainers.cache import ExplanationCache
-
-    try:
-        definition = studies.load_study(args.study_file)
-    except studies.StudyError as error:
-        for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    readiness = studies.is_ready(definition, ExplanationCache())
-    print(f"{definition.title} ({definition.id}): {len(definition.trials)} trials, conditions "
-          f"{', '.join(definition.conditions)}, {definition.randomisation.design} subjects, trial order "
-          f"{definition.randomisation.order}, seed {definition.randomisation.seed}")
-    for trial in definition.trials:
-        print(f"  {trial.id}: {trial.model}, {trial.image}, class {trial.class_shown}"
-              + (f", always {trial.method}" if trial.method else ""))
-    print("  questions: " + ", ".join(f"{q.id} ({q.kind})" for q in definition.questions))
-    print(readiness.message)
-    print(json.dumps({"study": definition.id, "trials": len(definition.trials),
-                      "conditions": list(definition.conditions), "ready": readiness.ready,
-                      "missing": len(readiness.missing)}))
-    return 0
-
-
-class _StudyTerminalProgress:
-    """One line per explanation on stderr, with the evaluations bar under it."""
-
-    def __call__(self, done: int, total: int, label: str) -> TerminalProgress | None:
-        if done >= total:
-            return None
-        print(f"[{done + 1}/{total}] {label}", file=sys.stderr, flush=True)
-        return TerminalProgress()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explainers",
                                      description="Shapley-value explanations of image classifiers.")
@@ -265,19 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache = commands.add_parser("cache", help="the explanation cache shared with the dashboard")
     cache.add_argument("action", choices=("stats", "clear"))
 
-    study = commands.add_parser("study", help="user studies: check a study file, precompute it, export answers")
-    study_actions = study.add_subparsers(dest="action", required=True)
-    check = study_actions.add_parser("check", help="validate a study file and say whether it is precomputed")
-    check.add_argument("study_file", help="the study's .yaml or .json file")
-    precompute = study_actions.add_parser(
-        "precompute", help="compute every explanation of a study into the cache (resumable: cached ones are skipped)")
-    precompute.add_argument("study_file", help="the study's .yaml or .json file")
-    precompute.add_argument("--quiet", action="store_true", help="no progress")
-    export = study_actions.add_parser("export", help="write a study's answers as CSV, one row per answer")
-    export.add_argument("study_file", help="the study's .yaml or .json file")
-    export.add_argument("--out", default=None, help="the CSV file to write (default: stdout)")
-    export.add_argument("--db", default=None,
-                        help="the answers database (default: $EXPLAINERS_STUDY_DIR/studies.sqlite3)")
+    add_study_parser(commands)
     return parser
 
 
