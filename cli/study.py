@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from explainers import study as studies
+import studies
 
 
 def add_study_parser(commands: Any) -> None:

@@ -8,8 +8,8 @@ the moment it is submitted.
 import streamlit as st
 
 from viz.plots import image_figure, overlay_figure, symmetric_limit
-from explainers.study import (AnswerError, is_ready, load_facts, normalise_id, questions_for, study_explanation,
-                              trial_image)
+from studies import (AnswerError, is_ready, load_facts, normalise_id, questions_for, study_explanation,
+                     trial_image)
 from ui.compute import get_cache
 from ui.study import PID_PARAM, STUDY_PARAM, answer_key, find_study, get_store, question_widget
 

@@ -4,12 +4,12 @@ intervals, forward-simulation accuracy, time per trial, the participant link and
 import pandas as pd
 import streamlit as st
 
-from explainers.study import (NO_EXPLANATION, StudyError, answers_csv, configured_password, is_ready,
-                              results_access, summarise)
+import storage
+from studies import NO_EXPLANATION, StudyError, answers_csv, configured_password, is_ready, results_access, summarise
 from viz.study_plots import accuracy_figure, completion_figure, questions_figure, time_figure
 from ui.compute import get_cache
 from ui.state import ensure_navigation
-from ui.study import get_store, participant_url, read_study, studies_folder, study_files
+from ui.study import get_store, participant_url, read_study, study_files
 
 ensure_navigation()
 st.header("Study results")
@@ -26,7 +26,7 @@ if not access.granted:
 
 files = study_files()
 if not files:
-    st.info(f"There are no study files in {studies_folder()}; see README's “User studies”.")
+    st.info(f"There are no study files in {storage.folder('studies')}; see README's “User studies”.")
     st.stop()
 study_id = st.selectbox("Study", list(files), key="study_results_study",
                         format_func=lambda name: f"{name} ({files[name].name})")

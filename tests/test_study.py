@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from explainers import study as studies
-from explainers.study import (AnswerError, PlannedTrial, StudyError, StudyFacts, StudyStore, TrialFacts,
-                              assignment, parse_study)
+import studies
+from studies import (AnswerError, PlannedTrial, StudyError, StudyFacts, StudyStore, TrialFacts, assignment,
+                     parse_study)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "assets" / "studies" / "example_study.yaml"
@@ -285,7 +285,7 @@ def test_trust_is_not_asked_without_an_explanation(tmp_path) -> None:
 WORKER = """
 import json, sys, time
 from pathlib import Path
-from explainers.study import StudyFacts, StudyStore, parse_study
+from studies import StudyFacts, StudyStore, parse_study
 
 study_file, facts_file, db, start_at, mode = sys.argv[1:6]
 study = parse_study(Path(study_file).read_text(), folder=Path({root!r}), verify=False)
@@ -570,7 +570,7 @@ def test_study_cli_precompute_check_and_export(tmp_path, monkeypatch, capsys) ->
 
 
 def test_results_figures_show_every_condition(tmp_path) -> None:
-    from explainers import study_plots
+    from viz import study_plots
 
     study, store = filled_store(tmp_path, participants=3)
     results = studies.summarise(study, store)

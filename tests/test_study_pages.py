@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explainers import study as studies
+import studies
 from explainers.cache import ExplanationCache
 from explainers.methods import all_methods
 

@@ -6,28 +6,20 @@ the researcher's controls; the results page (``pages/study_results.py``) is pass
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from explainers.study import (STUDIES_DIR, PlannedTrial, Question, Study, StudyError, StudyStore, find_studies,
-                              load_study)
+from studies import PlannedTrial, Question, Study, StudyError, StudyStore, find_studies, load_study
 
 STUDY_PARAM = "study"  # ?study=<id> opens the participant page of that study
 PID_PARAM = "pid"  # &pid=<participant id> resumes it
-STUDIES_ENV = "EXPLAINERS_STUDIES_DIR"  # where study files are looked for (default assets/studies)
 
 
 def participant_link_requested() -> bool:
     """Whether this visit is a participant's (the link carries ?study=...)."""
     return bool(st.query_params.get(STUDY_PARAM))
-
-
-def studies_folder() -> Path:
-    configured = os.environ.get(STUDIES_ENV)
-    return Path(configured).expanduser() if configured else STUDIES_DIR
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -43,9 +35,9 @@ def read_study(path: Path) -> Study:
 
 
 def study_files() -> dict[str, Path]:
-    """Study id → file, for every readable study in the studies folder."""
+    """Study id → file, for every readable study in the studies folder (``storage.folder("studies")``)."""
     found: dict[str, Path] = {}
-    for path in find_studies(studies_folder()):
+    for path in find_studies():
         try:
             found.setdefault(read_study(path).id, path)
         except StudyError:
@@ -59,7 +51,7 @@ def find_study(study_id: str) -> Study | None:
 
 
 def get_store() -> StudyStore:
-    """The answer store ($EXPLAINERS_STUDY_DIR/studies.sqlite3); opened per call (one short connection)."""
+    """The answer store (``storage.folder("answers")/studies.sqlite3``); opened per call (one short connection)."""
     return StudyStore()
 
 

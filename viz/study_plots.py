@@ -1,4 +1,4 @@
-"""Plotly figures of a study's results (the plain data of ``explainers.study.summarise``). They return
+"""Plotly figures of a study's results (the plain data of ``studies.summarise``). They return
 figures; showing them is the page's job."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from explainers.study import condition_label
+from studies import condition_label
 
 # One colour per condition, in the study's order (plotly's default qualitative palette).
 PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880")

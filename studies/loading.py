@@ -1,0 +1,282 @@
+"""Loading a study file: :func:`load_study` and :func:`parse_study` read every field (naming the line of
+each mistake), resolve the images, check against the registries (see studies.checks) and add the digest
+of what decides the explanations; :func:`find_studies` lists the study files of a folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import storage
+from storage.folders import ROOT
+from studies.checks import _verify
+from studies.parsing import _describe, _join, _parse, _Reader
+from studies.schema import (DEFAULT_QUESTIONS, DESIGNS, NO_EXPLANATION, ORDERS, QUESTION_KINDS, ExplanationSettings,
+                            Problem, Question, Randomisation, Study, StudyError, Trial)
+
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_STUDY_FIELDS = ("id", "title", "consent", "instructions", "conditions", "trials", "questions", "randomisation",
+                 "randomization", "explanation")
+_TRIAL_FIELDS = ("id", "model", "image", "class", "method", "choices", "budget", "params")
+_QUESTION_FIELDS = ("id", "kind", "prompt", "required", "points", "labels", "options", "only_with_explanation")
+_RANDOMISATION_FIELDS = ("design", "order", "seed")
+_EXPLANATION_FIELDS = ("budget", "seed", "params")
+
+
+def load_study(path: str | Path, *, verify: bool = True) -> Study:
+    """Reads and checks a study file (YAML or JSON). Raises StudyError naming the line and field of each
+    mistake.
+
+    With ``verify`` (the default) models, methods, method parameters, budgets, images and class names are
+    checked against the registries too, which imports the models (a few seconds); without it only the
+    file's structure is (enough to export answers).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StudyError([Problem(path.name, None, "", f"the study file does not exist (looked for {path})")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise StudyError([Problem(path.name, None, "", f"the study file cannot be read ({error})")]) from None
+    return parse_study(text, name=path.name, suffix=path.suffix.lower(), folder=path.resolve().parent,
+                       verify=verify, path=path)
+
+
+def parse_study(text: str, *, name: str = "study.yaml", suffix: str = ".yaml", folder: Path | None = None,
+                verify: bool = True, path: Path | None = None) -> Study:
+    """Like :func:`load_study`, from text; images are found relative to ``folder``, else to the repository."""
+    data, lines, parse_problems = _parse(text, name, suffix)
+    reader = _Reader(name, lines)
+    reader.problems.extend(parse_problems)
+    if data is None:
+        raise StudyError([Problem(name, None, "", "the file is empty; a study needs a title, consent, conditions "
+                                  "and trials")])
+    top = reader.mapping(data, "", _STUDY_FIELDS, "a study")
+    default_id = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem).strip("-") or "study"
+    study_id = reader.text(top, "id", "", default=default_id)
+    if study_id and not _SLUG.match(study_id):
+        reader.problem("id", f'is "{study_id}"; use letters, digits, "-" and "_" only (at most 64)')
+    title = reader.text(top, "title", "", required=True)
+    consent = reader.text(top, "consent", "", required=True)
+    instructions = reader.text(top, "instructions", "")
+
+    randomisation = _read_randomisation(reader, top)
+    conditions = _read_conditions(reader, top)
+    explanation = _read_explanation(reader, top)
+    trials = _read_trials(reader, top, folder)
+    questions = _read_questions(reader, top)
+
+    if reader.problems:
+        raise StudyError(reader.problems)
+    study = Study(id=study_id, title=title, consent=consent, instructions=instructions, conditions=conditions,
+                  trials=trials, questions=questions, randomisation=randomisation, explanation=explanation,
+                  path=path, lines=dict(lines))
+    if verify:
+        _verify(study, reader)
+        if reader.problems:
+            raise StudyError(reader.problems)
+    return _with_digest(study)
+
+
+def _read_randomisation(reader: _Reader, top: Mapping[str, Any]) -> Randomisation:
+    key = "randomization" if "randomization" in top and "randomisation" not in top else "randomisation"
+    if key not in top or top[key] is None:
+        return Randomisation()
+    fields = reader.mapping(top[key], key, _RANDOMISATION_FIELDS, "the randomisation")
+    return Randomisation(design=reader.one_of(fields, "design", key, DESIGNS, "within"),
+                         order=reader.one_of(fields, "order", key, ORDERS, "shuffle"),
+                         seed=reader.integer(fields, "seed", key, 0, low=0))
+
+
+def _read_conditions(reader: _Reader, top: Mapping[str, Any]) -> tuple[str, ...]:
+    conditions: list[str] = []
+    for index, value in enumerate(reader.sequence(top, "conditions", "", required=True)):
+        if not isinstance(value, str) or not value.strip():
+            reader.problem(f"conditions[{index}]", f"must be a method name or {NO_EXPLANATION}, not "
+                                                    f"{_describe(value)}")
+        elif value.strip() in conditions:
+            reader.problem(f"conditions[{index}]", f'repeats "{value.strip()}"; list each condition once')
+        else:
+            conditions.append(value.strip())
+    return tuple(conditions)
+
+
+def _read_budget(reader: _Reader, value: Any, path: str) -> dict[str, int]:
+    """An int (every method) or a mapping method → int; "*" in the mapping stands for every other method."""
+    if value is None:
+        return {}
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            reader.problem(path, f"must be at least 1, not {value}")
+            return {}
+        return {"*": value}
+    if not isinstance(value, dict):
+        reader.problem(path, f"must be a whole number or a mapping of method to number, not {_describe(value)}")
+        return {}
+    budgets = {}
+    for method, amount in value.items():
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+            reader.problem(_join(path, str(method)), f"must be a whole number of at least 1, not {_describe(amount)}")
+        else:
+            budgets[str(method)] = amount
+    return budgets
+
+
+def _read_params(reader: _Reader, value: Any, path: str) -> dict[str, dict[str, Any]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        reader.problem(path, f"must map method names to their parameters (e.g. kernel: {{segments: 30}}), not "
+                             f"{_describe(value)}")
+        return {}
+    params = {}
+    for method, values in value.items():
+        if not isinstance(values, dict):
+            reader.problem(_join(path, str(method)), f"must be a mapping of parameter to value, not "
+                                                      f"{_describe(values)}")
+        else:
+            params[str(method)] = {str(name): item for name, item in values.items()}
+    return params
+
+
+def _read_explanation(reader: _Reader, top: Mapping[str, Any]) -> ExplanationSettings:
+    if "explanation" not in top or top["explanation"] is None:
+        return ExplanationSettings()
+    fields = reader.mapping(top["explanation"], "explanation", _EXPLANATION_FIELDS, "the explanation settings")
+    return ExplanationSettings(budget=_read_budget(reader, fields.get("budget"), "explanation.budget"),
+                               seed=reader.integer(fields, "seed", "explanation", 0, low=0),
+                               params=_read_params(reader, fields.get("params"), "explanation.params"))
+
+
+def _resolve_image(image: str, folder: Path | None) -> Path:
+    """Relative to the study file's folder when the file is there, else to the repository."""
+    candidate = Path(image).expanduser()
+    if candidate.is_absolute():
+        return candidate
+    for base in ([folder] if folder is not None else []) + [ROOT]:
+        if (base / candidate).exists():
+            return (base / candidate).resolve()
+    return ((folder or ROOT) / candidate).resolve()
+
+
+def _read_trials(reader: _Reader, top: Mapping[str, Any], folder: Path | None) -> tuple[Trial, ...]:
+    trials: list[Trial] = []
+    seen: dict[str, int] = {}
+    for index, value in enumerate(reader.sequence(top, "trials", "", required=True)):
+        path = f"trials[{index}]"
+        fields = reader.mapping(value, path, _TRIAL_FIELDS, "a trial")
+        if not fields:
+            continue
+        trial_id = reader.text(fields, "id", path, default=f"t{index + 1}")
+        if trial_id in seen:
+            reader.problem(_join(path, "id"), f'is "{trial_id}", already the id of trials[{seen[trial_id]}]; '
+                                               "give each trial its own id")
+        seen[trial_id] = index
+        model = reader.text(fields, "model", path, required=True)
+        image = reader.text(fields, "image", path, required=True)
+        class_shown: str | int = "top"
+        if fields.get("class") is not None:
+            raw = fields["class"]
+            if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+                reader.problem(_join(path, "class"), f'must be "top", a class name or a class id, not '
+                                                      f"{_describe(raw)}")
+            else:
+                class_shown = raw.strip() if isinstance(raw, str) else raw
+        method = None
+        if fields.get("method") is not None:
+            method = str(fields["method"]).strip()
+        choices: int | tuple[str, ...] | None = None
+        if fields.get("choices") is not None:
+            raw = fields["choices"]
+            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 2:
+                choices = raw
+            elif isinstance(raw, list) and len(raw) >= 2 and all(isinstance(c, (str, int)) for c in raw):
+                choices = tuple(str(c).strip() for c in raw)
+                if len(set(choices)) != len(choices):
+                    reader.problem(_join(path, "choices"), "lists a class twice")
+            else:
+                reader.problem(_join(path, "choices"), "must be a number of top classes (at least 2) or a list of "
+                                                        f"at least 2 class names, not {_describe(raw)}")
+        trials.append(Trial(id=trial_id, model=model, image=image, image_path=_resolve_image(image, folder),
+                            class_shown=class_shown, method=method, choices=choices,
+                            budget=_read_budget(reader, fields.get("budget"), _join(path, "budget")),
+                            params=_read_params(reader, fields.get("params"), _join(path, "params"))))
+    return tuple(trials)
+
+
+def _read_questions(reader: _Reader, top: Mapping[str, Any]) -> tuple[Question, ...]:
+    if "questions" not in top or top["questions"] is None:
+        return DEFAULT_QUESTIONS
+    questions: list[Question] = []
+    seen: set[str] = set()
+    for index, value in enumerate(reader.sequence(top, "questions", "", required=True)):
+        path = f"questions[{index}]"
+        if isinstance(value, str) and value in {q.id for q in DEFAULT_QUESTIONS}:
+            questions.append(next(q for q in DEFAULT_QUESTIONS if q.id == value))  # a standard question by name
+            seen.add(value)
+            continue
+        fields = reader.mapping(value, path, _QUESTION_FIELDS, "a question")
+        if not fields:
+            continue
+        question_id = reader.text(fields, "id", path, required=True)
+        if question_id in seen:
+            reader.problem(_join(path, "id"), f'is "{question_id}" again; give each question its own id')
+        seen.add(question_id)
+        kind = reader.one_of(fields, "kind", path, QUESTION_KINDS, "")
+        if "kind" not in fields:
+            reader.problem(path, f"needs a kind ({', '.join(QUESTION_KINDS)})")
+        prompt = reader.text(fields, "prompt", path, required=True)
+        points = reader.integer(fields, "points", path, 7, low=2, high=11)
+        labels: tuple[str, str] = ("", "")
+        if fields.get("labels") is not None:
+            raw = fields["labels"]
+            if isinstance(raw, list) and len(raw) == 2 and all(isinstance(item, str) for item in raw):
+                labels = (raw[0], raw[1])
+            else:
+                reader.problem(_join(path, "labels"), "must be a list of two texts: what the lowest and the "
+                                                       "highest point mean")
+        options: tuple[str, ...] = ()
+        if kind == "choice":
+            raw_options = reader.sequence(fields, "options", path, required=True)
+            options = tuple(str(option) for option in raw_options)
+            if len(options) == 1:
+                reader.problem(_join(path, "options"), "has one option; give at least two")
+        elif fields.get("options") is not None:
+            reader.problem(_join(path, "options"), f"only applies to questions of kind choice, not {kind}")
+        questions.append(Question(
+            id=question_id, kind=kind, prompt=prompt,
+            required=reader.boolean(fields, "required", path, kind != "text"),
+            points=points, labels=labels, options=options,
+            only_with_explanation=reader.boolean(fields, "only_with_explanation", path, False)))
+    return tuple(questions)
+
+
+def _with_digest(study: Study) -> Study:
+    """The study with a digest of what decides its explanations: an edit there needs a new precompute."""
+    digest = hashlib.sha256()
+    described = {
+        "conditions": study.conditions,
+        "explanation": {"budget": dict(study.explanation.budget), "seed": study.explanation.seed,
+                        "params": {m: dict(p) for m, p in study.explanation.params.items()}},
+        "trials": [{"id": t.id, "model": t.model, "class": t.class_shown, "method": t.method, "choices": t.choices,
+                    "budget": dict(t.budget), "params": {m: dict(p) for m, p in t.params.items()}}
+                   for t in study.trials],
+    }
+    digest.update(json.dumps(described, sort_keys=True, default=str).encode())
+    for trial in study.trials:
+        try:
+            digest.update(hashlib.sha256(trial.image_path.read_bytes()).digest())
+        except OSError:
+            digest.update(b"missing")
+    return dataclasses.replace(study, digest=digest.hexdigest()[:16])
+
+
+def find_studies(folder: str | Path | None = None) -> list[Path]:
+    """The study files in a folder (default ``storage.folder("studies")``), sorted by name."""
+    folder = Path(folder) if folder is not None else storage.folder("studies")
+    return sorted(path for path in folder.glob("*") if path.suffix.lower() in (".yaml", ".yml", ".json"))

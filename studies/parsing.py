@@ -1,0 +1,205 @@
+"""Reading a study file: YAML or JSON parsed with the line of every field, and a reader that checks field
+by field and collects each problem as one sentence naming its line."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any, Mapping, Sequence
+
+from studies.schema import Problem, StudyError, field_line
+
+
+def _field_path(parts: Sequence[str | int]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _yaml_lines(text: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
+    """Field path → line for every key and list item, and the keys given twice (path, line, first line).
+
+    PyYAML keeps the last of two equal keys silently; a researcher would rather hear about it.
+    """
+    import yaml
+
+    lines: dict[str, int] = {}
+    duplicates: list[tuple[str, int, int]] = []
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+
+    def walk(node: Any, parts: tuple[str | int, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                line = key_node.start_mark.line + 1
+                path = _field_path(parts + (key,))
+                if key in seen:
+                    duplicates.append((path, line, seen[key]))
+                else:
+                    seen[key] = line
+                    lines[path] = line
+                walk(value_node, parts + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                lines[_field_path(parts + (index,))] = item.start_mark.line + 1
+                walk(item, parts + (index,))
+
+    if root is not None:
+        walk(root, ())
+    return lines, duplicates
+
+
+def _parse(text: str, name: str, suffix: str) -> tuple[Any, dict[str, int], list[Problem]]:
+    """The document, line numbers of its fields (where known) and problems found while parsing."""
+    problems: list[Problem] = []
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise StudyError([Problem(name, error.lineno, "",
+                                      f"the file is not valid JSON ({error.msg} at column {error.colno})")]) from None
+        try:  # JSON is YAML, so PyYAML can often say where each field is; without it, fields are named only
+            lines, _ = _yaml_lines(text)
+        except Exception:  # noqa: BLE001 - line numbers are a courtesy; the JSON itself is valid
+            lines = {}
+        return data, lines, problems
+    if suffix not in (".yaml", ".yml"):
+        raise StudyError([Problem(name, None, "", "the file is not a study file; write the study as .yaml, .yml "
+                                                  "or .json")])
+    try:
+        import yaml
+    except ImportError:
+        raise StudyError([Problem(name, None, "", "the file cannot be read because PyYAML is not installed; "
+                                  "install requirements.txt or write the study as JSON")]) from None
+    try:
+        data = yaml.safe_load(text)
+        lines, duplicates = _yaml_lines(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = error.problem or error.context or "a syntax error"
+        raise StudyError([Problem(name, line, "", f"the file is not valid YAML ({what})")]) from None
+    except yaml.YAMLError as error:
+        raise StudyError([Problem(name, None, "", f"the file is not valid YAML ({error})")]) from None
+    for path, line, first in duplicates:
+        problems.append(Problem(name, line, path, f"is given twice (first on line {first}); keep one"))
+    return data, lines, problems
+
+
+def _suggest(value: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(value, list(known), n=1)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+class _Reader:
+    """Reads the parsed document field by field, collecting every problem with its line."""
+
+    def __init__(self, name: str, lines: Mapping[str, int]):
+        self.name, self.lines = name, lines
+        self.problems: list[Problem] = []
+
+    def line(self, path: str) -> int | None:
+        return field_line(self.lines, path)
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.name, self.line(path), path, message))
+
+    def mapping(self, value: Any, path: str, fields: Sequence[str], what: str) -> dict[str, Any]:
+        """The value as a mapping with only known fields (unknown ones are reported with a suggestion)."""
+        if not isinstance(value, dict):
+            self.problem(path, f"{'' if path else 'the study '}must be a mapping of fields ({', '.join(fields)}), "
+                               f"not {_describe(value)}")
+            return {}
+        for key in value:
+            if str(key) not in fields:
+                self.problem(_join(path, str(key)), f"is not a field of {what} (the fields are {', '.join(fields)})"
+                             f"{_suggest(str(key), fields)}")
+        return {str(key): item for key, item in value.items() if str(key) in fields}
+
+    def text(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False,
+             default: str = "") -> str:
+        if key not in data or data[key] is None:
+            if required:
+                self.problem(path, f"needs a {key}" if path else f"the study needs a {key}")
+            return default
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self.problem(_join(path, key), f"must be text, not {_describe(value)}")
+            return default
+        value = str(value).strip()
+        if required and not value:
+            self.problem(_join(path, key), "is empty")
+        return value
+
+    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int, low: int | None = None,
+                high: int | None = None) -> int:
+        if key not in data or data[key] is None:
+            return default
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(_join(path, key), f"must be a whole number, not {_describe(value)}")
+            return default
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            self.problem(_join(path, key), f"must be {bounds}, not {value}")
+            return default
+        return value
+
+    def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+        if key not in data or data[key] is None:
+            return default
+        if not isinstance(data[key], bool):
+            self.problem(_join(path, key), f"must be true or false, not {_describe(data[key])}")
+            return default
+        return data[key]
+
+    def one_of(self, data: Mapping[str, Any], key: str, path: str, choices: Sequence[str], default: str) -> str:
+        if key not in data or data[key] is None:
+            return default
+        value = str(data[key])
+        if value not in choices:
+            self.problem(_join(path, key), f'is "{value}"; choose one of {", ".join(choices)}'
+                                           f'{_suggest(value, choices)}')
+            return default
+        return value
+
+    def sequence(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> list[Any]:
+        if key not in data or data[key] is None:
+            if required:
+                self.problem(path, f"needs a list of {key}" if path else f"the study needs a list of {key}")
+            return []
+        value = data[key]
+        if not isinstance(value, list):
+            self.problem(_join(path, key), f"must be a list, not {_describe(value)}")
+            return []
+        if required and not value:
+            self.problem(_join(path, key), "is empty; give at least one")
+        return value
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _clause(sentence: Any) -> str:
+    """Another module's sentence, to continue ours: first letter lowered, final full stop dropped."""
+    text = str(sentence).strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return f"{value!r}"

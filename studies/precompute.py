@@ -1,0 +1,228 @@
+"""Precomputing a study before it opens: the model's verdict on every trial (:class:`TrialFacts`), every
+explanation a participant may see filled into the cache, and the reads the pages make without ever
+evaluating a model (:func:`load_facts`, :func:`is_ready`, :func:`study_explanation`, :func:`trial_image`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from studies.checks import resolve_class
+from studies.design import PlannedTrial
+from studies.parsing import _clause
+from studies.schema import (DEFAULT_OPTION_COUNT, MAX_LISTED_CLASSES, NO_EXPLANATION, OTHER_OPTION, Study,
+                            StudyError, Trial)
+
+ProgressCallback = Callable[[int, int], None]
+# precompute's progress: (explanations done, explanations in all, what comes next); may return a callback
+# that counts the next explanation's model evaluations.
+StudyProgress = Callable[[int, int, str], "ProgressCallback | None"]
+
+
+# -- what the model says: facts fixed before the study opens ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialFacts:
+    """The model's verdict on a trial's image and where each condition's explanation is cached."""
+
+    trial_id: str
+    model: str
+    weights_digest: str
+    image_digest: str
+    prediction_id: int
+    prediction: str
+    probability: float
+    class_shown_id: int
+    class_shown: str
+    reveal_class: bool  # the page may name the class shown; not when it is the prediction (the answer)
+    options: tuple[str, ...]  # forward simulation's answers
+    shuffle_options: bool  # top-k options are shuffled per participant so their order does not give rank away
+    keys: Mapping[str, str]  # condition → cache key of its explanation
+
+
+@dataclass(frozen=True)
+class StudyFacts:
+    study_id: str
+    study_digest: str
+    trials: Mapping[str, TrialFacts]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"study_id": self.study_id, "study_digest": self.study_digest,
+                "trials": {trial_id: {**facts.__dict__, "options": list(facts.options), "keys": dict(facts.keys)}
+                           for trial_id, facts in self.trials.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "StudyFacts":
+        trials = {trial_id: TrialFacts(**{**values, "options": tuple(values["options"])})
+                  for trial_id, values in data["trials"].items()}
+        return cls(data["study_id"], data["study_digest"], trials)
+
+
+def facts_key(study: Study) -> str:
+    return f"study-facts:{study.id}:{study.digest}"
+
+
+def load_facts(study: Study, cache: Any) -> StudyFacts | None:
+    """The facts that :func:`precompute` stored for this version of the study, or None (never computes)."""
+    stored = cache.get_json(facts_key(study))
+    return None if stored is None else StudyFacts.from_json(stored)
+
+
+def _options(trial: Trial, class_names: Sequence[str], probs: Any) -> tuple[tuple[str, ...], bool]:
+    from explainers.explanation import top_classes
+
+    if isinstance(trial.choices, tuple):
+        names = tuple(class_names[resolve_class(name, class_names)] for name in trial.choices)  # type: ignore[index]
+        return (names + (OTHER_OPTION,) if len(names) < len(class_names) else names), False
+    if trial.choices is None and len(class_names) <= MAX_LISTED_CLASSES:
+        return tuple(class_names), False
+    count = trial.choices or DEFAULT_OPTION_COUNT
+    return tuple(class_names[int(c)] for c in top_classes(probs, count)), True
+
+
+def compute_facts(study: Study, load: Callable[[str], Any] | None = None) -> StudyFacts:
+    """Predicts every trial's image (one forward pass each) and derives the class shown, the options and
+    each explanation's cache key. ``load`` maps a model name to a classifier (default: load_classifier)."""
+    from explainers.images import load_image
+    from explainers.request import build_request
+    from models import load_classifier
+
+    load = load or load_classifier
+    classifiers: dict[str, Any] = {}
+    trials: dict[str, TrialFacts] = {}
+    for trial in study.trials:
+        if trial.model not in classifiers:
+            classifiers[trial.model] = load(trial.model)
+        classifier = classifiers[trial.model]
+        image = load_image(trial.image_path)
+        probs = classifier.predict(classifier.prepare(image.pixels))[0]
+        prediction = int(probs.argmax())
+        names = classifier.class_names
+        shown = prediction if trial.class_shown == "top" else resolve_class(trial.class_shown, names)
+        if shown is None:
+            raise StudyError([study.problem(f"trials[{study.trials.index(trial)}].class",
+                                            f'is "{trial.class_shown}", not a class of {trial.model}')])
+        options, shuffle = _options(trial, names, probs)
+        keys = {}
+        for condition in study.conditions_for(trial):
+            if condition != NO_EXPLANATION:
+                request = build_request(classifier, image, condition, budget=study.budget_for(trial, condition),
+                                        seed=study.explanation.seed, params=study.params_for(trial, condition),
+                                        top_k=1, classes=[shown])
+                keys[condition] = request.key
+        trials[trial.id] = TrialFacts(
+            trial_id=trial.id, model=trial.model, weights_digest=classifier.weights_digest,
+            image_digest=image.digest, prediction_id=prediction,
+            prediction=names[prediction], probability=float(probs[prediction]), class_shown_id=int(shown),
+            class_shown=names[shown], reveal_class=trial.class_shown != "top", options=options,
+            shuffle_options=shuffle, keys=keys)
+    return StudyFacts(study.id, study.digest, trials)
+
+
+# -- precomputing the explanations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrecomputeReport:
+    facts: StudyFacts
+    computed: int  # explanations computed now
+    cached: int  # explanations already in the cache
+    seconds: float
+
+
+def precompute(study: Study, cache: Any, *, progress: StudyProgress | None = None,
+               load: Callable[[str], Any] | None = None) -> PrecomputeReport:
+    """Fills ``cache`` with every explanation the study can show, skipping those already there (so a run
+    that was stopped resumes where it stopped), and stores the study's facts (see :func:`load_facts`).
+
+    ``progress(done, total, label)`` is called before each explanation and once at the end; it may return a
+    callback that counts that explanation's model evaluations.
+    """
+    from explainers.images import load_image
+    from explainers.methods import ParameterError
+    from explainers.request import build_request, run_cached
+    from models import load_classifier
+
+    started = time.perf_counter()
+    load = load or load_classifier
+    classifiers: dict[str, Any] = {}
+
+    def classifier_for(model: str) -> Any:
+        if model not in classifiers:
+            classifiers[model] = load(model)
+        return classifiers[model]
+
+    facts = compute_facts(study, classifier_for)
+    cache.put_json(facts_key(study), facts.to_json())  # before the explanations, so is_ready can count them
+    jobs = [(index, trial, condition) for index, trial in enumerate(study.trials)
+            for condition in study.conditions_for(trial) if condition != NO_EXPLANATION]
+    computed = cached = 0
+    for done, (index, trial, condition) in enumerate(jobs):
+        shown = facts.trials[trial.id]
+        label = f"{condition} on {trial.id} ({trial.model}, {Path(trial.image).name}, class {shown.class_shown})"
+        evaluations = progress(done, len(jobs), label) if progress is not None else None
+        classifier = classifier_for(trial.model)
+        image = load_image(trial.image_path)
+        try:
+            request = build_request(classifier, image, condition, budget=study.budget_for(trial, condition),
+                                    seed=study.explanation.seed, params=study.params_for(trial, condition),
+                                    top_k=1, classes=[shown.class_shown_id])
+            _, was_cached = run_cached(cache, request, image, classifier, progress=evaluations)
+        except ParameterError as error:
+            raise StudyError([study.problem(f"trials[{index}]", f"cannot be explained with {condition}: "
+                                                                 f"{_clause(error)}")]) from None
+        cached += was_cached
+        computed += not was_cached
+    if progress is not None:
+        progress(len(jobs), len(jobs), "done")
+    return PrecomputeReport(facts, computed, cached, time.perf_counter() - started)
+
+
+# -- what the pages read (never computing) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    total: int  # explanations the study needs
+    missing: tuple[tuple[str, str], ...]  # (trial id, condition) not in the cache
+    message: str  # one sentence for the researcher
+
+
+def is_ready(study: Study, cache: Any) -> Readiness:
+    """Whether every explanation of the study is in the cache (never evaluates a model)."""
+    facts = load_facts(study, cache)
+    total = sum(1 for trial in study.trials for c in study.conditions_for(trial) if c != NO_EXPLANATION)
+    command = f"python -m explainers study precompute {study.path or study.id}"
+    if facts is None:
+        return Readiness(False, total, tuple((t.id, c) for t in study.trials for c in study.conditions_for(t)
+                                             if c != NO_EXPLANATION),
+                         f"The study {study.id} has not been precomputed (or was edited since); run: {command}")
+    missing = tuple((trial_id, condition) for trial_id, trial_facts in facts.trials.items()
+                    for condition, key in trial_facts.keys.items() if key not in cache)
+    if missing:
+        return Readiness(False, total, missing, f"{len(missing)} of {total} explanations of the study {study.id} are "
+                                                f"not in the cache; run: {command}")
+    return Readiness(True, total, (), f"All {total} explanations of the study {study.id} are ready.")
+
+
+def study_explanation(cache: Any, planned: PlannedTrial) -> Any | None:
+    """The trial's precomputed explanation narrowed to the class shown; None in the control or when the
+    cache lost it (see :func:`is_ready`)."""
+    if planned.explanation_key is None:
+        return None
+    explanation = cache.get_by_key(planned.explanation_key)
+    if explanation is None:
+        return None
+    return explanation.for_classes([planned.class_shown_id], (planned.class_shown,))
+
+
+def trial_image(study: Study, planned: PlannedTrial) -> Any:
+    """The trial's image as the model sees it (at its input size), for drawing."""
+    from explainers.images import load_image
+    from models import get_spec, resize_for
+
+    return resize_for(get_spec(planned.model), load_image(study.trial(planned.trial_id).image_path).pixels)

@@ -1,0 +1,365 @@
+"""The answer store: participants and their answers in one SQLite file, each submitted trial one
+transaction, plus the checks a trial's answers must pass (:func:`clean_answers`) and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Mapping, Sequence, TextIO
+
+import storage
+from storage import connect, transaction
+from studies.design import PlannedTrial, participant_plan, questions_for
+from studies.precompute import StudyFacts
+from studies.schema import MAX_TEXT_ANSWER, OTHER_OPTION, AnswerError, Study
+
+STORE_SCHEMA_VERSION = 1
+
+
+# -- a trial's answers ------------------------------------------------------------------------------------------
+
+
+def clean_answers(study: Study, planned: PlannedTrial, answers: Mapping[str, Any]) -> dict[str, str]:
+    """The answers as stored text, checked against the questions. Blank optional answers are left out;
+    a blank required one, a value out of range or an unknown question raise AnswerError."""
+    known = {question.id for question in study.questions}
+    unknown = sorted(set(answers) - known)
+    if unknown:
+        raise AnswerError(f"There is no question {unknown[0]!r} in this study.")
+    cleaned: dict[str, str] = {}
+    for question in questions_for(study, planned):
+        value = answers.get(question.id)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if question.required:
+                raise AnswerError(f"Please answer: {question.prompt}")
+            continue
+        if question.kind in ("forward_simulation", "choice"):
+            options = planned.options if question.kind == "forward_simulation" else question.options
+            if str(value) not in options:
+                raise AnswerError(f"Choose one of the answers offered for: {question.prompt}")
+            cleaned[question.id] = str(value)
+        elif question.kind == "likert":
+            number = as_number(value)
+            if number is None or number != int(number) or not 1 <= number <= question.points:
+                raise AnswerError(f"Answer {question.prompt} with a whole number from 1 to {question.points}.")
+            cleaned[question.id] = str(int(number))
+        elif question.kind == "percent":
+            number = as_number(value)
+            if number is None or not 0 <= number <= 100:
+                raise AnswerError(f"Answer {question.prompt} with a percentage from 0 to 100.")
+            cleaned[question.id] = f"{number:g}"
+        else:
+            text = str(value).strip()
+            if len(text) > MAX_TEXT_ANSWER:
+                raise AnswerError(f"Please shorten your answer to {MAX_TEXT_ANSWER} characters or fewer.")
+            cleaned[question.id] = text
+    return cleaned
+
+
+def as_number(value: Any) -> float | None:
+    """A finite number from an answer (stored as text), else None; True and False are not numbers."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def is_correct(planned: PlannedTrial, answer: str) -> bool:
+    """Whether a forward-simulation answer is what the model says."""
+    if answer == OTHER_OPTION:
+        return planned.prediction not in planned.options
+    return answer == planned.prediction
+
+
+# -- the store --------------------------------------------------------------------------------------------------
+
+
+_STORE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS participants (
+    id TEXT PRIMARY KEY,
+    study TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    study_digest TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    consented_at REAL NOT NULL,
+    finished_at REAL,
+    UNIQUE (study, number)
+);
+CREATE TABLE IF NOT EXISTS trials (
+    participant TEXT NOT NULL REFERENCES participants (id),
+    position INTEGER NOT NULL,
+    shown_at REAL,
+    answered_at REAL,
+    seconds REAL,
+    PRIMARY KEY (participant, position)
+);
+CREATE TABLE IF NOT EXISTS answers (
+    participant TEXT NOT NULL REFERENCES participants (id),
+    position INTEGER NOT NULL,
+    trial_id TEXT NOT NULL,
+    condition TEXT NOT NULL,
+    question TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    correct INTEGER,
+    seconds REAL,
+    answered_at REAL NOT NULL,
+    PRIMARY KEY (participant, position, question)
+);
+"""
+
+# Crockford's base32: no I, L, O or U, so an id read aloud or copied by hand survives (see normalise_id).
+_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ID_LENGTH = 8
+
+
+def new_participant_id() -> str:
+    """A random anonymous id: 8 characters of Crockford base32 (40 bits)."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def normalise_id(text: str) -> str:
+    """An id as typed back: case, spaces and dashes ignored, and I/L read as 1, O as 0."""
+    cleaned = re.sub(r"[\s-]", "", str(text)).upper()
+    return cleaned.translate(str.maketrans({"I": "1", "L": "1", "O": "0"}))
+
+
+@dataclass(frozen=True)
+class Participant:
+    id: str
+    study_id: str
+    number: int  # 0, 1, 2, … in order of arrival: decides the conditions (see assignment)
+    plan: tuple[PlannedTrial, ...]
+    consented_at: float
+    finished_at: float | None
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+@dataclass(frozen=True)
+class TrialProgress:
+    """How far a participant got through their trials."""
+
+    done: int  # trials answered
+    total: int
+    next_position: int | None  # the first unanswered trial; None when finished
+
+    @property
+    def finished(self) -> bool:
+        return self.next_position is None
+
+
+@dataclass(frozen=True)
+class RecordedTrial:
+    position: int
+    seconds: float | None  # from the first time the trial was shown to the answers
+    new: bool  # False when these answers had already been recorded (a resubmission; nothing changed)
+    finished: bool  # the participant has answered every trial
+
+
+EXPORT_COLUMNS = ("study", "participant", "participant_number", "trial_position", "trial_id", "model", "image",
+                  "class_shown", "prediction", "condition", "question", "kind", "value", "correct", "seconds",
+                  "answered_at")
+
+
+class StudyStore:
+    """Participants and answers in one SQLite file (default ``storage.folder("answers")/studies.sqlite3``).
+
+    WAL with ``synchronous=FULL``: a committed answer survives the process being killed and the machine losing
+    power. Every write is one short ``BEGIN IMMEDIATE`` transaction; writers wait (busy timeout 30 s) instead
+    of failing. A trial's answers are committed together or not at all. Resubmitting answers of a trial
+    already answered (a reload, a double click) keeps the first answers and their timing: it returns
+    ``new=False`` and changes nothing.
+    """
+
+    def __init__(self, path: str | Path | None = None, clock: Callable[[], float] = time.time):
+        self.path = Path(path) if path is not None else storage.folder("answers") / "studies.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        with self._open() as db:
+            db.executescript(_STORE_SCHEMA)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA_VERSION),))
+
+    def _open(self) -> ContextManager[sqlite3.Connection]:
+        # FULL: a committed answer survives a power cut; foreign keys keep answers tied to a participant.
+        return connect(self.path, synchronous="FULL", foreign_keys=True)
+
+    # -- participants ----------------------------------------------------------------------------------------
+
+    def create_participant(self, study: Study, facts: StudyFacts) -> Participant:
+        """A new participant who has just consented: a fresh anonymous id, the next number (assigned
+        atomically, so concurrent arrivals stay balanced) and their plan."""
+        if facts.study_digest != study.digest:
+            raise ValueError("These facts belong to another version of the study; precompute it again.")
+        now = self.clock()
+        for _ in range(10):
+            participant_id = new_participant_id()
+            try:
+                with self._open() as db, transaction(db):
+                    number = db.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM participants WHERE study = ?",
+                                        (study.id,)).fetchone()[0]
+                    plan = tuple(participant_plan(study, facts, number))
+                    db.execute("INSERT INTO participants VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                               (participant_id, study.id, number, study.digest,
+                                json.dumps([item.to_json() for item in plan]), now))
+                return Participant(participant_id, study.id, number, plan, now, None)
+            except sqlite3.IntegrityError:  # the id was taken (40 random bits: rare); draw another
+                continue
+        raise RuntimeError("could not draw an unused participant id")
+
+    def get_participant(self, study_id: str, participant_id: str) -> Participant | None:
+        """The participant with this id (as typed back: see normalise_id) in this study, or None."""
+        with self._open() as db:
+            row = db.execute("SELECT id, study, number, plan, consented_at, finished_at FROM participants "
+                             "WHERE id = ? AND study = ?", (normalise_id(participant_id), study_id)).fetchone()
+        return None if row is None else _participant(row)
+
+    def participants(self, study_id: str) -> list[Participant]:
+        """Every participant of a study, in order of arrival."""
+        with self._open() as db:
+            rows = db.execute("SELECT id, study, number, plan, consented_at, finished_at FROM participants "
+                              "WHERE study = ? ORDER BY number", (study_id,)).fetchall()
+        return [_participant(row) for row in rows]
+
+    def progress(self, participant_id: str) -> TrialProgress:
+        """How far a participant got; ``next_position`` is where they resume."""
+        with self._open() as db:
+            return self._progress(db, normalise_id(participant_id))
+
+    def _progress(self, db: sqlite3.Connection, participant_id: str) -> TrialProgress:
+        row = db.execute("SELECT plan FROM participants WHERE id = ?", (participant_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"There is no participant {participant_id}.")
+        total = len(json.loads(row[0]))
+        answered = {position for (position,) in db.execute(
+            "SELECT position FROM trials WHERE participant = ? AND answered_at IS NOT NULL", (participant_id,))}
+        remaining = [position for position in range(total) if position not in answered]
+        return TrialProgress(len(answered), total, remaining[0] if remaining else None)
+
+    def mark_shown(self, participant_id: str, position: int) -> float:
+        """Records when a trial was first shown (a reload keeps the first time); returns that time."""
+        participant_id = normalise_id(participant_id)
+        with self._open() as db, transaction(db):
+            db.execute("INSERT OR IGNORE INTO trials (participant, position, shown_at) VALUES (?, ?, ?)",
+                       (participant_id, position, self.clock()))
+            db.execute("UPDATE trials SET shown_at = ? WHERE participant = ? AND position = ? AND shown_at IS NULL",
+                       (self.clock(), participant_id, position))
+            return db.execute("SELECT shown_at FROM trials WHERE participant = ? AND position = ?",
+                              (participant_id, position)).fetchone()[0]
+
+    # -- answers ---------------------------------------------------------------------------------------------
+
+    def record_trial_answers(self, study: Study, participant_id: str, position: int,
+                             answers: Mapping[str, Any]) -> RecordedTrial:
+        """Stores every answer of one trial in one transaction, with the seconds since it was first shown.
+
+        Raises AnswerError for answers that do not fit the questions, or for a trial other than the next one.
+        """
+        participant_id = normalise_id(participant_id)
+        with self._open() as db, transaction(db):
+            row = db.execute("SELECT plan FROM participants WHERE id = ? AND study = ?",
+                             (participant_id, study.id)).fetchone()
+            if row is None:
+                raise AnswerError(f"There is no participant {participant_id} in this study.")
+            plan = [PlannedTrial.from_json(item) for item in json.loads(row[0])]
+            if not 0 <= position < len(plan):
+                raise AnswerError(f"This study has trials 1 to {len(plan)}, not {position + 1}.")
+            done = db.execute("SELECT seconds FROM trials WHERE participant = ? AND position = ? AND answered_at "
+                              "IS NOT NULL", (participant_id, position)).fetchone()
+            if done is not None:
+                progress = self._progress(db, participant_id)
+                return RecordedTrial(position, done[0], False, progress.finished)
+            progress = self._progress(db, participant_id)
+            if position != progress.next_position:
+                raise AnswerError(f"Please answer trial {progress.next_position + 1} first.")  # type: ignore[operator]
+            planned = plan[position]
+            cleaned = clean_answers(study, planned, answers)
+            now = self.clock()
+            shown = db.execute("SELECT shown_at FROM trials WHERE participant = ? AND position = ?",
+                               (participant_id, position)).fetchone()
+            seconds = now - shown[0] if shown is not None and shown[0] is not None else None
+            db.execute("INSERT OR IGNORE INTO trials (participant, position) VALUES (?, ?)",
+                       (participant_id, position))
+            db.execute("UPDATE trials SET answered_at = ?, seconds = ? WHERE participant = ? AND position = ?",
+                       (now, seconds, participant_id, position))
+            for question_id, value in cleaned.items():
+                kind = study.question(question_id).kind
+                correct = int(is_correct(planned, value)) if kind == "forward_simulation" else None
+                db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (participant_id, position, planned.trial_id, planned.condition, question_id, kind,
+                            value, correct, seconds, now))
+            finished = self._progress(db, participant_id).finished
+            if finished:
+                db.execute("UPDATE participants SET finished_at = ? WHERE id = ?", (now, participant_id))
+            return RecordedTrial(position, seconds, True, finished)
+
+    def answer_rows(self, study_id: str) -> list[dict[str, Any]]:
+        """Every answer of a study, one dict per answer with the EXPORT_COLUMNS (tidy: one row per answer),
+        in order of participant number, trial position and question."""
+        with self._open() as db:
+            participants = {row[0]: _participant(row) for row in db.execute(
+                "SELECT id, study, number, plan, consented_at, finished_at FROM participants WHERE study = ?",
+                (study_id,))}
+            rows = db.execute(
+                "SELECT a.participant, a.position, a.trial_id, a.condition, a.question, a.kind, a.value, "
+                "a.correct, a.seconds, a.answered_at FROM answers a JOIN participants p ON p.id = a.participant "
+                "WHERE p.study = ? ORDER BY p.number, a.position, a.rowid", (study_id,)).fetchall()
+        result = []
+        for participant_id, position, trial_id, condition, question, kind, value, correct, seconds, at in rows:
+            participant = participants[participant_id]
+            planned = participant.plan[position]
+            result.append({
+                "study": study_id, "participant": participant_id, "participant_number": participant.number,
+                "trial_position": position, "trial_id": trial_id, "model": planned.model, "image": planned.image,
+                "class_shown": planned.class_shown, "prediction": planned.prediction, "condition": condition,
+                "question": question, "kind": kind, "value": value,
+                "correct": None if correct is None else bool(correct), "seconds": seconds,
+                "answered_at": datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds"),
+            })
+        return result
+
+    def export_csv(self, study_id: str, target: str | Path | TextIO) -> int:
+        """Writes the answers as CSV (EXPORT_COLUMNS, one row per answer; correct as 1/0, blank where it does
+        not apply); returns the number of answers written."""
+        rows = self.answer_rows(study_id)
+        if isinstance(target, (str, Path)):
+            with open(target, "w", newline="", encoding="utf-8") as handle:
+                return self._write_csv(rows, handle)
+        return self._write_csv(rows, target)
+
+    @staticmethod
+    def _write_csv(rows: list[dict[str, Any]], handle: TextIO) -> int:
+        writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "correct": "" if row["correct"] is None else int(row["correct"]),
+                             "seconds": "" if row["seconds"] is None else f"{row['seconds']:.3f}"})
+        return len(rows)
+
+
+def _participant(row: Sequence[Any]) -> Participant:
+    participant_id, study_id, number, plan, consented_at, finished_at = row
+    return Participant(participant_id, study_id, number,
+                       tuple(PlannedTrial.from_json(item) for item in json.loads(plan)), consented_at, finished_at)
+
+
+def answers_csv(store: StudyStore, study_id: str) -> str:
+    """The CSV export as text (for a download button)."""
+    buffer = io.StringIO()
+    store.export_csv(study_id, buffer)
+    return buffer.getvalue()
