@@ -83,17 +83,34 @@ def _options(trial: Trial, class_names: Sequence[str], probs: Any) -> tuple[tupl
     return tuple(class_names[int(c)] for c in top_classes(probs, count)), True
 
 
+def _unexplainable(study: Study, index: int, condition: str, error: Exception) -> StudyError:
+    return StudyError([study.problem(f"trials[{index}]", f"cannot be explained with {condition}: {_clause(error)}")])
+
+
+def _request(study: Study, index: int, condition: str, classifier: Any, image: Any, shown: int) -> Any:
+    """The request for one trial's explanation in one condition; StudyError naming the trial if it is wrong."""
+    from explainers.methods import ParameterError
+    from explainers.request import build_request
+
+    trial = study.trials[index]
+    try:
+        return build_request(classifier, image, condition, budget=study.budget_for(trial, condition),
+                             seed=study.explanation.seed, params=study.params_for(trial, condition), top_k=1,
+                             classes=[shown])
+    except ParameterError as error:
+        raise _unexplainable(study, index, condition, error) from None
+
+
 def compute_facts(study: Study, load: Callable[[str], Any] | None = None) -> StudyFacts:
     """Predicts every trial's image (one forward pass each) and derives the class shown, the options and
     each explanation's cache key. ``load`` maps a model name to a classifier (default: load_classifier)."""
     from explainers.images import load_image
-    from explainers.request import build_request
     from models import load_classifier
 
     load = load or load_classifier
     classifiers: dict[str, Any] = {}
     trials: dict[str, TrialFacts] = {}
-    for trial in study.trials:
+    for index, trial in enumerate(study.trials):
         if trial.model not in classifiers:
             classifiers[trial.model] = load(trial.model)
         classifier = classifiers[trial.model]
@@ -103,16 +120,13 @@ def compute_facts(study: Study, load: Callable[[str], Any] | None = None) -> Stu
         names = classifier.class_names
         shown = prediction if trial.class_shown == "top" else resolve_class(trial.class_shown, names)
         if shown is None:
-            raise StudyError([study.problem(f"trials[{study.trials.index(trial)}].class",
+            raise StudyError([study.problem(f"trials[{index}].class",
                                             f'is "{trial.class_shown}", not a class of {trial.model}')])
         options, shuffle = _options(trial, names, probs)
         keys = {}
         for condition in study.conditions_for(trial):
             if condition != NO_EXPLANATION:
-                request = build_request(classifier, image, condition, budget=study.budget_for(trial, condition),
-                                        seed=study.explanation.seed, params=study.params_for(trial, condition),
-                                        top_k=1, classes=[shown])
-                keys[condition] = request.key
+                keys[condition] = _request(study, index, condition, classifier, image, shown).key
         trials[trial.id] = TrialFacts(
             trial_id=trial.id, model=trial.model, weights_digest=classifier.weights_digest,
             image_digest=image.digest, prediction_id=prediction,
@@ -143,7 +157,7 @@ def precompute(study: Study, cache: Any, *, progress: StudyProgress | None = Non
     """
     from explainers.images import load_image
     from explainers.methods import ParameterError
-    from explainers.request import build_request, run_cached
+    from explainers.request import run_cached
     from models import load_classifier
 
     started = time.perf_counter()
@@ -166,14 +180,11 @@ def precompute(study: Study, cache: Any, *, progress: StudyProgress | None = Non
         evaluations = progress(done, len(jobs), label) if progress is not None else None
         classifier = classifier_for(trial.model)
         image = load_image(trial.image_path)
+        request = _request(study, index, condition, classifier, image, shown.class_shown_id)
         try:
-            request = build_request(classifier, image, condition, budget=study.budget_for(trial, condition),
-                                    seed=study.explanation.seed, params=study.params_for(trial, condition),
-                                    top_k=1, classes=[shown.class_shown_id])
             _, was_cached = run_cached(cache, request, image, classifier, progress=evaluations)
         except ParameterError as error:
-            raise StudyError([study.problem(f"trials[{index}]", f"cannot be explained with {condition}: "
-                                                                 f"{_clause(error)}")]) from None
+            raise _unexplainable(study, index, condition, error) from None
         cached += was_cached
         computed += not was_cached
     if progress is not None:
