@@ -2,58 +2,61 @@
 
 The model and image pickers live in this sidebar so that every page shares them. A participant's link
 (``?study=<id>``) gets the study page alone: no sidebar, no navigation, none of the researcher's controls.
+The pages sit in ``app_pages/``, not ``pages/``: Streamlit treats a folder named ``pages`` as a legacy
+multipage app, whose first visit to a page's URL runs that page alone, without this file (see README).
 """
 
 import streamlit as st
 
-from explainers.images import UPLOAD_EXTENSIONS, MAX_FILE_BYTES
-from models import all_specs, get_spec
-from ui.state import (MODEL_KEY, SOURCE_KEY, UPLOAD_KEY, available_models, current_selection,
-                      default_sample, sample_key, samples_for)
+from explainers.images import MAX_FILE_BYTES, UPLOAD_EXTENSIONS
+from models import all_specs, default_sample, get_spec, samples_for
+from ui import keys
+from ui.state import available_models, current_selection
 from ui.study import participant_link_requested
 
 if participant_link_requested():
     st.set_page_config(page_title="Study", page_icon=":material/quiz:", layout="centered",
                        initial_sidebar_state="collapsed")
-    st.navigation([st.Page("pages/study.py", title="Study", icon=":material/quiz:", default=True)],
+    st.navigation([st.Page("app_pages/study.py", title="Study", icon=":material/quiz:", default=True)],
                   position="hidden").run()
     st.stop()
 
 st.set_page_config(page_title="SHAP Image Studio", page_icon=":material/image_search:", layout="wide")
 
 pages = st.navigation([
-    st.Page("pages/explain.py", title="Explain", icon=":material/image_search:", default=True),
-    st.Page("pages/compare.py", title="Compare", icon=":material/view_column:"),
-    st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
-    st.Page("pages/models.py", title="Models", icon=":material/neurology:"),
-    st.Page("pages/study_results.py", title="Study results", icon=":material/query_stats:"),
+    st.Page("app_pages/explain.py", title="Explain", icon=":material/image_search:", default=True),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/view_column:"),
+    st.Page("app_pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
+    st.Page("app_pages/models.py", title="Models", icon=":material/neurology:"),
+    st.Page("app_pages/study_results.py", title="Study results", icon=":material/query_stats:"),
 ])
 
 
 with st.sidebar:
     st.title("SHAP Image Studio")
     choices = [spec.name for spec in available_models()]
-    st.session_state.setdefault(MODEL_KEY, choices[0])
-    st.selectbox("Model", choices, key=MODEL_KEY, format_func=lambda name: get_spec(name).title)
+    st.session_state.setdefault(keys.MODEL, choices[0])
+    st.selectbox("Model", choices, key=keys.MODEL, format_func=lambda name: get_spec(name).title)
     unavailable = len(all_specs()) - len(choices)
     if unavailable:
         st.caption(f"{unavailable} more models need weights on this machine: see the Models page.")
-    spec = get_spec(st.session_state[MODEL_KEY])
-    st.radio("Image", ["Sample", "Upload"], key=SOURCE_KEY, horizontal=True)
-    if st.session_state[SOURCE_KEY] == "Sample":
+    spec = get_spec(st.session_state[keys.MODEL])
+    st.radio("Image", ["Sample", "Upload"], key=keys.SOURCE, horizontal=True)
+    if st.session_state[keys.SOURCE] == "Sample":
         # One remembered sample per model domain: a new model starts on a sample of its own kind
         # (an MRI for the tumour model, a digit for digits) and switching back restores the last choice.
         samples = {sample.name: sample for sample in samples_for(spec)}
-        st.selectbox("Sample image", list(samples), index=list(samples).index(default_sample(spec)),
-                     key=sample_key(spec), format_func=lambda name: f"{samples[name].domain}: {samples[name].title}")
+        st.selectbox("Sample image", list(samples), index=list(samples).index(default_sample(spec).name),
+                     key=keys.sample(spec.domain),
+                     format_func=lambda name: f"{samples[name].domain}: {samples[name].title}")
     else:
         st.file_uploader(f"PNG, JPEG, TIFF, BMP or WebP, up to {MAX_FILE_BYTES // 2**20} MB",
-                         type=list(UPLOAD_EXTENSIONS), key=UPLOAD_KEY)
+                         type=list(UPLOAD_EXTENSIONS), key=keys.UPLOAD)
     selection = current_selection()
     if selection.error:
         st.warning(selection.error)
     elif selection.image is not None:
-        st.image(selection.image, caption=selection.image_label, width="stretch")
+        st.image(selection.image.pixels, caption=selection.image_label, width="stretch")
     st.caption("Everything runs on this machine; no image leaves it.")
 
 pages.run()

@@ -92,7 +92,7 @@ def prepare(directory: Path) -> None:
             classifiers[model] = load_classifier(model)
             pack_state(classifiers[model].module, directory / f"{model}.weights")
         classifier = classifiers[model]
-        image = classifier.prepare(load_image(ROOT / image_path))
+        image = classifier.prepare(load_image(ROOT / image_path).pixels)
         game = build_game(classifier, image, segments=segments, compactness=10.0, sigma=1.0, fill="auto",
                           fill_constant=0.0, total=0, progress=None)
         probs = classifier.predict(image[None])[0]
@@ -159,7 +159,7 @@ def load_game(classifier, model: str, image_path: str, segments: int, checks: in
     from explainers.images import load_image
     from explainers.superpixels import build_game
 
-    image = classifier.prepare(load_image(ROOT / image_path))
+    image = classifier.prepare(load_image(ROOT / image_path).pixels)
     game = build_game(classifier, image, segments=segments, compactness=10.0, sigma=1.0, fill="auto",
                       fill_constant=0.0, total=0, progress=None)
     players = game.players

@@ -122,7 +122,7 @@ def main() -> None:
         lines += table_rows(label, args.budgets, results, estimators)
 
     digits = load_classifier("digits_cnn")
-    image = digits.prepare(load_image(ROOT / DIGIT))
+    image = digits.prepare(load_image(ROOT / DIGIT).pixels)
     game = build_game(digits, image, segments=50, compactness=10.0, sigma=1.0, fill="auto", fill_constant=0.0,
                       total=0, progress=None)
     players = game.players

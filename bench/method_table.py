@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explainers.api import explain
+from explainers.request import explain
 from explainers.images import load_image
 from explainers.methods import all_methods
 from models import load_classifier

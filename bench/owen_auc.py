@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explainers.api import explain
+from explainers.request import explain
 from explainers.faithfulness import faithfulness
 from explainers.images import load_image
 from models import load_classifier

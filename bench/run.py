@@ -7,7 +7,7 @@ The floor for N evaluations is N ÷ (forward throughput of ``predict`` at the mo
 runtime chosen at load). shap's code is timed on the same model, image and budget: Partition with
 Image("blur(128,128)"), batch size 50, top-3; KernelExplainer over 50 SLIC segments with the seed notebook's
 per-mask loop; GradientExplainer, top-3. "class switch" is the slowest of a few changes of top-k or of the
-explained class on the computed explanation (explainers.api.for_classes), with the model forbidden.
+explained class on the computed explanation (Explanation.for_classes), with the model forbidden.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import shap
 import torch
 from skimage.segmentation import slic
 
-from explainers.api import explain, for_classes
+from explainers.request import explain
 from explainers.backgrounds import make_background
 from explainers.images import load_image
 from models import load_classifier
@@ -70,7 +70,7 @@ def class_switch_ms(classifier, explanation) -> float:
         slowest = 0.0
         for classes in changes:
             started = time.perf_counter()
-            switched = for_classes(explanation, classifier, classes)
+            switched = explanation.for_classes(classes, tuple(classifier.class_names[c] for c in classes))
             slowest = max(slowest, time.perf_counter() - started)
             assert list(switched.classes) == list(classes)
     finally:
@@ -156,7 +156,7 @@ def main() -> None:
         started = time.perf_counter()
         classifier = load_classifier(model_name)
         loaded = time.perf_counter() - started
-        image = classifier.prepare(load_image(ROOT / CASES[model_name]))
+        image = classifier.prepare(load_image(ROOT / CASES[model_name]).pixels)
         explain(classifier, image, "partition", top_k=1, max_evals=20)  # warm-up: numba, caches
         batch, throughput = best_throughput(classifier, image)
         # A slow model (VGG16 at 240 px: about 10 images/s on 2 cores, EfficientNet-Lite0 150) gets 30 % of

@@ -1,7 +1,8 @@
 """Command line: ``python -m explainers models | methods | predict | explain | cache | study``.
 
 The last line of stdout of ``predict`` and ``explain`` is one JSON object (a contract the tests and the
-benchmark rely on). A mistake of the user's is one sentence on stderr and exit code 2.
+benchmark rely on). A mistake of the user's is one sentence on stderr and exit code 2. The method flags come
+from the methods' parameter data (``Param.flag``), so a new method's flagged parameter appears here by itself.
 """
 
 from __future__ import annotations
@@ -16,11 +17,6 @@ from typing import Any, Sequence
 from cli.study import add_study_parser, cmd_study
 
 EXIT_USAGE = 2
-
-
-# explainers.methods.kernel.ESTIMATORS, spelled out so that building the parser imports neither shap nor
-# scikit-learn (tests/test_cli.py checks that the two agree).
-KERNEL_ESTIMATORS = ("adjusted", "stratified", "shap", "paired")
 
 
 class UsageError(Exception):
@@ -38,25 +34,22 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 
 
 class TerminalProgress:
-    """A one-line progress bar on stderr, counted in model evaluations."""
+    """A one-line progress bar on stderr, drawn from explainers.progress.Progress (one time-left estimate)."""
 
-    def __init__(self, stream: Any = sys.stderr, width: int = 30):
-        self.stream, self.width = stream, width
-        self.started = time.perf_counter()
-        self.last_drawn = 0.0
+    def __init__(self, stream: Any = sys.stderr, width: int = 30, unit: str = "evaluations"):
+        from explainers.progress import Progress
+
+        self.stream, self.width, self.unit = stream, width, unit
+        self.progress = Progress(self._draw)
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done < total and now - self.last_drawn < 0.2:
-            return
-        self.last_drawn = now
-        fraction = done / total if total else 1.0
-        filled = int(self.width * fraction)
-        elapsed = now - self.started
-        remaining = elapsed / fraction - elapsed if fraction > 0 else float("nan")
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} evaluations, "
-                          f"{elapsed:.0f} s, ~{remaining:.0f} s left ")
-        if done >= total:
+        self.progress(done, total)
+
+    def _draw(self, state: Any) -> None:
+        filled = int(self.width * state.fraction)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {state.describe(self.unit)}, "
+                          f"{state.elapsed:.0f} s ")
+        if state.done >= state.total:
             self.stream.write("\n")
         self.stream.flush()
 
@@ -68,6 +61,39 @@ def _load(model_name: str, image_path: str, weights: str) -> tuple[Any, Any]:
     get_spec(model_name)  # an unknown model is reported before the image is read
     image = load_image(Path(image_path))
     return load_classifier(model_name, weights=weights), image
+
+
+def flagged_params() -> dict[str, list[Any]]:
+    """Command-line flag → the parameters (of every method) that it sets."""
+    from explainers.methods import all_methods
+
+    flags: dict[str, list[Any]] = {}
+    for method in all_methods():
+        for param in method.params:
+            if param.flag:
+                flags.setdefault(param.flag, []).append(param)
+    return flags
+
+
+def _flag_params(method: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The parameters set by their own flags, for this method; a flag it has no use for is a note (a shared
+    setting such as --segments) or a mistake."""
+    from explainers.methods import all_methods
+
+    params = {}
+    for flag, params_of_flag in flagged_params().items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is None:
+            continue
+        name = params_of_flag[0].name
+        if any(param.name == name for param in method.params):
+            params[name] = value
+        elif params_of_flag[0].placement == "main":
+            print(f"note: {method.name} does not use {name}; {flag} is ignored.", file=sys.stderr)
+        else:
+            users = [m.name for m in all_methods() if any(p.name == name for p in m.params)]
+            raise UsageError(f"{method.name} has no {name} choice; {flag} applies to {', '.join(users)}.")
+    return params
 
 
 def cmd_models(_: argparse.Namespace) -> int:
@@ -88,7 +114,8 @@ def cmd_methods(_: argparse.Namespace) -> int:
               f"({method.min_budget}–{method.max_budget}, default {method.default_budget})")
         for param in method.params:
             allowed = ", ".join(param.choices) if param.choices else f"{param.low:g}–{param.high:g}"
-            print(f"  --param {param.name}=VALUE\t{param.help} [{allowed}; default {param.default}]")
+            flag = f" (or {param.flag})" if param.flag else ""
+            print(f"  --param {param.name}=VALUE{flag}\t{param.help} [{allowed}; default {param.default}]")
     return 0
 
 
@@ -96,7 +123,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from explainers.explanation import top_classes
 
     classifier, image = _load(args.model, args.image, args.weights)
-    probs = classifier.predict(classifier.prepare(image))[0]
+    probs = classifier.predict(classifier.prepare(image.pixels))[0]
     classes = top_classes(probs, min(args.top_k, len(probs)))
     print(json.dumps({
         "model": classifier.name,
@@ -109,27 +136,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from explainers.api import explain_cached
     from explainers.cache import ExplanationCache
     from explainers.methods import get_method
+    from explainers.request import build_request, run_cached
 
     method = get_method(args.method)
-    params = _parse_params(args.param)
-    if args.segments is not None:
-        if not method.uses_segments:
-            print(f"note: {method.name} does not use superpixels; --segments is ignored.", file=sys.stderr)
-        else:
-            params["segments"] = str(args.segments)
-    if args.estimator is not None:
-        if "estimator" not in {param.name for param in method.params}:
-            raise UsageError(f"{method.name} has no estimator choice; --estimator applies to kernel.")
-        params["estimator"] = args.estimator
+    params = {**_parse_params(args.param), **_flag_params(method, args)}
     classifier, image = _load(args.model, args.image, args.weights)
+    request = build_request(classifier, image, method.name, params=params, budget=args.max_evals, seed=args.seed,
+                            top_k=args.top_k)
     progress = None if args.quiet else TerminalProgress()
     cache = None if args.no_cache else ExplanationCache()
-    explanation, cached = explain_cached(cache, classifier, image, method.name, top_k=args.top_k,
-                                         max_evals=args.max_evals, seed=args.seed, progress=progress,
-                                         params=params, image_label=Path(args.image).name)
+    explanation, cached = run_cached(cache, request, image, classifier, progress)
     if args.out:
         explanation.save(args.out)
     print(json.dumps({
@@ -184,16 +202,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="explain an image's top-k classes")
     add_model_and_image(explain)
+    from explainers.methods import all_methods
+
     explain.add_argument("--method", default="partition",
-                         help="partition, owen, permutation, kernel, exact, deep or gradient (default: partition)")
+                         help=f"{', '.join(m.name for m in all_methods())} (default: partition)")
     explain.add_argument("--max-evals", type=int, default=None,
                          help="the method's budget: model evaluations for perturbation methods, samples for "
                               "gradient, background size for deep")
-    explain.add_argument("--segments", type=int, default=None, help="superpixel count (superpixel methods)")
     explain.add_argument("--seed", type=int, default=0)
-    explain.add_argument("--estimator", default=None, choices=KERNEL_ESTIMATORS,
-                         help="Kernel SHAP estimator (kernel only; default adjusted), e.g. shap for shap's "
-                              "KernelExplainer")
+    for flag, params in flagged_params().items():
+        first = params[0]
+        choices = tuple(dict.fromkeys(choice for param in params for choice in param.choices)) or None
+        kind = {"int": int, "float": float}.get(first.kind, str)
+        users = ", ".join(sorted({m.name for m in _methods_with(first.name)}))
+        explain.add_argument(flag, type=kind, default=None, choices=choices,
+                             help=f"{first.help} ({users}; the same as --param {first.name}=VALUE)".replace("%", "%%"))
     explain.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                          help="a method parameter, e.g. --param blur_kernel=64 (repeatable)")
     explain.add_argument("--out", default=None, help="write the explanation to this .npz file")
@@ -206,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_study_parser(commands)
     return parser
+
+
+def _methods_with(name: str) -> list[Any]:
+    from explainers.methods import all_methods
+
+    return [method for method in all_methods() if any(param.name == name for param in method.params)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,14 +11,19 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from explainers.images import image_digest, list_samples, load_image
+from explainers.images import decode_image, image_digest, image_files
+from explainers.methods.base import Param
 
+# "auto": the model's own default (Classifier.default_background).
 BACKGROUNDS = ("auto", "blurred", "samples", "black", "mean")
-AUTO_BACKGROUND = {"imagenet": "blurred", "mri": "samples", "digits": "samples"}
+BACKGROUND_PARAM = Param("background", "choice", "auto", "References that stand for 'absent' (auto: the "
+                         "model's default, e.g. blurred copies for photos, the other samples of the domain for "
+                         "MRIs and digits).", choices=BACKGROUNDS)
 
 
 def resolve_background(classifier: Any, kind: str) -> str:
-    return AUTO_BACKGROUND.get(classifier.spec.domain, "blurred") if kind == "auto" else kind
+    """The references' kind itself: "auto" is the model's default."""
+    return getattr(classifier, "default_background", "blurred") if kind == "auto" else kind
 
 
 def make_background(classifier: Any, image: np.ndarray, kind: str, count: int) -> np.ndarray:
@@ -32,7 +37,8 @@ def make_background(classifier: Any, image: np.ndarray, kind: str, count: int) -
         refs = [ndimage.gaussian_filter(image, sigma=(s, s, 0), mode="nearest") for s in sigmas]
     elif kind == "samples":
         own = image_digest(image.astype(np.uint8))
-        pool = [classifier.prepare(load_image(s.path)) for s in list_samples() if s.domain == classifier.spec.domain]
+        folder = getattr(classifier, "sample_folder", None)
+        pool = [classifier.prepare(decode_image(path)) for path in (image_files(folder) if folder else [])]
         pool = [p.astype(np.float32) for p in pool if image_digest(p) != own] or [np.zeros_like(image)]
         # Cycle through the pool, mirrored on every second pass, to reach the requested count.
         refs = [pool[i % len(pool)] if (i // len(pool)) % 2 == 0 else pool[i % len(pool)][:, ::-1]
@@ -44,3 +50,11 @@ def make_background(classifier: Any, image: np.ndarray, kind: str, count: int) -
     else:
         raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, not {kind!r}")
     return np.ascontiguousarray(np.stack(refs), dtype=np.float32)
+
+
+def mean_reference(classifier: Any, explanation: Any) -> np.ndarray:
+    """The mean of the references an explanation compared with: what its features look like hidden."""
+    params = explanation.params
+    references = make_background(classifier, explanation.image, params.get("background", "auto"),
+                                 int(params.get("references", params.get("max_evals", 8))))
+    return references.mean(axis=0)

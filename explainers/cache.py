@@ -18,9 +18,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from explainers.explanation import SCHEMA_VERSION, Explanation, ExplanationFileError
+from explainers.explanation import Explanation, ExplanationFileError
+from storage import connect, folder, transaction
+
+if TYPE_CHECKING:
+    from explainers.request import ExplanationRequest
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 _SCHEMA = """
@@ -45,18 +49,9 @@ CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 def default_cache_dir() -> Path:
-    """$EXPLAINERS_CACHE_DIR, else $XDG_CACHE_HOME/shap-image-studio, else ~/.cache/shap-image-studio."""
-    configured = os.environ.get("EXPLAINERS_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "shap-image-studio"
-
-
-def cache_key(request: dict[str, Any]) -> str:
-    """A digest of everything that determines an explanation, schema version included."""
-    canonical = json.dumps({**request, "schema_version": SCHEMA_VERSION}, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    """storage.folder("cache"): $EXPLAINERS_CACHE_DIR, else $XDG_CACHE_HOME/shap-image-studio, else
+    ~/.cache/shap-image-studio."""
+    return folder("cache")
 
 
 @dataclass(frozen=True)
@@ -87,21 +82,18 @@ class ExplanationCache:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A short-lived connection in autocommit mode (explicit BEGIN where several statements belong
-        together), closed on exit."""
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA synchronous=NORMAL")
+        with connect(self.path, synchronous="NORMAL") as db:
             yield db
-        finally:
-            db.close()
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def get(self, key: str) -> Explanation | None:
-        """The stored explanation, or None when absent or unreadable (a bad entry is removed)."""
+    def get(self, request: ExplanationRequest) -> Explanation | None:
+        """The explanation of ``request``, narrowed to the classes it asks for; None when not stored."""
+        stored = self.get_by_key(request.key)
+        return None if stored is None else request.shown(stored)
+
+    def get_by_key(self, key: str) -> Explanation | None:
+        """The stored explanation as stored, or None when absent or unreadable (a bad entry is removed)."""
         with self._connect() as db:
             row = db.execute("SELECT file, sha256 FROM entries WHERE key = ?", (key,)).fetchone()
             if row is None:
@@ -118,7 +110,8 @@ class ExplanationCache:
             db.execute("UPDATE entries SET last_used = ? WHERE key = ?", (time.time(), key))
             return explanation
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: "str | ExplanationRequest") -> bool:
+        key = key if isinstance(key, str) else key.key
         with self._connect() as db:
             return db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
 
@@ -154,8 +147,9 @@ class ExplanationCache:
         with self._connect() as db:
             db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?)", (key, json.dumps(value)))
 
-    def put(self, key: str, explanation: Explanation, request: dict[str, Any], image_label: str = "") -> None:
+    def put(self, request: ExplanationRequest, explanation: Explanation, image_label: str = "") -> None:
         """Stores atomically: file first (temporary name, flushed, renamed), then the index row."""
+        key = request.key
         buffer = io.BytesIO()
         explanation.save(buffer)
         data = buffer.getvalue()
@@ -167,18 +161,13 @@ class ExplanationCache:
             os.fsync(handle.fileno())
         os.replace(temporary, self.blobs / file)
         now = time.time()
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        with self._connect() as db, transaction(db):
+            db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (key, explanation.model, explanation.weights_digest, explanation.image_digest,
-                            image_label, explanation.method, json.dumps(request, sort_keys=True, default=str),
+                            image_label, explanation.method,
+                            json.dumps(request.identity(), sort_keys=True, default=str),
                             file, hashlib.sha256(data).hexdigest(), len(data), now, now, explanation.seconds))
-                self._evict(db, keep=key)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            self._evict(db, keep=key)
 
     def _evict(self, db: sqlite3.Connection, keep: str) -> None:
         """Least recently used entries out until the total fits (the entry just written stays)."""

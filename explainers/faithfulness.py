@@ -13,12 +13,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
-from explainers.backgrounds import make_background
 from explainers.explanation import Explanation
-from explainers.superpixels import fill_image, resolve_fill
+from explainers.methods import get_method
 
 BLOCK = 16  # pixel block side for methods without superpixels
 
@@ -50,22 +48,8 @@ def features_of(explanation: Explanation) -> np.ndarray:
 
 
 def removed_image(classifier: Any, explanation: Explanation, features: np.ndarray) -> np.ndarray:
-    """The whole image as the explanation's masker hides it."""
-    image, params = explanation.image, explanation.params
-    if explanation.segments is not None:
-        return fill_image(image, features, resolve_fill(classifier, params.get("fill", "auto")),
-                          constant=params.get("fill_constant", 0.0))
-    if explanation.method == "partition":
-        masker = params.get("masker", "blur")
-        if masker == "blur":
-            kernel = int(params.get("blur_kernel", 128))
-            return cv2.blur(image.astype(np.float32), (kernel, kernel)).astype(np.float32)
-        flags = cv2.INPAINT_TELEA if masker == "inpaint_telea" else cv2.INPAINT_NS
-        mask = np.full(image.shape[:2], 255, dtype=np.uint8)
-        return cv2.inpaint(image.astype(np.uint8), mask, 3, flags).astype(np.float32)
-    references = make_background(classifier, image, params.get("background", "auto"),
-                                 int(params.get("references", params.get("max_evals", 8))))
-    return references.mean(axis=0)
+    """The whole image as the explanation's method hides it (each method says so: ``Method.hidden_image``)."""
+    return get_method(explanation.method).hidden_image(explanation, classifier, features)
 
 
 def _curves(classifier: Any, image: np.ndarray, hidden: np.ndarray, features: np.ndarray, order: np.ndarray,

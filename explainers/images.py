@@ -1,4 +1,10 @@
-"""Reading images from files and uploads into H×W×3 uint8 RGB, with one clear sentence for bad input."""
+"""Reading images from files and uploads into an :class:`InputImage`, with one clear sentence for bad input.
+
+An InputImage carries what every later step needs and nothing that identifies a person: the pixels as shown
+(H×W×3 uint8 RGB), where they came from, the display window and frame (for scans), a digest of the pixels (the
+cache key's image part) and a display name. An upload's display name is made from the digest, never from the
+file name, which may name the patient.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -17,8 +24,7 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 # Larger images are almost certainly a decompression bomb or a mistake; explanations run at ≤ 240 px anyway.
 MAX_PIXELS = 40_000_000
 
-ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
-SAMPLES_DIR = ASSETS_DIR / "samples"
+SourceKind = Literal["file", "upload", "sample", "dicom"]
 
 
 class ImageError(ValueError):
@@ -51,7 +57,7 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def load_image(source: bytes | str | Path, name: str | None = None) -> np.ndarray:
+def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndarray:
     """Decodes PNG, JPEG, TIFF, BMP or WebP into H×W×3 uint8 RGB, EXIF orientation applied.
 
     Raises ImageError with a sentence naming the file for anything unreadable, empty, oversized or of
@@ -109,46 +115,58 @@ def image_digest(image: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class Sample:
-    """A bundled sample image."""
+@dataclass(frozen=True, eq=False)
+class InputImage:
+    """An image ready to explain: the pixels as displayed, with where they came from and how they were shown."""
 
-    name: str  # e.g. "photos/chelsea"
-    path: Path
-    domain: str  # the model domain it suits: imagenet, mri, digits
-    label: str | None  # the true label where the file name says it
+    pixels: np.ndarray  # H × W × 3 uint8 RGB
+    source: SourceKind
+    display_name: str  # never a patient's data: a sample's or file's name, or "upload <digest>"
+    digest: str  # of the pixels (shape included): the image's part of every cache key
+    window: tuple[float, float] | None = None  # centre and width, for scans shown through a window
+    frame: int | None = None  # the frame of a multi-frame scan
+
+    @classmethod
+    def from_pixels(cls, pixels: np.ndarray, source: SourceKind = "file", display_name: str | None = None,
+                    **details: object) -> "InputImage":
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        digest = image_digest(pixels)
+        return cls(pixels, source, display_name or f"image {digest[:8]}", digest, **details)  # type: ignore[arg-type]
 
     @property
-    def title(self) -> str:
-        return self.path.stem if self.label is None else f"{self.path.stem} ({self.label})"
+    def shape(self) -> tuple[int, ...]:
+        return self.pixels.shape
 
 
-# Folder under assets/samples → the model domain it suits.
-SAMPLE_DOMAINS = {"photos": "imagenet", "mri": "mri", "digits": "digits"}
-MRI_LABELS = {"gl": "glioma", "me": "meningioma", "no": "notumor", "pi": "pituitary"}
+def as_pixels(image: "InputImage | np.ndarray") -> np.ndarray:
+    """The pixels of an InputImage, or the array itself."""
+    return image.pixels if isinstance(image, InputImage) else np.asarray(image)
 
 
-def _label_of(folder: str, stem: str) -> str | None:
-    if folder == "mri" and "-" in stem:
-        return MRI_LABELS.get(stem.split("-", 1)[1][:2])
-    if folder == "digits" and stem.startswith("digit_"):
-        return stem.removeprefix("digit_")
-    return None
+def as_input(image: "InputImage | np.ndarray") -> InputImage:
+    """An InputImage for an InputImage or a bare H×W×3 array (from code, not from a person)."""
+    return image if isinstance(image, InputImage) else InputImage.from_pixels(image, "file")
 
 
-def list_samples() -> list[Sample]:
-    """Every bundled sample image, photos first, sorted by name within a folder."""
-    samples = []
-    for folder in SAMPLE_DOMAINS:
-        for path in sorted((SAMPLES_DIR / folder).glob("*")):
-            if path.suffix.lower().lstrip(".") in UPLOAD_EXTENSIONS:
-                samples.append(Sample(f"{folder}/{path.stem}", path, SAMPLE_DOMAINS[folder],
-                                      _label_of(folder, path.stem)))
-    return samples
+def load_image(source: bytes | str | Path, name: str | None = None, *, sample: bool = False) -> InputImage:
+    """Reads an image file (a path) or an upload (bytes) into an :class:`InputImage`; raises ImageError.
+
+    A file keeps its own name for display; an upload is named by its digest (its file name is only used in
+    error messages, which go to the person who uploaded it).
+    """
+    pixels = decode_image(source, name)
+    digest = image_digest(pixels)
+    if isinstance(source, (str, Path)):
+        return InputImage(pixels, "sample" if sample else "file", Path(source).name, digest)
+    return InputImage(pixels, "upload", f"upload {digest[:8]}", digest)
 
 
-def get_sample(name: str) -> Sample:
-    for sample in list_samples():
-        if sample.name == name:
-            return sample
-    raise ImageError(f"There is no sample image named {name}.")
+IMAGE_SUFFIXES = tuple(f".{extension}" for extension in UPLOAD_EXTENSIONS)
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files directly in ``folder``, sorted by name (none when it does not exist)."""
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+

@@ -16,12 +16,10 @@ import torch
 from scipy import ndimage
 from skimage.segmentation import find_boundaries, slic
 
-from explainers.explanation import Explanation, make_explanation, pixel_map, top_classes
-from explainers.base import Param, ProgressCallback
+from explainers.progress import ProgressCallback
 
+# "auto": the model's own default (Classifier.default_fill): photos their mean colour, MRIs and digits black.
 FILLS = ("auto", "mean", "blur", "constant")
-# "auto": photos hide a superpixel behind its mean colour; MRIs and digits behind black, their background.
-AUTO_FILL = {"imagenet": "mean", "mri": "constant", "digits": "constant"}
 
 
 def _slic(image: np.ndarray, hint: int, compactness: float, sigma: float) -> np.ndarray:
@@ -117,6 +115,7 @@ class SuperpixelGame:
     def __init__(self, classifier: Any, image: np.ndarray, segments: np.ndarray, background: np.ndarray,
                  total: int, progress: ProgressCallback | None = None):
         self.classifier = classifier
+        self.pixels = image  # as given (uint8 for a prepared image), for methods that look at its colours
         self.image = image.astype(np.float32)
         self.segments = segments
         self.background = background.astype(np.float32)
@@ -129,7 +128,6 @@ class SuperpixelGame:
         self.progress = progress
         self.evaluations = 0
         self._memory: dict[bytes, np.ndarray] = {}
-        self.settings: dict[str, Any] = {}  # how the superpixels and the fill were made (see build_game)
 
     def masked_images(self, coalitions: np.ndarray) -> np.ndarray:
         """Z×H×W×3: each coalition's segments from the image, the others from the background."""
@@ -159,24 +157,9 @@ class SuperpixelGame:
         return np.stack([self._memory[key] for key in keys])
 
 
-def superpixel_params(default_segments: int = 50, max_segments: int = 200) -> tuple[Param, ...]:
-    """The parameters every superpixel method shares (the segment slider acts on all of them)."""
-    return (
-        Param("segments", "int", default_segments, "How many SLIC superpixels to aim for (SLIC may give a few "
-              "more or fewer).", low=2, high=max_segments, step=1),
-        Param("compactness", "float", 10.0, "SLIC's balance of colour against space: higher gives squarer "
-              "superpixels.", low=0.01, high=100.0, step=0.5),
-        Param("sigma", "float", 1.0, "Gaussian smoothing before SLIC, in pixels.", low=0.0, high=10.0, step=0.5),
-        Param("fill", "choice", "auto", "What a hidden superpixel shows: its mean colour, a blurred copy of the "
-              "image, or a constant grey (auto: mean colour for photos, black for MRIs and digits).",
-              choices=FILLS),
-        Param("fill_constant", "float", 0.0, "Grey level (0–255) for the constant fill.", low=0.0, high=255.0,
-              step=1.0),
-    )
-
-
 def resolve_fill(classifier: Any, fill: str) -> str:
-    return AUTO_FILL.get(classifier.spec.domain, "mean") if fill == "auto" else fill
+    """The fill itself: "auto" is the model's default (``Classifier.default_fill``)."""
+    return getattr(classifier, "default_fill", "mean") if fill == "auto" else fill
 
 
 def build_game(classifier: Any, image: np.ndarray, *, segments: int, compactness: float, sigma: float,
@@ -184,28 +167,4 @@ def build_game(classifier: Any, image: np.ndarray, *, segments: int, compactness
                progress: ProgressCallback | None) -> SuperpixelGame:
     labels = slic_segments(image, segments, compactness, sigma)
     background = fill_image(image, labels, resolve_fill(classifier, fill), constant=fill_constant)
-    game = SuperpixelGame(classifier, image, labels, background, total, progress)
-    game.settings = {"segments": segments, "compactness": compactness, "sigma": sigma, "fill": fill,
-                     "fill_constant": fill_constant}
-    return game
-
-
-def superpixel_explanation(classifier: Any, image: np.ndarray, game: SuperpixelGame, *, method: str,
-                           segment_values_all: np.ndarray, top_k: int, params: dict[str, Any], seed: int,
-                           started: float, extras: dict[str, Any] | None = None) -> Explanation:
-    """An Explanation of the top-k classes from values solved for every class (C × S); ``params`` adds the
-    method's own parameters to the game's superpixel settings."""
-    full = np.ones((1, game.players), dtype=bool)
-    probs = game(full)[0]
-    base_all = game(~full)[0]
-    classes = top_classes(probs, top_k)
-    segment_values_all = np.asarray(segment_values_all, dtype=np.float32)
-    segment_values = segment_values_all[classes]
-    values = pixel_map(segment_values, game.segments)
-    return make_explanation(
-        classifier, image, method=method, values=values, base_values=base_all[classes], probs=probs,
-        classes=classes, seed=seed, n_evals=game.evaluations, started=started, extras=extras or {},
-        params={**game.settings, **params, "segments_found": game.players,
-                "fill_used": resolve_fill(classifier, game.settings.get("fill", "auto"))},
-        segments=game.segments, segment_values=segment_values, segment_values_all=segment_values_all,
-        base_values_all=base_all.astype(np.float32))
+    return SuperpixelGame(classifier, image, labels, background, total, progress)

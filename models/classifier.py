@@ -77,6 +77,8 @@ def resize_for(spec: ModelSpec, image: np.ndarray) -> np.ndarray:
 class Classifier:
     """A ready-to-call model: ``predict`` maps N×H×W×3 images in [0, 255] to N×classes probabilities.
 
+    It fulfils explainers' ``Classifier`` protocol (explainers never import this package).
+
     ``module`` is always the PyTorch model (gradient methods need it); ``predict`` may run the same network
     in ONNX Runtime instead when that is faster here (see models.runtime).
     """
@@ -115,6 +117,22 @@ class Classifier:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    # -- the domain defaults that explainers' "auto" settings read (see explainers.classifier) -----------------
+
+    @property
+    def default_fill(self) -> str:
+        return self.spec.fill
+
+    @property
+    def default_background(self) -> str:
+        return self.spec.background
+
+    @property
+    def sample_folder(self) -> Path:
+        from models.samples import sample_folder
+
+        return sample_folder(self.spec)
 
     @property
     def class_names(self) -> tuple[str, ...]:

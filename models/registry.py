@@ -7,13 +7,17 @@ probabilities. Explainers only ever see that contract.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, Mapping
 
 from torch import nn
 
 Domain = Literal["imagenet", "mri", "digits"]
+InputKind = Literal["photo", "mri", "drawing"]
+Fill = Literal["mean", "blur", "constant"]
+Background = Literal["blurred", "samples", "black", "mean"]
 ResizeMode = Literal["stretch", "center_crop"]
 WeightsKind = Literal["pretrained", "random"]
 
@@ -49,6 +53,20 @@ class ModelSpec:
     onnx_input_scale: float = 1.0
     # Whether the PyTorch module may be exported to ONNX (cached on disk) to try ONNX Runtime on it.
     onnx_export: bool = True
+    # -- the model's domain, as data (what "auto" means for the methods, which samples suit it) ------------
+    input_kind: InputKind = "photo"
+    # What a hidden superpixel shows by default: photos their mean colour; MRIs and digits black, their
+    # background (a mean-coloured patch on a black scan is a bright blob the model reacts to).
+    fill: Fill = "mean"
+    # What "absent" means for DeepSHAP and expected gradients: blurred copies for photos (no detail), the
+    # other bundled images of the domain for MRIs and digits (a typical other case).
+    background: Background = "blurred"
+    sample_folder: str = "photos"  # under the samples folder (storage.folder("samples"))
+    default_sample: str = ""  # the file stem shown first, e.g. "chelsea"
+    # The true label in a sample's file name: a regular expression whose first group is a code, and the codes'
+    # class names (no codes: the group is the class name itself).
+    label_pattern: str | None = None
+    label_codes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -57,6 +75,17 @@ class ModelSpec:
     @property
     def available(self) -> bool:
         return self.missing_reason() is None
+
+    def label_of(self, stem: str) -> str | None:
+        """The class a file name says its image shows (e.g. "Te-gl_0010" → glioma), or None."""
+        if self.label_pattern is None:
+            return None
+        match = re.search(self.label_pattern, stem)
+        if match is None:
+            return None
+        code = match.group(1)
+        label = self.label_codes.get(code) if self.label_codes else code
+        return label if label in self.class_names else None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from storage import folder
+
 if TYPE_CHECKING:
     from models.registry import ModelSpec
 
@@ -62,15 +64,8 @@ def tuning_enabled() -> bool:
 
 
 def models_cache_dir() -> Path:
-    """$MODELS_CACHE_DIR, else a ``models`` folder in the explanation cache's folder (same rules)."""
-    configured = os.environ.get("MODELS_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    shared = os.environ.get("EXPLAINERS_CACHE_DIR")
-    if shared:
-        return Path(shared).expanduser() / "models"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "shap-image-studio" / "models"
+    """Where measurements and exports are remembered: storage.folder("models")."""
+    return folder("models")
 
 
 def _processor() -> str:

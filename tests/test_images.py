@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from explainers import images
-from explainers.images import ImageError, image_digest, list_samples, load_image
+from explainers.images import ImageError, decode_image, image_digest
+from models import list_samples
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -28,7 +29,7 @@ def rgb() -> Image.Image:
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "BMP", "WEBP"])
 def test_every_supported_format_decodes_to_rgb_uint8(rgb, fmt) -> None:
-    decoded = load_image(encode(rgb, fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {})))
+    decoded = decode_image(encode(rgb, fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {})))
     assert decoded.shape == (20, 30, 3) and decoded.dtype == np.uint8
     assert decoded[10, 5, 0] > 150 and decoded[10, 25, 2] > 150  # red stays left, blue stays right
 
@@ -36,7 +37,7 @@ def test_every_supported_format_decodes_to_rgb_uint8(rgb, fmt) -> None:
 def test_exif_orientation_is_applied(rgb) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
-    decoded = load_image(encode(rgb, "JPEG", exif=exif.tobytes(), quality=95))
+    decoded = decode_image(encode(rgb, "JPEG", exif=exif.tobytes(), quality=95))
     assert decoded.shape == (30, 20, 3)  # portrait now
     assert decoded[5, 10, 0] > 150 and decoded[25, 10, 2] > 150  # red on top after the rotation
 
@@ -44,7 +45,7 @@ def test_exif_orientation_is_applied(rgb) -> None:
 @pytest.mark.parametrize("mode", ["L", "1", "P", "RGBA", "LA", "CMYK"])
 def test_other_modes_become_rgb(rgb, mode) -> None:
     converted = rgb.convert(mode)
-    decoded = load_image(encode(converted, "TIFF" if mode == "CMYK" else "PNG"))
+    decoded = decode_image(encode(converted, "TIFF" if mode == "CMYK" else "PNG"))
     assert decoded.shape == (20, 30, 3) and decoded.dtype == np.uint8
 
 
@@ -52,13 +53,13 @@ def test_transparency_is_composited_over_black() -> None:
     rgba = np.zeros((4, 4, 4), dtype=np.uint8)
     rgba[..., :3] = 255
     rgba[:2, :, 3] = 255  # top half opaque white, bottom half transparent
-    decoded = load_image(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    decoded = decode_image(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
     assert decoded[0, 0].tolist() == [255, 255, 255] and decoded[3, 3].tolist() == [0, 0, 0]
 
 
 def test_sixteen_bit_grayscale_is_stretched_to_eight_bits() -> None:
     ramp = np.linspace(1000, 5000, 64, dtype=np.uint16).reshape(8, 8)  # a 12-bit scanner's range
-    decoded = load_image(encode(Image.fromarray(ramp), "PNG"))
+    decoded = decode_image(encode(Image.fromarray(ramp), "PNG"))
     assert decoded.dtype == np.uint8 and decoded.shape == (8, 8, 3)
     assert decoded.min() == 0 and decoded.max() == 255
     assert (np.diff(decoded[..., 0].ravel().astype(int)) >= 0).all()  # order kept
@@ -71,39 +72,39 @@ def test_sixteen_bit_grayscale_is_stretched_to_eight_bits() -> None:
 ])
 def test_unreadable_bytes_get_one_clear_sentence(data, sentence) -> None:
     with pytest.raises(ImageError, match=sentence) as caught:
-        load_image(data, name="scan.png")
+        decode_image(data, name="scan.png")
     assert str(caught.value).startswith("scan.png") and str(caught.value).count(".") <= 3
 
 
 def test_truncated_file_is_reported_as_damaged(rgb) -> None:
     data = encode(rgb.resize((300, 300)), "JPEG")
     with pytest.raises(ImageError, match="damaged or truncated"):
-        load_image(data[: len(data) // 2], name="half.jpg")
+        decode_image(data[: len(data) // 2], name="half.jpg")
 
 
 def test_other_formats_are_refused_by_name(rgb) -> None:
     with pytest.raises(ImageError, match="is a GIF image; use PNG, JPEG, TIFF, BMP or WebP"):
-        load_image(encode(rgb, "GIF"), name="anim.gif")
+        decode_image(encode(rgb, "GIF"), name="anim.gif")
 
 
 def test_oversized_file_is_refused(rgb, monkeypatch) -> None:
     monkeypatch.setattr(images, "MAX_FILE_BYTES", 100)
     with pytest.raises(ImageError, match="the limit is"):
-        load_image(encode(rgb, "BMP"), name="big.bmp")
+        decode_image(encode(rgb, "BMP"), name="big.bmp")
 
 
 def test_decompression_bomb_is_refused() -> None:
     bomb = encode(Image.new("1", (10_000, 10_000)), "PNG")  # a few kB that would decode to 100 megapixels
     assert len(bomb) < 100_000
     with pytest.raises(ImageError, match="megapixels"):
-        load_image(bomb, name="bomb.png")
+        decode_image(bomb, name="bomb.png")
 
 
 def test_missing_file_and_folder(tmp_path) -> None:
     with pytest.raises(ImageError, match="does not exist"):
-        load_image(tmp_path / "nope.png")
+        decode_image(tmp_path / "nope.png")
     with pytest.raises(ImageError, match="is a folder"):
-        load_image(tmp_path)
+        decode_image(tmp_path)
 
 
 def test_samples_are_bundled_and_readable() -> None:
@@ -112,10 +113,10 @@ def test_samples_are_bundled_and_readable() -> None:
     assert domains == {"imagenet", "mri", "digits"}
     assert {"photos/chelsea", "photos/coffee", "photos/astronaut", "photos/rocket"} <= {s.name for s in samples}
     for sample in samples:
-        assert load_image(sample.path).ndim == 3
+        assert decode_image(sample.path).ndim == 3
 
 
 def test_digest_depends_on_content_only(rgb) -> None:
-    png, bmp = load_image(encode(rgb, "PNG")), load_image(encode(rgb, "BMP"))
+    png, bmp = decode_image(encode(rgb, "PNG")), decode_image(encode(rgb, "BMP"))
     assert image_digest(png) == image_digest(bmp)
     assert image_digest(png) != image_digest(png[:, ::-1])

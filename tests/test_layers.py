@@ -1,5 +1,9 @@
-"""House rule: explainers/ and models/ are pure computation and never import streamlit; models/ never
-imports explainers/."""
+"""House rules about structure, enforced here rather than by memory (see README's Layout):
+
+Arrows point down only: app.py and app_pages/ → ui/ → viz/, cli/ → studies/ → explainers/, models/ → storage/.
+explainers/ types against a Classifier protocol and imports neither models/ nor studies/; storage/ imports
+nothing of ours. ALLOWED below is the rule itself.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+OURS = {"app", "app_pages", "ui", "cli", "viz", "studies", "explainers", "models", "storage", "bench", "tests"}
+# The packages each one may import from (besides itself and third-party packages).
+ALLOWED = {
+    "storage": set(),
+    "models": {"storage"},
+    "explainers": {"storage"},
+    "studies": {"explainers", "models", "storage"},
+    "viz": {"studies", "explainers", "storage"},
+    "cli": {"studies", "explainers", "models", "storage"},
+    "ui": {"viz", "studies", "explainers", "models", "storage"},
+    "app_pages": {"ui", "viz", "studies", "explainers", "models", "storage"},
+}
+NO_STREAMLIT = ("storage", "models", "explainers", "studies", "viz", "cli")
+# `python -m explainers` keeps working: a two-line shim that hands over to cli (nothing imports it).
+SHIMS = {ROOT / "explainers" / "__main__.py"}
+MAX_LINES = 400
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -23,16 +43,41 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
-@pytest.mark.parametrize("package, forbidden", [
-    ("explainers", {"streamlit", "ui", "pages"}),
-    ("models", {"streamlit", "ui", "pages", "explainers"}),
-])
-def test_computation_layers_keep_out_of_the_ui(package: str, forbidden: set[str]) -> None:
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_each_layer_imports_only_the_layers_below_it(package: str) -> None:
     for path in (ROOT / package).rglob("*.py"):
-        assert not imported_roots(path) & forbidden, f"{path.relative_to(ROOT)} imports {imported_roots(path) & forbidden}"
+        if path in SHIMS:
+            continue
+        ours = imported_roots(path) & OURS - {package}
+        assert ours <= ALLOWED[package], f"{path.relative_to(ROOT)} imports {ours - ALLOWED[package]}"
+        if package in NO_STREAMLIT:
+            assert "streamlit" not in imported_roots(path), f"{path.relative_to(ROOT)} imports streamlit"
+
+
+def test_the_command_line_shim_is_the_only_exception() -> None:
+    assert imported_roots(ROOT / "explainers" / "__main__.py") & OURS == {"cli"}
+    for path in ROOT.rglob("*.py"):
+        if ".venv" not in path.parts and path not in SHIMS:
+            tree = ast.parse(path.read_text(), filename=str(path))
+            modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+            assert "explainers.__main__" not in modules, path
+
+
+def test_no_source_file_is_over_the_size_limit() -> None:
+    sizes = {path.relative_to(ROOT): len(path.read_text().splitlines())
+             for package in [*ALLOWED, "."] for path in ((ROOT / package).rglob("*.py") if package != "."
+                                                          else ROOT.glob("*.py"))}
+    assert max(sizes.values()) <= MAX_LINES, {str(p): n for p, n in sizes.items() if n > MAX_LINES}
 
 
 def test_importing_the_computation_layers_loads_no_streamlit() -> None:
-    code = ("import sys, explainers.api, explainers.cli, explainers.plots, models; "
+    code = ("import sys, explainers.request, explainers.methods, cli.main, viz.plots, studies, models, storage; "
             "sys.exit(1 if any(m.split('.')[0] == 'streamlit' for m in sys.modules) else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_explainers_never_loads_models_or_studies() -> None:
+    code = ("import sys, explainers.request, explainers.cache, explainers.faithfulness, explainers.backgrounds; "
+            "sys.exit(1 if any(m.split('.')[0] in ('models', 'studies', 'ui', 'cli', 'viz') for m in sys.modules) "
+            "else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

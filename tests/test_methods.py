@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from explainers.api import explain, for_classes
+from explainers.request import explain, for_classes
 from explainers.explanation import top_classes
 from explainers.images import load_image
 from explainers.methods import ParameterError, all_methods, get_method
@@ -147,7 +147,7 @@ def test_gradient_on_an_intermediate_layer_keeps_its_sum(digits_model, digit_sev
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "brain_tumor_vgg16"])
 def test_deep_adds_up_on_the_real_offline_models(name, chelsea) -> None:
     classifier = load_classifier(name)
-    image = chelsea if name == "efficientnet_lite0" else load_image("assets/samples/mri/Te-me_0017.jpg")
+    image = chelsea if name == "efficientnet_lite0" else load_image("assets/samples/mri/Te-me_0017.jpg").pixels
     e = explain(classifier, image, "deep", top_k=2, max_evals=2)
     gap = np.abs(e.probs[e.classes] - e.base_values)
     assert gap.max() > 1e-3 and e.additivity_error <= 1e-3 * gap.max()

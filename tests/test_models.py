@@ -9,7 +9,8 @@ import pytest
 import torch
 import torchvision
 
-from explainers.images import list_samples, load_image
+from explainers.images import load_image
+from models import list_samples
 from models import ModelUnavailableError, UnknownModelError, all_specs, get_spec, load_classifier
 from models.zoo import TORCHVISION_MODELS
 
@@ -43,7 +44,7 @@ def test_efficientnet_has_the_published_size(efficientnet) -> None:
 
 @pytest.mark.parametrize("photo, label, probability", [("chelsea", "Egyptian cat", 0.77), ("coffee", "espresso", 0.90)])
 def test_efficientnet_recognises_the_photos(efficientnet, photo, label, probability) -> None:
-    image = load_image(f"assets/samples/photos/{photo}.png")
+    image = load_image(f"assets/samples/photos/{photo}.png").pixels
     probs = efficientnet.predict(efficientnet.prepare(image))[0]
     top = int(np.argmax(probs))
     assert efficientnet.class_names[top] == label
@@ -54,7 +55,7 @@ def test_efficientnet_recognises_the_photos(efficientnet, photo, label, probabil
 def test_tumour_model_classifies_every_sample_mri_by_its_file_name(tumour_model) -> None:
     samples = [s for s in list_samples() if s.domain == "mri"]
     assert len(samples) == 13
-    images = np.stack([tumour_model.prepare(load_image(s.path)) for s in samples])
+    images = np.stack([tumour_model.prepare(load_image(s.path).pixels) for s in samples])
     predicted = [tumour_model.class_names[i] for i in tumour_model.predict(images).argmax(axis=1)]
     assert predicted == [s.label for s in samples]
 
@@ -62,12 +63,12 @@ def test_tumour_model_classifies_every_sample_mri_by_its_file_name(tumour_model)
 def test_digits_model_reads_every_sample_digit(digits_model) -> None:
     samples = [s for s in list_samples() if s.domain == "digits"]
     assert len(samples) == 10
-    images = np.stack([digits_model.prepare(load_image(s.path)) for s in samples])
+    images = np.stack([digits_model.prepare(load_image(s.path).pixels) for s in samples])
     assert [str(i) for i in digits_model.predict(images).argmax(axis=1)] == [s.label for s in samples]
 
 
 def test_batched_prediction_equals_one_by_one(digits_model) -> None:
-    images = np.stack([digits_model.prepare(load_image(s.path)) for s in list_samples() if s.domain == "digits"])
+    images = np.stack([digits_model.prepare(load_image(s.path).pixels) for s in list_samples() if s.domain == "digits"])
     together = digits_model.predict(images, batch_size=4)
     alone = np.concatenate([digits_model.predict(image) for image in images])
     np.testing.assert_allclose(together, alone, atol=1e-6)

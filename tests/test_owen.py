@@ -11,7 +11,7 @@ import pytest
 from skimage.color import rgb2lab
 from skimage.graph import rag_mean_color
 
-from explainers.api import explain, for_classes
+from explainers.request import explain, for_classes
 from explainers.methods.owen import owen_values, superpixel_hierarchy
 from explainers.superpixels import build_game, slic_segments
 

@@ -8,9 +8,11 @@ import pytest
 import shap
 import torch
 
-from explainers.images import list_samples, load_image
+from explainers.images import load_image
+from models import list_samples
 from explainers.methods.gradient import _grads_for_classes
-from explainers.methods.partition import explain_partition, masker_spec
+from explainers.methods.partition import masker_spec
+from explainers.request import explain
 from explainers.methods.permutation import permutation_shapley
 from explainers.superpixels import build_game, slic_segments
 from models import load_classifier
@@ -57,9 +59,9 @@ def test_permutation_equals_shaps_permutation_explainer(digits_model, digit_seve
 def test_partition_gives_shaps_values_image_after_image(digits_model, masker) -> None:
     # Two different images in a row through the shared masker: any state left behind shows on the second.
     for digit in (7, 3):
-        image = digits_model.prepare(load_image(f"assets/samples/digits/digit_{digit}.png"))
-        ours = explain_partition(digits_model, image, top_k=2, max_evals=100, seed=0, masker=masker,
-                                 blur_kernel=10)
+        image = digits_model.prepare(load_image(f"assets/samples/digits/digit_{digit}.png").pixels)
+        ours = explain(digits_model, image, "partition", top_k=2, max_evals=100, seed=0,
+                       params={"masker": masker, "blur_kernel": 10})
         stock = shap.PartitionExplainer(digits_model.predict, shap.maskers.Image(masker_spec(masker, 10), image.shape))
         reference = stock(image[None].astype(np.float32), max_evals=100, batch_size=50, outputs=ours.classes,
                           silent=True)
@@ -69,7 +71,7 @@ def test_partition_gives_shaps_values_image_after_image(digits_model, masker) ->
 
 
 def test_tumour_predict_in_onnx_runtime_matches_pytorch(tumour_model) -> None:
-    images = np.stack([tumour_model.prepare(load_image(s.path)) for s in list_samples() if s.domain == "mri"][:6])
+    images = np.stack([tumour_model.prepare(load_image(s.path).pixels) for s in list_samples() if s.domain == "mri"][:6])
     assert tumour_model.runtime == "onnxruntime"  # the registry's choice, without measuring
     try:
         fast = tumour_model.predict(images)
@@ -86,7 +88,7 @@ def test_exported_efficientnet_in_onnx_runtime_matches_pytorch(efficientnet, che
     predictor = runtime.onnx_predictor(efficientnet.spec, efficientnet.module, efficientnet.weights_digest)
     assert predictor is not None and predictor.path.parent == tmp_path
     photos = [s.path for s in list_samples() if s.domain == "imagenet"][:3]
-    images = np.stack([efficientnet.prepare(load_image(path)) for path in photos]).astype(np.float32)
+    images = np.stack([efficientnet.prepare(load_image(path).pixels) for path in photos]).astype(np.float32)
     np.testing.assert_allclose(predictor(images), efficientnet.predict(images), atol=1e-5)
 
 

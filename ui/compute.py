@@ -1,16 +1,16 @@
-"""Runs an explanation for a page with a progress bar, served from the persistent cache when it can be."""
+"""Runs a request for a page with a progress bar, served from the persistent cache when it can be."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
-from explainers.api import explain_cached
 from explainers.cache import ExplanationCache
 from explainers.explanation import Explanation
+from explainers.images import InputImage
+from explainers.progress import Progress, ProgressState
+from explainers.request import ExplanationRequest, run_cached
 from models import Classifier
 
 
@@ -22,37 +22,31 @@ def get_cache() -> ExplanationCache:
     return cache
 
 
-class StreamlitProgress:
-    """A progress bar counted in model evaluations, with an estimate of the time left."""
+class StreamlitProgress(Progress):
+    """A progress bar (explainers.progress.Progress drawn by Streamlit)."""
 
-    def __init__(self, label: str):
-        self.label = label
-        self.bar = st.progress(0.0, text=f"{label}: starting…")
-        self.started = time.perf_counter()
+    def __init__(self, label: str, unit: str = "model evaluations", slot: Any = None):
+        self.label, self.unit = label, unit
+        self.bar = (slot or st).progress(0.0, text=f"{label}: starting…")
+        super().__init__(self._draw)
 
-    def __call__(self, done: int, total: int) -> None:
-        fraction = min(done / total, 1.0) if total else 1.0
-        elapsed = time.perf_counter() - self.started
-        left = f", about {elapsed / fraction - elapsed:.0f} s left" if 0 < fraction < 1 else ""
-        self.bar.progress(fraction, text=f"{self.label}: {done} / {total} model evaluations{left}")
+    def _draw(self, state: ProgressState) -> None:
+        self.bar.progress(state.fraction, text=f"{self.label}: {state.describe(self.unit)}")
 
     def clear(self) -> None:
         self.bar.empty()
 
 
-def explanation_for(classifier: Classifier, image: np.ndarray, method: str, *, top_k: int, max_evals: int,
-                    seed: int, params: dict[str, Any], classes: list[int] | None = None,
-                    image_label: str = "") -> Explanation:
+def explanation_for(request: ExplanationRequest, image: InputImage, classifier: Classifier) -> Explanation:
     """From the cache, or computed now with a progress bar (and then cached).
 
     Superpixel methods solve every class from one set of evaluations, so changing top-k or the explained
     class re-reads the stored values instead of calling the model.
     """
-    progress = StreamlitProgress(f"Explaining with {method}")
+    progress = StreamlitProgress(f"Explaining {image.display_name} with {request.spec.title}",
+                                 request.spec.budget_meaning)
     try:
-        explanation, _ = explain_cached(get_cache(), classifier, image, method, top_k=top_k, max_evals=max_evals,
-                                        seed=seed, progress=progress, params=params, classes=classes,
-                                        image_label=image_label)
+        explanation, _ = run_cached(get_cache(), request, image, classifier, progress)
     finally:
         progress.clear()
     return explanation

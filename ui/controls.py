@@ -1,4 +1,5 @@
-"""Widgets built from a method's parameters declared as data (explainers.methods.Param)."""
+"""Widgets built from a method's parameters declared as data (explainers.methods.Param), placed by
+``Param.placement``, keyed by ui.keys."""
 
 from __future__ import annotations
 
@@ -7,22 +8,37 @@ from typing import Any
 import streamlit as st
 
 from explainers.methods import Method, Param
+from ui import keys
 
 
-def param_widget(param: Param, key: str) -> Any:
+def param_widget(param: Param, key: str, container: Any = st) -> Any:
+    label = param.title
     if param.kind == "choice":
-        return st.selectbox(param.name, param.choices, index=param.choices.index(param.default), help=param.help,
-                            key=key)
+        return container.selectbox(label, param.choices, index=param.choices.index(param.default),
+                                   help=param.help, key=key)
     if param.kind == "bool":
-        return st.toggle(param.name, value=bool(param.default), help=param.help, key=key)
+        return container.toggle(label, value=bool(param.default), help=param.help, key=key)
     if param.kind == "int":
-        return st.number_input(param.name, min_value=int(param.low), max_value=int(param.high),
-                               value=int(param.default), step=int(param.step or 1), help=param.help, key=key)
-    return st.number_input(param.name, min_value=float(param.low), max_value=float(param.high),
-                           value=float(param.default), step=float(param.step or 0.1), help=param.help, key=key)
+        if param.placement == "main":  # the shared settings are sliders, as the budget is
+            return container.slider(label, int(param.low), int(param.high), int(param.default),
+                                    step=int(param.step or 1), help=param.help, key=key)
+        return container.number_input(label, min_value=int(param.low), max_value=int(param.high),
+                                      value=int(param.default), step=int(param.step or 1), help=param.help,
+                                      key=key)
+    return container.number_input(label, min_value=float(param.low), max_value=float(param.high),
+                                  value=float(param.default), step=float(param.step or 0.1), help=param.help,
+                                  key=key)
 
 
-def method_params(method: Method, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One control per parameter of the method (but those in ``skip``); returns the chosen values."""
-    return {param.name: param_widget(param, key=f"param_{method.name}_{param.name}")
-            for param in method.params if param.name not in skip}
+def method_params(method: Method, placement: str, container: Any = st) -> dict[str, Any]:
+    """One control per parameter of the method placed at ``placement``; returns the chosen values."""
+    return {param.name: param_widget(param, keys.param(method.name, param.name, param.placement), container)
+            for param in method.params if param.placement == placement}
+
+
+def chosen_settings(method: Method) -> tuple[int, dict[str, Any]]:
+    """(budget, parameters) for a method as last chosen on the Explain page (its defaults otherwise)."""
+    budget = int(st.session_state.get(keys.budget(method.name), method.default_budget))
+    params = {param.name: st.session_state.get(keys.param(method.name, param.name, param.placement), param.default)
+              for param in method.params}
+    return budget, params

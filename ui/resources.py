@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainers.images import get_sample, load_image
+from explainers.images import InputImage, load_image
 from explainers.superpixels import slic_segments
-from models import Classifier, load_classifier
+from models import Classifier, get_sample, load_classifier
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
@@ -15,9 +15,10 @@ def get_classifier(name: str, weights: str = "pretrained") -> Classifier:
     return load_classifier(name, weights=weights)  # type: ignore[arg-type]
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_sample_image(name: str) -> np.ndarray:
-    return load_image(get_sample(name).path)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def get_sample_image(name: str) -> InputImage:
+    """A bundled sample, decoded once per server (an InputImage is read-only data, safe to share)."""
+    return load_image(get_sample(name).path, sample=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

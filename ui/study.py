@@ -1,7 +1,7 @@
 """Streamlit glue of the user-study pages: which studies exist, the answer store, and the question widgets.
 
-The participant page (``pages/study.py``) is opened by a link ``?study=<id>`` (see app.py) and never shows
-the researcher's controls; the results page (``pages/study_results.py``) is password-locked.
+The participant page (``app_pages/study.py``) is opened by a link ``?study=<id>`` (see app.py) and never shows
+the researcher's controls; the results page (``app_pages/study_results.py``) is password-locked.
 """
 
 from __future__ import annotations

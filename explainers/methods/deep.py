@@ -14,7 +14,6 @@ p(x) − mean p(reference) for the explained probabilities.
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any, Callable
 
 import numpy as np
@@ -22,14 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explainers.backgrounds import BACKGROUNDS, make_background, resolve_background
-from explainers.explanation import Explanation, make_explanation, top_classes
-from explainers.base import Param, ProgressCallback
-
-PARAMS = (
-    Param("background", "choice", "auto", "References that stand for 'absent' (auto: blurred copies for photos, "
-          "the other samples of the domain for MRIs and digits).", choices=BACKGROUNDS),
-)
+from explainers.backgrounds import BACKGROUND_PARAM, mean_reference, make_background, resolve_background
+from explainers.classifier import gradient_module_of
+from explainers.explanation import Explanation
+from explainers.methods.base import Attribution, PixelMethod
+from explainers.methods.registry import register
+from explainers.progress import ProgressCallback
 
 ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
                nn.GELU, nn.ELU, nn.LeakyReLU, nn.Softplus, nn.Mish)
@@ -143,10 +140,11 @@ class SqueezeExcitationProduct(nn.Module):
 UNSUPPORTED = (nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention, nn.LocalResponseNorm)
 
 
-def unsupported_reason(classifier: Any) -> str | None:
-    for name, module in classifier.module.named_modules():
-        if isinstance(module, UNSUPPORTED):
-            return f"its layer {name} ({type(module).__name__}) has no DeepLIFT rule here; use gradient or a " \
+def unsupported_layer(module: nn.Module) -> str | None:
+    """Why DeepLIFT's rules do not cover this network, or None."""
+    for name, layer in module.named_modules():
+        if isinstance(layer, UNSUPPORTED):
+            return f"its layer {name} ({type(layer).__name__}) has no DeepLIFT rule here; use gradient or a " \
                    "model-agnostic method"
     return None
 
@@ -225,26 +223,39 @@ def rescale_attributions(model: nn.Module, x: torch.Tensor, refs: torch.Tensor,
     return total / len(refs), torch.cat(ref_outputs)
 
 
-def explain_deep(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
-                 progress: ProgressCallback | None = None, background: str = "auto",
-                 classes: np.ndarray | None = None) -> Explanation:
-    """DeepSHAP of the top-k classes; ``max_evals`` is the number of background references."""
-    started = time.perf_counter()
-    references = make_background(classifier, image, background, max_evals)
-    count = len(references)
-    probs = classifier.predict(image[None])[0]
-    classes = top_classes(probs, top_k) if classes is None else np.asarray(classes, dtype=np.int64)
-    class_index = torch.from_numpy(classes)
-    model = rewrite_for_deeplift(getattr(classifier, "gradient_module", classifier.module)).to(DTYPE)
-    x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).to(DTYPE)
-    refs = torch.from_numpy(references).permute(0, 3, 1, 2).to(DTYPE)
-    attributions, ref_logits = rescale_attributions(
-        model, x, refs, lambda z_in, z_ref: softmax_multipliers(z_in, z_ref, class_index),
-        max(1, classifier.batch_size // 2), progress)
-    values = attributions.sum(dim=1).numpy().astype(np.float32)
-    base_values = torch.softmax(ref_logits, -1)[:, class_index].mean(dim=0).numpy().astype(np.float64)
-    return make_explanation(
-        classifier, image, method="deep", values=values, base_values=base_values, probs=probs, classes=classes,
-        seed=seed, n_evals=2 * count, started=started, extras={"references": count},
-        params={"background": background, "background_used": resolve_background(classifier, background),
-                "max_evals": max_evals, "top_k": int(len(classes))})
+@register
+class Deep(PixelMethod):
+    name = "deep"
+    title = "DeepSHAP (DeepLIFT rescale)"
+    summary = "DeepLIFT's rescale rule through the network, averaged over background references."
+    paper = ("Lundberg & Lee 2017 (DeepSHAP); Shrikumar et al. 2017, Learning Important Features Through "
+             "Propagating Activation Differences")
+    params = (BACKGROUND_PARAM,)
+    requires_gradients = True
+    budget_meaning = "background references"
+    default_budget = 8
+    min_budget = 1
+    max_budget = 128
+    order = 60
+
+    def unsupported(self, classifier: Any) -> str | None:
+        return super().unsupported(classifier) or unsupported_layer(gradient_module_of(classifier))
+
+    def attribute(self, classifier: Any, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
+                  progress: ProgressCallback | None, background: str = "auto", **params: Any) -> Attribution:
+        """``budget`` is the number of background references."""
+        references = make_background(classifier, image, background, budget)
+        class_index = torch.from_numpy(classes)
+        model = rewrite_for_deeplift(gradient_module_of(classifier)).to(DTYPE)
+        x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).to(DTYPE)
+        refs = torch.from_numpy(references).permute(0, 3, 1, 2).to(DTYPE)
+        attributions, ref_logits = rescale_attributions(
+            model, x, refs, lambda z_in, z_ref: softmax_multipliers(z_in, z_ref, class_index),
+            max(1, classifier.batch_size // 2), progress)
+        base_values = torch.softmax(ref_logits, -1)[:, class_index].mean(dim=0).numpy().astype(np.float64)
+        return Attribution(attributions.sum(dim=1).numpy().astype(np.float32), base_values,
+                           2 * len(references), used={"background_used": resolve_background(classifier, background)},
+                           extras={"references": len(references)})
+
+    def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
+        return mean_reference(classifier, explanation)

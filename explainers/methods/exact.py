@@ -6,19 +6,16 @@ methods are checked against; offered up to 14 superpixels.
 
 from __future__ import annotations
 
-import time
 from math import factorial
 from typing import Any
 
 import numpy as np
 
-from explainers.explanation import Explanation
-from explainers.base import ParameterError, ProgressCallback
-from explainers.superpixels import build_game, superpixel_explanation, superpixel_params
+from explainers.methods.base import ParameterError, SuperpixelMethod
+from explainers.methods.registry import register
+from explainers.superpixels import SuperpixelGame
 
 MAX_PLAYERS = 14
-# The SLIC target may exceed 14: SLIC often makes fewer superpixels than asked; the game size is checked.
-PARAMS = superpixel_params(default_segments=10, max_segments=24)
 
 
 def all_coalitions(players: int) -> np.ndarray:
@@ -39,22 +36,30 @@ def shapley_from_table(table: np.ndarray, players: int) -> np.ndarray:
     return values
 
 
-def explain_exact(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
-                  progress: ProgressCallback | None = None, segments: int = 10, compactness: float = 10.0,
-                  sigma: float = 1.0, fill: str = "auto", fill_constant: float = 0.0) -> Explanation:
-    started = time.perf_counter()
-    game = build_game(classifier, image, segments=segments, compactness=compactness, sigma=sigma, fill=fill,
-                      fill_constant=fill_constant, total=0, progress=progress)
-    if game.players > MAX_PLAYERS:
-        raise ParameterError(f"SLIC made {game.players} superpixels; exact Shapley values are offered up to "
-                             f"{MAX_PLAYERS} (2^{MAX_PLAYERS} evaluations): lower the segment count.")
-    needed = 2 ** game.players
-    if needed > max_evals:
-        raise ParameterError(f"Exact Shapley values over {game.players} superpixels need {needed} model "
-                             f"evaluations; raise the budget to {needed} or lower the segment count.")
-    game.total = needed
-    table = game(all_coalitions(game.players))
-    params = {"max_evals": max_evals}
-    return superpixel_explanation(classifier, image, game, method="exact",
-                                  segment_values_all=shapley_from_table(table, game.players).T, top_k=top_k,
-                                  params=params, seed=seed, started=started)
+@register
+class Exact(SuperpixelMethod):
+    name = "exact"
+    title = "Exact Shapley values (superpixels)"
+    summary = "Every coalition of at most 14 superpixels evaluated: the reference for the sampling methods."
+    paper = "Shapley 1953, A Value for n-Person Games"
+    budget_meaning = "model evaluations, at least 2^segments"
+    default_budget = 4096
+    min_budget = 4
+    max_budget = 2 ** MAX_PLAYERS
+    notes = (f"Needs 2^S evaluations for S superpixels, so it is offered up to {MAX_PLAYERS} superpixels.",)
+    # The SLIC target may exceed 14: SLIC often makes fewer superpixels than asked; the game size is checked.
+    default_segments = 10
+    max_segments = 24
+    order = 40
+
+    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
+              **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        if game.players > MAX_PLAYERS:
+            raise ParameterError(f"SLIC made {game.players} superpixels; exact Shapley values are offered up to "
+                                 f"{MAX_PLAYERS} (2^{MAX_PLAYERS} evaluations): lower the segment count.")
+        needed = 2 ** game.players
+        if needed > budget:
+            raise ParameterError(f"Exact Shapley values over {game.players} superpixels need {needed} model "
+                                 f"evaluations; raise the budget to {needed} or lower the segment count.")
+        game.total = needed
+        return shapley_from_table(game(all_coalitions(game.players)), game.players), {}

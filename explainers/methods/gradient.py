@@ -10,23 +10,24 @@ pixels each activation cell covers. All top-k classes share one forward pass per
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from explainers.backgrounds import BACKGROUNDS, make_background, resolve_background
-from explainers.explanation import Explanation, make_explanation, top_classes
-from explainers.base import Param, ProgressCallback
+from explainers.backgrounds import BACKGROUND_PARAM, make_background, mean_reference, resolve_background
+from explainers.classifier import gradient_module_of
+from explainers.explanation import Explanation
+from explainers.methods.base import Attribution, Param, PixelMethod
+from explainers.methods.registry import register
+from explainers.progress import ProgressCallback
 
 LAYERS = ("input", "early", "middle", "late")
 LAYER_DEPTH = {"early": 0.25, "middle": 0.5, "late": 0.75}
 
 PARAMS = (
-    Param("background", "choice", "auto", "References that stand for 'absent' (auto: blurred copies for photos, "
-          "the other samples of the domain for MRIs and digits).", choices=BACKGROUNDS),
+    BACKGROUND_PARAM,
     Param("references", "int", 16, "How many background references the samples draw from.", low=1, high=128),
     Param("local_smoothing", "float", 0.0, "Standard deviation of Gaussian noise added to each sample, in "
           "0–255 pixel units (0: none, as shap's default).", low=0.0, high=64.0, step=1.0),
@@ -66,17 +67,13 @@ def _grads_for_classes(outputs: torch.Tensor, inputs: torch.Tensor, classes: tor
     return torch.stack(grads)
 
 
-def explain_gradient(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
-                     progress: ProgressCallback | None = None, background: str = "auto", references: int = 16,
-                     local_smoothing: float = 0.0, layer: str = "input", batch_size: int = 16,
-                     classes: np.ndarray | None = None) -> Explanation:
-    """Expected gradients of the top-k classes; ``max_evals`` is the number of samples."""
-    started = time.perf_counter()
+def expected_gradients(classifier: Any, image: np.ndarray, classes: np.ndarray, max_evals: int, seed: int,
+                       progress: ProgressCallback | None = None, background: str = "auto", references: int = 16,
+                       local_smoothing: float = 0.0, layer: str = "input", batch_size: int = 16) -> Attribution:
+    """Expected gradients of ``classes``; ``max_evals`` is the number of samples."""
     generator = np.random.default_rng(seed)
     # The same network with batch-norm folded in where that applies (faster backward passes).
-    model = getattr(classifier, "gradient_module", classifier.module)
-    probs = classifier.predict(image[None])[0]
-    classes = top_classes(probs, top_k) if classes is None else np.asarray(classes, dtype=np.int64)
+    model = gradient_module_of(classifier)
     class_index = torch.from_numpy(classes)
     references_array = make_background(classifier, image, background, references)
     refs = torch.from_numpy(references_array).permute(0, 3, 1, 2)
@@ -138,11 +135,31 @@ def explain_gradient(classifier: Any, image: np.ndarray, *, top_k: int, max_eval
 
     cell_values = (totals / max_evals).numpy()
     values = cell_values.astype(np.float32) if target is None else spread_to_pixels(cell_values, image.shape[:2])
-    return make_explanation(
-        classifier, image, method="gradient", values=values, base_values=base_probs, probs=probs,
-        classes=classes, seed=seed, n_evals=max_evals + 1 + len(refs), started=started,
-        extras={"layer_shape": list(x_space.shape[1:])},
-        params={"background": background, "background_used": resolve_background(classifier, background),
-                "references": references, "local_smoothing": local_smoothing, "layer": layer,
-                "layer_module": layer_name or "input", "batch_size": batch_size, "max_evals": max_evals,
-                "top_k": int(len(classes))})
+    return Attribution(values, np.asarray(base_probs, dtype=np.float64), max_evals + len(refs),
+                       used={"background_used": resolve_background(classifier, background),
+                             "layer_module": layer_name or "input"},
+                       extras={"layer_shape": list(x_space.shape[1:])})
+
+
+@register
+class Gradient(PixelMethod):
+    name = "gradient"
+    title = "GradientSHAP (expected gradients)"
+    summary = ("Gradients at random points between background references and the image, times the difference; "
+               "optionally of an intermediate layer's input.")
+    paper = ("Erion et al. 2021, Improving performance of deep learning models with axiomatic attribution priors "
+             "and expected gradients (shap's GradientExplainer)")
+    params = PARAMS
+    requires_gradients = True
+    budget_meaning = "samples"
+    default_budget = 64
+    min_budget = 1
+    max_budget = 2048
+    order = 70
+
+    def attribute(self, classifier: Any, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
+                  progress: ProgressCallback | None, **params: Any) -> Attribution:
+        return expected_gradients(classifier, image, classes, budget, seed, progress, **params)
+
+    def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
+        return mean_reference(classifier, explanation)

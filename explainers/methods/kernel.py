@@ -22,27 +22,18 @@ Every estimator is exact once the budget covers every coalition (2^S).
 
 from __future__ import annotations
 
-import time
 from itertools import combinations
 from typing import Any
 
 import numpy as np
-import shap
 from scipy.special import comb
-from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from explainers.explanation import Explanation, top_classes
-from explainers.base import Param, ProgressCallback
-from explainers.superpixels import build_game, superpixel_explanation, superpixel_params
+from explainers.methods.base import Param, SuperpixelMethod
+from explainers.methods.registry import register
+from explainers.superpixels import SuperpixelGame
 
 ESTIMATORS = ("adjusted", "stratified", "shap", "paired")
-PARAMS = superpixel_params() + (
-    Param("estimator", "choice", "adjusted", "Kernel SHAP estimator: adjusted (a tree surrogate's exact values "
-          "plus a regression on what it misses; the most accurate per evaluation), stratified (enumerated and "
-          "paired sampled coalition sizes, one regression), shap's KernelExplainer, or paired sampling.",
-          choices=ESTIMATORS),
-)
 SURROGATE_FOLDS = 5
 # The surrogate is fitted only with at least this many sampled coalitions per fold and per player; below
 # that, the stratified values (measured: with 126 coalitions of 50 digit superpixels the surrogate made the
@@ -163,6 +154,8 @@ def constrained_regression(coalitions: np.ndarray, weights: np.ndarray, outputs:
 
 
 def _tree_surrogate(coalitions: np.ndarray, outputs: np.ndarray, weights: np.ndarray, seed: int):
+    from sklearn.ensemble import HistGradientBoostingRegressor  # scikit-learn takes a second to import
+
     return HistGradientBoostingRegressor(max_iter=150, min_samples_leaf=5, random_state=seed).fit(
         coalitions.astype(np.float32), outputs, sample_weight=weights / weights.mean())
 
@@ -171,6 +164,8 @@ def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.
                        full: float, seed: int, folds: int = SURROGATE_FOLDS) -> np.ndarray:
     """S Shapley values of one class: the exact values of cross-fitted tree surrogates, plus the constrained
     regression of their out-of-fold residuals (see the module's docstring)."""
+    import shap  # imported on use: it takes a second and a half
+
     players = coalitions.shape[1]
     rng = np.random.default_rng(seed)
     fold_of = rng.permutation(len(coalitions)) % folds
@@ -225,6 +220,8 @@ def kernel_values(game: Any, players: int, budget: int, seed: int, estimator: st
 
 def shap_kernel_explainer(game: Any, players: int, budget: int, seed: int) -> np.ndarray:
     """S × C values from shap's KernelExplainer over the superpixel players (``l1_reg=False``)."""
+    import shap
+
     state = np.random.get_state()  # shap samples coalitions from numpy's global generator
     np.random.seed(seed)
     try:
@@ -238,18 +235,24 @@ def shap_kernel_explainer(game: Any, players: int, budget: int, seed: int) -> np
     return values[0] if values.ndim == 3 else np.stack([v[0] for v in raw], axis=1)
 
 
-def explain_kernel(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
-                   progress: ProgressCallback | None = None, segments: int = 50, compactness: float = 10.0,
-                   sigma: float = 1.0, fill: str = "auto", fill_constant: float = 0.0,
-                   estimator: str = "adjusted") -> Explanation:
-    started = time.perf_counter()
-    game = build_game(classifier, image, segments=segments, compactness=compactness, sigma=sigma, fill=fill,
-                      fill_constant=fill_constant, total=max_evals, progress=progress)
-    players = game.players
-    explained = top_classes(game(np.ones((1, players), bool))[0], top_k)
-    values = kernel_values(game, players, max_evals, seed, estimator, adjust=explained)
-    return superpixel_explanation(classifier, image, game, method="kernel", segment_values_all=values.T,
-                                  top_k=top_k, params={"max_evals": max_evals, "estimator": estimator},
-                                  seed=seed, started=started,
-                                  extras={"adjusted_classes": explained.tolist()} if estimator == "adjusted"
-                                  else None)
+@register
+class Kernel(SuperpixelMethod):
+    name = "kernel"
+    title = "Kernel SHAP (superpixels)"
+    summary = "Weighted linear regression on sampled coalitions of SLIC superpixels (no L1 selection)."
+    paper = "Lundberg & Lee 2017, A Unified Approach to Interpreting Model Predictions"
+    own_params = (
+        Param("estimator", "choice", "adjusted", "Kernel SHAP estimator: adjusted (a tree surrogate's exact "
+              "values plus a regression on what it misses; the most accurate per evaluation), stratified "
+              "(enumerated and paired sampled coalition sizes, one regression), shap's KernelExplainer, or paired "
+              "sampling.", choices=ESTIMATORS, flag="--estimator"),
+    )
+    default_budget = 500
+    min_budget = 5
+    max_budget = 20_000
+    order = 30
+
+    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
+              estimator: str = "adjusted", **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        values = kernel_values(game, game.players, budget, seed, estimator, adjust=explained)
+        return values, ({"adjusted_classes": explained.tolist()} if estimator == "adjusted" else {})

@@ -14,22 +14,14 @@ are the exact Owen values of the hierarchy.
 from __future__ import annotations
 
 import heapq
-import time
 from typing import Any
 
 import numpy as np
-import shap
 from skimage.color import rgb2lab
 
-from explainers.base import Param, ProgressCallback
-from explainers.explanation import Explanation
-from explainers.superpixels import SuperpixelGame, build_game, superpixel_explanation, superpixel_params
-
-PARAMS = superpixel_params() + (
-    Param("merge_space", "float", 1.0, "How much position counts beside colour when superpixels merge into "
-          "the hierarchy (0: colour only; 1: crossing the whole image weighs like the full lightness range).",
-          low=0.0, high=10.0, step=0.1),
-)
+from explainers.methods.base import Param, SuperpixelMethod
+from explainers.methods.registry import register
+from explainers.superpixels import SuperpixelGame
 
 
 def segment_adjacency(segments: np.ndarray) -> set[tuple[int, int]]:
@@ -105,6 +97,8 @@ def owen_values(game: SuperpixelGame, linkage: np.ndarray, max_evals: int, seed:
                 batch_size: int = 16) -> np.ndarray:
     """S × C Owen values of every class for the hierarchy ``linkage``, from at most ``max_evals``
     evaluations (the full and the empty coalition included)."""
+    import shap  # imported on use: it takes a second and a half
+
     players = game.players
     full = game(np.ones((1, players), dtype=bool))[0]
     empty = game(np.zeros((1, players), dtype=bool))[0]
@@ -125,20 +119,30 @@ def owen_values(game: SuperpixelGame, linkage: np.ndarray, max_evals: int, seed:
     return np.asarray(result.values[0])  # S × C
 
 
-def explain_owen(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
-                 progress: ProgressCallback | None = None, segments: int = 50, compactness: float = 10.0,
-                 sigma: float = 1.0, fill: str = "auto", fill_constant: float = 0.0,
-                 merge_space: float = 1.0) -> Explanation:
-    """Owen values of every class over a colour-and-adjacency hierarchy of SLIC superpixels."""
-    started = time.perf_counter()
-    game = build_game(classifier, image, segments=segments, compactness=compactness, sigma=sigma, fill=fill,
-                      fill_constant=fill_constant, total=max_evals, progress=progress)
-    linkage = superpixel_hierarchy(image, game.segments, merge_space)
-    # Small batches keep shap's refinement greedy (it reorders its queue between batches); the game still
-    # sends the model full batches of its own size.
-    batch_size = 2 * max(4, min(int(classifier.batch_size), 16))
-    values = owen_values(game, linkage, max_evals, seed, batch_size)
-    return superpixel_explanation(classifier, image, game, method="owen", segment_values_all=values.T,
-                                  top_k=top_k, params={"max_evals": max_evals, "merge_space": merge_space},
-                                  seed=seed, started=started,
-                                  extras={"hierarchy": linkage.tolist()})
+@register
+class Owen(SuperpixelMethod):
+    name = "owen"
+    title = "Owen values (superpixel hierarchy)"
+    summary = ("Owen values over a tree of SLIC superpixels merged by adjacency and colour, refined where the "
+               "output changes most; the values add up exactly at any budget.")
+    paper = ("Owen 1977, Values of games with a priori unions; Lundberg & Lee 2017, A Unified Approach to "
+             "Interpreting Model Predictions (shap's Partition explainer)")
+    own_params = (
+        Param("merge_space", "float", 1.0, "How much position counts beside colour when superpixels merge into "
+              "the hierarchy (0: colour only; 1: crossing the whole image weighs like the full lightness range).",
+              low=0.0, high=10.0, step=0.1),
+    )
+    default_budget = 300
+    min_budget = 10
+    max_budget = 20_000
+    notes = ("Unlike partition, whose rectangles ignore the segment count, the hierarchy is built from the "
+             "superpixels: neighbours with similar colour merge first.",)
+    order = 50
+
+    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
+              merge_space: float = 1.0, **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        linkage = superpixel_hierarchy(game.pixels, game.segments, merge_space)
+        # Small batches keep shap's refinement greedy (it reorders its queue between batches); the game still
+        # sends the model full batches of its own size.
+        batch_size = 2 * max(4, min(int(game.classifier.batch_size), 16))
+        return owen_values(game, linkage, budget, seed, batch_size), {"hierarchy": linkage.tolist()}

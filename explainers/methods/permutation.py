@@ -14,16 +14,14 @@ once and go to the model in full batches.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
-from explainers.explanation import Explanation
-from explainers.base import ParameterError, ProgressCallback
-from explainers.superpixels import SuperpixelGame, build_game, superpixel_explanation, superpixel_params
+from explainers.methods.base import ParameterError, SuperpixelMethod
+from explainers.methods.registry import register
+from explainers.superpixels import SuperpixelGame
 
-PARAMS = superpixel_params()
 # Coalitions sent to the game at once (a few thousand rows of class probabilities in memory).
 ROWS_PER_CALL = 2048
 
@@ -63,18 +61,22 @@ def permutation_shapley(game: SuperpixelGame, players: int, max_evals: int, seed
     return values / (2 * permutations)
 
 
-def explain_permutation(classifier: Any, image: np.ndarray, *, top_k: int, max_evals: int, seed: int,
-                        progress: ProgressCallback | None = None, segments: int = 50, compactness: float = 10.0,
-                        sigma: float = 1.0, fill: str = "auto", fill_constant: float = 0.0) -> Explanation:
-    started = time.perf_counter()
-    game = build_game(classifier, image, segments=segments, compactness=compactness, sigma=sigma, fill=fill,
-                      fill_constant=fill_constant, total=max_evals, progress=progress)
-    players = game.players
-    needed = 2 * players + 1
-    if max_evals < needed:
-        raise ParameterError(f"One permutation over {players} superpixels needs {needed} model evaluations; "
-                             f"raise the budget to at least {needed} or lower the segment count.")
-    values = permutation_shapley(game, players, max_evals, seed)
-    params = {"max_evals": max_evals}
-    return superpixel_explanation(classifier, image, game, method="permutation", segment_values_all=values.T,
-                                  top_k=top_k, params=params, seed=seed, started=started)
+@register
+class Permutation(SuperpixelMethod):
+    name = "permutation"
+    title = "Permutation SHAP (shap, superpixels)"
+    summary = "Antithetic permutations of SLIC superpixels; one permutation costs 2·S + 1 evaluations."
+    paper = ("Štrumbelj & Kononenko 2014, Explaining prediction models and individual predictions with feature "
+             "contributions (shap's Permutation explainer)")
+    default_budget = 500
+    min_budget = 5
+    max_budget = 20_000
+    order = 20
+
+    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
+              **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        needed = 2 * game.players + 1
+        if budget < needed:
+            raise ParameterError(f"One permutation over {game.players} superpixels needs {needed} model "
+                                 f"evaluations; raise the budget to at least {needed} or lower the segment count.")
+        return permutation_shapley(game, game.players, budget, seed), {}

@@ -3,22 +3,22 @@ scores under every panel, a ranking, the methods' agreement, and downloads."""
 
 import csv
 import io
-import time
 import zipfile
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explainers.api import explain_cached, lookup_cached
 from explainers.faithfulness import agreement, cached_faithfulness, segment_totals
 from explainers.methods import ParameterError, all_methods, get_method
+from explainers.request import build_request, run_cached
+from ui import keys
+from ui.compute import StreamlitProgress, get_cache
+from ui.controls import chosen_settings
+from ui.resources import superpixels_of
+from ui.state import page_start
 from viz.plots import image_figure, overlay_figure, symmetric_limit
 from viz.render import grid_png
-from ui.compute import get_cache
-from ui.resources import superpixels_of
-from ui.settings import method_settings
-from ui.state import page_start
 
 DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]
 
@@ -28,12 +28,12 @@ spec = selection.spec
 names = [method.name for method in all_methods()]
 with st.container(border=True):
     left, middle, right = st.columns([3, 1, 1])
-    chosen = left.multiselect("Methods", names, default=DEFAULT_METHODS, key="compare_methods",
-                              format_func=lambda name: get_method(name).title)
+    chosen = left.multiselect("Methods", names, default=[name for name in DEFAULT_METHODS if name in names],
+                              key=keys.COMPARE_METHODS, format_func=lambda name: get_method(name).title)
     top_k = middle.slider("Top-k classes (rows)", 1, min(5, spec.num_classes), min(3, spec.num_classes),
-                          key="compare_top_k")
-    opacity = right.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key="compare_opacity")
-    per_row = st.toggle("One colour scale per row", value=False, key="compare_per_row",
+                          key=keys.COMPARE_TOP_K)
+    opacity = right.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key=keys.COMPARE_OPACITY)
+    per_row = st.toggle("One colour scale per row", value=False, key=keys.COMPARE_PER_ROW,
                         help="Off: one scale for the whole grid, so equal colours mean equal values everywhere. "
                              "The scale fits the typical panel; values beyond it saturate.")
     st.caption("Each method runs with the budget and settings last chosen for it on the Explain page.")
@@ -42,33 +42,32 @@ if not chosen:
     st.stop()
 
 cache = get_cache()
-seed = int(st.session_state.get("seed", 0))
-settings = {name: method_settings(name) for name in chosen}
-results = {}
+seed = int(st.session_state.get(keys.SEED, 0))
+requests = {}
 for name in chosen:
-    budget, params = settings[name]
+    budget, params = chosen_settings(get_method(name))
     try:
-        results[name] = lookup_cached(cache, classifier, selection.image, name, top_k=top_k, max_evals=budget,
-                                      seed=seed, params=params)
+        requests[name] = build_request(classifier, selection.image, name, params=params, budget=budget, seed=seed,
+                                       top_k=top_k)
     except ParameterError as error:
         st.error(f"{get_method(name).title}: {error}")
         st.stop()
+results = {name: cache.get(request) for name, request in requests.items()}
 missing = [name for name in chosen if results[name] is None]
 
 
 def _start() -> None:
-    st.session_state["compare_running"] = True
-    st.session_state["compare_started"] = time.time()
-    st.session_state["compare_done_before"] = 0
+    st.session_state[keys.COMPARE_RUNNING] = True
+    st.session_state[keys.COMPARE_DONE_BEFORE] = 0
 
 
 def _cancel() -> None:
-    st.session_state["compare_running"] = False
+    st.session_state[keys.COMPARE_RUNNING] = False
 
 
-running = bool(missing) and st.session_state.get("compare_running", False)
+running = bool(missing) and st.session_state.get(keys.COMPARE_RUNNING, False)
 if missing:
-    total = sum(settings[name][0] for name in missing)
+    total = sum(requests[name].budget for name in missing)
     left, right = st.columns([3, 1])
     left.info(f"{len(missing)} of {len(chosen)} methods are not cached yet: "
               f"{', '.join(missing)} (budgets add up to {total}).")
@@ -78,34 +77,26 @@ if missing:
         progress_slot = st.empty()  # filled below, after the finished panels are drawn
     else:
         right.button("Compute the missing methods", on_click=_start, key="compare_run", type="primary")
-elif st.session_state.get("compare_running"):
-    st.session_state["compare_running"] = False
+elif st.session_state.get(keys.COMPARE_RUNNING):
+    st.session_state[keys.COMPARE_RUNNING] = False
 
 
 def compute_next() -> None:
-    """Runs the next missing method, then reruns the page: its panels appear as each method finishes."""
+    """Runs the next missing method, then reruns the page: its panels appear as each method finishes. One
+    progress bar counts the budgets of every missing method, with one estimate of the time left."""
     name = missing[0]
-    budget, params = settings[name]
-    before = st.session_state.get("compare_done_before", 0)
-    started = st.session_state.get("compare_started", time.time())
-    grand_total = before + sum(settings[m][0] for m in missing)
-    bar = progress_slot.progress(0.0, text=f"{name}: starting…")
-
-    def report(done: int, of: int) -> None:
-        fraction = min((before + done * budget / max(of, 1)) / grand_total, 1.0)
-        elapsed = time.time() - started
-        left_s = f", about {elapsed / fraction - elapsed:.0f} s left" if 0 < fraction < 1 else ""
-        bar.progress(fraction, text=f"{name} ({chosen.index(name) + 1} of {len(chosen)}): {done}/{of} "
-                                    f"{get_method(name).budget_meaning} · all {fraction:.0%}{left_s}")
-
+    request = requests[name]
+    before = st.session_state.get(keys.COMPARE_DONE_BEFORE, 0)
+    progress = StreamlitProgress(f"{get_method(name).title} ({chosen.index(name) + 1} of {len(chosen)})",
+                                 "budget units, all methods", slot=progress_slot)
+    progress.total = before + sum(requests[m].budget for m in missing)
     try:
-        explain_cached(cache, classifier, selection.image, name, top_k=top_k, max_evals=budget, seed=seed,
-                       params=params, progress=report, image_label=selection.image_label)
+        run_cached(cache, request, selection.image, classifier, progress.part(before, request.budget))
     except ParameterError as error:
-        st.session_state["compare_running"] = False
+        st.session_state[keys.COMPARE_RUNNING] = False
         st.error(f"{get_method(name).title}: {error}")
         st.stop()
-    st.session_state["compare_done_before"] = before + budget
+    st.session_state[keys.COMPARE_DONE_BEFORE] = before + request.budget
     st.rerun()
 
 
@@ -115,7 +106,7 @@ if not ready:
         compute_next()
     st.stop()
 
-prepared = classifier.prepare(selection.image)
+prepared = classifier.prepare(selection.image.pixels)
 first = next(iter(ready.values()))
 classes = first.classes[:top_k]
 rows = [[ready[name].values[list(ready[name].classes).index(c)] for name in ready] for c in classes]

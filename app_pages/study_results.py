@@ -5,13 +5,12 @@ import pandas as pd
 import streamlit as st
 
 import storage
-from studies import NO_EXPLANATION, StudyError, answers_csv, configured_password, is_ready, results_access, summarise
+from studies import (NO_EXPLANATION, StudyError, answers_csv, configured_password, is_ready, results_access,
+                     summarise)
 from viz.study_plots import accuracy_figure, completion_figure, questions_figure, time_figure
 from ui.compute import get_cache
-from ui.state import ensure_navigation
 from ui.study import get_store, participant_url, read_study, study_files
 
-ensure_navigation()
 st.header("Study results")
 
 if configured_password(st.secrets) is None:

@@ -2,11 +2,9 @@
 
 import streamlit as st
 
-from viz.plots import image_figure, overlay_figure, symmetric_limit
+from ui import keys
 from ui.compute import get_cache
-from ui.state import ensure_navigation
-
-ensure_navigation()
+from viz.plots import image_figure, overlay_figure, symmetric_limit
 
 st.header("Gallery")
 cache = get_cache()
@@ -20,10 +18,10 @@ if not entries:
     st.stop()
 
 left, middle, right = st.columns(3)
-model = left.selectbox("Model", ["all"] + sorted({e.model for e in entries}), key="gallery_model")
+model = left.selectbox("Model", ["all"] + sorted({e.model for e in entries}), key=keys.GALLERY_MODEL)
 images = sorted({e.image_label or e.image_digest for e in entries if model in ("all", e.model)})
-image = middle.selectbox("Image", ["all"] + images, key="gallery_image")
-method = right.selectbox("Method", ["all"] + sorted({e.method for e in entries}), key="gallery_method")
+image = middle.selectbox("Image", ["all"] + images, key=keys.GALLERY_IMAGE)
+method = right.selectbox("Method", ["all"] + sorted({e.method for e in entries}), key=keys.GALLERY_METHOD)
 shown = [e for e in entries if model in ("all", e.model) and method in ("all", e.method)
          and image in ("all", e.image_label or e.image_digest)]
 st.dataframe([{
@@ -36,12 +34,12 @@ if not shown:
 
 labels = {e.key: f"{e.model} · {e.image_label or e.image_digest} · {e.method} · budget {e.request.get('max_evals')}"
           for e in shown}
-key = st.selectbox("Open", list(labels), format_func=labels.get, key="gallery_open")
-explanation = cache.get(key)
+key = st.selectbox("Open", list(labels), format_func=labels.get, key=keys.GALLERY_OPEN)
+explanation = cache.get_by_key(key)
 if explanation is None:
     st.warning("This entry could not be read and was removed from the cache; compute it again.")
     st.stop()
-opacity = st.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key="gallery_opacity")
+opacity = st.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key=keys.GALLERY_OPACITY)
 limit = symmetric_limit(list(explanation.values))
 columns = st.columns(min(len(explanation.classes), 3) + 1)
 columns[0].plotly_chart(image_figure(explanation.image, title="image", height=280), key="gallery_image_fig")

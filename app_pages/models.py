@@ -3,9 +3,6 @@
 import streamlit as st
 
 from models import all_specs
-from ui.state import ensure_navigation
-
-ensure_navigation()
 
 st.header("Models")
 st.caption("Every model runs on this machine from weights that ship with the app or its packages; "

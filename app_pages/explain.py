@@ -6,51 +6,49 @@ import numpy as np
 import streamlit as st
 
 from explainers.methods import ParameterError, all_methods, get_method
-from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
+from explainers.request import build_request
 from explainers.superpixels import segment_boundaries
+from ui import keys
 from ui.compute import explanation_for
 from ui.controls import method_params
 from ui.state import page_start
+from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
 
 selection, classifier = page_start("Explain")
 spec = selection.spec
+prepared = classifier.prepare(selection.image.pixels)
 
 methods = {method.name: method for method in all_methods()}
 with st.container(border=True):
     left, middle, right = st.columns(3)
     method = get_method(left.selectbox("Method", list(methods), format_func=lambda name: methods[name].title,
-                                       key="explain_method"))
+                                       key=keys.EXPLAIN_METHOD))
     budget = middle.slider(f"Evaluation budget ({method.budget_meaning})", method.min_budget,
-                           method.max_budget, method.default_budget, key=f"budget_{method.name}")
-    top_k = right.slider("Top-k classes", 1, min(10, spec.num_classes), min(3, spec.num_classes), key="top_k")
+                           method.max_budget, method.default_budget, key=keys.budget(method.name))
+    top_k = right.slider("Top-k classes", 1, min(10, spec.num_classes), min(3, spec.num_classes), key=keys.TOP_K)
     left, middle, right = st.columns(3)
-    if method.uses_segments:
-        segment_param = method.param("segments")
-        segments = left.slider("Superpixel segments", int(segment_param.low), int(segment_param.high),
-                               int(segment_param.default), key=f"segments_{method.name}", help=segment_param.help)
-    else:
+    params = method_params(method, "main", left)
+    if not params:
         left.slider("Superpixel segments", 2, 200, 50, key="segments_unused", disabled=True,
                     help=" ".join(method.notes) or "This method does not use superpixels.")
-    opacity = middle.slider("Overlay opacity", 0.0, 1.0, 0.7, 0.05, key="opacity")
-    seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key="seed"))
+    opacity = middle.slider("Overlay opacity", 0.0, 1.0, 0.7, 0.05, key=keys.OPACITY)
+    seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SEED))
     left, right = st.columns([1, 2])
-    outlines = left.toggle("Superpixel outlines", value=False, key="outlines", disabled=not method.uses_segments)
-    order = np.argsort(-classifier.predict(classifier.prepare(selection.image))[0], kind="stable")
+    outlines = left.toggle("Superpixel outlines", value=False, key=keys.OUTLINES, disabled=not method.uses_segments)
+    order = np.argsort(-classifier.predict(prepared)[0], kind="stable")
     chosen = right.selectbox("Explained classes", ["top-k"] + [spec.class_names[c] for c in order],
-                             key="explained_class", help="The top-k classes, or one class of your choice.")
+                             key=keys.EXPLAINED_CLASS, help="The top-k classes, or one class of your choice.")
     for note in method.notes:
         st.caption(note)
     with st.expander(f"{method.title}: settings"):
         st.caption(f"{method.summary} Paper: {method.paper}.")
-        params = method_params(method, skip=("segments",))
-    if method.uses_segments:
-        params["segments"] = segments
+        params.update(method_params(method, "settings"))
 
 classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
-prepared = classifier.prepare(selection.image)
 try:
-    explanation = explanation_for(classifier, selection.image, method.name, top_k=top_k, max_evals=budget,
-                                  seed=seed, params=params, classes=classes, image_label=selection.image_label)
+    request = build_request(classifier, selection.image, method.name, params=params, budget=budget, seed=seed,
+                            top_k=top_k, classes=classes)
+    explanation = explanation_for(request, selection.image, classifier)
 except ParameterError as error:
     st.error(str(error))
     st.stop()

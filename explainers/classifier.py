@@ -1,0 +1,37 @@
+"""What explainers need of a model: the ``Classifier`` protocol. explainers/ types against it and never
+imports models/, so any object with these members can be explained (an ONNX-only model too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """A ready-to-call image classifier.
+
+    ``predict`` is required: N×H×W×3 images in [0, 255] at the model's input size to N×C probabilities.
+    ``gradient_module`` is optional: a differentiable torch module with the same contract (N×3×H×W in,
+    probabilities out), or None; methods with ``requires_gradients`` need it.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    weights_digest: str
+    batch_size: int
+    default_fill: str  # what "auto" means for the superpixel fill: "mean", "blur" or "constant"
+    default_background: str  # what "auto" means for the references: "blurred", "samples", "black", "mean"
+    sample_folder: Path | None  # images of the model's domain, for the "samples" references
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The image as the model sees it: H×W×3 uint8 at its input size."""
+
+    def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray: ...
+
+
+def gradient_module_of(classifier: Any) -> Any | None:
+    """The classifier's differentiable torch module, or None when it has none (e.g. an ONNX-only model)."""
+    return getattr(classifier, "gradient_module", None)

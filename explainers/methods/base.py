@@ -1,0 +1,254 @@
+"""What every explanation method shares: parameters as data, and one base class per kind of method that owns
+the pipeline (timing, class choice, Explanation assembly, provenance, the hidden image for faithfulness).
+
+A method file subclasses :class:`SuperpixelMethod` (a game over SLIC superpixels: override ``solve``) or
+:class:`PixelMethod` (per-pixel attributions: override ``attribute`` and ``hidden_image``), fills in its
+registration data as class attributes next to its algorithm, and decorates the class with ``@register``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+from explainers.classifier import gradient_module_of
+from explainers.explanation import Explanation, make_explanation, pixel_map, top_classes
+from explainers.progress import ProgressCallback
+from explainers.superpixels import FILLS, SuperpixelGame, build_game, fill_image, resolve_fill
+
+if TYPE_CHECKING:
+    from explainers.request import ExplanationRequest
+
+Placement = Literal["main", "settings"]
+
+
+class ParameterError(ValueError):
+    """A method parameter out of range or of the wrong kind; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a method. The page controls, the command-line flags and the provenance are all built
+    from it: ``placement`` says where the Explain page shows it ("main": beside the budget, shared by every
+    method that has it; "settings": in the method's settings), ``flag`` gives it a command-line flag of its
+    own (``--segments``) beside the generic ``--param NAME=VALUE``."""
+
+    name: str
+    kind: Literal["int", "float", "choice", "bool"]
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+    placement: Placement = "settings"
+    label: str = ""  # the control's label; the name when empty
+    flag: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    def coerce(self, value: Any) -> Any:
+        """The value as this parameter's type, or ParameterError naming the parameter and its range."""
+        try:
+            if self.kind == "int":
+                coerced: Any = int(value)
+                if float(value) != coerced:
+                    raise ValueError
+            elif self.kind == "float":
+                coerced = float(value)
+            elif self.kind == "bool":
+                coerced = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            else:
+                coerced = str(value)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{self.name} must be {'an integer' if self.kind == 'int' else 'a number'}, "
+                                 f"not {value!r}.") from None
+        if self.kind == "choice" and coerced not in self.choices:
+            raise ParameterError(f"{self.name} must be one of {', '.join(self.choices)}, not {coerced!r}.")
+        if self.kind in ("int", "float"):
+            if (self.low is not None and coerced < self.low) or (self.high is not None and coerced > self.high):
+                raise ParameterError(f"{self.name} must be between {self.low:g} and {self.high:g}, not {coerced}.")
+        return coerced
+
+
+class Method:
+    """An explanation method: registration data as class attributes, one verb (``explain``)."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    summary: ClassVar[str]  # one line for the UI
+    paper: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+    budget_meaning: ClassVar[str] = "model evaluations"
+    default_budget: ClassVar[int] = 500
+    min_budget: ClassVar[int] = 10
+    max_budget: ClassVar[int] = 10_000
+    notes: ClassVar[tuple[str, ...]] = ()
+    # Needs the model's differentiable torch module (Classifier.gradient_module).
+    requires_gradients: ClassVar[bool] = False
+    # Solves every class from the same evaluations, so top-k and the explained classes are not part of the
+    # request's identity: another class is a lookup.
+    solves_every_class: ClassVar[bool] = False
+    order: ClassVar[int] = 100  # place in the lists (pages, `methods`)
+
+    @property
+    def uses_segments(self) -> bool:
+        return any(param.name == "segments" for param in self.params)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A method is its class: it travels (to a worker) as a reference to it.
+        return (type(self), ())
+
+    def param(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        raise ParameterError(f"The method {self.name} has no parameter {name!r}; it has: "
+                             f"{', '.join(p.name for p in self.params) or 'none'}.")
+
+    def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Every parameter, defaults filled in and values checked."""
+        resolved = {param.name: param.default for param in self.params}
+        for name, value in params.items():
+            resolved[name] = self.param(name).coerce(value)
+        return resolved
+
+    def unsupported(self, classifier: Any) -> str | None:
+        """Why this method cannot explain ``classifier``, or None when it can."""
+        if self.requires_gradients and gradient_module_of(classifier) is None:
+            return "it needs the model's gradients, and this model has no differentiable module; use a " \
+                   "model-agnostic method (partition, permutation, kernel, owen, exact)"
+        return None
+
+    def explain(self, request: ExplanationRequest, classifier: Any, image: np.ndarray,
+                progress: ProgressCallback | None = None) -> Explanation:
+        """The explanation of a prepared image (the model's input size) for ``request``."""
+        raise NotImplementedError
+
+    def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
+        """What the whole image looks like to this method with every feature hidden (for faithfulness)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def provenance(request: ExplanationRequest, classes: np.ndarray, used: dict[str, Any]) -> dict[str, Any]:
+        """``Explanation.params``, the same for every method: the resolved request, then what was used."""
+        return {**request.parameters, "max_evals": request.budget, "top_k": int(len(classes)), **used}
+
+
+class SuperpixelMethod(Method):
+    """A method on the superpixel game: override ``solve`` (S × C values of every class from the game)."""
+
+    solves_every_class = True
+    own_params: ClassVar[tuple[Param, ...]] = ()
+    default_segments: ClassVar[int] = 50
+    max_segments: ClassVar[int] = 200
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.params = superpixel_params(cls.default_segments, cls.max_segments) + cls.own_params
+
+    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
+              **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """S × C values of every class (``explained``: the top-k, for methods that treat them specially) and
+        the method's extras."""
+        raise NotImplementedError
+
+    def explain(self, request: ExplanationRequest, classifier: Any, image: np.ndarray,
+                progress: ProgressCallback | None = None) -> Explanation:
+        started = time.perf_counter()
+        settings = {name: request.parameters[name] for name in SEGMENT_PARAMS}
+        game = build_game(classifier, image, **settings, total=request.budget, progress=progress)
+        full = np.ones((1, game.players), dtype=bool)
+        probs, base_all = game(full)[0], game(~full)[0]
+        explained = top_classes(probs, request.top_k)
+        own = {name: value for name, value in request.parameters.items() if name not in SEGMENT_PARAMS}
+        values, extras = self.solve(game, request.budget, request.seed, explained, **own)
+        segment_values_all = np.asarray(values, dtype=np.float32).T  # C × S
+        segment_values = segment_values_all[explained]
+        used = {"segments_found": game.players, "fill_used": resolve_fill(classifier, settings["fill"])}
+        return make_explanation(
+            classifier, image, method=self.name, values=pixel_map(segment_values, game.segments),
+            base_values=base_all[explained], probs=probs, classes=explained, seed=request.seed,
+            n_evals=game.evaluations, started=started, extras=extras,
+            params=self.provenance(request, explained, used), segments=game.segments,
+            segment_values=segment_values, segment_values_all=segment_values_all,
+            base_values_all=base_all.astype(np.float32))
+
+    def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
+        params = explanation.params
+        return fill_image(explanation.image, features, resolve_fill(classifier, params.get("fill", "auto")),
+                          constant=params.get("fill_constant", 0.0))
+
+
+class PixelMethod(Method):
+    """A method with per-pixel attributions: override ``attribute``."""
+
+    def attribute(self, classifier: Any, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
+                  progress: ProgressCallback | None, **params: Any) -> "Attribution":
+        raise NotImplementedError
+
+    def explain(self, request: ExplanationRequest, classifier: Any, image: np.ndarray,
+                progress: ProgressCallback | None = None) -> Explanation:
+        started = time.perf_counter()
+        probs = classifier.predict(image[None])[0]
+        classes = (top_classes(probs, request.top_k) if request.classes is None
+                   else np.asarray(request.classes, dtype=np.int64))
+        result = self.attribute(classifier, image, classes, request.budget, request.seed, progress,
+                                **request.parameters)
+        return make_explanation(
+            classifier, image, method=self.name, values=result.values, base_values=result.base_values,
+            probs=probs, classes=classes, seed=request.seed, n_evals=1 + result.evaluations, started=started,
+            extras=result.extras, params=self.provenance(request, classes, result.used))
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What a pixel method computes; the base class makes the Explanation."""
+
+    values: np.ndarray  # K × H × W
+    base_values: np.ndarray  # K
+    evaluations: int  # model evaluations, the base class's first prediction excluded
+    used: dict[str, Any]  # settings resolved at run time (recorded in params)
+    extras: dict[str, Any]
+
+
+SEGMENT_PARAMS = ("segments", "compactness", "sigma", "fill", "fill_constant")
+
+
+def superpixel_params(default_segments: int = 50, max_segments: int = 200) -> tuple[Param, ...]:
+    """The parameters every superpixel method shares (the segment slider acts on all of them)."""
+    return (
+        Param("segments", "int", default_segments, "How many SLIC superpixels to aim for (SLIC may give a few "
+              "more or fewer).", low=2, high=max_segments, step=1, placement="main", label="Superpixel segments",
+              flag="--segments"),
+        Param("compactness", "float", 10.0, "SLIC's balance of colour against space: higher gives squarer "
+              "superpixels.", low=0.01, high=100.0, step=0.5),
+        Param("sigma", "float", 1.0, "Gaussian smoothing before SLIC, in pixels.", low=0.0, high=10.0, step=0.5),
+        Param("fill", "choice", "auto", "What a hidden superpixel shows: its mean colour, a blurred copy of the "
+              "image, or a constant grey (auto: the model's default, e.g. mean colour for photos, black for "
+              "MRIs and digits).", choices=FILLS),
+        Param("fill_constant", "float", 0.0, "Grey level (0–255) for the constant fill.", low=0.0, high=255.0,
+              step=1.0),
+    )
+
+
+class CountingModel:
+    """Wraps ``classifier.predict``: counts evaluations and reports progress."""
+
+    def __init__(self, classifier: Any, total: int, progress: ProgressCallback | None):
+        self.classifier = classifier
+        self.total = total
+        self.progress = progress
+        self.evaluations = 0
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        outputs = self.classifier.predict(images)
+        self.evaluations += len(images)
+        if self.progress is not None:
+            self.progress(min(self.evaluations, self.total), self.total)
+        return outputs

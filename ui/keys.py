@@ -1,0 +1,47 @@
+"""Every session-state key the pages and the controls share, in one place (tests set them too)."""
+
+from __future__ import annotations
+
+# The sidebar (app.py): shared by every page.
+MODEL = "model_name"
+SOURCE = "image_source"  # "Sample" or "Upload"
+UPLOAD = "upload"
+DECODED_UPLOADS = "_decoded_uploads"
+
+# Explain.
+EXPLAIN_METHOD = "explain_method"
+TOP_K = "top_k"
+OPACITY = "opacity"
+SEED = "seed"
+OUTLINES = "outlines"
+EXPLAINED_CLASS = "explained_class"
+
+# Compare.
+COMPARE_METHODS = "compare_methods"
+COMPARE_TOP_K = "compare_top_k"
+COMPARE_OPACITY = "compare_opacity"
+COMPARE_PER_ROW = "compare_per_row"
+COMPARE_RUNNING = "compare_running"
+COMPARE_DONE_BEFORE = "compare_done_before"
+
+# Gallery.
+GALLERY_MODEL = "gallery_model"
+GALLERY_IMAGE = "gallery_image"
+GALLERY_METHOD = "gallery_method"
+GALLERY_OPEN = "gallery_open"
+GALLERY_OPACITY = "gallery_opacity"
+
+
+def sample(domain: str) -> str:
+    """The sample picker: one per model domain, each remembering its choice."""
+    return f"sample_{domain}"
+
+
+def budget(method: str) -> str:
+    return f"budget_{method}"
+
+
+def param(method: str, name: str, placement: str = "settings") -> str:
+    """A method parameter's control: "main" ones sit beside the budget (e.g. ``segments_kernel``), the others
+    in the method's settings (``param_kernel_fill``)."""
+    return f"{name}_{method}" if placement == "main" else f"param_{method}_{name}"
