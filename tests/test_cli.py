@@ -123,7 +123,9 @@ def test_random_weights_serve_torchvision_architectures(capsys) -> None:
 
 
 def test_the_estimator_flag_offers_every_kernel_estimator() -> None:
-    from cli.main import KERNEL_ESTIMATORS
+    from cli.main import build_parser
     from explainers.methods.kernel import ESTIMATORS
 
+    explain = build_parser()._subparsers._group_actions[0].choices["explain"]
+    KERNEL_ESTIMATORS = next(a.choices for a in explain._actions if "--estimator" in a.option_strings)
     assert KERNEL_ESTIMATORS == ESTIMATORS

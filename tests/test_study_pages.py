@@ -184,7 +184,7 @@ def test_a_study_that_is_not_precomputed_is_not_open(env) -> None:
 def results_page(password: str | None = None) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
-    app.switch_page("pages/study_results.py").run()
+    app.switch_page("app_pages/study_results.py").run()
     if password is not None:
         app.text_input(key="study_password").input(password).run()
     return app
