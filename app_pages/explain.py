@@ -23,8 +23,12 @@ with st.container(border=True):
     left, middle, right = st.columns(3)
     method = get_method(left.selectbox("Method", list(methods), format_func=lambda name: methods[name].title,
                                        key=keys.EXPLAIN_METHOD))
-    budget = middle.slider(f"Evaluation budget ({method.budget_meaning})", method.min_budget,
-                           method.max_budget, method.default_budget, key=keys.budget(method.name))
+    if method.min_budget < method.max_budget:
+        budget = middle.slider(f"Evaluation budget ({method.budget_meaning})", method.min_budget,
+                               method.max_budget, method.default_budget, key=keys.budget(method.name))
+    else:  # a method whose cost is fixed
+        budget = method.min_budget
+        middle.caption(f"Budget: {budget} {method.budget_meaning} (fixed for this method)")
     top_k = right.slider("Top-k classes", 1, min(10, spec.num_classes), min(3, spec.num_classes), key=keys.TOP_K)
     left, middle, right = st.columns(3)
     params = method_params(method, "main", left)
