@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from explainers.progress import ProgressCallback
 from studies.checks import resolve_class
 from studies.design import PlannedTrial
 from studies.parsing import _clause
 from studies.schema import (DEFAULT_OPTION_COUNT, MAX_LISTED_CLASSES, NO_EXPLANATION, OTHER_OPTION, Study,
                             StudyError, Trial)
 
-ProgressCallback = Callable[[int, int], None]
 # precompute's progress: (explanations done, explanations in all, what comes next); may return a callback
-# that counts the next explanation's model evaluations.
+# (an explainers.progress.Progress, say) that counts the next explanation's model evaluations.
 StudyProgress = Callable[[int, int, str], "ProgressCallback | None"]
 
 
