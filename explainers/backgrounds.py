@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from explainers.classifier import Classifier
 from explainers.images import decode_image, image_digest, image_files
 from explainers.methods.base import Param
 
@@ -21,12 +22,12 @@ BACKGROUND_PARAM = Param("background", "choice", "auto", "References that stand 
                          "MRIs and digits).", choices=BACKGROUNDS)
 
 
-def resolve_background(classifier: Any, kind: str) -> str:
+def resolve_background(classifier: Classifier, kind: str) -> str:
     """The references' kind itself: "auto" is the model's default."""
     return getattr(classifier, "default_background", "blurred") if kind == "auto" else kind
 
 
-def make_background(classifier: Any, image: np.ndarray, kind: str, count: int) -> np.ndarray:
+def make_background(classifier: Classifier, image: np.ndarray, kind: str, count: int) -> np.ndarray:
     """count × H × W × 3 float32 references in [0, 255] for a prepared image (deterministic)."""
     kind = resolve_background(classifier, kind)
     image = image.astype(np.float32)
@@ -52,7 +53,7 @@ def make_background(classifier: Any, image: np.ndarray, kind: str, count: int) -
     return np.ascontiguousarray(np.stack(refs), dtype=np.float32)
 
 
-def mean_reference(classifier: Any, explanation: Any) -> np.ndarray:
+def mean_reference(classifier: Classifier, explanation: Any) -> np.ndarray:
     """The mean of the references an explanation compared with: what its features look like hidden."""
     params = explanation.params
     references = make_background(classifier, explanation.image, params.get("background", "auto"),

@@ -32,6 +32,6 @@ class Classifier(Protocol):
     def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray: ...
 
 
-def gradient_module_of(classifier: Any) -> Any | None:
+def gradient_module_of(classifier: Classifier) -> Any | None:
     """The classifier's differentiable torch module, or None when it has none (e.g. an ONNX-only model)."""
     return getattr(classifier, "gradient_module", None)

@@ -11,6 +11,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from explainers.classifier import Classifier
+
 SCHEMA_VERSION = 1
 
 _ARRAYS = ("values", "base_values", "probs", "classes", "image")
@@ -121,7 +123,7 @@ def top_classes(probs: np.ndarray, top_k: int) -> np.ndarray:
     return np.argsort(-probs, kind="stable")[:top_k].astype(np.int64)
 
 
-def make_explanation(classifier: Any, image: np.ndarray, *, method: str, values: np.ndarray,
+def make_explanation(classifier: Classifier, image: np.ndarray, *, method: str, values: np.ndarray,
                      base_values: np.ndarray, probs: np.ndarray, classes: np.ndarray, params: dict[str, Any],
                      seed: int, n_evals: int, started: float, **optional: Any) -> Explanation:
     """An Explanation with the bookkeeping every method shares: names, digest, timing, additivity."""

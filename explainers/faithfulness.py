@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from explainers.classifier import Classifier
 from explainers.explanation import Explanation
 from explainers.methods import get_method
 
@@ -47,12 +48,12 @@ def features_of(explanation: Explanation) -> np.ndarray:
     return (rows[:, None] * (cols.max() + 1) + cols[None, :]).astype(np.int32)
 
 
-def removed_image(classifier: Any, explanation: Explanation, features: np.ndarray) -> np.ndarray:
+def removed_image(classifier: Classifier, explanation: Explanation, features: np.ndarray) -> np.ndarray:
     """The whole image as the explanation's method hides it (each method says so: ``Method.hidden_image``)."""
     return get_method(explanation.method).hidden_image(explanation, classifier, features)
 
 
-def _curves(classifier: Any, image: np.ndarray, hidden: np.ndarray, features: np.ndarray, order: np.ndarray,
+def _curves(classifier: Classifier, image: np.ndarray, hidden: np.ndarray, features: np.ndarray, order: np.ndarray,
             class_id: int, steps: int) -> tuple[list[float], list[float], list[float]]:
     counts = np.unique(np.linspace(0, len(order), steps + 1).round().astype(int))
     fractions = (counts / len(order)).tolist()
@@ -72,7 +73,7 @@ def area(fractions: list[float], values: list[float]) -> float:
     return float(np.trapezoid(values, fractions))
 
 
-def faithfulness(classifier: Any, explanation: Explanation, class_id: int | None = None, steps: int = 10,
+def faithfulness(classifier: Classifier, explanation: Explanation, class_id: int | None = None, steps: int = 10,
                  seed: int = 0) -> Faithfulness:
     """Deletion and insertion areas for one explained class (the top class by default), and for a random
     order of the same features; 4 × (steps + 1) model evaluations."""
@@ -114,7 +115,7 @@ def agreement(explanations: dict[str, Explanation], class_id: int, segments: np.
     return matrix
 
 
-def cached_faithfulness(cache: Any, classifier: Any, explanation: Explanation, class_id: int,
+def cached_faithfulness(cache: Any, classifier: Classifier, explanation: Explanation, class_id: int,
                         steps: int = 10) -> Faithfulness:
     """Faithfulness scores kept beside the explanation in the cache (keyed by its content)."""
     import hashlib

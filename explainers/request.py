@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explainers.classifier import Classifier
 from explainers.explanation import SCHEMA_VERSION, Explanation, top_classes
 from explainers.images import InputImage, as_input
 from explainers.methods import Method, ParameterError, get_method
@@ -77,7 +78,7 @@ class ExplanationRequest:
         return explanation.for_classes(classes, tuple(names[c] for c in classes))
 
 
-def build_request(classifier: Any, image: InputImage | np.ndarray | str, method: str, *,
+def build_request(classifier: Classifier, image: InputImage | np.ndarray | str, method: str, *,
                   params: dict[str, Any] | None = None, budget: int | None = None, seed: int = 0,
                   top_k: int = 3, classes: Sequence[int] | None = None) -> ExplanationRequest:
     """Validates everything once and returns the request; ParameterError (one sentence) otherwise.
@@ -107,7 +108,7 @@ def build_request(classifier: Any, image: InputImage | np.ndarray | str, method:
                               tuple(classifier.class_names), spec)
 
 
-def run(request: ExplanationRequest, image: InputImage | np.ndarray, classifier: Any,
+def run(request: ExplanationRequest, image: InputImage | np.ndarray, classifier: Classifier,
         progress: ProgressCallback | None = None) -> Explanation:
     """Computes the request: the image resized the way the model sees it, the method's pipeline, and the
     classes the request asks for. The result is at the model's input resolution."""
@@ -119,7 +120,7 @@ def run(request: ExplanationRequest, image: InputImage | np.ndarray, classifier:
     return request.shown(replace(result, image_digest=request.image_digest))
 
 
-def run_cached(cache: Any | None, request: ExplanationRequest, image: InputImage | np.ndarray, classifier: Any,
+def run_cached(cache: Any | None, request: ExplanationRequest, image: InputImage | np.ndarray, classifier: Classifier,
                progress: ProgressCallback | None = None) -> tuple[Explanation, bool]:
     """The request from ``cache`` when it was answered before, else computed and stored. Returns the
     explanation and whether it came from the cache."""
@@ -135,7 +136,7 @@ def run_cached(cache: Any | None, request: ExplanationRequest, image: InputImage
     return result, False
 
 
-def explain(classifier: Any, image: InputImage | np.ndarray, method: str = "partition", *, top_k: int = 3,
+def explain(classifier: Classifier, image: InputImage | np.ndarray, method: str = "partition", *, top_k: int = 3,
             max_evals: int | None = None, seed: int = 0, progress: ProgressCallback | None = None,
             params: dict[str, Any] | None = None, classes: Sequence[int] | None = None) -> Explanation:
     """Builds the request and runs it, without a cache: the one-line call for scripts, notebooks and tests."""
@@ -144,7 +145,7 @@ def explain(classifier: Any, image: InputImage | np.ndarray, method: str = "part
     return run(request, image, classifier, progress)
 
 
-def for_classes(explanation: Explanation, classifier: Any, classes: Sequence[int]) -> Explanation:
+def for_classes(explanation: Explanation, classifier: Classifier, classes: Sequence[int]) -> Explanation:
     """The explanation of other classes without evaluating the model (see Explanation.can_explain)."""
     classes = np.asarray(classes, dtype=np.int64)
     return explanation.for_classes(classes, tuple(classifier.class_names[c] for c in classes))

@@ -16,6 +16,7 @@ import torch
 from scipy import ndimage
 from skimage.segmentation import find_boundaries, slic
 
+from explainers.classifier import Classifier
 from explainers.progress import ProgressCallback
 
 # "auto": the model's own default (Classifier.default_fill): photos their mean colour, MRIs and digits black.
@@ -112,7 +113,7 @@ class SuperpixelGame:
     (paired sampling, enumeration, replays) costs one model evaluation.
     """
 
-    def __init__(self, classifier: Any, image: np.ndarray, segments: np.ndarray, background: np.ndarray,
+    def __init__(self, classifier: Classifier, image: np.ndarray, segments: np.ndarray, background: np.ndarray,
                  total: int, progress: ProgressCallback | None = None):
         self.classifier = classifier
         self.pixels = image  # as given (uint8 for a prepared image), for methods that look at its colours
@@ -157,12 +158,12 @@ class SuperpixelGame:
         return np.stack([self._memory[key] for key in keys])
 
 
-def resolve_fill(classifier: Any, fill: str) -> str:
+def resolve_fill(classifier: Classifier, fill: str) -> str:
     """The fill itself: "auto" is the model's default (``Classifier.default_fill``)."""
     return getattr(classifier, "default_fill", "mean") if fill == "auto" else fill
 
 
-def build_game(classifier: Any, image: np.ndarray, *, segments: int, compactness: float, sigma: float,
+def build_game(classifier: Classifier, image: np.ndarray, *, segments: int, compactness: float, sigma: float,
                fill: str, fill_constant: float, total: int,
                progress: ProgressCallback | None) -> SuperpixelGame:
     labels = slic_segments(image, segments, compactness, sigma)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from explainers.classifier import gradient_module_of
+from explainers.classifier import Classifier, gradient_module_of
 from explainers.explanation import Explanation, make_explanation, pixel_map, top_classes
 from explainers.progress import ProgressCallback
 from explainers.superpixels import FILLS, SuperpixelGame, build_game, fill_image, resolve_fill
@@ -118,19 +118,19 @@ class Method:
             resolved[name] = self.param(name).coerce(value)
         return resolved
 
-    def unsupported(self, classifier: Any) -> str | None:
+    def unsupported(self, classifier: Classifier) -> str | None:
         """Why this method cannot explain ``classifier``, or None when it can."""
         if self.requires_gradients and gradient_module_of(classifier) is None:
             return "it needs the model's gradients, and this model has no differentiable module; use a " \
                    "model-agnostic method (partition, permutation, kernel, owen, exact)"
         return None
 
-    def explain(self, request: ExplanationRequest, classifier: Any, image: np.ndarray,
+    def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
                 progress: ProgressCallback | None = None) -> Explanation:
         """The explanation of a prepared image (the model's input size) for ``request``."""
         raise NotImplementedError
 
-    def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
+    def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:
         """What the whole image looks like to this method with every feature hidden (for faithfulness)."""
         raise NotImplementedError
 
@@ -158,7 +158,7 @@ class SuperpixelMethod(Method):
         the method's extras."""
         raise NotImplementedError
 
-    def explain(self, request: ExplanationRequest, classifier: Any, image: np.ndarray,
+    def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
                 progress: ProgressCallback | None = None) -> Explanation:
         started = time.perf_counter()
         settings = {name: request.parameters[name] for name in SEGMENT_PARAMS}
@@ -179,7 +179,7 @@ class SuperpixelMethod(Method):
             segment_values=segment_values, segment_values_all=segment_values_all,
             base_values_all=base_all.astype(np.float32))
 
-    def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
+    def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:
         params = explanation.params
         return fill_image(explanation.image, features, resolve_fill(classifier, params.get("fill", "auto")),
                           constant=params.get("fill_constant", 0.0))
@@ -188,11 +188,11 @@ class SuperpixelMethod(Method):
 class PixelMethod(Method):
     """A method with per-pixel attributions: override ``attribute``."""
 
-    def attribute(self, classifier: Any, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
+    def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
                   progress: ProgressCallback | None, **params: Any) -> "Attribution":
         raise NotImplementedError
 
-    def explain(self, request: ExplanationRequest, classifier: Any, image: np.ndarray,
+    def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
                 progress: ProgressCallback | None = None) -> Explanation:
         started = time.perf_counter()
         probs = classifier.predict(image[None])[0]
@@ -240,7 +240,7 @@ def superpixel_params(default_segments: int = 50, max_segments: int = 200) -> tu
 class CountingModel:
     """Wraps ``classifier.predict``: counts evaluations and reports progress."""
 
-    def __init__(self, classifier: Any, total: int, progress: ProgressCallback | None):
+    def __init__(self, classifier: Classifier, total: int, progress: ProgressCallback | None):
         self.classifier = classifier
         self.total = total
         self.progress = progress

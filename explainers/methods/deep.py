@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explainers.backgrounds import BACKGROUND_PARAM, mean_reference, make_background, resolve_background
-from explainers.classifier import gradient_module_of
+from explainers.classifier import Classifier, gradient_module_of
 from explainers.explanation import Explanation
 from explainers.methods.base import Attribution, PixelMethod
 from explainers.methods.registry import register
@@ -238,10 +238,10 @@ class Deep(PixelMethod):
     max_budget = 128
     order = 60
 
-    def unsupported(self, classifier: Any) -> str | None:
+    def unsupported(self, classifier: Classifier) -> str | None:
         return super().unsupported(classifier) or unsupported_layer(gradient_module_of(classifier))
 
-    def attribute(self, classifier: Any, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
+    def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
                   progress: ProgressCallback | None, background: str = "auto", **params: Any) -> Attribution:
         """``budget`` is the number of background references."""
         references = make_background(classifier, image, background, budget)
@@ -257,5 +257,5 @@ class Deep(PixelMethod):
                            2 * len(references), used={"background_used": resolve_background(classifier, background)},
                            extras={"references": len(references)})
 
-    def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
+    def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:
         return mean_reference(classifier, explanation)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from explainers.backgrounds import BACKGROUND_PARAM, make_background, mean_reference, resolve_background
-from explainers.classifier import gradient_module_of
+from explainers.classifier import Classifier, gradient_module_of
 from explainers.explanation import Explanation
 from explainers.methods.base import Attribution, Param, PixelMethod
 from explainers.methods.registry import register
@@ -67,7 +67,7 @@ def _grads_for_classes(outputs: torch.Tensor, inputs: torch.Tensor, classes: tor
     return torch.stack(grads)
 
 
-def expected_gradients(classifier: Any, image: np.ndarray, classes: np.ndarray, max_evals: int, seed: int,
+def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.ndarray, max_evals: int, seed: int,
                        progress: ProgressCallback | None = None, background: str = "auto", references: int = 16,
                        local_smoothing: float = 0.0, layer: str = "input", batch_size: int = 16) -> Attribution:
     """Expected gradients of ``classes``; ``max_evals`` is the number of samples."""
@@ -157,9 +157,9 @@ class Gradient(PixelMethod):
     max_budget = 2048
     order = 70
 
-    def attribute(self, classifier: Any, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
+    def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
                   progress: ProgressCallback | None, **params: Any) -> Attribution:
         return expected_gradients(classifier, image, classes, budget, seed, progress, **params)
 
-    def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
+    def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:
         return mean_reference(classifier, explanation)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from explainers.classifier import Classifier
 from explainers.explanation import Explanation
 from explainers.methods.base import Attribution, CountingModel, Param, PixelMethod
 from explainers.methods.registry import register
@@ -103,7 +104,7 @@ class Partition(PixelMethod):
     notes = ("shap's masker splits the image into rectangles, so the segment count does not apply to it.",)
     order = 10
 
-    def attribute(self, classifier: Any, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
+    def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
                   progress: ProgressCallback | None, masker: str = "blur", blur_kernel: int = 128,
                   batch_size: int = 50, **params: Any) -> Attribution:
         import shap
@@ -119,7 +120,7 @@ class Partition(PixelMethod):
         base_values = np.asarray(result.base_values[0], dtype=np.float64).reshape(-1)
         return Attribution(values, base_values, counting.evaluations, used={}, extras={})
 
-    def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
+    def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:
         """shap's masker with everything hidden: the blurred image, or the whole image inpainted."""
         image, masker = explanation.image, explanation.params.get("masker", "blur")
         if masker == "blur":
