@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+import os
+import stat
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,14 @@ UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 # Larger images are almost certainly a decompression bomb or a mistake; explanations run at ≤ 240 px anyway.
 MAX_PIXELS = 40_000_000
+# A 20000×1 strip is no photograph, and a centre crop would blow it up to gigabytes; checked from the header.
+MAX_ASPECT = 50
+# Decoded images are downscaled (by a whole factor, in PIL) to at most this many pixels on the long side before
+# any numpy conversion, which bounds decode memory for every mode; explanations run at ≤ 240 px anyway.
+MAX_SIDE = 4096
+_HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+_NOT_REGULAR = ((stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISFIFO, "a named pipe"),
+                (stat.S_ISSOCK, "a socket"))
 
 SourceKind = Literal["file", "upload", "sample", "dicom"]
 
@@ -32,19 +44,42 @@ class ImageError(ValueError):
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
-    """Stretches a high-bit-depth or float image to 0..255 (its own min to max, as a viewer would)."""
-    array = array.astype(np.float64)
-    finite = array[np.isfinite(array)]
-    if finite.size == 0:
-        return np.zeros(array.shape, dtype=np.uint8)
-    low, high = float(finite.min()), float(finite.max())
-    scaled = (np.nan_to_num(array, nan=low) - low) / (high - low) * 255.0 if high > low else np.zeros_like(array)
-    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+    """Stretches a high-bit-depth or float image to 0..255 (its own min to max, as a viewer would).
+
+    Works in float32 on one working copy (the image is at most MAX_SIDE on a side by now): NaN and -inf
+    become the minimum, +inf the maximum.
+    """
+    if np.issubdtype(array.dtype, np.integer):
+        if array.size == 0:
+            return np.zeros(array.shape, dtype=np.uint8)
+        low, high = int(array.min()), int(array.max())
+        if high == low:
+            return np.zeros(array.shape, dtype=np.uint8)
+        # Subtract in integers, exactly: float32 cannot tell 2_000_000_000 from 2_000_000_010.
+        work = np.subtract(array, low, dtype=np.int64).astype(np.float32)
+        work *= np.float32(255.0 / (high - low))
+    else:
+        work = np.array(array, dtype=np.float32)
+        finite = np.isfinite(work)
+        if not finite.any():
+            return np.zeros(array.shape, dtype=np.uint8)
+        low = float(np.min(work, where=finite, initial=np.inf))
+        high = float(np.max(work, where=finite, initial=-np.inf))
+        del finite
+        if high <= low:
+            return np.zeros(array.shape, dtype=np.uint8)
+        np.nan_to_num(work, copy=False, nan=low, posinf=high, neginf=low)
+        with np.errstate(over="ignore", invalid="ignore"):  # a float32 range wider than float32 overflows to inf
+            work -= np.float32(low)
+            work *= np.float32(255.0 / (high - low))
+    np.rint(work, out=work)
+    np.clip(work, 0, 255, out=work)
+    return work.astype(np.uint8)
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
     """Any PIL mode to H×W×3 uint8: 16-bit and float stretched, transparency composited over black."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if image.mode in _HIGH_DEPTH_MODES:
         gray = _to_uint8(np.asarray(image))
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode == "P" and "transparency" in image.info:
@@ -57,45 +92,99 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def _read_file(path: Path, name: str) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes of a regular file; anything else is refused before it is read.
+
+    ``os.stat`` first, so a device, named pipe or socket is never opened (reading /dev/zero never ends, opening
+    a pipe waits for a writer); then the opened file is checked again, in case it was swapped in between.
+    """
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ImageError(f"The image file {name} does not exist.") from None
+    except OSError as error:
+        raise ImageError(f"The image file {name} cannot be read ({error.strerror or error}).") from None
+    _check_regular(info, name)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with open(descriptor, "rb") as file:
+            _check_regular(os.fstat(file.fileno()), name)
+            return file.read(MAX_FILE_BYTES + 1)
+    except ImageError:
+        raise
+    except OSError as error:
+        raise ImageError(f"The image file {name} cannot be read ({error.strerror or error}).") from None
+
+
+def _check_regular(info: os.stat_result, name: str) -> None:
+    """Refuses a folder, device, pipe or socket, and a regular file over MAX_FILE_BYTES, by its stat."""
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"{name} is a folder, not an image file.")
+    if not stat.S_ISREG(info.st_mode):
+        what = next((label for test, label in _NOT_REGULAR if test(info.st_mode)), "not a file")
+        raise ImageError(f"{name} is not a regular file ({what}).")
+    _check_size(info.st_size, name)
+
+
+def _check_size(size: int, name: str) -> None:
+    if size == 0:
+        raise ImageError(f"{name} is empty (0 bytes).")
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"{name} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+
+
+def _check_header_size(width: int, height: int, name: str) -> None:
+    """Refuses, from the header alone, images without pixels, with too many, or with an absurd aspect ratio."""
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{name} has no pixels.")
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{name} is {width}×{height} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels.")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(f"{name} is {width}×{height} pixels, an aspect ratio beyond the limit of 1:{MAX_ASPECT}.")
+
+
+def _downscaled(image: Image.Image) -> Image.Image:
+    """The loaded image reduced by a whole factor to at most MAX_SIDE on its long side (unchanged if smaller)."""
+    factor = math.ceil(max(image.size) / MAX_SIDE)
+    if factor <= 1:
+        return image
+    if image.mode in ("1", "P") or image.mode.startswith("I;16"):  # modes Image.reduce does not take
+        size = (max(1, image.width // factor), max(1, image.height // factor))
+        return image.resize(size, Image.Resampling.BOX)
+    return image.reduce(factor)
+
+
 def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndarray:
     """Decodes PNG, JPEG, TIFF, BMP or WebP into H×W×3 uint8 RGB, EXIF orientation applied.
 
-    Raises ImageError with a sentence naming the file for anything unreadable, empty, oversized or of
-    another format.
+    Raises ImageError with a sentence naming the file for anything unreadable, empty, oversized, of another
+    format, not a regular file, over MAX_PIXELS or with an aspect ratio beyond 1:MAX_ASPECT (from the header).
+    Memory stays bounded: an image over MAX_SIDE pixels on a side is downscaled in PIL by a whole factor to at
+    most MAX_SIDE (a JPEG while decoding, through ``draft``; others with ``reduce``) before any numpy
+    conversion, and 16-bit, 32-bit and float images are stretched in float32 after that.
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
         name = name or path.name
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"The image file {name} does not exist.") from None
-        except IsADirectoryError:
-            raise ImageError(f"{name} is a folder, not an image file.") from None
-        except OSError as error:
-            raise ImageError(f"The image file {name} cannot be read ({error.strerror or error}).") from None
+        data = _read_file(path, name)
     else:
         data = bytes(source)
         name = name or "the upload"
-    if len(data) == 0:
-        raise ImageError(f"{name} is empty (0 bytes).")
-    if len(data) > MAX_FILE_BYTES:
-        raise ImageError(f"{name} is {len(data) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+    _check_size(len(data), name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
                 raise ImageError(f"{name} is a {image.format} image; use PNG, JPEG, TIFF, BMP or WebP.")
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(f"{name} is {width}×{height} pixels; the limit is {MAX_PIXELS // 1_000_000} "
-                                 "megapixels.")
-            if width == 0 or height == 0:
-                raise ImageError(f"{name} has no pixels.")
+            _check_header_size(*image.size, name)
             image.seek(0)  # the first frame of a multi-page TIFF or animated WebP
-            image = ImageOps.exif_transpose(image)
+            if image.format in ("JPEG", "MPO") and max(image.size) > MAX_SIDE:
+                factor = math.ceil(max(image.size) / MAX_SIDE)
+                image.draft(None, (image.width // factor, image.height // factor))  # DCT scaling: less to decode
             image.load()
+            image = _downscaled(image)
+            image = ImageOps.exif_transpose(image)
             return _to_rgb(image)
     except ImageError:
         raise
@@ -104,8 +193,15 @@ def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndar
             from None
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image we can read; use PNG, JPEG, TIFF, BMP or WebP.") from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:
-        raise ImageError(f"{name} is damaged or truncated and cannot be decoded ({error}).") from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, OverflowError, struct.error,
+            ZeroDivisionError) as error:  # what PIL's decoders raise on damaged data
+        raise ImageError(f"{name} is damaged or truncated and cannot be decoded ({_one_line(error)}).") from None
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception's text on one line without a final full stop, to sit inside our sentence."""
+    text = " ".join(str(error).split()).rstrip(".") or type(error).__name__
+    return text[:200]
 
 
 def image_digest(image: np.ndarray) -> str:
