@@ -19,6 +19,9 @@ from models.runtime import (OnnxPredictor, RuntimeChoice, RuntimeKind, measure_c
 # One forward pass takes at most this many images, whatever the caller asks: a CPU is no faster per image
 # beyond a few dozen, and 1000 EfficientNet images at once held 17 GB in ONNX Runtime.
 MAX_BATCH = 64
+# A centre crop scales the shorter side up to the model's size, so a 20000×1 strip would become gigabytes;
+# explainers.images refuses such files first with the same limit (models does not import explainers).
+MAX_ASPECT = 50
 
 
 class ScaleShift(nn.Module):
@@ -58,8 +61,16 @@ class ProbabilityModel(nn.Module):
 
 
 def resize_for(spec: ModelSpec, image: np.ndarray) -> np.ndarray:
-    """The image as the model sees it: H×W×3 uint8 at the model's input size."""
+    """The image as the model sees it: H×W×3 uint8 at the model's input size.
+
+    Raises ValueError for an image without pixels or with an aspect ratio beyond 1:MAX_ASPECT.
+    """
     height, width = spec.input_size
+    rows, columns = image.shape[:2]
+    if rows == 0 or columns == 0:
+        raise ValueError(f"The image is {columns}×{rows} pixels and has no pixels to classify.")
+    if max(rows, columns) > MAX_ASPECT * min(rows, columns):
+        raise ValueError(f"The image is {columns}×{rows} pixels, an aspect ratio beyond the limit of 1:{MAX_ASPECT}.")
     pil = Image.fromarray(image)
     if spec.resize == "center_crop":
         # torchvision's recipe: shorter side to resize_size, then a centred crop of the input size.
