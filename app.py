@@ -6,29 +6,49 @@ The pages sit in ``app_pages/``, not ``pages/``: Streamlit treats a folder named
 multipage app, whose first visit to a page's URL runs that page alone, without this file (see README).
 """
 
+import logging
+import uuid
+
 import streamlit as st
 
 from explainers.images import MAX_FILE_BYTES, UPLOAD_EXTENSIONS
 from models import all_specs, default_sample, get_spec, samples_for
 from ui import keys
+from storage.folders import ROOT
+from ui.access import require_sign_in, sign_out_button
 from ui.state import available_models, current_selection
 from ui.study import participant_link_requested
 
+# The favicon is a file of ours: a ":material/…:" page icon makes the browser fetch it from fonts.gstatic.com.
+ICON = str(ROOT / "assets" / "icon.png")
+log = logging.getLogger("shap_image_studio")
+
+
+def run_page(page: st.navigation) -> None:  # type: ignore[valid-type]
+    """Runs a page; an error of ours shows one sentence and an id, the traceback goes to the server's log."""
+    try:
+        page.run()
+    except Exception:  # noqa: BLE001 - Streamlit's stop and rerun are not Exceptions, so they pass through
+        error_id = uuid.uuid4().hex[:8]
+        log.exception("error %s on page %s", error_id, getattr(page, "title", "?"))
+        st.error(f"Something went wrong on our side (error {error_id}); the details are in the server's log. "
+                 "Reloading the page usually helps.")
+
+
 if participant_link_requested():
-    st.set_page_config(page_title="Study", page_icon=":material/quiz:", layout="centered",
-                       initial_sidebar_state="collapsed")
-    st.navigation([st.Page("app_pages/study.py", title="Study", icon=":material/quiz:", default=True)],
-                  position="hidden").run()
+    st.set_page_config(page_title="Study", page_icon=ICON, layout="centered", initial_sidebar_state="collapsed")
+    run_page(st.navigation([st.Page("app_pages/study.py", title="Study", default=True)], position="hidden"))
     st.stop()
 
-st.set_page_config(page_title="SHAP Image Studio", page_icon=":material/image_search:", layout="wide")
+st.set_page_config(page_title="SHAP Image Studio", page_icon=ICON, layout="wide")
+user = require_sign_in()
 
 pages = st.navigation([
-    st.Page("app_pages/explain.py", title="Explain", icon=":material/image_search:", default=True),
-    st.Page("app_pages/compare.py", title="Compare", icon=":material/view_column:"),
-    st.Page("app_pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
-    st.Page("app_pages/models.py", title="Models", icon=":material/neurology:"),
-    st.Page("app_pages/study_results.py", title="Study results", icon=":material/query_stats:"),
+    st.Page("app_pages/explain.py", title="Explain", default=True),
+    st.Page("app_pages/compare.py", title="Compare"),
+    st.Page("app_pages/gallery.py", title="Gallery"),
+    st.Page("app_pages/models.py", title="Models"),
+    st.Page("app_pages/study_results.py", title="Study results"),
 ])
 
 
@@ -58,5 +78,6 @@ with st.sidebar:
     elif selection.image is not None:
         st.image(selection.image.pixels, caption=selection.image_label, width="stretch")
     st.caption("Everything runs on this machine; no image leaves it.")
+    sign_out_button(user)
 
-pages.run()
+run_page(pages)

@@ -39,7 +39,8 @@ with st.container(border=True):
     seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SEED))
     left, right = st.columns([1, 2])
     outlines = left.toggle("Superpixel outlines", value=False, key=keys.OUTLINES, disabled=not method.uses_segments)
-    order = np.argsort(-classifier.predict(prepared)[0], kind="stable")
+    probs = classifier.predict(prepared)[0]  # the verdict: one forward pass, before any explanation
+    order = np.argsort(-probs, kind="stable")
     chosen = right.selectbox("Explained classes", ["top-k"] + [spec.class_names[c] for c in order],
                              key=keys.EXPLAINED_CLASS, help="The top-k classes, or one class of your choice.")
     for note in method.notes:
@@ -48,18 +49,11 @@ with st.container(border=True):
         st.caption(f"{method.summary} Paper: {method.paper}.")
         params.update(method_params(method, "settings"))
 
-classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
-try:
-    request = build_request(classifier, selection.image, method.name, params=params, budget=budget, seed=seed,
-                            top_k=top_k, classes=classes)
-    explanation = explanation_for(request, selection.image, classifier)
-except ParameterError as error:
-    st.error(str(error))
-    st.stop()
-
+# The verdict and the image first, from this image's own forward pass: nothing of the previous image stays
+# on screen while its explanation is computed.
 verdict_id = int(order[0])
 verdict = spec.class_names[verdict_id]
-summary = f"**{spec.title}** says **{verdict}** ({explanation.probs[verdict_id]:.1%})"
+summary = f"**{spec.title}** says **{verdict}** ({probs[verdict_id]:.1%})"
 if selection.true_label is not None:
     agrees = selection.true_label == verdict
     summary += f"; the file name says **{selection.true_label}** {'✓' if agrees else '✗ (disagrees)'}"
@@ -70,23 +64,36 @@ image_column.plotly_chart(image_figure(prepared, title=f"{selection.image_label}
                           key="input_image")
 shown = order[:top_k]
 probability_column.plotly_chart(
-    probability_figure([spec.class_names[c] for c in shown], [float(explanation.probs[c]) for c in shown]),
+    probability_figure([spec.class_names[c] for c in shown], [float(probs[c]) for c in shown]),
     key="probabilities")
+
+# One placeholder holds everything that depends on the explanation: a new run replaces all of it at once (the
+# previous image's maps are never left on screen, faded, beside the new verdict).
+results = st.empty().container()
+classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
+try:
+    request = build_request(classifier, selection.image, method.name, params=params, budget=budget, seed=seed,
+                            top_k=top_k, classes=classes)
+    with results:
+        explanation = explanation_for(request, selection.image, classifier)
+except ParameterError as error:
+    results.error(str(error))
+    st.stop()
 
 limit = symmetric_limit(list(explanation.values))
 boundaries = segment_boundaries(explanation.segments) if outlines and explanation.segments is not None else None
-columns = st.columns(min(len(explanation.classes), 3))
+columns = results.columns(min(len(explanation.classes), 3))
 for index, class_id in enumerate(explanation.classes):
     figure = overlay_figure(
         prepared, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
         segments=explanation.segments, outlines=boundaries)
     columns[index % len(columns)].plotly_chart(figure, key=f"overlay_{index}")
-st.caption("Red raises the class's probability, blue lowers it; every panel shares one colour scale "
+results.caption("Red raises the class's probability, blue lowers it; every panel shares one colour scale "
            f"(±{limit:.3g}). Each map plus its base value adds up to the model's probability "
            f"(largest gap here: {explanation.additivity_error:.1e}).")
 
-with st.expander("Details and download"):
+with results.expander("Details and download"):
     st.write({
         "method": explanation.method,
         "model evaluations": explanation.n_evals,

@@ -107,12 +107,21 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def offline_onnxruntime() -> Any:
+    """onnxruntime with its telemetry switched off, as it must be before the first session is created: it
+    otherwise queues events (device id, OS, the model's file name) under ~/.cache/Microsoft and looks up
+    mobile.events.data.microsoft.com."""
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
 class OnnxPredictor:
     """An ONNX Runtime session behind the predict contract: N×H×W×3 float32 in [0, 255] → probabilities."""
 
     def __init__(self, path: Path, input_scale: float = 1.0):
-        import onnxruntime
-
+        onnxruntime = offline_onnxruntime()
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1

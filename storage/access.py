@@ -1,0 +1,82 @@
+"""Who may read what is stored: password hashes (scrypt, from the standard library) and a limiter that slows
+down and then stops repeated failed sign-ins per client. Pure logic: the pages supply the names."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+# scrypt's cost: about 50 ms and 16 MB per check on this kind of machine, so guessing is slow everywhere.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """``scrypt$N$r$p$salt$hash`` (base64), to paste into the secrets file."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    encode = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt)}${encode(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches a hash from :func:`hash_password` (constant time; False for a bad hash)."""
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        given = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                               dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(given, expected)
+
+
+@dataclass
+class _Record:
+    failures: list[float] = field(default_factory=list)
+    last: float = 0.0
+
+
+class SignInLimiter:
+    """Failed attempts per client: each failure doubles the wait before the next attempt (1 s, 2 s, 4 s … at
+    most ``max_delay``), and ``lock_after`` failures within ``window`` seconds lock the client out for
+    ``window`` seconds. A success clears the client's record."""
+
+    def __init__(self, max_delay: float = 30.0, lock_after: int = 10, window: float = 900.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.max_delay, self.lock_after, self.window, self.clock = max_delay, lock_after, window, clock
+        self._records: dict[str, _Record] = {}
+        self._lock = threading.Lock()
+
+    def wait_seconds(self, client: str) -> float:
+        """How long ``client`` must wait before the next attempt (0: it may try now)."""
+        now = self.clock()
+        with self._lock:
+            record = self._records.get(client)
+            if record is None:
+                return 0.0
+            record.failures = [t for t in record.failures if now - t < self.window]
+            if len(record.failures) >= self.lock_after:
+                return max(0.0, record.failures[0] + self.window - now)
+            if not record.failures:
+                return 0.0
+            delay = min(self.max_delay, 2.0 ** (len(record.failures) - 1))
+            return max(0.0, record.last + delay - now)
+
+    def failed(self, client: str) -> None:
+        now = self.clock()
+        with self._lock:
+            record = self._records.setdefault(client, _Record())
+            record.failures.append(now)
+            record.last = now
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._records.pop(client, None)
