@@ -8,6 +8,7 @@ import storage
 from studies import (NO_EXPLANATION, StudyError, answers_csv, configured_password, is_ready, results_access,
                      summarise)
 from viz.study_plots import accuracy_figure, completion_figure, questions_figure, time_figure
+from ui.access import checked_password
 from ui.compute import get_cache
 from ui.study import get_store, participant_url, read_study, study_files
 
@@ -18,9 +19,19 @@ if configured_password(st.secrets) is None:
     st.warning(access.message)
     st.stop()
 given = st.text_input("Results password", type="password", key="study_password")
-access = results_access(given, st.secrets)
-if not access.granted:
-    (st.error if given else st.info)(access.message)
+if not given:
+    st.info(results_access(given, st.secrets).message)
+    st.stop()
+# Each new password typed is one attempt, slowed and limited per client (ui.access); a rerun with the same
+# password is not another attempt.
+checked = st.session_state.get("study_password_checked")
+if checked is None or checked[0] != given:
+    attempt = results_access(given, st.secrets)
+    granted, limited = checked_password(given, lambda _: attempt.granted)
+    checked = (given, granted, limited or attempt.message)
+    st.session_state["study_password_checked"] = checked
+if not checked[1]:
+    st.error(checked[2] if "Too many" in checked[2] else results_access(given, st.secrets).message)
     st.stop()
 
 files = study_files()

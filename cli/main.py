@@ -182,6 +182,24 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    """``users hash NAME``: the line to add under [access.users] in .streamlit/secrets.toml."""
+    import getpass
+
+    from storage.access import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise UsageError("The two passwords differ; nothing was written.")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise UsageError("Choose a password of at least 8 characters.")
+    print(f'{args.name} = "{hash_password(password)}"')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explainers",
                                      description="Shapley-value explanations of image classifiers.")
@@ -228,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=("stats", "clear"))
 
     add_study_parser(commands)
+
+    users = commands.add_parser("users", help="sign-in: hash a password for .streamlit/secrets.toml")
+    users.add_argument("action", choices=("hash",))
+    users.add_argument("name", help="the user name to sign in with")
     return parser
 
 
@@ -245,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models import ModelUnavailableError, UnknownModelError
 
     handlers = {"models": cmd_models, "methods": cmd_methods, "predict": cmd_predict, "explain": cmd_explain,
-                "cache": cmd_cache, "study": cmd_study}
+                "cache": cmd_cache, "study": cmd_study, "users": cmd_users}
     try:
         return handlers[args.command](args)
     except (UsageError, ImageError, ParameterError, UnknownModelError, ModelUnavailableError,

@@ -14,6 +14,7 @@ configured the app is open only while the server listens on this machine alone (
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import streamlit as st
@@ -41,7 +42,7 @@ def client_id() -> str:
     address = getattr(st.context, "ip_address", None)
     if isinstance(address, str) and address:
         return address
-    return f"session:{id(st.session_state)}"
+    return "session:" + st.session_state.setdefault("_client_session", uuid.uuid4().hex)
 
 
 def _section(name: str) -> dict[str, Any]:
