@@ -30,6 +30,11 @@ from torch import nn
 
 from storage import folder
 
+# ONNX Runtime's telemetry, off before it is first imported: importing it already creates its event store
+# (~/.cache/Microsoft/DeveloperTools/.onnxruntime: device id, OS, python path, model file names) unless this
+# is set; disable_telemetry_events() below then stops the events of the sessions themselves.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 if TYPE_CHECKING:
     from models.registry import ModelSpec
 
@@ -108,9 +113,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def offline_onnxruntime() -> Any:
-    """onnxruntime with its telemetry switched off, as it must be before the first session is created: it
-    otherwise queues events (device id, OS, the model's file name) under ~/.cache/Microsoft and looks up
-    mobile.events.data.microsoft.com."""
+    """onnxruntime with its telemetry switched off before the first session is created (it otherwise queues
+    events and looks up mobile.events.data.microsoft.com)."""
     import onnxruntime
 
     onnxruntime.disable_telemetry_events()
