@@ -24,14 +24,14 @@ def main() -> None:
     os.environ["EXPLAINERS_CACHE_DIR"] = args.cache_dir or tempfile.mkdtemp(prefix="compare-bench-")
     from streamlit.testing.v1 import AppTest
 
-    from ui.state import sample_key
     from models import get_spec
+    from ui import keys
 
     app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=3600)
     app.session_state["model_name"] = args.model
-    app.session_state[sample_key(get_spec(args.model))] = args.sample
+    app.session_state[keys.sample(get_spec(args.model).domain)] = args.sample
     app.session_state["compare_methods"] = METHODS
-    app.switch_page("pages/compare.py")
+    app.switch_page("app_pages/compare.py")
     app.run()
     app.session_state["compare_running"] = True
     started = time.perf_counter()
