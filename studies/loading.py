@@ -7,14 +7,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Mapping
 
 import storage
 from storage.folders import ROOT
 from studies.checks import _verify
-from studies.parsing import _describe, _join, _parse, _Reader
+from studies.parsing import MAX_STUDY_BYTES, _describe, _join, _parse, _Reader
 from studies.schema import (DEFAULT_QUESTIONS, DESIGNS, NO_EXPLANATION, ORDERS, QUESTION_KINDS, ExplanationSettings,
                             Problem, Question, Randomisation, Study, StudyError, Trial)
 
@@ -37,14 +39,47 @@ def load_study(path: str | Path, *, verify: bool = True) -> Study:
     file's structure is (enough to export answers).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise StudyError([Problem(path.name, None, "", f"the study file does not exist (looked for {path})")]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise StudyError([Problem(path.name, None, "", f"the study file cannot be read ({error})")]) from None
+    text = _read_study_file(path)
     return parse_study(text, name=path.name, suffix=path.suffix.lower(), folder=path.resolve().parent,
                        verify=verify, path=path)
+
+
+def _read_study_file(path: Path) -> str:
+    """The text of a regular file of at most MAX_STUDY_BYTES (read no further), else a StudyError.
+
+    Checked with ``os.stat`` before opening, so a device (/dev/zero never ends) or a named pipe (opening waits
+    for a writer) is refused instead of read.
+    """
+    def refuse(message: str) -> StudyError:
+        return StudyError([Problem(path.name, None, "", message)])
+
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise refuse(f"the study file does not exist (looked for {path})") from None
+    except OSError as error:
+        raise refuse(f"the study file cannot be read ({error.strerror or error})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise refuse("the path is a folder, not a study file")
+    if not stat.S_ISREG(info.st_mode):
+        what = "a named pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) \
+            else "a device"
+        raise refuse(f"the path is not a regular file ({what}), so it cannot be a study file")
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with open(descriptor, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # swapped since the stat
+                raise refuse("the path is not a regular file, so it cannot be a study file")
+            data = file.read(MAX_STUDY_BYTES + 1)
+    except OSError as error:
+        raise refuse(f"the study file cannot be read ({error.strerror or error})") from None
+    if len(data) > MAX_STUDY_BYTES:
+        raise refuse(f"the file is over {MAX_STUDY_BYTES // 1_000_000} MB; a study file is a page or two of text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise refuse(f"the study file cannot be read (it is not UTF-8 text: byte {error.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
 
 
 def parse_study(text: str, *, name: str = "study.yaml", suffix: str = ".yaml", folder: Path | None = None,
@@ -153,15 +188,26 @@ def _read_explanation(reader: _Reader, top: Mapping[str, Any]) -> ExplanationSet
                                params=_read_params(reader, fields.get("params"), "explanation.params"))
 
 
+def _image_roots(folder: Path | None) -> tuple[Path, ...]:
+    """Where a study's images may be: its own folder (the studies folder for a study given as text), and the
+    app's bundled samples folder, which the example study names as ``../samples/...``."""
+    return tuple(root.resolve() for root in (folder or storage.folder("studies"), storage.folder("samples")))
+
+
 def _resolve_image(image: str, folder: Path | None) -> Path:
-    """Relative to the study file's folder when the file is there, else to the repository."""
+    """Relative to the study file's folder when the file is there, else to the repository; symlinks resolved."""
     candidate = Path(image).expanduser()
     if candidate.is_absolute():
-        return candidate
+        return candidate.resolve()
     for base in ([folder] if folder is not None else []) + [ROOT]:
         if (base / candidate).exists():
             return (base / candidate).resolve()
     return ((folder or ROOT) / candidate).resolve()
+
+
+def _outside(image_path: Path, folder: Path | None) -> bool:
+    """Whether a resolved image lies outside every permitted root (a study may not show /etc/passwd)."""
+    return not any(image_path.is_relative_to(root) for root in _image_roots(folder))
 
 
 def _read_trials(reader: _Reader, top: Mapping[str, Any], folder: Path | None) -> tuple[Trial, ...]:
@@ -179,6 +225,9 @@ def _read_trials(reader: _Reader, top: Mapping[str, Any], folder: Path | None) -
         seen[trial_id] = index
         model = reader.text(fields, "model", path, required=True)
         image = reader.text(fields, "image", path, required=True)
+        image_path = _resolve_image(image, folder) if image else Path()
+        if image and _outside(image_path, folder):
+            reader.problem(_join(path, "image"), f'"{image}" is outside the study\'s folder')
         class_shown: str | int = "top"
         if fields.get("class") is not None:
             raw = fields["class"]
@@ -202,7 +251,7 @@ def _read_trials(reader: _Reader, top: Mapping[str, Any], folder: Path | None) -
             else:
                 reader.problem(_join(path, "choices"), "must be a number of top classes (at least 2) or a list of "
                                                         f"at least 2 class names, not {_describe(raw)}")
-        trials.append(Trial(id=trial_id, model=model, image=image, image_path=_resolve_image(image, folder),
+        trials.append(Trial(id=trial_id, model=model, image=image, image_path=image_path,
                             class_shown=class_shown, method=method, choices=choices,
                             budget=_read_budget(reader, fields.get("budget"), _join(path, "budget")),
                             params=_read_params(reader, fields.get("params"), _join(path, "params"))))

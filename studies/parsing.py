@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 from studies.schema import Problem, StudyError, field_line
@@ -17,7 +18,67 @@ def _field_path(parts: Sequence[str | int]) -> str:
     return text
 
 
-def _yaml_lines(text: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
+# A study file is a page or two; anything this big is a mistake or an attack, and PyYAML is slow on it.
+MAX_STUDY_BYTES = 1_000_000
+# The example study nests four levels deep; PyYAML's composer recurses once per level.
+MAX_DEPTH = 20
+
+
+class _Refused(Exception):
+    """A YAML construct study files may not use, with the line where it starts."""
+
+    def __init__(self, line: int | None, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+@lru_cache(maxsize=1)
+def _strict_loader() -> type:
+    """A SafeLoader that refuses aliases (a "billion laughs" expands them without end) and deep nesting.
+
+    It raises at the first alias, before anything is expanded; anchors alone expand nothing, so the first is
+    reported once the document is composed (a file with aliases is told about its aliases).
+    """
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def __init__(self, stream: str):
+            super().__init__(stream)
+            self.depth = 0
+            self.first_anchor: tuple[int, str] | None = None
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.AliasEvent):
+                raise _Refused(line, f"YAML aliases (*{event.anchor}) are not allowed in study files")
+            if getattr(event, "anchor", None) and self.first_anchor is None:
+                self.first_anchor = (line, event.anchor)
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _Refused(line, f"the file nests deeper than {MAX_DEPTH} levels; a study needs a few")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return StrictLoader
+
+
+def _load_yaml(text: str) -> tuple[Any, Any]:
+    """The document and its root node, through the strict loader (raises _Refused or a YAMLError)."""
+    loader = _strict_loader()(text)
+    try:
+        root = loader.get_single_node()
+        if loader.first_anchor is not None:
+            line, anchor = loader.first_anchor
+            raise _Refused(line, f"YAML anchors (&{anchor}) are not allowed in study files; write each value out")
+        return (loader.construct_document(root) if root is not None else None), root
+    finally:
+        loader.dispose()
+
+
+def _yaml_lines(root: Any) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
     """Field path → line for every key and list item, and the keys given twice (path, line, first line).
 
     PyYAML keeps the last of two equal keys silently; a researcher would rather hear about it.
@@ -26,9 +87,8 @@ def _yaml_lines(text: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
 
     lines: dict[str, int] = {}
     duplicates: list[tuple[str, int, int]] = []
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
 
-    def walk(node: Any, parts: tuple[str | int, ...]) -> None:
+    def walk(node: Any, parts: tuple[str | int, ...]) -> None:  # at most MAX_DEPTH deep, aliases refused
         if isinstance(node, yaml.MappingNode):
             seen: dict[str, int] = {}
             for key_node, value_node in node.value:
@@ -51,17 +111,38 @@ def _yaml_lines(text: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
     return lines, duplicates
 
 
+def _depth(data: Any) -> int:
+    """How deeply lists and mappings nest (without recursion: a JSON file can nest a thousand levels)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _parse(text: str, name: str, suffix: str) -> tuple[Any, dict[str, int], list[Problem]]:
     """The document, line numbers of its fields (where known) and problems found while parsing."""
     problems: list[Problem] = []
+    if len(text) > MAX_STUDY_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_STUDY_BYTES:
+        raise StudyError([Problem(name, None, "", f"the file is over {MAX_STUDY_BYTES // 1_000_000} MB; a study "
+                                                  "file is a page or two of text")])
     if suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise StudyError([Problem(name, error.lineno, "",
                                       f"the file is not valid JSON ({error.msg} at column {error.colno})")]) from None
+        except RecursionError:  # nested a thousand levels deep
+            data, too_deep = None, True
+        else:
+            too_deep = _depth(data) > MAX_DEPTH
+        if too_deep:
+            raise StudyError([Problem(name, None, "", f"the file nests deeper than {MAX_DEPTH} levels; a study "
+                                                      "needs a few")])
         try:  # JSON is YAML, so PyYAML can often say where each field is; without it, fields are named only
-            lines, _ = _yaml_lines(text)
+            lines, _ = _yaml_lines(_load_yaml(text)[1])
         except Exception:  # noqa: BLE001 - line numbers are a courtesy; the JSON itself is valid
             lines = {}
         return data, lines, problems
@@ -74,15 +155,18 @@ def _parse(text: str, name: str, suffix: str) -> tuple[Any, dict[str, int], list
         raise StudyError([Problem(name, None, "", "the file cannot be read because PyYAML is not installed; "
                                   "install requirements.txt or write the study as JSON")]) from None
     try:
-        data = yaml.safe_load(text)
-        lines, duplicates = _yaml_lines(text)
+        data, root = _load_yaml(text)
+        lines, duplicates = _yaml_lines(root)
+    except _Refused as refused:
+        raise StudyError([Problem(name, refused.line, "", refused.message)]) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
         what = error.problem or error.context or "a syntax error"
         raise StudyError([Problem(name, line, "", f"the file is not valid YAML ({what})")]) from None
     except yaml.YAMLError as error:
-        raise StudyError([Problem(name, None, "", f"the file is not valid YAML ({error})")]) from None
+        raise StudyError([Problem(name, None, "", f"the file is not valid YAML ({' '.join(str(error).split())})")]) \
+            from None
     for path, line, first in duplicates:
         problems.append(Problem(name, line, path, f"is given twice (first on line {first}); keep one"))
     return data, lines, problems
