@@ -119,7 +119,7 @@ def measure(kind: str, argument: str | Path) -> dict:
 
 
 def one_sentence(message: str) -> bool:
-    return "\n" not in message and message.endswith(".") and len(message) < 400
+    return "\n" not in message and message.endswith((".", "?")) and len(message) < 400
 
 
 @pytest.fixture
