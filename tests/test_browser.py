@@ -273,7 +273,15 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Compare").click()
         start = time.monotonic()
         page.get_by_role("button", name="Compute the missing methods").click(timeout=60_000)
-        expect(page.get_by_role("heading", name="Downloads")).to_be_visible(timeout=150_000)
+        # Downloads show as soon as one method is ready; done means no method is missing any more (the page
+        # drops that notice only when a run draws nothing missing) and every column has its panels.
+        expect(page.get_by_text("methods are not cached yet")).to_be_visible(timeout=30_000)
+        _wait_for("every Compare method computed",
+                  lambda: page.get_by_text("methods are not cached yet").count() == 0
+                  and page.get_by_role("heading", name="Downloads").count() > 0
+                  and page.get_by_role("button", name="Grid (PNG)").count() > 0, 150, page)
+        for method in ("partition", "permutation", "kernel", "deep", "gradient"):
+            expect(page.get_by_text(method, exact=True).first).to_be_visible(timeout=30_000)
         expect(page.get_by_role("button", name="Grid (PNG)")).to_be_visible(timeout=30_000)
         clock.record("compare: every method computed, downloads shown", time.monotonic() - start)
         assert page.get_by_text("Something went wrong").count() == 0, "the Compare page showed an error"
@@ -312,6 +320,17 @@ def test_study_link_consent_and_one_trial(server: str, browser, clock: Clock) ->
         form.get_by_role("button", name="Submit and continue").click()
         expect(page.get_by_text("Image 2 of 2")).to_be_visible(timeout=30_000)
         clock.record("study: consent and one trial answered", time.monotonic() - start)
+        # The second trial, once its page has settled: the trust question exactly when a map is shown.
+        trust = page.get_by_text("How much do you trust this explanation?")
+        shown_map = page.get_by_text("Red areas pushed the model towards the class")
+        state, settled, deadline = None, time.monotonic(), time.monotonic() + 30
+        while time.monotonic() < deadline and time.monotonic() - settled < 2:
+            now = (shown_map.count(), trust.count(), form.get_by_role("radiogroup").count())
+            if now != state:
+                state, settled = now, time.monotonic()
+            page.wait_for_timeout(100)
+        assert state is not None and (state[0] > 0) == (state[1] > 0), \
+            f"trial 2: map shown {state[0]}, trust question {state[1]} (radio groups {state[2]})"
         page.screenshot(path=str(ARTEFACTS / "5_study_trial_2.png"), full_page=True)
         traffic.check()
         clock.record("requests (study)", len(traffic.urls), unit="")
