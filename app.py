@@ -16,6 +16,7 @@ from models import all_specs, default_sample, get_spec, samples_for
 from ui import keys
 from storage.folders import ROOT
 from ui.access import require_sign_in, sign_out_button
+from ui.compute import get_cache
 from ui.state import available_models, current_selection
 from ui.study import participant_link_requested
 
@@ -78,6 +79,8 @@ with st.sidebar:
     elif selection.image is not None:
         st.image(selection.image.pixels, caption=selection.image_label, width="stretch")
     st.caption("Everything runs on this machine; no image leaves it.")
+    if get_cache().warning:  # read-only or full: one sentence, on every page until the server restarts
+        st.warning(get_cache().warning)
     sign_out_button(user)
 
 run_page(pages)

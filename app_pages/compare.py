@@ -13,6 +13,7 @@ from explainers.faithfulness import agreement, cached_faithfulness, segment_tota
 from explainers.methods import ParameterError, all_methods, get_method
 from explainers.request import build_request, run_cached
 from ui import keys
+from ui.access import signed_in_user
 from ui.compute import StreamlitProgress, get_cache
 from ui.controls import chosen_settings
 from ui.resources import superpixels_of
@@ -91,7 +92,8 @@ def compute_next() -> None:
                                  "budget units, all methods", slot=progress_slot)
     progress.total = before + sum(requests[m].budget for m in missing)
     try:
-        run_cached(cache, request, selection.image, classifier, progress.part(before, request.budget))
+        run_cached(cache, request, selection.image, classifier, progress.part(before, request.budget),
+                   owner=signed_in_user())
     except ParameterError as error:
         st.session_state[keys.COMPARE_RUNNING] = False
         st.error(f"{get_method(name).title}: {error}")

@@ -1,17 +1,25 @@
-"""Gallery: every cached explanation, filterable by model, image and method; opens without computing."""
+"""Gallery: the cached explanations this user may see (their own and the samples'; all of them on an open,
+single-user app), filterable by model, image and method; opens without computing; deletes an entry."""
 
 import streamlit as st
 
 from ui import keys
+from ui.access import signed_in_user
 from ui.compute import get_cache
 from viz.plots import image_figure, overlay_figure, symmetric_limit
 
 st.header("Gallery")
-cache = get_cache()
-entries = cache.entries()
-stats = cache.stats()
-st.caption(f"{stats['entries']} cached explanations, {stats['bytes'] / 2**20:.1f} MB in {stats['folder']} "
-           "(shared with the command line; set EXPLAINERS_CACHE_DIR to move it).")
+cache, user = get_cache(), signed_in_user()
+entries = [entry for entry in cache.entries() if entry.visible_to(user)]
+if user is None:
+    stats = cache.stats()
+    st.caption(f"{stats['entries']} cached explanations, {stats['bytes'] / 2**20:.1f} MB in {stats['folder']} "
+               "(shared with the command line; set EXPLAINERS_CACHE_DIR to move it).")
+else:
+    st.caption(f"{len(entries)} cached explanations: yours and the bundled samples'. Other users' are not listed.")
+deleted = st.session_state.pop(keys.GALLERY_DELETE, None)
+if deleted:
+    st.success(f"Deleted {deleted}.")
 if not entries:
     st.info("Nothing is cached yet: explanations computed on the Explain or Compare pages, or with "
             "`python -m explainers explain`, appear here.")
@@ -35,6 +43,15 @@ if not shown:
 labels = {e.key: f"{e.model} · {e.image_label or e.image_digest} · {e.method} · budget {e.request.get('max_evals')}"
           for e in shown}
 key = st.selectbox("Open", list(labels), format_func=labels.get, key=keys.GALLERY_OPEN)
+entry = next(entry for entry in shown if entry.key == key)
+if user is None or not entry.shared:  # a sample's entry is everyone's: only an open app's user removes it
+    if st.button("Delete this entry", key="gallery_delete_button",
+                 help="Removes it from the cache on this machine; it is computed again when asked for."):
+        if cache.delete(key) or cache.get_by_key(key) is None:
+            st.session_state[keys.GALLERY_DELETE] = labels[key]
+            st.session_state.pop(keys.GALLERY_OPEN, None)
+            st.rerun()
+        st.error(cache.warning or "This entry could not be deleted; try again.")
 explanation = cache.get_by_key(key)
 if explanation is None:
     st.warning("This entry could not be read and was removed from the cache; compute it again.")

@@ -58,8 +58,13 @@ def _load(model_name: str, image_path: str, weights: str) -> tuple[Any, Any]:
     from explainers.images import load_image
     from models import get_spec, load_classifier
 
+    from models.samples import list_samples
+
     get_spec(model_name)  # an unknown model is reported before the image is read
-    image = load_image(Path(image_path))
+    path = Path(image_path)
+    # A bundled sample's explanation is listed in every user's Gallery; any other file's only on an open app.
+    bundled = {sample.path.resolve() for sample in list_samples()}
+    image = load_image(path, sample=path.resolve() in bundled if path.is_file() else False)
     return load_classifier(model_name, weights=weights), image
 
 
@@ -177,6 +182,21 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "clear":
         removed = cache.clear()
         print(json.dumps({"cleared": removed, "folder": str(cache.folder)}))
+    elif args.action == "list":  # one JSON line per entry, most recently used first
+        for entry in cache.entries():
+            print(json.dumps({"key": entry.key, "model": entry.model, "image": entry.image_label or entry.image_digest,
+                              "method": entry.method, "budget": entry.request.get("max_evals"),
+                              "owner": entry.owner or "everyone (sample)", "bytes": entry.bytes}))
+    elif args.action == "delete":
+        if not args.keys:
+            raise UsageError("Name the entries to delete: python -m explainers cache delete KEY … "
+                             "(keys from `cache list`).")
+        deleted = [key for key in args.keys if cache.delete(key)]
+        missing = sorted(set(args.keys) - set(deleted))
+        print(json.dumps({"deleted": deleted, "not_found": missing}))
+        if cache.warning:
+            raise UsageError(cache.warning)
+        return 1 if missing else 0
     else:
         print(json.dumps(cache.stats()))
     return 0
@@ -243,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="compute even if cached, and do not store (cache: $EXPLAINERS_CACHE_DIR)")
 
     cache = commands.add_parser("cache", help="the explanation cache shared with the dashboard")
-    cache.add_argument("action", choices=("stats", "clear"))
+    cache.add_argument("action", choices=("stats", "list", "delete", "clear"),
+                       help="stats; list (one JSON line per entry); delete KEY …; clear (everything)")
+    cache.add_argument("keys", nargs="*", metavar="KEY", help="for delete: the entries' keys, from `cache list`")
 
     add_study_parser(commands)
 

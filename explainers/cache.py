@@ -22,14 +22,15 @@ import os
 import sqlite3
 import threading
 import time
-from contextlib import closing, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from explainers.explanation import Explanation, ExplanationFileError
 from storage import connect, folder
-from storage.sqlite import BUSY_TIMEOUT_SECONDS
+from storage import transaction as in_transaction
+from storage.sqlite import connect_read_only
 
 if TYPE_CHECKING:
     from explainers.request import ExplanationRequest
@@ -44,12 +45,16 @@ _READ_ATTEMPTS = 8
 _RECOVERY = threading.Lock()  # one thread of this process at a time moves a corrupt index aside
 _FAILURES = (OSError, sqlite3.DatabaseError)
 _NOT_STORED = "explanations are computed but not stored."
+# Who may see an entry in the Gallery: SHARED (a bundled sample's) for everyone; else the user who asked for it
+# (LOCAL on an open, single-user app and on the command line). Rows of an index older than the column are
+# UNKNOWN: shown only on an open app.
+SHARED, LOCAL, UNKNOWN = "", "local", "unknown"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY, model TEXT NOT NULL, weights_digest TEXT NOT NULL, image_digest TEXT NOT NULL,
     image_label TEXT NOT NULL, method TEXT NOT NULL, request TEXT NOT NULL, file TEXT NOT NULL,
     sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, created REAL NOT NULL, last_used REAL NOT NULL,
-    seconds REAL NOT NULL
+    seconds REAL NOT NULL, owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS entries_last_used ON entries (last_used);
 CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,6 +79,15 @@ class CacheEntry:
     created: float
     last_used: float
     seconds: float
+    owner: str = UNKNOWN
+
+    @property
+    def shared(self) -> bool:
+        return self.owner == SHARED
+
+    def visible_to(self, user: str | None) -> bool:
+        """Whether the Gallery lists it for ``user`` (None: an open app, where everything is listed)."""
+        return user is None or self.owner in (SHARED, user)
 
 
 def _sqlite_name(error: BaseException) -> str:
@@ -83,33 +97,6 @@ def _sqlite_name(error: BaseException) -> str:
 def _is_corrupt(error: BaseException) -> bool:
     """A damaged or foreign index file, not a locked, full or read-only one."""
     return _sqlite_name(error).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """storage.transaction, except that a failed rollback never hides the error that caused it: after a
-    failed COMMIT on a full disk SQLite has often rolled back already."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            with suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-        raise
-
-
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    uri = path.resolve().as_uri()
-    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-    try:
-        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        return db
-    except sqlite3.OperationalError:
-        # A WAL index in a folder nobody may write has no shared-memory file: read it as immutable.
-        db.close()
-        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
 
 class ExplanationCache:
@@ -127,7 +114,14 @@ class ExplanationCache:
         if self.read_only:
             self._warn(f"The cache folder {self.folder} is read-only; {_NOT_STORED}")
         else:
-            self._run(lambda db: db.executescript(_SCHEMA), None, write=True, transaction=False)
+            self._run(self._create, None, write=True, transaction=False)
+
+    @staticmethod
+    def _create(db: sqlite3.Connection) -> None:
+        db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+        if "owner" not in columns:  # an index written before entries had owners
+            db.execute(f"ALTER TABLE entries ADD COLUMN owner TEXT NOT NULL DEFAULT '{UNKNOWN}'")
 
     @property
     def warning(self) -> str | None:
@@ -149,7 +143,7 @@ class ExplanationCache:
             with connect(self.path, synchronous="NORMAL") as db:
                 yield db
             return
-        with closing(_open_read_only(self.path)) as db:
+        with connect_read_only(self.path) as db:
             yield db
 
     def _run(self, work: Callable[[sqlite3.Connection], T], default: T, write: bool = False,
@@ -163,7 +157,7 @@ class ExplanationCache:
                 with self._connect() as db:
                     if not (write and transaction):
                         return work(db)
-                    with _transaction(db):
+                    with in_transaction(db):
                         return work(db)
             except _FAILURES as error:
                 if attempt == 0 and isinstance(error, sqlite3.DatabaseError) and self._repair(error):
@@ -185,7 +179,7 @@ class ExplanationCache:
                     self._move_aside(error)
                 # Also an index deleted by hand while a server runs: a new one where it was.
                 with connect(self.path, synchronous="NORMAL") as db:
-                    db.executescript(_SCHEMA)
+                    self._create(db)
                 return True
             except _FAILURES as failure:
                 self._failed(failure)
@@ -266,16 +260,17 @@ class ExplanationCache:
 
     def entries(self, model: str | None = None, method: str | None = None,
                 image_digest: str | None = None) -> list[CacheEntry]:
-        """Index rows, most recently used first, optionally filtered."""
+        """Index rows, most recently used first, optionally filtered (by owner: :meth:`CacheEntry.visible_to`)."""
         filters = {column: value for column, value in (("model", model), ("method", method),
                                                         ("image_digest", image_digest)) if value is not None}
         clauses, values = [f"{column} = ?" for column in filters], list(filters.values())
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._run(lambda db: db.execute(
-            "SELECT key, model, image_digest, image_label, method, request, bytes, created, last_used, seconds "
-            f"FROM entries {where} ORDER BY last_used DESC", values).fetchall(), [])
-        return [CacheEntry(key, model_, digest, label, method_, json.loads(request), size, created, used, seconds)
-                for key, model_, digest, label, method_, request, size, created, used, seconds in rows]
+            "SELECT key, model, image_digest, image_label, method, request, bytes, created, last_used, seconds, "
+            f"owner FROM entries {where} ORDER BY last_used DESC", values).fetchall(), [])
+        return [CacheEntry(key, model_, digest, label, method_, json.loads(request), size, created, used, seconds,
+                           owner) for key, model_, digest, label, method_, request, size, created, used, seconds, owner
+                in rows]
 
     def stats(self) -> dict[str, Any]:
         count, size = self._run(lambda db: db.execute("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM entries")
@@ -293,9 +288,11 @@ class ExplanationCache:
         return self._run(lambda db: db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?)", (key, text)) and True,
                          False, write=True)
 
-    def put(self, request: ExplanationRequest, explanation: Explanation, image_label: str = "") -> bool:
+    def put(self, request: ExplanationRequest, explanation: Explanation, image_label: str = "",
+            owner: str = LOCAL) -> bool:
         """Stores atomically: file first (temporary name, flushed, renamed), then the index row, then the
-        replaced file out. False (and :attr:`warning` set) when it could not be stored."""
+        replaced file out. ``owner``: who the Gallery lists it for (SHARED: everyone). False (and :attr:`warning`
+        set) when it could not be stored."""
         if self.read_only:
             return False
         key, buffer = request.key, io.BytesIO()
@@ -312,10 +309,12 @@ class ExplanationCache:
         def commit(db: sqlite3.Connection) -> list[str]:
             old = db.execute("SELECT file FROM entries WHERE key = ?", (key,)).fetchone()
             now = time.time()
-            db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT OR REPLACE INTO entries (key, model, weights_digest, image_digest, image_label, method, "
+                       "request, file, sha256, bytes, created, last_used, seconds, owner) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (key, explanation.model, explanation.weights_digest, explanation.image_digest, image_label,
                         explanation.method, json.dumps(request.identity(), sort_keys=True, default=str), file,
-                        digest, len(data), now, now, explanation.seconds))
+                        digest, len(data), now, now, explanation.seconds, owner))
             return ([old[0]] if old is not None else []) + self._evict(db, keep=key)
 
         stale = self._run(commit, None, write=True)

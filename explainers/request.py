@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explainers.cache import LOCAL, SHARED
 from explainers.classifier import Classifier
 from explainers.explanation import SCHEMA_VERSION, Explanation, top_classes
 from explainers.images import InputImage, as_input
@@ -143,9 +144,10 @@ _WAIT_SLICE_SECONDS = 0.2  # how often a waiting caller passes on the progress (
 
 
 def run_cached(cache: Any | None, request: ExplanationRequest, image: InputImage | np.ndarray, classifier: Classifier,
-               progress: ProgressCallback | None = None) -> tuple[Explanation, bool]:
+               progress: ProgressCallback | None = None, owner: str | None = None) -> tuple[Explanation, bool]:
     """The request from ``cache`` when it was answered before, else computed and stored. Returns the
-    explanation and whether it came from the cache.
+    explanation and whether it came from the cache. A stored entry belongs to ``owner`` (the signed-in user;
+    None: this machine's only user), except that a bundled sample's is shared with everyone.
 
     Identical requests (same ``key``) in flight in one process are computed once: the others wait, seeing the
     computing caller's progress, then read the cache, or take its result when it could not be stored. When
@@ -182,7 +184,9 @@ def run_cached(cache: Any | None, request: ExplanationRequest, image: InputImage
         # A superpixel explanation keeps every class's values, so whichever classes it shows, it serves them all.
         result = flight.result = run(request, source, classifier, flight.report(progress))
         if cache is not None:
-            cache.put(request, result, image_label=source.display_name)
+            shared = source.source == "sample"
+            cache.put(request, result, image_label=source.display_name,
+                      owner=SHARED if shared else owner or LOCAL)
         return result, False
     finally:
         # Also on cancellation: the waiters must never wait for a computation that is gone.

@@ -5,7 +5,7 @@ together."""
 from __future__ import annotations
 
 import sqlite3
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -31,11 +31,29 @@ def connect(path: str | Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
 
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an open connection, rolled back on any exception."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an open connection, rolled back on any exception. A failed rollback
+    never hides the error that caused it: after a failed COMMIT on a full disk SQLite has often rolled back."""
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
         raise
+
+
+@contextmanager
+def connect_read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+    """A connection that never writes, closed on exit; also for a WAL file in a folder nobody may write (which
+    has no shared-memory file: it is then read as immutable)."""
+    uri = Path(path).resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        db.close()
+        db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    with closing(db):
+        yield db

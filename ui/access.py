@@ -87,6 +87,14 @@ def checked_password(given: str, check: Any) -> tuple[bool, str | None]:
     return False, "That user name or password is not right."
 
 
+def signed_in_user() -> str | None:
+    """Who this session is signed in as; None on an open app (or before signing in)."""
+    mode = access_mode()[0]
+    if mode == "oidc":
+        return str(st.user.get("email") or st.user.get("name") or "user") if st.user.is_logged_in else None
+    return st.session_state.get(USER_KEY) if mode == "password" else None
+
+
 def require_sign_in() -> str | None:
     """Stops the page with a sign-in form (or the reason it cannot open) until the visitor is signed in;
     returns the user's name (None when the app is open)."""
@@ -101,8 +109,8 @@ def require_sign_in() -> str | None:
             st.title("SHAP Image Studio")
             st.button("Sign in", on_click=st.login, type="primary")
             st.stop()
-        return str(st.user.get("email") or st.user.get("name") or "user")
-    user = st.session_state.get(USER_KEY)
+        return signed_in_user()
+    user = signed_in_user()
     if user:
         return user
     users = _section("access").get("users", {})

@@ -12,6 +12,7 @@ from explainers.images import InputImage
 from explainers.progress import Progress, ProgressState
 from explainers.request import ExplanationRequest, run_cached
 from models import Classifier
+from ui.access import signed_in_user
 
 
 @st.cache_resource(show_spinner=False)
@@ -46,7 +47,7 @@ def explanation_for(request: ExplanationRequest, image: InputImage, classifier: 
     progress = StreamlitProgress(f"Explaining {image.display_name} with {request.spec.title}",
                                  request.spec.budget_meaning)
     try:
-        explanation, _ = run_cached(get_cache(), request, image, classifier, progress)
+        explanation, _ = run_cached(get_cache(), request, image, classifier, progress, owner=signed_in_user())
     finally:
         progress.clear()
     return explanation

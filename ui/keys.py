@@ -30,6 +30,7 @@ GALLERY_IMAGE = "gallery_image"
 GALLERY_METHOD = "gallery_method"
 GALLERY_OPEN = "gallery_open"
 GALLERY_OPACITY = "gallery_opacity"
+GALLERY_DELETE = "gallery_delete"
 
 
 def sample(domain: str) -> str:
