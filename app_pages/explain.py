@@ -11,10 +11,11 @@ from explainers.superpixels import segment_boundaries
 from ui import keys
 from ui.compute import explanation_for
 from ui.controls import method_params
-from ui.state import page_start
+from ui.state import fresh_slot, page_start
 from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
 
-selection, classifier = page_start("Explain")
+# The verdict sits under the header, in a slot that a new image empties before its model even loads.
+selection, classifier, verdict_slot = page_start("Explain", verdict_slot=True)
 spec = selection.spec
 prepared = classifier.prepare(selection.image.pixels)
 
@@ -51,15 +52,16 @@ with st.container(border=True):
 
 # The verdict and the image first, from this image's own forward pass: nothing of the previous image stays
 # on screen while its explanation is computed.
+verdict_area = verdict_slot.container()
 verdict_id = int(order[0])
 verdict = spec.class_names[verdict_id]
 summary = f"**{spec.title}** says **{verdict}** ({probs[verdict_id]:.1%})"
 if selection.true_label is not None:
     agrees = selection.true_label == verdict
     summary += f"; the file name says **{selection.true_label}** {'✓' if agrees else '✗ (disagrees)'}"
-st.markdown(summary + ".")
+verdict_area.markdown(summary + ".")
 
-image_column, probability_column = st.columns([1, 2])
+image_column, probability_column = verdict_area.columns([1, 2])
 image_column.plotly_chart(image_figure(prepared, title=f"{selection.image_label} as the model sees it"),
                           key="input_image")
 shown = order[:top_k]
@@ -67,9 +69,9 @@ probability_column.plotly_chart(
     probability_figure([spec.class_names[c] for c in shown], [float(probs[c]) for c in shown]),
     key="probabilities")
 
-# One placeholder holds everything that depends on the explanation: a new run replaces all of it at once (the
+# One placeholder holds everything that depends on the explanation: a new image empties it at once (the
 # previous image's maps are never left on screen, faded, beside the new verdict).
-results = st.empty().container()
+results = fresh_slot("explain_results", selection).container()
 classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
 try:
     request = build_request(classifier, selection.image, method.name, params=params, budget=budget, seed=seed,

@@ -46,3 +46,6 @@ def param(method: str, name: str, placement: str = "settings") -> str:
     """A method parameter's control: "main" ones sit beside the budget (e.g. ``segments_kernel``), the others
     in the method's settings (``param_kernel_fill``)."""
     return f"{name}_{method}" if placement == "main" else f"param_{method}_{name}"
+
+# ui.state.fresh_slot: which model and image a page's placeholder last showed (the prefix, then the slot's name).
+DRAWN_PREFIX = "drawn_"

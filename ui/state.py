@@ -7,6 +7,7 @@ not run yet in this session.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -56,16 +57,31 @@ def current_selection() -> Selection:
     return Selection(spec, get_sample_image(sample.name), sample.title, sample.label, None)
 
 
-def page_start(title: str) -> tuple[Selection, Classifier]:
-    """A page's header, the selection, and the loaded model; one sentence and a stop when either is missing."""
+def fresh_slot(name: str, selection: Selection) -> Any:
+    """A placeholder whose previous content goes at once when the model or image changed since this session last
+    drew it. (Streamlit keeps a rerun's not-yet-redrawn elements on screen, faded, until the run ends: beside a new
+    scan, that would be the previous scan's verdict and maps. A block replaced by a plain element loses its
+    children at once.) On a slider change, the image's own results stay until their successors arrive."""
+    slot = st.empty()
+    drawn_key, shown = f"{keys.DRAWN_PREFIX}{name}", (selection.spec.name, getattr(selection.image, "digest", None))
+    if st.session_state.get(drawn_key) != shown:
+        slot.caption(f"{selection.image_label}: working…")
+        st.session_state[drawn_key] = shown
+    return slot
+
+
+def page_start(title: str, verdict_slot: bool = False) -> tuple[Selection, Classifier] | tuple[Selection, Classifier, Any]:
+    """A page's header, the selection, and the loaded model; one sentence and a stop when either is missing.
+    With ``verdict_slot``, also a :func:`fresh_slot` under the header, cleared before the model loads."""
     selection = current_selection()
     st.header(f"{title} · {selection.spec.title}")
     if selection.image is None:
         st.info(selection.error or "Choose an image in the sidebar.")
         st.stop()
+    slot = fresh_slot(f"{title}_verdict", selection) if verdict_slot else None
     try:
         classifier = get_classifier(selection.spec.name)
     except ModelUnavailableError as error:
         st.error(str(error))
         st.stop()
-    return selection, classifier
+    return (selection, classifier, slot) if verdict_slot else (selection, classifier)
