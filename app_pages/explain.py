@@ -14,13 +14,14 @@ from ui.controls import method_params
 from ui.state import page_start
 from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
 
-# The verdict sits under the header, in a slot that a new image empties before its model even loads.
-selection, classifier, verdict_slot = page_start("Explain", verdict_slot=True)
+# The verdict, the controls and the results: made before the model loads, so a new image empties the previous
+# verdict and maps at once.
+selection, classifier, layout = page_start("Explain", layout=True)
 spec = selection.spec
 prepared = classifier.prepare(selection.image.pixels)
 
 methods = {method.name: method for method in all_methods()}
-with st.container(border=True):
+with layout.controls.container(border=True):
     left, middle, right = st.columns(3)
     method = get_method(left.selectbox("Method", list(methods), format_func=lambda name: methods[name].title,
                                        key=keys.EXPLAIN_METHOD))
@@ -52,7 +53,7 @@ with st.container(border=True):
 
 # The verdict and the image first, from this image's own forward pass: nothing of the previous image stays
 # on screen while its explanation is computed.
-verdict_area = verdict_slot.container()
+verdict_area = layout.verdict.container()
 verdict_id = int(order[0])
 verdict = spec.class_names[verdict_id]
 summary = f"**{spec.title}** says **{verdict}** ({probs[verdict_id]:.1%})"
@@ -69,9 +70,7 @@ probability_column.plotly_chart(
     probability_figure([spec.class_names[c] for c in shown], [float(probs[c]) for c in shown]),
     key="probabilities")
 
-# One placeholder holds everything that depends on the explanation, so a new run replaces all of it. (Known gap,
-# issue 12 item 5: after an image switch Streamlit keeps the old maps, faded, until the new ones are drawn.)
-results = st.empty().container()
+results = layout.results
 classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
 try:
     request = build_request(classifier, selection.image, method.name, params=params, budget=budget, seed=seed,

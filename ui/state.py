@@ -70,18 +70,52 @@ def fresh_slot(name: str, selection: Selection) -> Any:
     return slot
 
 
-def page_start(title: str, verdict_slot: bool = False) -> tuple[Selection, Classifier] | tuple[Selection, Classifier, Any]:
+def results_slot(name: str, selection: Selection) -> Any:
+    """A container for everything drawn from an image's explanation, empty at once when the model or image
+    changed since this session last drew it, while a slider change keeps the image's own results until their
+    successors arrive.
+
+    Two placeholders at fixed places take turns: a new image draws into the other one, and the one that held the
+    previous image's maps receives a plain empty element, which drops them at once. (One placeholder cannot do
+    it: Streamlit's browser side lets a new block inherit the old block's children at the same place, and the
+    server merges a caption followed by a block at one place into the block alone, so the previous maps stayed,
+    faded, beside the new scan until its explanation was drawn.)"""
+    slots = st.empty(), st.empty()
+    drawn_key, parity_key = f"{keys.DRAWN_PREFIX}{name}", f"{keys.DRAWN_PREFIX}{name}_parity"
+    shown = (selection.spec.name, getattr(selection.image, "digest", None))
+    parity = st.session_state.get(parity_key, 0)
+    if st.session_state.get(drawn_key) != shown:
+        parity = 1 - parity
+        st.session_state[drawn_key], st.session_state[parity_key] = shown, parity
+    slots[1 - parity].empty()
+    return slots[parity].container()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A page's three areas, made in this order under the header before the model loads, so that a new model or
+    image empties the previous verdict and maps at once (see :func:`fresh_slot`, :func:`results_slot`)."""
+
+    verdict: Any  # a placeholder: the verdict and the image as the model sees it
+    controls: Any  # a container: the method's settings
+    results: Any  # a container: everything drawn from the explanation
+
+
+def page_start(title: str, layout: bool = False) -> tuple[Selection, Classifier] | tuple[Selection, Classifier, Layout]:
     """A page's header, the selection, and the loaded model; one sentence and a stop when either is missing.
-    With ``verdict_slot``, also a :func:`fresh_slot` under the header, cleared before the model loads."""
+    With ``layout``, also the page's :class:`Layout`, made before the model loads."""
     selection = current_selection()
     st.header(f"{title} · {selection.spec.title}")
     if selection.image is None:
         st.info(selection.error or "Choose an image in the sidebar.")
         st.stop()
-    slot = fresh_slot(f"{title}_verdict", selection) if verdict_slot else None
+    areas = None
+    if layout:
+        areas = Layout(fresh_slot(f"{title}_verdict", selection), st.container(),
+                       results_slot(f"{title}_results", selection))
     try:
         classifier = get_classifier(selection.spec.name)
     except ModelUnavailableError as error:
         st.error(str(error))
         st.stop()
-    return (selection, classifier, slot) if verdict_slot else (selection, classifier)
+    return (selection, classifier, areas) if layout else (selection, classifier)
