@@ -76,9 +76,11 @@ try:
     request = build_request(classifier, selection.image, method.name, params=params, budget=budget, seed=seed,
                             top_k=top_k, classes=classes)
     with results:
-        explanation = explanation_for(request, selection.image, classifier)
+        explanation = explanation_for(request, selection.image)
 except ParameterError as error:
     results.error(str(error))
+    st.stop()
+if explanation is None:  # a job computes it: its progress is drawn, and the page reruns when it is done
     st.stop()
 
 limit = symmetric_limit(list(explanation.values))

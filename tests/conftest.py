@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from explainers.images import load_image
 from models import Classifier, load_classifier
@@ -21,6 +22,32 @@ os.environ["EXPLAINERS_CACHE_DIR"] = tempfile.mkdtemp(prefix="explainers-test-ca
 os.environ["EXPLAINERS_STUDY_DIR"] = tempfile.mkdtemp(prefix="explainers-test-studies-")
 # Models keep the registry's runtime and batch size: measuring them at every load would slow the tests.
 os.environ["MODELS_TUNE"] = "0"
+# The job engine's embedded LocalCluster runs its workers as threads of the test process (a real Dask cluster
+# that starts in a second); tests/test_jobs.py starts worker processes where the test is about them.
+os.environ["EXPLAINERS_WORKER_PROCESSES"] = "0"
+
+
+def _run_until_the_jobs_are_done(original):
+    """In a browser, a page's job fragment reruns the page when the job ends; AppTest runs no fragment on a
+    timer, so each run waits for the jobs it submitted and runs again, as the fragment would."""
+
+    def run(self, widget_state=None, timeout=None):
+        from jobs.engine import ENGINES
+
+        result = original(self, widget_state, timeout)
+        for _ in range(20):
+            pending = [job for engine in list(ENGINES) for job in engine.pending()]
+            if not pending:
+                break
+            for job in pending:
+                job.wait(300)
+            result = original(self, self._tree.get_widget_states(), timeout)
+        return result
+
+    return run
+
+
+AppTest._run = _run_until_the_jobs_are_done(AppTest._run)
 SAMPLES = ROOT / "assets" / "samples"
 
 

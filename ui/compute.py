@@ -1,8 +1,13 @@
-"""Runs a request for a page with a progress bar, served from the persistent cache when it can be."""
+"""Explanations for the pages: from the persistent cache, else a job on the engine whose progress a fragment
+draws (evaluations done, rate, time left, the place in the queue, Cancel) until its panels can be drawn.
+
+The script never computes an explanation itself: it submits, draws the progress, and ends; the fragment reruns
+every half second on its own and reruns the page when the job is done.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import streamlit as st
 
@@ -10,9 +15,12 @@ from explainers.cache import ExplanationCache
 from explainers.explanation import Explanation
 from explainers.images import InputImage
 from explainers.progress import Progress, ProgressState
-from explainers.request import ExplanationRequest, run_cached
-from models import Classifier
+from explainers.request import ExplanationRequest
+from jobs import Engine, Job
+from ui import keys
 from ui.access import signed_in_user
+
+POLL_SECONDS = 0.5
 
 
 @st.cache_resource(show_spinner=False)
@@ -21,6 +29,13 @@ def get_cache() -> ExplanationCache:
     cache = ExplanationCache()
     cache.sweep()
     return cache
+
+
+@st.cache_resource(show_spinner=False)
+def get_engine() -> Engine:
+    """One job engine per server: the embedded cluster (started at the first job) or $EXPLAINERS_SCHEDULER.
+    This process stores every finished job in the cache (the one writer)."""
+    return Engine(cache=get_cache())
 
 
 class StreamlitProgress(Progress):
@@ -38,16 +53,78 @@ class StreamlitProgress(Progress):
         self.bar.empty()
 
 
-def explanation_for(request: ExplanationRequest, image: InputImage, classifier: Classifier) -> Explanation:
-    """From the cache, or computed now with a progress bar (and then cached).
+def session_id() -> str:
+    """Who watches a job: this browser session (a job runs on until no session waits for it)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    Superpixel methods solve every class from one set of evaluations, so changing top-k or the explained
-    class re-reads the stored values instead of calling the model.
+    context = get_script_run_ctx()
+    return context.session_id if context is not None else "script"
+
+
+def _stopped() -> set[str]:
+    """The requests this session cancelled, or whose job failed: they wait for a button, not a new job."""
+    return st.session_state.setdefault(keys.STOPPED_JOBS, set())
+
+
+def _resume(key: str) -> None:
+    _stopped().discard(key)
+
+
+def _cancel(job: Job) -> None:
+    _stopped().add(job.request.key)
+    job.cancel(session_id())
+
+
+def ready(request: ExplanationRequest) -> Explanation | None:
+    """The explanation when it is stored, or when this server's job for it has finished (a read-only cache
+    keeps results only in the job); None otherwise. Never computes."""
+    stored = get_cache().get(request)
+    if stored is not None:
+        return stored
+    job = get_engine().job(request)
+    return job.result() if job is not None and job.done and job.outcome is not None else None
+
+
+def submit(request: ExplanationRequest, image: InputImage) -> Job:
+    return get_engine().submit(request, image, owner=signed_in_user(), watcher=session_id())
+
+
+def explanation_for(request: ExplanationRequest, image: InputImage, *, automatic: bool = True) -> Explanation | None:
+    """The explanation, or None after drawing its job's progress (the fragment reruns the page when it is done).
+
+    ``automatic``: submit a job when there is none; a request this session cancelled, or whose job failed,
+    waits for its button instead.
     """
-    progress = StreamlitProgress(f"Explaining {image.display_name} with {request.spec.title}",
-                                 request.spec.budget_meaning)
-    try:
-        explanation, _ = run_cached(get_cache(), request, image, classifier, progress, owner=signed_in_user())
-    finally:
-        progress.clear()
-    return explanation
+    explanation = ready(request)
+    if explanation is not None:
+        return explanation
+    job = get_engine().job(request)
+    stopped = request.key in _stopped()
+    if job is not None and job.done and job.error is not None and not job.cancelled:
+        _stopped().add(request.key)
+        st.error(f"Explaining {image.display_name} with {request.spec.title} failed: {job.error}")
+        st.button("Try again", on_click=_resume, args=(request.key,), key=f"retry_{request.key}")
+        return None
+    if stopped or (job is None and not automatic):
+        label = "Compute again" if stopped else "Compute"
+        st.info(f"{request.spec.title} for {image.display_name}: " + ("cancelled." if stopped else "not computed yet."))
+        st.button(label, on_click=_resume, args=(request.key,), key=f"compute_{request.key}", type="primary")
+        return None
+    watch([submit(request, image)], unit=request.spec.budget_meaning)
+    return None
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def watch(jobs: Sequence[Job], unit: str = "model evaluations") -> None:
+    """Progress of ``jobs`` (one bar each), each labelled with its image and method, and one Cancel; reruns the
+    page as soon as one has finished so its panels appear."""
+    if any(job.done for job in jobs):
+        st.rerun()
+    for job in jobs:
+        status = job.status()
+        fraction = status.progress.fraction if status.progress is not None else 0.0
+        st.progress(fraction, text=f"Explaining {job.label} with {job.request.spec.title}: {status.describe(unit)}")
+    if st.button("Cancel", key="cancel_jobs", help="The workers stop at their next batch; finished results are kept."):
+        for job in jobs:
+            _cancel(job)
+        st.rerun()

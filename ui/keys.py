@@ -49,3 +49,6 @@ def param(method: str, name: str, placement: str = "settings") -> str:
 
 # ui.state.fresh_slot: which model and image a page's placeholder last showed (the prefix, then the slot's name).
 DRAWN_PREFIX = "drawn_"
+
+# ui.compute: request keys this session cancelled (or whose job failed), which wait for a button.
+STOPPED_JOBS = "stopped_jobs"

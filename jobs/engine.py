@@ -1,0 +1,313 @@
+"""The job engine: explanations computed on Dask workers, stored by the process that asked.
+
+    engine = Engine(cache=ExplanationCache())        # an embedded LocalCluster, started at the first job
+    job = engine.submit(request, image)              # identical requests in flight share one job
+    job.status()                                     # queued (place in the queue) / running (progress) / done
+    explanation = job.result()                       # stored in the cache by this process, the one writer
+
+``address`` (or $EXPLAINERS_SCHEDULER, e.g. ``tcp://10.0.0.5:8786``) uses an existing cluster instead of the
+embedded one, so the same code runs on many machines: the workers load models by name from their own registry
+and need no shared disk. The embedded cluster has worker processes with one Dask thread each (torch gets the
+cores ÷ workers), as many as the cores and memory allow, each memory-limited by its nanny.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from explainers.cache import LOCAL, SHARED
+from explainers.explanation import Explanation
+from explainers.images import InputImage
+from explainers.progress import Progress, ProgressState
+from explainers.request import ExplanationRequest
+from jobs import worker
+
+log = logging.getLogger("jobs")
+SCHEDULER_ENV = "EXPLAINERS_SCHEDULER"
+WORKERS_ENV = "EXPLAINERS_WORKERS"
+# "0": the embedded cluster runs its workers as threads of this process (quick to start; used by tests).
+PROCESSES_ENV = "EXPLAINERS_WORKER_PROCESSES"
+# Memory a worker is given at least; fewer workers start when the machine has less per core.
+WORKER_MEMORY = 2 * 1024**3
+# Finished jobs kept for the pages that still poll them (their results are also in the cache).
+KEEP_FINISHED = 256
+State = Literal["queued", "running", "done", "failed", "cancelled"]
+# Every engine of this process (tests wait for their jobs; nothing else reads it).
+ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+class JobFailed(RuntimeError):
+    """The job did not produce an explanation; the message is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: State
+    progress: ProgressState | None  # None until the worker reports
+    position: int | None  # 1: the next job to start, when it waits for a worker
+    error: str | None  # one sentence when it failed
+
+    def describe(self, unit: str = "model evaluations") -> str:
+        if self.state == "queued":
+            return (f"waiting for a worker ({self.position} in the queue)" if self.position
+                    else "waiting for a worker")
+        if self.state == "running":
+            if self.progress is None or not self.progress.total:
+                return "starting (loading the model)…"
+            return self.progress.describe(unit)
+        return {"done": "done", "cancelled": "cancelled"}.get(self.state, f"failed: {self.error}")
+
+
+def default_workers() -> int:
+    """Worker processes for the embedded cluster: one per core, fewer where memory is short."""
+    import psutil
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    memory = psutil.virtual_memory().total
+    return max(1, min(cores, memory // WORKER_MEMORY))
+
+
+def _reason(error: BaseException) -> str:
+    """One sentence for a failed job."""
+    name = type(error).__name__
+    if name == "KilledWorker":
+        return ("the worker computing it stopped (out of memory, or killed) on every retry; try a smaller "
+                "budget or fewer top-k classes")
+    if name in ("JobCancelled", "CancelledError", "FutureCancelledError"):
+        return "it was cancelled"
+    message = str(error).strip().rstrip(".") or name
+    return message[0].upper() + message[1:] + "."
+
+
+class Job:
+    """One submitted request: its Dask future, the progress its worker reports, and who waits for it."""
+
+    def __init__(self, engine: Engine, request: ExplanationRequest, dask_key: str, order: int, label: str,
+                 owner: str):
+        self.engine, self.request, self.dask_key, self.order = engine, request, dask_key, order
+        self.label, self.owner = label, owner
+        self.submitted = time.time()
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.progress = Progress()
+        self.reported = False
+        self.future: Any = None
+        self.outcome: Explanation | None = None
+        self.error: str | None = None
+        self.cancelled = False
+        self.watchers: set[str] = set()
+        self._done = threading.Event()
+
+    # -- what the pages and the command line read --------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def status(self) -> JobStatus:
+        if self.done:
+            state: State = "cancelled" if self.cancelled else "failed" if self.error is not None else "done"
+            return JobStatus(state, self.progress.state if self.reported else None, None, self.error)
+        if self.started is None:
+            return JobStatus("queued", None, self.engine.position(self), None)
+        return JobStatus("running", self.progress.state if self.reported else None, None, None)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def result(self, timeout: float | None = None) -> Explanation:
+        """The explanation (narrowed to the request's classes); JobFailed with the reason otherwise."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"the job for {self.label} is still running")
+        if self.outcome is None:
+            raise JobFailed(self.error or "it was cancelled.")
+        return self.request.shown(self.outcome)
+
+    def cancel(self, watcher: str | None = None) -> None:
+        """Stops waiting for it on behalf of ``watcher`` (a session); the worker stops at its next batch once no
+        one else waits (None: cancel for everyone)."""
+        self.engine.cancel(self, watcher)
+
+    # -- fed by the engine ------------------------------------------------------------------------------------
+
+    def _report(self, message: dict[str, Any]) -> None:
+        if "started" in message and self.started is None:
+            self.started = time.time()
+            self.progress = Progress()
+        if "done" in message:
+            self.reported = True
+            self.progress(int(message["done"]), int(message["total"]))
+
+    def _finish(self, outcome: Explanation | None, error: str | None, cancelled: bool = False) -> None:
+        self.outcome, self.error, self.cancelled = outcome, error, cancelled
+        self.finished = time.time()
+        self._done.set()
+
+
+class Engine:
+    """Submits requests to a Dask cluster (embedded or at ``address``) and stores what comes back in ``cache``."""
+
+    def __init__(self, cache: Any | None = None, address: str | None = None, workers: int | None = None,
+                 processes: bool | None = None, memory_limit: str | int = "auto"):
+        self.cache = cache
+        self.address = address or os.environ.get(SCHEDULER_ENV) or None
+        self.workers = workers or int(os.environ.get(WORKERS_ENV) or 0) or default_workers()
+        if processes is None:
+            processes = os.environ.get(PROCESSES_ENV, "1").strip() not in ("0", "false", "no")
+        self.processes, self.memory_limit = processes, memory_limit
+        self._client: Any = None
+        self._cluster: Any = None
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}  # by request key: the latest job of each request
+        self._by_dask_key: dict[str, Job] = {}
+        self._order = itertools.count()
+        self._attempts = itertools.count(1)
+        ENGINES.add(self)
+
+    # -- the cluster --------------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The Dask client, connecting (or starting the embedded cluster) at the first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+                self._client.subscribe_topic(worker.PROGRESS_TOPIC, self._on_event)
+            return self._client
+
+    def _connect(self) -> Any:
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self.address:
+            log.info("jobs: using the cluster at %s", self.address)
+            return Client(self.address, timeout="20s")
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        env = {worker.THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads)}
+        with dask.config.set({"distributed.worker.daemon": False, "distributed.admin.system-monitor.gil.enabled":
+                              False}):
+            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=self.processes,
+                                         memory_limit=self.memory_limit if self.processes else None,
+                                         dashboard_address=None, silence_logs=logging.ERROR,
+                                         # worker processes on loopback; threads talk in-process
+                                         **({"env": env, "host": "127.0.0.1"} if self.processes else {}))
+        log.info("jobs: started an embedded cluster of %d worker%s", self.workers, "s" * (self.workers > 1))
+        return Client(self._cluster)
+
+    @property
+    def started(self) -> bool:
+        return self._client is not None
+
+    def threads(self) -> int:
+        """Jobs that can run at once (the cluster's Dask threads)."""
+        return sum(self.client.nthreads().values()) or 1
+
+    def warm(self, models: list[str]) -> None:
+        """Starts the cluster and loads ``models`` on every worker now (at server start), without waiting."""
+        self.client.run(worker.warm, list(models), wait=False)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+            self._client = self._cluster = None
+
+    # -- jobs ---------------------------------------------------------------------------------------------------
+
+    def submit(self, request: ExplanationRequest, image: InputImage, owner: str | None = None,
+               watcher: str | None = None) -> Job:
+        """The job computing ``request`` on ``image``: a new one, or the one already in flight for the same
+        request. ``owner``: whose cache entry it becomes (a bundled sample's is shared with everyone)."""
+        if image.digest != request.image_digest:
+            raise ValueError("this image is not the one the request was built for")
+        with self._lock:
+            job = self._jobs.get(request.key)
+            if job is None or (job.done and job.outcome is None):  # none, or the last one failed or stopped
+                attempt = "" if job is None else f"-{next(self._attempts)}"
+                job = Job(self, request, f"explain-{request.key}{attempt}", next(self._order), image.display_name,
+                          SHARED if image.source == "sample" else owner or LOCAL)
+                self._jobs[request.key] = self._by_dask_key[job.dask_key] = job
+                job.future = self.client.submit(worker.explain_job, request, image, key=job.dask_key, pure=False,
+                                                retries=1)
+                job.future.add_done_callback(lambda future, job=job: self._on_done(job, future))
+                self._prune()
+            if watcher is not None:
+                job.watchers.add(watcher)
+            return job
+
+    def explain(self, request: ExplanationRequest, image: InputImage, owner: str | None = None,
+                timeout: float | None = None) -> Explanation:
+        """Submits and waits (the command line, study precompute)."""
+        return self.submit(request, image, owner).result(timeout)
+
+    def predict(self, model: str, weights_digest: str, prepared: Any) -> Any:
+        """Probabilities of prepared images computed on a worker (blocking)."""
+        return self.client.submit(worker.predict_job, model, weights_digest, prepared, pure=False).result()
+
+    def job(self, request: ExplanationRequest) -> Job | None:
+        """The latest job of ``request`` in this engine, if any."""
+        with self._lock:
+            return self._jobs.get(request.key)
+
+    def pending(self) -> list[Job]:
+        with self._lock:
+            return sorted((job for job in self._jobs.values() if not job.done), key=lambda job: job.order)
+
+    def position(self, job: Job) -> int | None:
+        """Its place among the jobs that wait for a worker (1: next), or None when a worker is free for it."""
+        waiting = [other for other in self.pending() if other.started is None]
+        running = sum(1 for other in self.pending() if other.started is not None)
+        if job not in waiting:
+            return None
+        ahead = waiting.index(job)
+        free = max(0, self.threads() - running)
+        return None if ahead < free else ahead - free + 1
+
+    def cancel(self, job: Job, watcher: str | None = None) -> None:
+        with self._lock:
+            if watcher is not None:
+                job.watchers.discard(watcher)
+                if job.watchers:
+                    return  # another session still waits for it
+            if job.done:
+                return
+            job.cancelled = True
+        self.client.cancel([job.future])
+
+    # -- callbacks (Dask's threads) --------------------------------------------------------------------------
+
+    def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        message = event[1]
+        job = self._by_dask_key.get(str(message.get("key")))
+        if job is not None and not job.done:
+            job._report(message)
+
+    def _on_done(self, job: Job, future: Any) -> None:
+        """Stores a finished explanation (this process is the cache's one writer), or records why it failed."""
+        if future.cancelled() or job.cancelled:
+            job._finish(None, "it was cancelled.", cancelled=True)
+            return
+        try:
+            explanation = future.result()
+        except BaseException as error:  # noqa: BLE001 - any failure is the job's outcome, told in a sentence
+            log.warning("jobs: %s failed: %s: %s", job.request.method, type(error).__name__, error)
+            job._finish(None, _reason(error))
+            return
+        if self.cache is not None:
+            self.cache.put(job.request, explanation, image_label=job.label, owner=job.owner)
+        job._finish(explanation, None)
+
+    def _prune(self) -> None:
+        finished = sorted((job for job in self._jobs.values() if job.done), key=lambda job: job.order)
+        for job in finished[:max(0, len(finished) - KEEP_FINISHED)]:
+            self._jobs.pop(job.request.key, None)
+            self._by_dask_key.pop(job.dask_key, None)
