@@ -118,7 +118,7 @@ class _Reporter:
 def explain_job(request: ExplanationRequest, image: InputImage) -> Explanation:
     """The worker's side of one explanation: the model by name, then the request's pipeline."""
     reporter = _Reporter(_task_key())
-    reporter.send(started=time.time(), worker=os.getpid())
+    reporter.send(started=time.time(), pid=os.getpid())
     classifier = classifier_for(request.model, request.weights_digest)
     return run(request, image, classifier, reporter)
 
