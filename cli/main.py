@@ -1,4 +1,4 @@
-"""Command line: ``python -m explainers models | methods | predict | explain | cache | study``.
+"""Command line: ``python -m explainers models | methods | predict | explain | precompute | cache | study``.
 
 The last line of stdout of ``predict`` and ``explain`` is one JSON object (a contract the tests and the
 benchmark rely on). A mistake of the user's is one sentence on stderr and exit code 2. The method flags come
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from cli.precompute import add_precompute_parser, cmd_precompute
 from cli.study import add_study_parser, cmd_study
 
 EXIT_USAGE = 2
@@ -262,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--no-cache", action="store_true",
                          help="compute even if cached, and do not store (cache: $EXPLAINERS_CACHE_DIR)")
 
+    add_precompute_parser(commands)
+
     cache = commands.add_parser("cache", help="the explanation cache shared with the dashboard")
     cache.add_argument("action", choices=("stats", "list", "delete", "clear"),
                        help="stats; list (one JSON line per entry); delete KEY …; clear (everything)")
@@ -289,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models import ModelUnavailableError, UnknownModelError
 
     handlers = {"models": cmd_models, "methods": cmd_methods, "predict": cmd_predict, "explain": cmd_explain,
-                "cache": cmd_cache, "study": cmd_study, "users": cmd_users}
+                "precompute": cmd_precompute, "cache": cmd_cache, "study": cmd_study, "users": cmd_users}
     try:
         return handlers[args.command](args)
     except (UsageError, ImageError, ParameterError, UnknownModelError, ModelUnavailableError,

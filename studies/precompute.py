@@ -148,16 +148,17 @@ class PrecomputeReport:
 
 
 def precompute(study: Study, cache: Any, *, progress: StudyProgress | None = None,
-               load: Callable[[str], Any] | None = None) -> PrecomputeReport:
+               load: Callable[[str], Any] | None = None, engine: Any | None = None) -> PrecomputeReport:
     """Fills ``cache`` with every explanation the study can show, skipping those already there (so a run
     that was stopped resumes where it stopped), and stores the study's facts (see :func:`load_facts`).
 
-    ``progress(done, total, label)`` is called before each explanation and once at the end; it may return a
-    callback that counts that explanation's model evaluations.
+    The explanations are jobs on ``engine`` (default: a job engine of its own, embedded or at
+    $EXPLAINERS_SCHEDULER), all submitted at once so every worker is busy; ``engine`` must store into ``cache``.
+    ``progress(done, total, label)`` is called before each explanation is awaited and once at the end; it may
+    return a callback that is fed that explanation's model evaluations.
     """
     from explainers.images import load_image
-    from explainers.methods import ParameterError
-    from explainers.request import run_cached
+    from jobs import Engine, JobFailed
     from models import load_classifier
 
     started = time.perf_counter()
@@ -171,24 +172,43 @@ def precompute(study: Study, cache: Any, *, progress: StudyProgress | None = Non
 
     facts = compute_facts(study, classifier_for)
     cache.put_json(facts_key(study), facts.to_json())  # before the explanations, so is_ready can count them
-    jobs = [(index, trial, condition) for index, trial in enumerate(study.trials)
-            for condition in study.conditions_for(trial) if condition != NO_EXPLANATION]
+    own_engine = engine is None
+    engine = Engine(cache=cache) if own_engine else engine
+    planned = []
+    for index, trial in enumerate(study.trials):
+        for condition in study.conditions_for(trial):
+            if condition == NO_EXPLANATION:
+                continue
+            shown = facts.trials[trial.id]
+            image = load_image(trial.image_path)
+            request = _request(study, index, condition, classifier_for(trial.model), image, shown.class_shown_id)
+            label = f"{condition} on {trial.id} ({trial.model}, {Path(trial.image).name}, class {shown.class_shown})"
+            job = None if cache.get(request) is not None else engine.submit(request, image)
+            planned.append((index, condition, label, job))
     computed = cached = 0
-    for done, (index, trial, condition) in enumerate(jobs):
-        shown = facts.trials[trial.id]
-        label = f"{condition} on {trial.id} ({trial.model}, {Path(trial.image).name}, class {shown.class_shown})"
-        evaluations = progress(done, len(jobs), label) if progress is not None else None
-        classifier = classifier_for(trial.model)
-        image = load_image(trial.image_path)
-        request = _request(study, index, condition, classifier, image, shown.class_shown_id)
-        try:
-            _, was_cached = run_cached(cache, request, image, classifier, progress=evaluations)
-        except ParameterError as error:
-            raise _unexplainable(study, index, condition, error) from None
-        cached += was_cached
-        computed += not was_cached
+    try:
+        for done, (index, condition, label, job) in enumerate(planned):
+            evaluations = progress(done, len(planned), label) if progress is not None else None
+            if job is None:
+                cached += 1
+                continue
+            while not job.wait(0.2):
+                state = job.progress.state
+                if evaluations is not None and job.reported:
+                    evaluations(state.done, state.total)
+            try:
+                job.result()
+            except JobFailed as error:
+                raise _unexplainable(study, index, condition, error) from None
+            computed += 1
+    finally:
+        for *_, job in planned:
+            if job is not None and not job.done:
+                job.cancel()
+        if own_engine:
+            engine.close()
     if progress is not None:
-        progress(len(jobs), len(jobs), "done")
+        progress(len(planned), len(planned), "done")
     return PrecomputeReport(facts, computed, cached, time.perf_counter() - started)
 
 

@@ -1,0 +1,180 @@
+"""``python -m explainers precompute``: predict and explain a folder of images with every method, on the job
+engine, skipping what is cached; a progress bar on stderr, and one JSON line at the end.
+
+Ctrl-C stops it: jobs in flight are cancelled, what finished is kept, and the same command resumes (every
+stored explanation is skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Jobs in flight per worker thread: enough to keep every worker busy, few enough to bound the images in memory.
+IN_FLIGHT_PER_WORKER = 3
+
+
+def add_precompute_parser(commands: Any) -> None:
+    sub = commands.add_parser("precompute", help="predict and explain every image of a folder with every method, "
+                                                 "on the job engine, skipping what is cached")
+    sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
+    sub.add_argument("--images", required=True, help="a folder, or a glob such as 'scans/*.png' (quoted)")
+    sub.add_argument("--methods", default=None,
+                     help="comma-separated method names (default: every method that can explain the model)")
+    sub.add_argument("--max-evals", type=int, default=None, help="every method's budget (default: each its own)")
+    sub.add_argument("--top-k", type=int, default=3, help="classes explained by the pixel methods (default 3)")
+    sub.add_argument("--segments", type=int, default=None, help="superpixels, for the methods that use them")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--scheduler", default=None,
+                     help="a Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: $EXPLAINERS_SCHEDULER, else an "
+                          "embedded cluster on this machine)")
+    sub.add_argument("--workers", type=int, default=None,
+                     help="worker processes of the embedded cluster (default: one per core, memory allowing)")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def image_paths(pattern: str) -> list[Path]:
+    """The image files of a folder (not its subfolders), or those a glob matches, sorted."""
+    from explainers.images import IMAGE_SUFFIXES, image_files
+
+    path = Path(pattern)
+    if path.is_dir():
+        return image_files(path)
+    matches = sorted(Path(match) for match in glob.glob(pattern, recursive=True))
+    return [match for match in matches if match.suffix.lower() in IMAGE_SUFFIXES and match.is_file()]
+
+
+class _Bar:
+    """images read, jobs finished of all, rate and time left, on one line of stderr."""
+
+    def __init__(self, quiet: bool, images: int, total: int):
+        self.quiet, self.images, self.total, self.started, self.last = quiet, images, total, time.monotonic(), 0.0
+
+    def draw(self, read: int, finished: int, computed: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.quiet or (not force and now - self.last < 0.5):
+            return
+        self.last = now
+        elapsed = now - self.started
+        rate = computed / elapsed * 60 if elapsed > 0 else 0.0
+        left = ""
+        if computed and finished < self.total:
+            left = f", about {(self.total - finished) * elapsed / max(finished, 1):.0f} s left"
+        filled = int(30 * finished / self.total) if self.total else 30
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] images {read}/{self.images}, jobs "
+                         f"{finished}/{self.total}, {rate:.1f} explanations/min{left}   ")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if not self.quiet:
+            sys.stderr.write("\n")
+
+
+def cmd_precompute(args: argparse.Namespace) -> int:
+    from cli.main import UsageError
+    from explainers.cache import ExplanationCache
+    from explainers.images import ImageError, load_image
+    from explainers.methods import ParameterError, all_methods, get_method
+    from explainers.predictions import cached_prediction
+    from explainers.request import build_request
+    from jobs import Engine
+    from models import get_spec, load_classifier
+
+    get_spec(args.model)
+    files = image_paths(args.images)
+    if not files:
+        raise UsageError(f"No PNG, JPEG, TIFF, BMP or WebP files at {args.images}.")
+    classifier = load_classifier(args.model)
+    names = [name.strip() for name in args.methods.split(",")] if args.methods else \
+        [method.name for method in all_methods() if method.unsupported(classifier) is None]
+    methods = [get_method(name) for name in names]
+    for method in methods:
+        reason = method.unsupported(classifier)
+        if reason is not None:
+            raise UsageError(f"{method.title} cannot explain {args.model}: {reason}.")
+
+    def params_for(method: Any) -> dict[str, Any]:
+        uses_segments = any(param.name == "segments" for param in method.params)
+        return {"segments": args.segments} if args.segments is not None and uses_segments else {}
+
+    started = time.perf_counter()
+    cache = ExplanationCache()
+    engine = Engine(cache=cache, address=args.scheduler, workers=args.workers)
+    total = len(files) * len(methods)
+    bar = _Bar(args.quiet, len(files), total)
+    in_flight: list[tuple[Path, Any]] = []
+    failed: list[dict[str, str]] = []
+    counts = {"requests": 0, "computed": 0, "cached": 0, "finished": 0}
+
+    def collect(block: bool) -> None:
+        """Counts the finished jobs; with ``block``, waits until at least one has finished."""
+        while in_flight:
+            for entry in [entry for entry in in_flight if entry[1].done]:
+                in_flight.remove(entry)
+                path, job = entry
+                counts["finished"] += 1
+                if job.outcome is not None:
+                    counts["computed"] += 1
+                else:
+                    failed.append({"file": str(path), "method": job.request.method, "reason": job.error or ""})
+            bar.draw(read, counts["finished"], counts["computed"])
+            if not block or len(in_flight) < limit:
+                return
+            in_flight[0][1].wait(0.2)
+
+    read, limit = 0, 1
+    try:
+        for path in files:
+            try:
+                image = load_image(path)
+                probs = cached_prediction(cache, classifier, image)  # the verdicts, listed without a model call
+            except (ImageError, ValueError) as error:
+                failed.append({"file": str(path), "reason": str(error)})
+                counts["finished"] += len(methods)
+                read += 1
+                continue
+            read += 1
+            del probs
+            for method in methods:
+                try:
+                    request = build_request(classifier, image, method.name, params=params_for(method),
+                                            budget=args.max_evals, seed=args.seed,
+                                            top_k=min(args.top_k, len(classifier.class_names)))
+                except ParameterError as error:
+                    raise UsageError(f"{method.title}: {error}") from None
+                counts["requests"] += 1
+                if cache.get(request) is not None:
+                    counts["cached"] += 1
+                    counts["finished"] += 1
+                    continue
+                limit = IN_FLIGHT_PER_WORKER * engine.threads()
+                in_flight.append((path, engine.submit(request, image)))
+                collect(block=True)
+        limit = 1
+        collect(block=True)
+        collect(block=False)
+    except KeyboardInterrupt:
+        for _, job in in_flight:
+            job.cancel()
+        bar.end()
+        _report(args, counts, failed, started, interrupted=True)
+        print("Stopped: what finished is stored; run the same command to resume.", file=sys.stderr)
+        engine.close()
+        return 130
+    bar.draw(read, counts["finished"], counts["computed"], force=True)
+    bar.end()
+    engine.close()
+    _report(args, counts, failed, started)
+    return 1 if failed else 0
+
+
+def _report(args: argparse.Namespace, counts: dict[str, int], failed: list[dict[str, str]], started: float,
+            interrupted: bool = False) -> None:
+    print(json.dumps({"model": args.model, "requests": counts["requests"], "computed": counts["computed"],
+                      "cached": counts["cached"], "failed": failed, "seconds": round(time.perf_counter() - started, 2),
+                      **({"interrupted": True} if interrupted else {})}))
