@@ -11,10 +11,10 @@ import streamlit as st
 
 from explainers.faithfulness import agreement, cached_faithfulness, segment_totals
 from explainers.methods import ParameterError, all_methods, get_method
-from explainers.request import build_request, run_cached
+from explainers.request import build_request
 from ui import keys
 from ui.access import signed_in_user
-from ui.compute import StreamlitProgress, get_cache
+from ui.compute import explanation_if_ready, get_cache, get_engine, submit, watch
 from ui.controls import chosen_settings
 from ui.resources import superpixels_of
 from ui.state import page_start
@@ -53,59 +53,34 @@ for name in chosen:
     except ParameterError as error:
         st.error(f"{get_method(name).title}: {error}")
         st.stop()
-results = {name: cache.get(request) for name, request in requests.items()}
+results = {name: explanation_if_ready(request) for name, request in requests.items()}
 missing = [name for name in chosen if results[name] is None]
+engine = get_engine()
+jobs = {name: engine.job(requests[name]) for name in missing}
+active = [job for job in jobs.values() if job is not None and not job.done]
 
 
 def _start() -> None:
-    st.session_state[keys.COMPARE_RUNNING] = True
-    st.session_state[keys.COMPARE_DONE_BEFORE] = 0
+    """Submits every missing method at once: the workers compute them side by side."""
+    for name in missing:
+        submit(requests[name], selection.image)
 
 
-def _cancel() -> None:
-    st.session_state[keys.COMPARE_RUNNING] = False
-
-
-running = bool(missing) and st.session_state.get(keys.COMPARE_RUNNING, False)
 if missing:
     total = sum(requests[name].budget for name in missing)
     left, right = st.columns([3, 1])
     left.info(f"{len(missing)} of {len(chosen)} methods are not cached yet: "
               f"{', '.join(missing)} (budgets add up to {total}).")
-    if running:
-        right.button("Cancel", on_click=_cancel, key="compare_cancel",
-                     help="Stops after the current method; finished methods are kept.")
-        progress_slot = st.empty()  # filled below, after the finished panels are drawn
+    for name, job in jobs.items():
+        if job is not None and job.done and job.error is not None and not job.cancelled:
+            st.error(f"{get_method(name).title} failed: {job.error}")
+    if active:  # one bar per job, Cancel; the page reruns as each one finishes, so its panels appear
+        watch(active)
     else:
         right.button("Compute the missing methods", on_click=_start, key="compare_run", type="primary")
-elif st.session_state.get(keys.COMPARE_RUNNING):
-    st.session_state[keys.COMPARE_RUNNING] = False
-
-
-def compute_next() -> None:
-    """Runs the next missing method, then reruns the page: its panels appear as each method finishes. One
-    progress bar counts the budgets of every missing method, with one estimate of the time left."""
-    name = missing[0]
-    request = requests[name]
-    before = st.session_state.get(keys.COMPARE_DONE_BEFORE, 0)
-    progress = StreamlitProgress(f"{get_method(name).title} ({chosen.index(name) + 1} of {len(chosen)})",
-                                 "budget units, all methods", slot=progress_slot)
-    progress.total = before + sum(requests[m].budget for m in missing)
-    try:
-        run_cached(cache, request, selection.image, classifier, progress.part(before, request.budget),
-                   owner=signed_in_user())
-    except ParameterError as error:
-        st.session_state[keys.COMPARE_RUNNING] = False
-        st.error(f"{get_method(name).title}: {error}")
-        st.stop()
-    st.session_state[keys.COMPARE_DONE_BEFORE] = before + request.budget
-    st.rerun()
-
 
 ready = {name: results[name] for name in chosen if results[name] is not None}
 if not ready:
-    if running:
-        compute_next()
     st.stop()
 
 prepared = classifier.prepare(selection.image.pixels)
@@ -210,6 +185,3 @@ b.download_button("Explanations (.npz, zip)", archive.getvalue(), file_name=f"{s
 c.download_button("Per-superpixel values (CSV)", values_csv.getvalue(), file_name=f"{spec.name}_values.csv",
                   mime="text/csv")
 d.download_button("Scores (CSV)", scores_csv.getvalue(), file_name=f"{spec.name}_scores.csv", mime="text/csv")
-
-if running:
-    compute_next()

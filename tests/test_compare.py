@@ -82,8 +82,7 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
     app = compare_app(budget_partition=40, budget_kernel=62, budget_deep=2)
     assert not app.exception, app.exception
     assert any("not cached yet" in message.value for message in app.info)
-    app.session_state["compare_running"] = True
-    app.run()
+    app.button(key="compare_run").click().run()  # jobs on the engine; the run waits for them (conftest)
     assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
     charts = app.get("plotly_chart")
     assert len(charts) == 3 * (1 + 3) + 2  # image + three methods per row, curves, agreement

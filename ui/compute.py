@@ -75,7 +75,7 @@ def _cancel(job: Job) -> None:
     job.cancel(session_id())
 
 
-def ready(request: ExplanationRequest) -> Explanation | None:
+def explanation_if_ready(request: ExplanationRequest) -> Explanation | None:
     """The explanation when it is stored, or when this server's job for it has finished (a read-only cache
     keeps results only in the job); None otherwise. Never computes."""
     stored = get_cache().get(request)
@@ -95,7 +95,7 @@ def explanation_for(request: ExplanationRequest, image: InputImage, *, automatic
     ``automatic``: submit a job when there is none; a request this session cancelled, or whose job failed,
     waits for its button instead.
     """
-    explanation = ready(request)
+    explanation = explanation_if_ready(request)
     if explanation is not None:
         return explanation
     job = get_engine().job(request)

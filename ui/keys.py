@@ -21,8 +21,6 @@ COMPARE_METHODS = "compare_methods"
 COMPARE_TOP_K = "compare_top_k"
 COMPARE_OPACITY = "compare_opacity"
 COMPARE_PER_ROW = "compare_per_row"
-COMPARE_RUNNING = "compare_running"
-COMPARE_DONE_BEFORE = "compare_done_before"
 
 # Gallery.
 GALLERY_MODEL = "gallery_model"
