@@ -16,7 +16,7 @@ from models import all_specs, default_sample, get_spec, samples_for
 from ui import keys
 from storage.folders import ROOT
 from ui.access import require_sign_in, sign_out_button
-from ui.compute import get_cache
+from ui.compute import get_cache, warm_engine
 from ui.state import available_models, current_selection
 from ui.study import participant_link_requested
 
@@ -43,6 +43,7 @@ if participant_link_requested():
 
 st.set_page_config(page_title="SHAP Image Studio", page_icon=ICON, layout="wide")
 user = require_sign_in()
+warm_engine(tuple(spec.name for spec in available_models()[:1]))  # the default model, on the workers
 
 pages = st.navigation([
     st.Page("app_pages/explain.py", title="Explain", default=True),

@@ -6,10 +6,11 @@ import numpy as np
 import streamlit as st
 
 from explainers.methods import ParameterError, all_methods, get_method
+from explainers.predictions import cached_prediction
 from explainers.request import build_request
 from explainers.superpixels import segment_boundaries
 from ui import keys
-from ui.compute import explanation_for
+from ui.compute import explanation_for, get_cache
 from ui.controls import method_params
 from ui.state import page_start
 from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
@@ -41,7 +42,8 @@ with layout.controls.container(border=True):
     seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SEED))
     left, right = st.columns([1, 2])
     outlines = left.toggle("Superpixel outlines", value=False, key=keys.OUTLINES, disabled=not method.uses_segments)
-    probs = classifier.predict(prepared)[0]  # the verdict: one forward pass, before any explanation
+    # The verdict: stored, or one forward pass (then stored), before any explanation.
+    probs = cached_prediction(get_cache(), classifier, selection.image)
     order = np.argsort(-probs, kind="stable")
     chosen = right.selectbox("Explained classes", ["top-k"] + [spec.class_names[c] for c in order],
                              key=keys.EXPLAINED_CLASS, help="The top-k classes, or one class of your choice.")

@@ -15,7 +15,9 @@ class Classifier(Protocol):
 
     ``predict`` is required: N×H×W×3 images in [0, 255] at the model's input size to N×C probabilities.
     ``gradient_module`` is optional: a differentiable torch module with the same contract (N×3×H×W in,
-    probabilities out), or None; methods with ``requires_gradients`` need it.
+    probabilities out), or None; methods with ``requires_gradients`` need it. ``device`` and
+    ``predict_tensor(images)`` (N×H×W×3 float on that device) are optional too: with a GPU ``device``, the
+    superpixel games build their masked images on it.
     """
 
     name: str

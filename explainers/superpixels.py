@@ -122,9 +122,15 @@ class SuperpixelGame:
         self.background = background.astype(np.float32)
         self.players = int(segments.max()) + 1
         # For building masked images with one gather and one interpolation, no Python loop.
-        self._pixel_segments = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.int64).ravel())
-        self._image = torch.from_numpy(self.image)
-        self._background = torch.from_numpy(self.background)
+        # On a GPU (a classifier with a non-CPU ``device`` and ``predict_tensor``) the masked images are built
+        # there too: only the coalitions go in and the probabilities come out.
+        device = getattr(classifier, "device", None)
+        self.on_device = device is not None and getattr(device, "type", "cpu") != "cpu" \
+            and hasattr(classifier, "predict_tensor")
+        self.device = device if self.on_device else torch.device("cpu")
+        self._pixel_segments = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.int64).ravel()).to(self.device)
+        self._image = torch.from_numpy(self.image).to(self.device)
+        self._background = torch.from_numpy(self.background).to(self.device)
         self.total = total
         self.progress = progress
         self.evaluations = 0
@@ -132,11 +138,14 @@ class SuperpixelGame:
 
     def masked_images(self, coalitions: np.ndarray) -> np.ndarray:
         """Z×H×W×3: each coalition's segments from the image, the others from the background."""
-        keep = torch.from_numpy(np.ascontiguousarray(coalitions, dtype=np.float32))
+        return self._masked(coalitions).cpu().numpy()
+
+    def _masked(self, coalitions: np.ndarray) -> torch.Tensor:
+        keep = torch.from_numpy(np.ascontiguousarray(coalitions, dtype=np.float32)).to(self.device)
         keep = torch.index_select(keep, 1, self._pixel_segments).view(len(keep), *self.segments.shape, 1)
         # lerp is exact at weights 0 and 1 (unlike background + keep · difference), so a pixel is bit for bit
         # the image's or the background's wherever it sits in the batch.
-        return torch.lerp(self._background, self._image, keep).numpy()
+        return torch.lerp(self._background, self._image, keep)
 
     def __call__(self, coalitions: np.ndarray) -> np.ndarray:
         """Z×C probabilities for Z×S boolean (or 0/1) coalitions."""
@@ -149,7 +158,8 @@ class SuperpixelGame:
             step = max(1, self.classifier.batch_size)
             for start in range(0, len(todo), step):
                 chunk = todo[start:start + step]
-                outputs = self.classifier.predict(self.masked_images(chunk), batch_size=step)
+                outputs = (self.classifier.predict_tensor(self._masked(chunk)) if self.on_device
+                           else self.classifier.predict(self.masked_images(chunk), batch_size=step))
                 for key, row in zip(missing[start:start + step], outputs):
                     self._memory[key] = row
                 self.evaluations += len(chunk)

@@ -14,12 +14,16 @@ cores ÷ workers), as many as the cores and memory allow, each memory-limited by
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from explainers.cache import LOCAL, SHARED
@@ -28,6 +32,9 @@ from explainers.images import InputImage
 from explainers.progress import Progress, ProgressState
 from explainers.request import ExplanationRequest
 from jobs import worker
+from jobs.cluster import THREADS_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("jobs")
 SCHEDULER_ENV = "EXPLAINERS_SCHEDULER"
@@ -163,7 +170,8 @@ class Engine:
             processes = os.environ.get(PROCESSES_ENV, "1").strip() not in ("0", "false", "no")
         self.processes, self.memory_limit = processes, memory_limit
         self._client: Any = None
-        self._cluster: Any = None
+        self._cluster: Any = None  # an in-process cluster (threads)
+        self._process: subprocess.Popen | None = None  # the embedded cluster's process (jobs.cluster)
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}  # by request key: the latest job of each request
         self._by_dask_key: dict[str, Job] = {}
@@ -183,23 +191,30 @@ class Engine:
             return self._client
 
     def _connect(self) -> Any:
-        import dask
         from distributed import Client, LocalCluster
 
         if self.address:
             log.info("jobs: using the cluster at %s", self.address)
             return Client(self.address, timeout="20s")
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        env = {worker.THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads)}
-        with dask.config.set({"distributed.worker.daemon": False, "distributed.admin.system-monitor.gil.enabled":
-                              False}):
-            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=self.processes,
-                                         memory_limit=self.memory_limit if self.processes else None,
-                                         dashboard_address=None, silence_logs=logging.ERROR,
-                                         # worker processes on loopback; threads talk in-process
-                                         **({"env": env, "host": "127.0.0.1"} if self.processes else {}))
-        log.info("jobs: started an embedded cluster of %d worker%s", self.workers, "s" * (self.workers > 1))
-        return Client(self._cluster)
+        if not self.processes:  # threads of this process: nothing is spawned
+            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=False,
+                                         dashboard_address=None, silence_logs=logging.ERROR)
+            return Client(self._cluster)
+        threads = int(os.environ.get(THREADS_ENV) or 0) or max(1, (os.cpu_count() or 1) // self.workers)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "jobs.cluster", "--workers", str(self.workers), "--threads", str(threads),
+             "--memory-limit", str(self.memory_limit)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        line = self._process.stdout.readline()  # the address, once the workers are up
+        if not line:
+            self._process.wait(10)
+            raise JobFailed(f"The embedded cluster did not start (exit code {self._process.returncode}); its log "
+                            "is in the server's output.")
+        started = json.loads(line)
+        self.workers = started["workers"]
+        log.info("jobs: started an embedded cluster of %d worker%s at %s", self.workers, "s" * (self.workers > 1),
+                 started["address"])
+        return Client(started["address"], timeout="20s")
 
     @property
     def started(self) -> bool:
@@ -210,8 +225,13 @@ class Engine:
         return sum(self.client.nthreads().values()) or 1
 
     def warm(self, models: list[str]) -> None:
-        """Starts the cluster and loads ``models`` on every worker now (at server start), without waiting."""
-        self.client.run(worker.warm, list(models), wait=False)
+        """Starts the cluster and loads ``models`` on every worker now (at server start), without waiting: one
+        task per worker, in its own thread (its event loop stays free)."""
+        from distributed import fire_and_forget
+
+        for address in self.client.scheduler_info(n_workers=-1)["workers"]:
+            fire_and_forget(self.client.submit(worker.warm, list(models), workers=[address], pure=False,
+                                               allow_other_workers=False))
 
     def close(self) -> None:
         with self._lock:
@@ -219,7 +239,13 @@ class Engine:
                 self._client.close()
             if self._cluster is not None:
                 self._cluster.close()
-            self._client = self._cluster = None
+            if self._process is not None:
+                self._process.stdin.close()  # the cluster process ends when its input closes
+                try:
+                    self._process.wait(20)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+            self._client = self._cluster = self._process = None
 
     # -- jobs ---------------------------------------------------------------------------------------------------
 

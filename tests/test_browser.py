@@ -89,6 +89,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     env.update(EXPLAINERS_CACHE_DIR=str(tmp / "cache"), EXPLAINERS_STUDY_DIR=str(tmp / "study"),
                HOME=str(tmp / "home"), EXPLAINERS_STUDIES_DIR=str(STUDIES), MODELS_TUNE="0",
                PYTHONUNBUFFERED="1")
+    # The server runs as shipped: an embedded cluster of worker processes (the other tests use threads).
+    env.pop("EXPLAINERS_WORKER_PROCESSES", None)
     precompute = subprocess.run([sys.executable, "-m", "explainers", "study", "precompute", str(STUDY_FILE)],
                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert precompute.returncode == 0, precompute.stderr[-2000:]

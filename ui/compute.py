@@ -7,6 +7,8 @@ every half second on its own and reruns the page when the job is done.
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any, Sequence
 
 import streamlit as st
@@ -36,6 +38,21 @@ def get_engine() -> Engine:
     """One job engine per server: the embedded cluster (started at the first job) or $EXPLAINERS_SCHEDULER.
     This process stores every finished job in the cache (the one writer)."""
     return Engine(cache=get_cache())
+
+
+@st.cache_resource(show_spinner=False)
+def warm_engine(models: tuple[str, ...]) -> None:
+    """Once per server, at the first visit: starts the cluster and loads ``models`` on its workers in the
+    background, so the first explanation does not wait for them."""
+    engine = get_engine()
+
+    def warm() -> None:
+        try:
+            engine.warm(list(models))
+        except Exception:  # noqa: BLE001 - the first job starts the cluster again and reports what is wrong
+            logging.getLogger("jobs").exception("warming the job engine failed")
+
+    threading.Thread(target=warm, name="warm-engine", daemon=True).start()
 
 
 class StreamlitProgress(Progress):

@@ -1,12 +1,44 @@
-"""Plotly figures of explanations. They return figures; showing them is the page's job."""
+"""Plotly figures of explanations. They return figures; showing them is the page's job.
+
+Pictures travel as one compressed image each (a data URI in ``go.Image(source=...)``), composited here with
+numpy: a 224×224 panel sent as JSON float heatmaps over a raw pixel array cost 0.5–0.75 MB (1.5 MB with
+outlines), now 25–65 KB (``python -m bench.page_bytes``). Hovering reads a coarse heatmap on top that is never
+drawn (a value per 8×8 block, or per superpixel); it also carries the colour bar.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
+
+from viz.render import colourise
 
 # Red raises the class's probability, blue lowers it (the convention of shap's image plots).
 DIVERGING = "RdBu_r"
+# The hover layer's cells along the longer side: 8-pixel blocks on a 224-pixel map, every pixel below 29 px.
+HOVER_CELLS = 28
+# Superpixel outlines: dark grey at 80 % over the overlay.
+OUTLINE_RGB, OUTLINE_OPACITY = np.array([0x22, 0x22, 0x22], dtype=np.float32), 0.8
+# An overlay is a 128-colour PNG (colours within a few levels, no blur). The input image is a lossless PNG
+# while that stays under LOSSLESS_IMAGE_BYTES (scans, digits), else a full-colour-resolution JPEG.
+OVERLAY_COLOURS = 128
+LOSSLESS_IMAGE_BYTES = 24_000
+JPEG_QUALITY = 90
+# The last pictures encoded, by a digest of their inputs: a page's rerun (every widget change) redraws its
+# panels without encoding them again (~30 ms each). At most ~60 KB each.
+CACHED_PICTURES = 64
+_pictures: OrderedDict[bytes, object] = OrderedDict()
+_pictures_lock = threading.Lock()
+COLORBAR = {"title": {"text": "SHAP", "side": "right"}, "thickness": 12, "len": 0.9, "exponentformat": "e",
+            "nticks": 5}
 
 
 def symmetric_limit(maps: np.ndarray | list[np.ndarray], percentile: float = 99.5,
@@ -25,36 +57,124 @@ def symmetric_limit(maps: np.ndarray | list[np.ndarray], percentile: float = 99.
     return float(np.median(limits)) if across == "median" else max(limits)
 
 
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 from grey, RGB or RGBA, integer or float in [0, 255]."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.dtype != np.uint8:
+        image = np.clip(np.nan_to_num(image.astype(np.float32)), 0, 255).round().astype(np.uint8)
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image[..., :3]
+
+
 def _grayscale(image: np.ndarray) -> np.ndarray:
     """The image as a dimmed grey backdrop, so the colours on top read as attribution only."""
-    gray = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    gray = _rgb(image).astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     dimmed = (96 + gray * 0.5).clip(0, 255).astype(np.uint8)
     return np.repeat(dimmed[..., None], 3, axis=2)
 
 
-def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7,
-                   title: str = "", height: int = 320, segments: np.ndarray | None = None,
-                   outlines: np.ndarray | None = None, show_colorbar: bool = True) -> go.Figure:
-    """The attribution map over a grey copy of the image, diverging colours centred on 0.
-
-    Hovering shows the pixel position and its value (and its superpixel when ``segments`` is given).
-    """
-    figure = go.Figure()
-    figure.add_trace(go.Image(z=_grayscale(image), hoverinfo="skip"))
-    customdata = None
-    hovertemplate = "x %{x}, y %{y}<br>SHAP value %{z:.3g}<extra></extra>"
-    if segments is not None:
-        customdata = segments
-        hovertemplate = "x %{x}, y %{y}<br>superpixel %{customdata}<br>SHAP value %{z:.3g}<extra></extra>"
-    figure.add_trace(go.Heatmap(
-        z=values, zmin=-limit, zmax=limit, zmid=0, colorscale=DIVERGING, opacity=opacity,
-        customdata=customdata, hovertemplate=hovertemplate, showscale=show_colorbar,
-        colorbar={"title": {"text": "SHAP", "side": "right"}, "thickness": 12, "len": 0.9,
-                  "exponentformat": "e", "nticks": 5},
-    ))
+def composite(image: np.ndarray, values: np.ndarray, limit: float, opacity: float = 0.7,
+              outlines: np.ndarray | None = None) -> np.ndarray:
+    """H×W×3 uint8: the diverging colours of ``values`` (±limit at the ends) at ``opacity`` over the grey
+    backdrop, then the outlines; what the heatmap layers drew in the browser before. NaN shows the backdrop."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    colours = colourise(np.where(finite, values, 0.0), limit).astype(np.float32)
+    alpha = (float(np.clip(opacity, 0, 1)) * finite)[..., None]
+    picture = _grayscale(image).astype(np.float32) * (1 - alpha) + colours * alpha
     if outlines is not None:
-        figure.add_trace(go.Heatmap(z=np.where(outlines, 1.0, np.nan), colorscale=[[0, "#222"], [1, "#222"]],
-                                    showscale=False, hoverinfo="skip", opacity=0.8))
+        edge = (np.asarray(outlines, dtype=bool) * OUTLINE_OPACITY)[..., None]
+        picture = picture * (1 - edge) + OUTLINE_RGB * edge
+    return picture.round().clip(0, 255).astype(np.uint8)
+
+
+def data_uri(picture: Image.Image, kind: str, **options) -> str:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=kind, **options)
+    mime = "jpeg" if kind == "JPEG" else kind.lower()
+    return f"data:image/{mime};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _remembered(make: Callable[[], object], *parts) -> object:
+    """``make()``, or what it returned last time for equal ``parts`` (arrays compared by value)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            digest.update(f"{part.dtype.str}{part.shape}".encode())
+            digest.update(np.ascontiguousarray(part).data)
+        else:
+            digest.update(repr(part).encode())
+    key = digest.digest()
+    with _pictures_lock:
+        if key in _pictures:
+            _pictures.move_to_end(key)
+            return _pictures[key]
+    made = make()
+    with _pictures_lock:
+        _pictures[key] = made
+        while len(_pictures) > CACHED_PICTURES:
+            _pictures.popitem(last=False)
+    return made
+
+
+def _overlay_uri(picture: np.ndarray) -> str:
+    """A palette PNG; small pictures (digits) keep every colour."""
+    pil = Image.fromarray(picture)
+    if picture.shape[0] * picture.shape[1] > 64 * 64:
+        pil = pil.quantize(OVERLAY_COLOURS, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+    return data_uri(pil, "PNG", compress_level=6)
+
+
+def _image_uri(image: np.ndarray) -> tuple[str, bool]:
+    """(data URI, lossless): a PNG (grey scans as one channel) while small enough, else a JPEG without chroma
+    subsampling."""
+    rgb = _rgb(image)
+    gray = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+    pil = Image.fromarray(rgb[..., 0] if gray else rgb)
+    lossless = data_uri(pil, "PNG", compress_level=6)
+    if len(lossless) * 3 // 4 <= LOSSLESS_IMAGE_BYTES:
+        return lossless, True
+    return data_uri(pil, "JPEG", quality=JPEG_QUALITY, subsampling=0), False
+
+
+def hover_grid(values: np.ndarray, segments: np.ndarray | None = None, cells: int = HOVER_CELLS):
+    """The hover layer: (x edges, y edges, z, customdata, block).
+
+    Without ``segments``: z is the mean of each block×block block (the last row and column may be narrower);
+    customdata is None. With them: each cell takes the superpixel under its centre, z is that superpixel's
+    mean value per pixel (what its colour shows) and customdata[..., 0] its id, [..., 1] its total (the sum
+    of its pixels: the superpixel's SHAP value).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    height, width = values.shape
+    block = max(1, -(-max(height, width) // cells))
+    rows, columns = -(-height // block), -(-width // block)
+    x_edges = np.minimum(np.arange(columns + 1) * block, width) - 0.5
+    y_edges = np.minimum(np.arange(rows + 1) * block, height) - 0.5
+    if segments is None:
+        padded = np.full((rows * block, columns * block), np.nan)
+        padded[:height, :width] = values
+        blocks = padded.reshape(rows, block, columns, block)
+        counts = np.isfinite(blocks).sum(axis=(1, 3))
+        sums = np.nansum(blocks, axis=(1, 3))
+        z = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return x_edges, y_edges, z.astype(np.float32), None, block
+    labels = np.asarray(segments).astype(np.int64)
+    count = int(labels.max()) + 1
+    totals = np.bincount(labels.ravel(), weights=np.nan_to_num(values).ravel(), minlength=count)
+    area = np.bincount(labels.ravel(), minlength=count)
+    centre_y = ((y_edges[:-1] + y_edges[1:]) / 2 + 0.5).astype(int).clip(0, height - 1)
+    centre_x = ((x_edges[:-1] + x_edges[1:]) / 2 + 0.5).astype(int).clip(0, width - 1)
+    under = labels[np.ix_(centre_y, centre_x)]
+    z = totals[under] / np.maximum(area[under], 1)
+    customdata = np.stack([under, totals[under]], axis=-1).astype(np.float32)
+    return x_edges, y_edges, z.astype(np.float32), customdata, block
+
+
+def _image_axes(figure: go.Figure, title: str, height: int) -> go.Figure:
     figure.update_layout(
         title={"text": title, "x": 0.02, "font": {"size": 14}}, height=height,
         margin={"l": 0, "r": 0, "t": 36 if title else 4, "b": 0},
@@ -64,14 +184,44 @@ def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opaci
     return figure
 
 
+def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7,
+                   title: str = "", height: int = 320, segments: np.ndarray | None = None,
+                   outlines: np.ndarray | None = None, show_colorbar: bool = True) -> go.Figure:
+    """The attribution map over a grey copy of the image, diverging colours centred on 0, as one PNG.
+
+    Hovering shows the value of the 8×8 block under the pointer (its mean per pixel), or with ``segments``
+    the superpixel's id, its SHAP value (the sum over its pixels) and its mean per pixel.
+    """
+    image, values = np.asarray(image), np.asarray(values)
+    outlines = None if outlines is None else np.asarray(outlines, dtype=bool)
+    source = _remembered(lambda: _overlay_uri(composite(image, values, limit, opacity, outlines)),
+                         "overlay", image, values, float(limit), float(opacity), outlines)
+    figure = go.Figure(go.Image(source=source, hoverinfo="skip"))
+    x_edges, y_edges, z, customdata, block = hover_grid(values, segments)
+    if customdata is not None:
+        hovertemplate = ("superpixel %{customdata[0]:.0f} · SHAP value %{customdata[1]:.3g}<br>"
+                         "(its pixels' sum; per pixel %{z:.3g})<extra></extra>")
+    elif block > 1:
+        hovertemplate = (f"x %{{x:.0f}}, y %{{y:.0f}}<br>SHAP value %{{z:.3g}}<br>(per pixel, mean of {block}×{block})"
+                         "<extra></extra>")
+    else:
+        hovertemplate = "x %{x:.0f}, y %{y:.0f}<br>SHAP value %{z:.3g}<extra></extra>"
+    # Drawn with opacity 0: the cells stay invisible while hover and the colour bar (which ignores the trace's
+    # opacity) work as before.
+    figure.add_trace(go.Heatmap(
+        z=z, x=x_edges, y=y_edges, zmin=-limit, zmax=limit, zmid=0, colorscale=DIVERGING, opacity=0,
+        customdata=customdata, hovertemplate=hovertemplate, showscale=show_colorbar, colorbar=COLORBAR,
+    ))
+    return _image_axes(figure, title, height)
+
+
 def image_figure(image: np.ndarray, *, title: str = "", height: int = 320) -> go.Figure:
-    """The image as the model sees it, at its input resolution."""
-    figure = go.Figure(go.Image(z=image, hovertemplate="x %{x}, y %{y}<br>RGB %{z}<extra></extra>"))
-    figure.update_layout(title={"text": title, "x": 0.02, "font": {"size": 14}}, height=height,
-                         margin={"l": 0, "r": 0, "t": 36 if title else 4, "b": 0})
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False, scaleanchor="x")
-    return figure
+    """The image as the model sees it, at its input resolution (hover: the pixel and its colour as drawn)."""
+    image = np.asarray(image)
+    source, lossless = _remembered(lambda: _image_uri(image), "image", image)
+    colour = "RGB %{z[0]}, %{z[1]}, %{z[2]}" if lossless else "RGB ≈ %{z[0]}, %{z[1]}, %{z[2]} (as compressed)"
+    figure = go.Figure(go.Image(source=source, hovertemplate=f"x %{{x}}, y %{{y}}<br>{colour}<extra></extra>"))
+    return _image_axes(figure, title, height)
 
 
 def probability_figure(names: list[str], probs: list[float], height: int = 220) -> go.Figure:

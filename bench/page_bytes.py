@@ -1,0 +1,168 @@
+"""Bytes a fully cached page sends for its charts: the Plotly JSON of each figure, built the way the Explain
+page (input image, probabilities, an overlay per top-3 class) and the Compare grid (3 rows × 5 methods, an
+image per row) build them, measured as Streamlit serialises it (``plotly.io.to_json`` with Streamlit's
+template). Beside each, the old way (a 224×224 float heatmap over a raw grey pixel array, copied below as the
+reference) and the seconds to build and serialise the page's figures, first and on a rerun.
+
+Run: .venv/bin/python -m bench.page_bytes [--model M] [--sample S] [--cache-dir DIR]
+
+Progress goes to stderr, the Markdown report to stdout (``> bench/page_bytes.md`` keeps it).
+
+The explanations are computed at each method's default budget (~3 min for the five on two cores) in a fresh
+cache folder, or read from ``--cache-dir`` (e.g. the app's own cache) when answered there before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from explainers.cache import ExplanationCache
+from explainers.images import load_image
+from explainers.request import build_request, run_cached
+from models import get_spec, load_classifier
+from models.samples import default_sample, get_sample
+from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
+
+COMPARE_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]  # the Compare page's default
+EXPLAIN_METHOD = "partition"  # the Explain page's first method
+TOP_K = 3
+OPACITY = 0.7
+
+
+def json_bytes(figure: go.Figure) -> int:
+    """The bytes of the figure's spec as st.plotly_chart sends it."""
+    return len(pio.to_json(figure, validate=False).encode())
+
+
+# The reference: viz/plots.py before pictures were compressed (commit 7bbc86a), copied so both ways are
+# measured on the same explanations.
+def old_overlay_figure(image, values, *, limit, opacity=0.7, title="", height=320, segments=None, outlines=None,
+                       show_colorbar=True) -> go.Figure:
+    gray = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    figure = go.Figure(go.Image(z=np.repeat((96 + gray * 0.5).clip(0, 255).astype(np.uint8)[..., None], 3, axis=2),
+                                hoverinfo="skip"))
+    hovertemplate = "x %{x}, y %{y}<br>SHAP value %{z:.3g}<extra></extra>"
+    if segments is not None:
+        hovertemplate = "x %{x}, y %{y}<br>superpixel %{customdata}<br>SHAP value %{z:.3g}<extra></extra>"
+    figure.add_trace(go.Heatmap(
+        z=values, zmin=-limit, zmax=limit, zmid=0, colorscale="RdBu_r", opacity=opacity, customdata=segments,
+        hovertemplate=hovertemplate, showscale=show_colorbar,
+        colorbar={"title": {"text": "SHAP", "side": "right"}, "thickness": 12, "len": 0.9, "exponentformat": "e",
+                  "nticks": 5}))
+    if outlines is not None:
+        figure.add_trace(go.Heatmap(z=np.where(outlines, 1.0, np.nan), colorscale=[[0, "#222"], [1, "#222"]],
+                                    showscale=False, hoverinfo="skip", opacity=0.8))
+    figure.update_layout(title={"text": title, "x": 0.02, "font": {"size": 14}}, height=height,
+                         margin={"l": 0, "r": 0, "t": 36 if title else 4, "b": 0})
+    figure.update_xaxes(visible=False, showgrid=False)
+    figure.update_yaxes(visible=False, showgrid=False, scaleanchor="x")
+    return figure
+
+
+def old_image_figure(image, *, title="", height=320) -> go.Figure:
+    figure = go.Figure(go.Image(z=image, hovertemplate="x %{x}, y %{y}<br>RGB %{z}<extra></extra>"))
+    figure.update_layout(title={"text": title, "x": 0.02, "font": {"size": 14}}, height=height,
+                         margin={"l": 0, "r": 0, "t": 36 if title else 4, "b": 0})
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False, scaleanchor="x")
+    return figure
+
+
+def explain_page(prepared, label, names, probs, explanation, overlay, image) -> list[tuple[str, go.Figure]]:
+    """The figures of app_pages/explain.py (superpixel outlines off, their default)."""
+    shown = list(np.argsort(-probs, kind="stable")[:TOP_K])
+    figures = [("input image", image(prepared, title=f"{label} as the model sees it")),
+               ("probabilities", probability_figure([names[c] for c in shown], [float(probs[c]) for c in shown]))]
+    limit = symmetric_limit(list(explanation.values))
+    for index, class_id in enumerate(explanation.classes):
+        figures.append((f"overlay: {explanation.class_names[index]}", overlay(
+            prepared, explanation.values[index], limit=limit, opacity=OPACITY,
+            title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
+            segments=explanation.segments)))
+    return figures
+
+
+def compare_grid(prepared, names, ready, overlay, image) -> list[tuple[str, go.Figure]]:
+    """The figures of app_pages/compare.py's grid (one colour scale for the whole grid, its default)."""
+    first = next(iter(ready.values()))
+    classes = first.classes[:TOP_K]
+    rows = [[ready[name].values[list(ready[name].classes).index(c)] for name in ready] for c in classes]
+    limits = [symmetric_limit(sum(rows, []), across="median")] * len(rows)
+    figures = []
+    for row, class_id in enumerate(classes):
+        label = f"{names[class_id]} · p = {first.probs[class_id]:.3f}"
+        figures.append((f"row {row + 1} image", image(prepared, title=label, height=260)))
+        for column, (name, explanation) in enumerate(ready.items()):
+            figures.append((f"row {row + 1} {name}", overlay(
+                prepared, rows[row][column], limit=limits[row], opacity=OPACITY, height=260,
+                title=name if row == 0 else "", segments=explanation.segments, show_colorbar=False)))
+    return figures
+
+
+def measure(build) -> tuple[list[tuple[str, int]], float]:
+    """(name, bytes) per figure and the seconds to build and serialise them all."""
+    started = time.perf_counter()
+    figures = build()
+    specs = [(name, json_bytes(figure)) for name, figure in figures]
+    return specs, time.perf_counter() - started
+
+
+def report(title: str, build_new, build_old) -> None:
+    new, first_seconds = measure(build_new)
+    _, rerun_seconds = measure(build_new)  # a rerun of the page: the pictures are remembered
+    old, old_seconds = measure(build_old)
+    print(f"\n## {title}\n\n| figure | bytes | old way | × smaller |\n|---|---|---|---|")
+    for (name, size), (_, old_size) in zip(new, old):
+        print(f"| {name} | {size:,} | {old_size:,} | {old_size / size:.0f} |")
+    total, old_total = sum(s for _, s in new), sum(s for _, s in old)
+    print(f"| **page** | **{total:,}** ({total / 1024:.0f} KiB) | **{old_total:,}** ({old_total / 1024:.0f} KiB) | "
+          f"{old_total / total:.1f} |")
+    print(f"\nBuilt and serialised in {first_seconds:.2f} s (first), {rerun_seconds:.2f} s (rerun); "
+          f"the old way {old_seconds:.2f} s.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="efficientnet_lite0")
+    parser.add_argument("--sample", default=None, help="e.g. photos/chelsea (default: the model's own)")
+    parser.add_argument("--cache-dir", default=None, help="reuse a cache folder (default: a fresh one)")
+    args = parser.parse_args()
+    from streamlit.elements.lib.streamlit_plotly_theme import configure_streamlit_plotly_theme
+    configure_streamlit_plotly_theme()  # the template every st.plotly_chart figure carries
+
+    spec = get_spec(args.model)
+    sample = get_sample(args.sample) if args.sample else default_sample(spec)
+    classifier = load_classifier(args.model)
+    source = load_image(sample.path, sample=True)
+    prepared = classifier.prepare(source.pixels)
+    probs = classifier.predict(prepared)[0]
+    cache = ExplanationCache(args.cache_dir or tempfile.mkdtemp(prefix="page-bytes-bench-"))
+    ready = {}
+    for method in dict.fromkeys([EXPLAIN_METHOD, *COMPARE_METHODS]):
+        started = time.perf_counter()
+        request = build_request(classifier, source, method, top_k=TOP_K)
+        ready[method], cached = run_cached(cache, request, source, classifier)
+        print(f"{method}: {'from the cache' if cached else f'computed in {time.perf_counter() - started:.0f} s'}",
+              file=sys.stderr, flush=True)
+    names = classifier.class_names
+    print(f"\n# Chart bytes of cached pages: {args.model} on {sample.name}, {prepared.shape[1]}×{prepared.shape[0]}")
+    report(f"Explain page ({EXPLAIN_METHOD}, top-{TOP_K})",
+           lambda: explain_page(prepared, sample.name, names, probs, ready[EXPLAIN_METHOD], overlay_figure,
+                                image_figure),
+           lambda: explain_page(prepared, sample.name, names, probs, ready[EXPLAIN_METHOD], old_overlay_figure,
+                                old_image_figure))
+    grid = {name: ready[name] for name in COMPARE_METHODS}
+    report(f"Compare grid ({TOP_K} rows × {len(grid)} methods)",
+           lambda: compare_grid(prepared, names, grid, overlay_figure, image_figure),
+           lambda: compare_grid(prepared, names, grid, old_overlay_figure, old_image_figure))
+
+
+if __name__ == "__main__":
+    main()
