@@ -13,8 +13,7 @@ from explainers.faithfulness import agreement, cached_faithfulness, segment_tota
 from explainers.methods import ParameterError, all_methods, get_method
 from explainers.request import build_request
 from ui import keys
-from ui.access import signed_in_user
-from ui.compute import explanation_if_ready, get_cache, get_engine, submit, watch
+from ui.compute import explanation_if_ready, get_cache, get_engine, release_others, submit, watch
 from ui.controls import chosen_settings
 from ui.resources import superpixels_of
 from ui.state import page_start
@@ -66,6 +65,8 @@ def _start() -> None:
         submit(requests[name], selection.image)
 
 
+if not active:
+    release_others("compare", [])  # settings changed: the jobs of the previous ones are no longer wanted
 if missing:
     total = sum(requests[name].budget for name in missing)
     left, right = st.columns([3, 1])
@@ -75,6 +76,7 @@ if missing:
         if job is not None and job.done and job.error is not None and not job.cancelled:
             st.error(f"{get_method(name).title} failed: {job.error}")
     if active:  # one bar per job, Cancel; the page reruns as each one finishes, so its panels appear
+        release_others("compare", active)
         watch(active)
     else:
         right.button("Compute the missing methods", on_click=_start, key="compare_run", type="primary")

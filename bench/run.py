@@ -83,6 +83,8 @@ def class_switch_ms(classifier, explanation) -> float:
 REPORTS = (
     ("bench/kernel_accuracy.md", "python -m bench.kernel_accuracy"),
     ("bench/owen_auc.md", "python -m bench.owen_auc"),
+    ("bench/engine.md", "python -m bench.engine"),
+    ("bench/page_bytes.md", "python -m bench.page_bytes"),
 )
 
 

@@ -18,8 +18,7 @@ import os
 import sys
 from typing import Any
 
-# Torch threads per worker process; read by jobs.worker.
-THREADS_ENV = "EXPLAINERS_WORKER_THREADS"
+from jobs.worker import THREADS_ENV
 
 
 def spawn_environment(threads: int) -> dict[str, str]:

@@ -32,7 +32,7 @@ from explainers.images import InputImage
 from explainers.progress import Progress, ProgressState
 from explainers.request import ExplanationRequest
 from jobs import worker
-from jobs.cluster import THREADS_ENV
+from jobs.worker import THREADS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -224,14 +224,16 @@ class Engine:
         """Jobs that can run at once (the cluster's Dask threads)."""
         return sum(self.client.nthreads().values()) or 1
 
-    def warm(self, models: list[str]) -> None:
+    def warm(self, models: list[str]) -> list[Any]:
         """Starts the cluster and loads ``models`` on every worker now (at server start), without waiting: one
-        task per worker, in its own thread (its event loop stays free)."""
+        task per worker, in its own thread (its event loop stays free). Returns their futures."""
         from distributed import fire_and_forget
 
-        for address in self.client.scheduler_info(n_workers=-1)["workers"]:
-            fire_and_forget(self.client.submit(worker.warm, list(models), workers=[address], pure=False,
-                                               allow_other_workers=False))
+        futures = [self.client.submit(worker.warm, list(models), workers=[address], pure=False,
+                                      allow_other_workers=False)
+                   for address in self.client.scheduler_info(n_workers=-1)["workers"]]
+        fire_and_forget(futures)
+        return futures
 
     def close(self) -> None:
         with self._lock:

@@ -17,9 +17,10 @@ import numpy as np
 from explainers.explanation import Explanation
 from explainers.images import InputImage
 from explainers.request import ExplanationRequest, run
-from jobs.cluster import THREADS_ENV  # torch threads per worker process, cores ÷ workers
 
 PROGRESS_TOPIC = "explainers-progress"
+# Torch threads per worker process: cores ÷ workers, set by jobs.cluster.
+THREADS_ENV = "EXPLAINERS_WORKER_THREADS"
 # Progress events at most this often per job (each is one small message to the scheduler).
 PROGRESS_INTERVAL = 0.25
 
@@ -62,8 +63,8 @@ def loaded_models() -> list[str]:
 
 def warm(names: list[str]) -> list[str]:
     """Loads ``names`` now (at server start), so the first job does not wait for them, and runs the smallest
-    partition and permutation explanations once: shap's numba functions compile at their first call in each
-    process (18 s of a cold 25 s partition on EfficientNet here). Returns the models loaded."""
+    partition explanation once: shap's numba functions compile at their first call in each process (18 s of a
+    cold 25 s partition on EfficientNet here). Returns the models loaded."""
     from explainers.methods import get_method
     from explainers.request import explain
 
@@ -73,11 +74,10 @@ def warm(names: list[str]) -> list[str]:
         except Exception:  # noqa: BLE001 - an unavailable model is reported when a job asks for it
             continue
         blank = np.full((*classifier.spec.input_size, 3), 128, dtype=np.uint8)
-        for method in ("partition", "permutation"):
-            try:
-                explain(classifier, blank, method, top_k=1, max_evals=get_method(method).min_budget)
-            except Exception:  # noqa: BLE001 - warming is best effort; a real job reports its own failure
-                continue
+        try:
+            explain(classifier, blank, "partition", top_k=1, max_evals=get_method("partition").min_budget)
+        except Exception:  # noqa: BLE001 - warming is best effort; a real job reports its own failure
+            continue
     return loaded_models()
 
 

@@ -83,8 +83,10 @@ def _stopped() -> set[str]:
     return st.session_state.setdefault(keys.STOPPED_JOBS, set())
 
 
-def _resume(key: str) -> None:
-    _stopped().discard(key)
+def _compute(request: ExplanationRequest, image: InputImage) -> None:
+    """A button's callback: submit now (a new job when the last one failed or was cancelled)."""
+    _stopped().discard(request.key)
+    submit(request, image)
 
 
 def _cancel(job: Job) -> None:
@@ -118,17 +120,29 @@ def explanation_for(request: ExplanationRequest, image: InputImage, *, automatic
     job = get_engine().job(request)
     stopped = request.key in _stopped()
     if job is not None and job.done and job.error is not None and not job.cancelled:
-        _stopped().add(request.key)
         st.error(f"Explaining {image.display_name} with {request.spec.title} failed: {job.error}")
-        st.button("Try again", on_click=_resume, args=(request.key,), key=f"retry_{request.key}")
+        st.button("Try again", on_click=_compute, args=(request, image), key=f"retry_{request.key}")
         return None
     if stopped or (job is None and not automatic):
         label = "Compute again" if stopped else "Compute"
         st.info(f"{request.spec.title} for {image.display_name}: " + ("cancelled." if stopped else "not computed yet."))
-        st.button(label, on_click=_resume, args=(request.key,), key=f"compute_{request.key}", type="primary")
+        st.button(label, on_click=_compute, args=(request, image), key=f"compute_{request.key}", type="primary")
         return None
-    watch([submit(request, image)], unit=request.spec.budget_meaning)
+    job = submit(request, image)
+    release_others("explain", [job])
+    watch([job], unit=request.spec.budget_meaning)
     return None
+
+
+def release_others(slot: str, jobs: Sequence[Job]) -> None:
+    """This session now waits for ``jobs`` in ``slot`` (a page's results): the jobs it waited for there before,
+    for settings or an image no longer shown, are released, and cancelled when no other session waits."""
+    mine = st.session_state.setdefault(keys.SLOT_JOBS, {})
+    keep = {job.dask_key for job in jobs}
+    for old in mine.get(slot, []):
+        if old.dask_key not in keep and not old.done:
+            old.cancel(session_id())
+    mine[slot] = list(jobs)
 
 
 @st.fragment(run_every=POLL_SECONDS)

@@ -50,3 +50,5 @@ DRAWN_PREFIX = "drawn_"
 
 # ui.compute: request keys this session cancelled (or whose job failed), which wait for a button.
 STOPPED_JOBS = "stopped_jobs"
+# ui.compute.release_others: the jobs each page's results slot waits for, in this session.
+SLOT_JOBS = "slot_jobs"
