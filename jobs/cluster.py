@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Any
 
-from jobs.worker import THREADS_ENV
+from jobs.worker import LOOPBACK_HTTP, THREADS_ENV
 
 
 def spawn_environment(threads: int) -> dict[str, str]:
@@ -47,12 +47,13 @@ def start(workers: int, threads: int, memory_limit: str) -> tuple[Any, int]:
         gpus = gpu_count()
         if gpus:  # one worker per GPU, each seeing only its own (dask-cuda's layout, without its version pins)
             specs = {f"gpu-{index}": {"cls": Nanny, "options": {
-                "nthreads": 1, "memory_limit": memory_limit, "host": "127.0.0.1",
+                "nthreads": 1, "memory_limit": memory_limit, "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0",
                 "env": {"CUDA_VISIBLE_DEVICES": str(index), "EXPLAINERS_DEVICE": "cuda"}}} for index in range(gpus)}
-            scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
+            scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0",
+                                                       "dashboard": False}}
             return SpecCluster(workers=specs, scheduler=scheduler, silence_logs=logging.ERROR), gpus
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                               host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+                               host="127.0.0.1", silence_logs=logging.ERROR, **LOOPBACK_HTTP)
         return cluster, workers
 
 

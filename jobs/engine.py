@@ -32,7 +32,7 @@ from explainers.images import InputImage
 from explainers.progress import Progress, ProgressState
 from explainers.request import ExplanationRequest
 from jobs import worker
-from jobs.worker import THREADS_ENV
+from jobs.worker import LOOPBACK_HTTP, THREADS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,7 +198,7 @@ class Engine:
             return Client(self.address, timeout="20s")
         if not self.processes:  # threads of this process: nothing is spawned
             self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=False,
-                                         dashboard_address=None, silence_logs=logging.ERROR)
+                                         silence_logs=logging.ERROR, **LOOPBACK_HTTP)
             return Client(self._cluster)
         threads = int(os.environ.get(THREADS_ENV) or 0) or max(1, (os.cpu_count() or 1) // self.workers)
         self._process = subprocess.Popen(
@@ -259,7 +259,7 @@ class Engine:
             raise ValueError("this image is not the one the request was built for")
         with self._lock:
             job = self._jobs.get(request.key)
-            if job is None or (job.done and job.outcome is None):  # none, or the last one failed or stopped
+            if job is None or job.cancelled or (job.done and job.outcome is None):  # none, or it failed or stopped
                 attempt = "" if job is None else f"-{next(self._attempts)}"
                 job = Job(self, request, f"explain-{request.key}{attempt}", next(self._order), image.display_name,
                           SHARED if image.source == "sample" else owner or LOCAL)

@@ -21,6 +21,10 @@ from explainers.request import ExplanationRequest, run
 PROGRESS_TOPIC = "explainers-progress"
 # Torch threads per worker process: cores ÷ workers, set by jobs.cluster.
 THREADS_ENV = "EXPLAINERS_WORKER_THREADS"
+# For the embedded cluster (jobs.cluster, jobs.engine): the scheduler's and workers' small HTTP servers (health,
+# metrics; no dashboard) on loopback, a free port each.
+LOOPBACK_HTTP = {"dashboard_address": "127.0.0.1:0", "worker_dashboard_address": "127.0.0.1:0",
+                 "scheduler_kwargs": {"dashboard": False}}
 # Progress events at most this often per job (each is one small message to the scheduler).
 PROGRESS_INTERVAL = 0.25
 

@@ -85,7 +85,12 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
     app.button(key="compare_run").click().run()  # jobs on the engine; the run waits for them (conftest)
     assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
     charts = app.get("plotly_chart")
-    assert len(charts) == 3 * (1 + 3) + 2  # image + three methods per row, curves, agreement
+    from jobs.engine import ENGINES
+
+    jobs = [(job.request.method, job.status().describe()) for engine in ENGINES for job in engine._jobs.values()
+            if job.request.model == "digits_cnn"]
+    # image + three methods per row, curves, agreement
+    assert len(charts) == 3 * (1 + 3) + 2, ([c.key for c in charts], [i.value for i in app.info], jobs)
     captions = [c.value for c in app.caption if c.value.startswith("deletion")]
     assert len(captions) == 9 and all("random" in c for c in captions)
     assert [b.label for b in app.get("download_button")] == [
