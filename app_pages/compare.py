@@ -59,10 +59,10 @@ jobs = {name: engine.job(requests[name]) for name in missing}
 active = [job for job in jobs.values() if job is not None and not job.done]
 
 
-def _start() -> None:
-    """Submits every missing method at once: the workers compute them side by side."""
-    for name in missing:
-        submit(requests[name], selection.image)
+def _start(waiting: dict, image) -> None:
+    """Submits every missing method that no job computes yet, at once: the workers compute them side by side."""
+    for request in waiting.values():
+        submit(request, image)
 
 
 if not active:
@@ -75,11 +75,14 @@ if missing:
     for name, job in jobs.items():
         if job is not None and job.done and job.error is not None and not job.cancelled:
             st.error(f"{get_method(name).title} failed: {job.error}")
+    # Missing methods with no job yet (a method may already be computing for the Explain page or another user).
+    waiting = {name: requests[name] for name in missing if jobs[name] is None or jobs[name].done}
+    if waiting:
+        right.button("Compute the missing methods", on_click=_start, args=(waiting, selection.image),
+                     key="compare_run", type="primary")
     if active:  # one bar per job, Cancel; the page reruns as each one finishes, so its panels appear
         release_others("compare", active)
         watch(active)
-    else:
-        right.button("Compute the missing methods", on_click=_start, key="compare_run", type="primary")
 
 ready = {name: results[name] for name in chosen if results[name] is not None}
 if not ready:

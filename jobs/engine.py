@@ -330,9 +330,13 @@ class Engine:
             log.warning("jobs: %s failed: %s: %s", job.request.method, type(error).__name__, error)
             job._finish(None, _reason(error))
             return
-        if self.cache is not None:
-            self.cache.put(job.request, explanation, image_label=job.label, owner=job.owner)
-        job._finish(explanation, None)
+        try:
+            if self.cache is not None:
+                self.cache.put(job.request, explanation, image_label=job.label, owner=job.owner)
+        except Exception:  # noqa: BLE001 - the cache fails soft itself; whatever else, the result is kept
+            log.exception("jobs: storing the explanation failed")
+        finally:
+            job._finish(explanation, None)
 
     def _prune(self) -> None:
         finished = sorted((job for job in self._jobs.values() if job.done), key=lambda job: job.order)
