@@ -69,6 +69,9 @@ def test_grid_png_has_a_row_per_class_and_a_column_per_method(kernel_seven) -> N
 
 
 def compare_app(**state) -> AppTest:
+    import streamlit as st
+
+    st.cache_resource.clear()  # this server's cache and job engine as the environment says, not a former test's
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     app.session_state["model_name"] = "digits_cnn"
     app.session_state["compare_methods"] = ["partition", "kernel", "deep"]

@@ -33,10 +33,14 @@ def get_cache() -> ExplanationCache:
     return cache
 
 
-@st.cache_resource(show_spinner=False)
 def get_engine() -> Engine:
-    """One job engine per server: the embedded cluster (started at the first job) or $EXPLAINERS_SCHEDULER.
-    This process stores every finished job in the cache (the one writer)."""
+    """One job engine per server and cache: the embedded cluster (started at the first job) or
+    $EXPLAINERS_SCHEDULER. This process stores every finished job in the cache the pages read (the one writer)."""
+    return _engine_for(str(get_cache().folder))
+
+
+@st.cache_resource(show_spinner=False)
+def _engine_for(folder: str) -> Engine:
     return Engine(cache=get_cache())
 
 
