@@ -16,7 +16,6 @@ import streamlit as st
 from explainers.cache import ExplanationCache
 from explainers.explanation import Explanation
 from explainers.images import InputImage
-from explainers.progress import Progress, ProgressState
 from explainers.request import ExplanationRequest
 from jobs import Engine, Job
 from ui import keys
@@ -57,21 +56,6 @@ def warm_engine(models: tuple[str, ...]) -> None:
             logging.getLogger("jobs").exception("warming the job engine failed")
 
     threading.Thread(target=warm, name="warm-engine", daemon=True).start()
-
-
-class StreamlitProgress(Progress):
-    """A progress bar (explainers.progress.Progress drawn by Streamlit)."""
-
-    def __init__(self, label: str, unit: str = "model evaluations", slot: Any = None):
-        self.label, self.unit = label, unit
-        self.bar = (slot or st).progress(0.0, text=f"{label}: starting…")
-        super().__init__(self._draw)
-
-    def _draw(self, state: ProgressState) -> None:
-        self.bar.progress(state.fraction, text=f"{self.label}: {state.describe(self.unit)}")
-
-    def clear(self) -> None:
-        self.bar.empty()
 
 
 def session_id() -> str:
