@@ -17,7 +17,8 @@ from ui.compute import explanation_if_ready, get_cache, get_engine, release_othe
 from ui.controls import chosen_settings
 from ui.resources import superpixels_of
 from ui.state import page_start
-from viz.plots import image_figure, overlay_figure, symmetric_limit
+from viz.panels import colour_bar, image_panel, overlay_panel
+from viz.plots import symmetric_limit
 from viz.render import grid_png
 
 DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]
@@ -104,13 +105,12 @@ with st.spinner("Scoring faithfulness (deletion and insertion curves)…"):
 for row, class_id in enumerate(classes):
     columns = st.columns(len(ready) + 1)  # one set per row keeps the rows aligned
     label = f"{spec.class_names[class_id]} · p = {first.probs[class_id]:.3f}"
-    columns[0].plotly_chart(image_figure(prepared, title=label, height=260), key=f"cmp_image_{row}")
+    columns[0].html(image_panel(prepared, title=label))
     for column, (name, explanation) in enumerate(ready.items(), start=1):
         score = scores[name, int(class_id)]
-        columns[column].plotly_chart(overlay_figure(
-            prepared, rows[row][column - 1], limit=limits[row], opacity=opacity, height=260,
-            title=name if row == 0 else "", segments=explanation.segments, show_colorbar=False),
-            key=f"cmp_{name}_{row}")
+        columns[column].html(overlay_panel(
+            prepared, rows[row][column - 1], limit=limits[row], opacity=opacity,
+            title=name if row == 0 else "\u00a0", segments=explanation.segments, colorbar=per_row))
         columns[column].caption(
             f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
             f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "
@@ -118,6 +118,8 @@ for row, class_id in enumerate(classes):
 
 scale = (", ".join(f"{spec.class_names[c]} ±{limit:.2g}" for c, limit in zip(classes, limits)) if per_row
          else f"±{limits[0]:.2g} for the whole grid")
+if not per_row:
+    st.html(colour_bar(limits[0]))
 st.caption(f"Red raises the class's probability, blue lowers it; colour scale {scale} (fitted to the typical "
            "panel; larger values saturate). Hover for values.")
 

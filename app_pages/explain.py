@@ -13,7 +13,8 @@ from ui import keys
 from ui.compute import explanation_for, get_cache
 from ui.controls import method_params
 from ui.state import page_start
-from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
+from viz.panels import image_panel, overlay_panel, probability_bars
+from viz.plots import symmetric_limit
 
 # The verdict, the controls and the results: made before the model loads, so a new image empties the previous
 # verdict and maps at once.
@@ -65,12 +66,9 @@ if selection.true_label is not None:
 verdict_area.markdown(summary + ".")
 
 image_column, probability_column = verdict_area.columns([1, 2])
-image_column.plotly_chart(image_figure(prepared, title=f"{selection.image_label} as the model sees it"),
-                          key="input_image")
+image_column.html(image_panel(prepared, title=f"{selection.image_label} as the model sees it"))
 shown = order[:top_k]
-probability_column.plotly_chart(
-    probability_figure([spec.class_names[c] for c in shown], [float(probs[c]) for c in shown]),
-    key="probabilities")
+probability_column.html(probability_bars([spec.class_names[c] for c in shown], [float(probs[c]) for c in shown]))
 
 results = layout.results
 classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
@@ -89,11 +87,10 @@ limit = symmetric_limit(list(explanation.values))
 boundaries = segment_boundaries(explanation.segments) if outlines and explanation.segments is not None else None
 columns = results.columns(min(len(explanation.classes), 3))
 for index, class_id in enumerate(explanation.classes):
-    figure = overlay_figure(
+    columns[index % len(columns)].html(overlay_panel(
         prepared, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments, outlines=boundaries)
-    columns[index % len(columns)].plotly_chart(figure, key=f"overlay_{index}")
+        segments=explanation.segments, outlines=boundaries))
 results.caption("Red raises the class's probability, blue lowers it; every panel shares one colour scale "
            f"(±{limit:.3g}). Each map plus its base value adds up to the model's probability "
            f"(largest gap here: {explanation.additivity_error:.1e}).")

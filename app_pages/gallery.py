@@ -6,7 +6,8 @@ import streamlit as st
 from ui import keys
 from ui.access import signed_in_user
 from ui.compute import get_cache
-from viz.plots import image_figure, overlay_figure, symmetric_limit
+from viz.panels import image_panel, overlay_panel
+from viz.plots import symmetric_limit
 
 st.header("Gallery")
 cache, user = get_cache(), signed_in_user()
@@ -59,11 +60,11 @@ if explanation is None:
 opacity = st.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key=keys.GALLERY_OPACITY)
 limit = symmetric_limit(list(explanation.values))
 columns = st.columns(min(len(explanation.classes), 3) + 1)
-columns[0].plotly_chart(image_figure(explanation.image, title="image", height=280), key="gallery_image_fig")
+columns[0].html(image_panel(explanation.image, title="image"))
 for index, class_id in enumerate(explanation.classes[:3]):
-    columns[index + 1].plotly_chart(overlay_figure(
-        explanation.image, explanation.values[index], limit=limit, opacity=opacity, height=280,
+    columns[index + 1].html(overlay_panel(
+        explanation.image, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments), key=f"gallery_overlay_{index}")
+        segments=explanation.segments))
 st.caption(f"{explanation.method} on {explanation.model}: {explanation.n_evals} model evaluations, "
            f"{explanation.seconds:.1f} s when computed, additivity error {explanation.additivity_error:.1e}.")

@@ -7,7 +7,8 @@ the moment it is submitted.
 
 import streamlit as st
 
-from viz.plots import image_figure, overlay_figure, symmetric_limit
+from viz.panels import image_panel, overlay_panel
+from viz.plots import symmetric_limit
 from studies import (AnswerError, is_ready, load_facts, normalise_id, questions_for, study_explanation,
                      trial_image)
 from ui.compute import get_cache
@@ -88,12 +89,11 @@ if planned.explained and explanation is None:  # the cache lost it since is_read
 store.mark_shown(participant.id, position)  # the trial's clock starts at its first showing, kept across reloads
 image = trial_image(study, planned)
 image_column, explanation_column = st.columns(2)
-image_column.plotly_chart(image_figure(image, title="The image"), key=f"study_image_{position}")
+image_column.html(image_panel(image, title="The image"))
 if explanation is not None:
     values = explanation.values[0]
     title = "Explanation" + (f" of “{planned.class_shown}”" if planned.reveal_class else "")
-    explanation_column.plotly_chart(overlay_figure(image, values, limit=symmetric_limit([values]), title=title),
-                                    key=f"study_explanation_{position}")
+    explanation_column.html(overlay_panel(image, values, limit=symmetric_limit([values]), title=title))
     explanation_column.caption("Red areas pushed the model towards the class, blue areas away from it.")
 
 questions = questions_for(study, planned)

@@ -48,6 +48,19 @@ KEEP_FINISHED = 256
 State = Literal["queued", "running", "done", "failed", "cancelled"]
 # Every engine of this process (tests wait for their jobs; nothing else reads it).
 ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+# The engine of each cache folder that something in this process holds (the server's start-up step and its pages).
+_SHARED: weakref.WeakValueDictionary[str, Engine] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_engine(folder: str, make: Any) -> Engine:
+    """This process's engine for the cache at ``folder``, made by ``make()`` when no one holds one: the server's
+    start-up warm-up and the pages share its cluster and its jobs. Held weakly: it lives while a holder does."""
+    with _SHARED_LOCK:
+        engine = _SHARED.get(folder)
+        if engine is None:
+            engine = _SHARED[folder] = make()
+        return engine
 
 
 class JobFailed(RuntimeError):
@@ -177,6 +190,7 @@ class Engine:
         self._by_dask_key: dict[str, Job] = {}
         self._order = itertools.count()
         self._attempts = itertools.count(1)
+        self._warmed: set[str] = set()
         ENGINES.add(self)
 
     # -- the cluster --------------------------------------------------------------------------------------------
@@ -229,6 +243,11 @@ class Engine:
         task per worker, in its own thread (its event loop stays free). Returns their futures."""
         from distributed import fire_and_forget
 
+        with self._lock:
+            models = [name for name in models if name not in self._warmed]
+            self._warmed.update(models)
+        if not models:
+            return []
         futures = [self.client.submit(worker.warm, list(models), workers=[address], pure=False,
                                       allow_other_workers=False)
                    for address in self.client.scheduler_info(n_workers=-1)["workers"]]

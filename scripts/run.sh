@@ -4,4 +4,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-exec "$VENV/bin/python" -m streamlit run app.py --server.port "${PORT:-8501}" "$@"
+# ui.serve is `streamlit run app.py` plus a warm-up at server start (workers, the default model and page).
+exec "$VENV/bin/python" -m ui.serve --server.port "${PORT:-8501}" "$@"

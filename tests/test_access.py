@@ -49,7 +49,7 @@ def signed_app(**state) -> AppTest:
 def test_the_pages_need_a_sign_in_when_users_are_configured() -> None:
     app = signed_app()
     assert not app.exception, app.exception
-    assert not app.get("plotly_chart") and "says" not in " ".join(m.value for m in app.markdown)
+    assert not app.get("html") and "says" not in " ".join(m.value for m in app.markdown)
     app.text_input(key="sign_in_name").input("alice")
     app.text_input(key="sign_in_password").input("guess")
     app.button[0].click().run()
@@ -85,7 +85,7 @@ def test_the_app_refuses_to_open_on_other_interfaces_without_sign_in(served_to_o
     assert not app.exception, app.exception
     message = " ".join(e.value for e in app.error)
     assert "no sign-in is configured" in message and "users hash" in message
-    assert not app.get("plotly_chart")
+    assert not app.get("html")
 
 
 def test_open_on_purpose_with_mode_none(served_to_others) -> None:

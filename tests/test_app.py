@@ -34,8 +34,8 @@ def test_explain_page_shows_a_verdict_and_one_overlay_per_class_for_the_cat() ->
     assert not app.exception, app.exception
     assert app.sidebar.selectbox(key="model_name").value == "efficientnet_lite0"
     assert "says **Egyptian cat**" in markdown_text(app)
-    charts = app.get("plotly_chart")
-    assert len(charts) == 2 + 3  # the input, the probabilities, an overlay per top-3 class
+    charts = app.get("html")
+    assert len(charts) == 2 + 3  # the input, the probabilities, an overlay per top-3 class (HTML panels)
     assert "adds up to the model's probability" in " ".join(c.value for c in app.caption)
 
 
@@ -45,7 +45,7 @@ def test_changing_top_k_and_model_updates_the_page() -> None:
     assert "says **3**" in markdown_text(app) and "the file name says **3** ✓" in markdown_text(app)
     app.slider(key="top_k").set_value(1).run()
     assert not app.exception
-    assert len(app.get("plotly_chart")) == 2 + 1
+    assert len(app.get("html")) == 2 + 1
 
 
 def test_switching_model_picks_a_sample_of_its_domain() -> None:
@@ -103,7 +103,7 @@ def test_every_method_renders_on_the_explain_page(method, budget) -> None:
                 **{f"budget_{method}": budget, f"segments_{method}": 12})
     assert not app.exception, app.exception
     assert not app.error, [e.value for e in app.error]
-    assert "says **7**" in markdown_text(app) and len(app.get("plotly_chart")) == 2 + 3
+    assert "says **7**" in markdown_text(app) and len(app.get("html")) == 2 + 3
 
 
 def test_a_chosen_class_is_explained_from_the_stored_values() -> None:
@@ -114,5 +114,5 @@ def test_a_chosen_class_is_explained_from_the_stored_values() -> None:
     app.session_state["explained_class"] = "3"
     app.run()
     assert not app.exception, app.exception
-    assert len(app.get("plotly_chart")) == 2 + 1
+    assert len(app.get("html")) == 2 + 1
     assert cache.stats()["entries"] == before + 1  # nothing new was computed

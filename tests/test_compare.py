@@ -91,13 +91,14 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
         # investigation); a user clicks again, and the grid must then be complete.
         app.button(key="compare_run").click().run()
     assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
-    charts = app.get("plotly_chart")
+    charts = app.get("html")
+    assert len(app.get("plotly_chart")) == 2  # the curves and the agreement
     from jobs.engine import ENGINES
 
     jobs = [(job.request.method, job.status().describe()) for engine in ENGINES for job in engine._jobs.values()
             if job.request.model == "digits_cnn"]
-    # image + three methods per row, curves, agreement
-    assert len(charts) == 3 * (1 + 3) + 2, ([c.key for c in charts], [i.value for i in app.info], jobs)
+    # image + three methods per row, and the grid's colour bar
+    assert len(charts) == 3 * (1 + 3) + 1, ([i.value for i in app.info], jobs)
     captions = [c.value for c in app.caption if c.value.startswith("deletion")]
     assert len(captions) == 9 and all("random" in c for c in captions)
     assert [b.label for b in app.get("download_button")] == [
@@ -108,7 +109,7 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
     monkeypatch.setattr(Classifier, "predict", no_model)
     again = compare_app(budget_partition=40, budget_kernel=62, budget_deep=2)  # a new session: all cached
     assert not again.exception and not any("not cached" in m.value for m in again.info)
-    assert len(again.get("plotly_chart")) == len(charts)
+    assert len(again.get("html")) == len(charts)
 
 
 def test_gallery_lists_and_opens_cached_explanations(digits_model, digit_seven) -> None:
@@ -125,4 +126,4 @@ def test_gallery_lists_and_opens_cached_explanations(digits_model, digit_seven) 
     app.session_state["gallery_method"] = "kernel"
     app.run()
     assert not app.exception
-    assert len(app.get("plotly_chart")) >= 2 and "kernel on digits_cnn" in " ".join(c.value for c in app.caption)
+    assert len(app.get("html")) >= 2 and "kernel on digits_cnn" in " ".join(c.value for c in app.caption)

@@ -73,7 +73,7 @@ def test_a_method_defined_in_one_file_is_offered_everywhere(uniform_registered, 
     app.selectbox(key="explain_method").set_value("uniform").run()
     assert not app.exception, app.exception
     assert "says **7**" in "\n".join(m.value for m in app.markdown)
-    assert len(app.get("plotly_chart")) == 2 + 3
+    assert len(app.get("html")) == 2 + 3
 
 
 def test_the_registry_forgets_it_afterwards() -> None:

@@ -3,6 +3,8 @@ answers stored per trial, resume by id), an unprecomputed study is not open, and
 
 from __future__ import annotations
 
+import re
+
 import sqlite3
 import textwrap
 from pathlib import Path
@@ -19,6 +21,13 @@ APP = str(ROOT / "app.py")
 SAMPLES = ROOT / "assets" / "samples" / "digits"
 # Every name that would unblind a participant: method names and titles.
 METHOD_WORDS = sorted({word for method in all_methods() for word in (method.name, method.title)})
+
+
+def visible_text(body: str) -> str:
+    """What an HTML panel shows a participant: its text, its pictures' alt texts and its hover texts."""
+    shown = re.sub(r"<style>.*?</style>", " ", body, flags=re.S)
+    tips = re.findall(r'(?:data-tip|alt)="([^"]*)"', shown)
+    return " ".join([re.sub(r"<[^>]+>", " ", shown), *tips])
 
 
 def study_text(study_id: str, digits: tuple[int, ...] = (1, 4, 7)) -> str:
@@ -70,7 +79,7 @@ def page_text(app: AppTest) -> str:
     for kind in ("radio", "button", "text_area", "text_input", "number_input"):
         parts += [str(element.label) for element in app.get(kind)]
     parts += [str(option) for radio in app.radio for option in radio.options]
-    parts += [chart.proto.spec for chart in app.get("plotly_chart")]
+    parts += [visible_text(panel.proto.body) for panel in app.get("html")]
     parts += [element.proto.label for element in app.get("expander")]
     return "\n".join(parts)
 
@@ -109,7 +118,7 @@ def test_the_link_shows_consent_and_nothing_of_the_researcher(env) -> None:
     assert "Please agree to take part" in page_text(app)
     assert len(app.sidebar) == 0  # no model or image pickers, no navigation menu
     assert not [box for box in app.selectbox if box.key == "model_name"]
-    assert not app.get("plotly_chart")  # nothing shown before consent
+    assert not app.get("html")  # nothing shown before consent
 
 
 def test_declining_ends_politely_and_records_nothing(env) -> None:
@@ -131,7 +140,7 @@ def test_consenting_shows_trial_one_blinded_and_submitting_stores_it_and_moves_o
     for word in METHOD_WORDS:
         assert word.lower() not in text.lower(), f"the page names the method: {word}"
     planned = participant.plan[0]
-    assert len(app.get("plotly_chart")) == (2 if planned.explained else 1)  # image, and the map unless control
+    assert len(app.get("html")) == (2 if planned.explained else 1)  # image, and the map unless control
     assert bool([r for r in app.radio if r.key == "study_q_0_trust"]) == planned.explained
 
     app = answer_trial(app)
@@ -178,7 +187,7 @@ def test_a_study_that_is_not_precomputed_is_not_open(env) -> None:
     app = open_link(study="closed-study")
     assert not app.exception, app.exception
     assert "not open yet" in page_text(app)
-    assert not app.button and not app.get("plotly_chart")
+    assert not app.button and not app.get("html")
 
 
 def results_page(password: str | None = None) -> AppTest:
@@ -200,7 +209,7 @@ def test_results_refuse_a_wrong_password_and_open_with_the_right_one(env, monkey
     answer_trial(answer_trial(consent(open_link(study="digits-study"))))
     monkeypatch.setenv(studies.PASSWORD_ENV, "s3cret")
     wrong = results_page("guess")
-    assert "wrong" in page_text(wrong) and not wrong.get("plotly_chart")
+    assert "wrong" in page_text(wrong) and not wrong.get("html")
 
     app = results_page("s3cret")
     assert not app.exception, app.exception

@@ -18,6 +18,7 @@ from explainers.explanation import Explanation
 from explainers.images import InputImage
 from explainers.request import ExplanationRequest
 from jobs import Engine, Job
+from jobs.engine import shared_engine
 from ui import keys
 from ui.access import signed_in_user
 
@@ -40,7 +41,7 @@ def get_engine() -> Engine:
 
 @st.cache_resource(show_spinner=False)
 def _engine_for(folder: str) -> Engine:
-    return Engine(cache=get_cache())
+    return shared_engine(folder, lambda: Engine(cache=get_cache()))  # the one ui.serve warmed, if any
 
 
 @st.cache_resource(show_spinner=False)

@@ -98,7 +98,7 @@ def data_uri(picture: Image.Image, kind: str, **options) -> str:
     return f"data:image/{mime};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _remembered(make: Callable[[], object], *parts) -> object:
+def remembered(make: Callable[[], object], *parts) -> object:
     """``make()``, or what it returned last time for equal ``parts`` (arrays compared by value)."""
     digest = hashlib.blake2b(digest_size=16)
     for part in parts:
@@ -120,7 +120,7 @@ def _remembered(make: Callable[[], object], *parts) -> object:
     return made
 
 
-def _overlay_uri(picture: np.ndarray) -> str:
+def overlay_uri(picture: np.ndarray) -> str:
     """A palette PNG; small pictures (digits) keep every colour."""
     pil = Image.fromarray(picture)
     if picture.shape[0] * picture.shape[1] > 64 * 64:
@@ -128,7 +128,7 @@ def _overlay_uri(picture: np.ndarray) -> str:
     return data_uri(pil, "PNG", compress_level=6)
 
 
-def _image_uri(image: np.ndarray) -> tuple[str, bool]:
+def image_uri(image: np.ndarray) -> tuple[str, bool]:
     """(data URI, lossless): a PNG (grey scans as one channel) while small enough, else a JPEG without chroma
     subsampling."""
     rgb = _rgb(image)
@@ -194,7 +194,7 @@ def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opaci
     """
     image, values = np.asarray(image), np.asarray(values)
     outlines = None if outlines is None else np.asarray(outlines, dtype=bool)
-    source = _remembered(lambda: _overlay_uri(composite(image, values, limit, opacity, outlines)),
+    source = remembered(lambda: overlay_uri(composite(image, values, limit, opacity, outlines)),
                          "overlay", image, values, float(limit), float(opacity), outlines)
     figure = go.Figure(go.Image(source=source, hoverinfo="skip"))
     x_edges, y_edges, z, customdata, block = hover_grid(values, segments)
@@ -218,7 +218,7 @@ def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opaci
 def image_figure(image: np.ndarray, *, title: str = "", height: int = 320) -> go.Figure:
     """The image as the model sees it, at its input resolution (hover: the pixel and its colour as drawn)."""
     image = np.asarray(image)
-    source, lossless = _remembered(lambda: _image_uri(image), "image", image)
+    source, lossless = remembered(lambda: image_uri(image), "image", image)
     colour = "RGB %{z[0]}, %{z[1]}, %{z[2]}" if lossless else "RGB ≈ %{z[0]}, %{z[1]}, %{z[2]} (as compressed)"
     figure = go.Figure(go.Image(source=source, hovertemplate=f"x %{{x}}, y %{{y}}<br>{colour}<extra></extra>"))
     return _image_axes(figure, title, height)

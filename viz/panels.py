@@ -1,0 +1,139 @@
+"""Panels as HTML for ``st.html``: an overlay, the input image and the probability bars, drawn by the browser at
+once, without a plotting library. (Plotly's script took 3 s of a 4.6 s cached Explain visit in headless Chromium
+here before the first chart showed; ``python -m bench.browser_pages`` measures it.)
+
+An overlay is one compressed picture (viz.plots.composite) with a hover layer of transparent boxes over it,
+one box per run of same-valued cells of viz.plots.hover_grid, each showing its text on hover by CSS alone
+(``st.html`` runs no script); a colour bar in CSS under it. Everything a panel says is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from viz.plots import HOVER_CELLS, composite, hover_grid, image_uri, overlay_uri, remembered
+from viz.render import colourise
+
+# The hover layer of pixel methods: fewer, larger cells than superpixels need (each is a box in the page).
+PIXEL_HOVER_CELLS = 16
+# Below this size a picture is drawn with sharp pixels (digits), above it smoothed.
+SHARP_BELOW = 128
+CSS = """<style>
+.sx-panel{margin:0 0 .6rem 0;font-size:.8rem;max-width:480px}
+.sx-panel figcaption{font-weight:600;margin:0 0 .3rem 0;line-height:1.3}
+.sx-map{position:relative;line-height:0}
+.sx-map img{width:100%;height:auto;display:block}
+.sx-sharp img{image-rendering:pixelated}
+.sx-cell{position:absolute}
+.sx-cell:hover{outline:1px solid rgba(0,0,0,.7)}
+.sx-cell:hover::after{content:attr(data-tip);position:absolute;left:0;top:100%;z-index:20;white-space:pre;
+ background:rgba(25,25,25,.92);color:#fff;padding:3px 7px;border-radius:3px;font-size:12px;line-height:1.35;
+ pointer-events:none}
+.sx-bar{display:flex;align-items:center;gap:.4rem;margin-top:.3rem;font-variant-numeric:tabular-nums}
+.sx-grad{flex:1;height:8px;border-radius:2px}
+.sx-probs{display:grid;grid-template-columns:max-content 1fr max-content;gap:.3rem .6rem;align-items:center;
+ font-size:.9rem;max-width:640px}
+.sx-track{height:14px;background:rgba(128,128,128,.18);border-radius:2px}
+.sx-fill{display:block;height:100%;background:#4c78a8;border-radius:2px}
+</style>"""
+
+
+def _number(value: float) -> str:
+    return f"{value:+.3g}" if value else "0"
+
+
+def colour_bar(limit: float, unit: str = "SHAP value") -> str:
+    """The diverging scale from −limit (blue) to +limit (red) in CSS, with its ends and the unit."""
+    stops = colourise(np.linspace(-limit, limit, 11), limit)
+    gradient = ",".join(f"rgb({r},{g},{b})" for r, g, b in stops)
+    return (f'<div class="sx-bar"><span>{_number(-limit)}</span>'
+            f'<span class="sx-grad" style="background:linear-gradient(to right,{gradient})"></span>'
+            f'<span>{_number(limit)}</span><span>{html.escape(unit)}</span></div>')
+
+
+def _boxes(labels: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """(row, column, rows, columns) boxes covering a grid, each of one label: runs along the rows, merged with
+    the identical run of the rows below."""
+    open_boxes: dict[tuple[int, int, int], list[int]] = {}  # (column, columns, label) -> [row, rows]
+    boxes = []
+    for row, line in enumerate(labels):
+        runs, start = set(), 0
+        for column in range(1, len(line) + 1):
+            if column == len(line) or line[column] != line[start]:
+                runs.add((start, column - start, int(line[start])))
+                start = column
+        for run in list(open_boxes):
+            if run not in runs:
+                first, rows = open_boxes.pop(run)
+                boxes.append((first, run[0], rows, run[1]))
+        for run in runs:
+            if run in open_boxes:
+                open_boxes[run][1] += 1
+            else:
+                open_boxes[run] = [row, 1]
+    boxes += [(first, run[0], rows, run[1]) for run, (first, rows) in open_boxes.items()]
+    return sorted(boxes)
+
+
+def _hover_layer(values: np.ndarray, segments: np.ndarray | None) -> str:
+    x_edges, y_edges, z, customdata, block = hover_grid(
+        values, segments, cells=PIXEL_HOVER_CELLS if segments is None else HOVER_CELLS)
+    height, width = values.shape
+    if customdata is not None:
+        labels = customdata[..., 0].astype(np.int64)
+        texts = {int(label): f"superpixel {int(label)}: {_number(float(total))}"
+                 for label, total in zip(customdata[..., 0].ravel(), customdata[..., 1].ravel())}
+        tip = lambda row, column: texts[int(labels[row, column])]  # noqa: E731
+    else:
+        labels = np.arange(z.size).reshape(z.shape)  # every cell its own box
+        tip = lambda row, column: (  # noqa: E731
+            f"x {x_edges[column] + 0.5:.0f}–{x_edges[column + 1] - 0.5:.0f}, "
+            f"y {y_edges[row] + 0.5:.0f}–{y_edges[row + 1] - 0.5:.0f}: {float(z[row, column]):.2g} per pixel")
+    boxes = []
+    for row, column, rows, columns in _boxes(labels):
+        left, right = x_edges[column] + 0.5, x_edges[column + columns] + 0.5
+        top, bottom = y_edges[row] + 0.5, y_edges[row + rows] + 0.5
+        boxes.append(f'<div class="sx-cell" data-tip="{html.escape(tip(row, column))}" style="left:'
+                     f'{100 * left / width:.1f}%;top:{100 * top / height:.1f}%;width:{100 * (right - left) / width:.1f}%;'
+                     f'height:{100 * (bottom - top) / height:.1f}%"></div>')
+    return "".join(boxes)
+
+
+def _figure(title: str, picture: str, size: tuple[int, int], inner: str = "", below: str = "") -> str:
+    height, width = size
+    sharp = " sx-sharp" if max(height, width) < SHARP_BELOW else ""
+    caption = f"<figcaption>{html.escape(title)}</figcaption>" if title else ""
+    return (f'{CSS}<figure class="sx-panel">{caption}<div class="sx-map{sharp}">'
+            f'<img src="{picture}" width="{width}" height="{height}" alt="{html.escape(title or "image")}">'
+            f"{inner}</div>{below}</figure>")
+
+
+def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7, title: str = "",
+                  segments: np.ndarray | None = None, outlines: np.ndarray | None = None,
+                  colorbar: bool = True, unit: str = "SHAP value") -> str:
+    """The attribution map over a grey copy of the image (red raises the class, blue lowers it); hovering
+    shows the superpixel's SHAP value (with ``segments``: the sum over its pixels) or a block's mean per pixel.
+    The colour bar is per pixel, as the colours are."""
+    image, values = np.asarray(image), np.asarray(values)
+    outlines = None if outlines is None else np.asarray(outlines, dtype=bool)
+    picture = remembered(lambda: overlay_uri(composite(image, values, limit, opacity, outlines)),
+                         "overlay", image, values, float(limit), float(opacity), outlines)
+    layer = remembered(lambda: _hover_layer(values, segments), "hover", values, segments)
+    return _figure(title, picture, values.shape, layer, colour_bar(limit, unit) if colorbar else "")
+
+
+def image_panel(image: np.ndarray, *, title: str = "") -> str:
+    """The image as the model sees it, at the panels' size."""
+    image = np.asarray(image)
+    picture, _ = remembered(lambda: image_uri(image), "image", image)
+    return _figure(title, picture, image.shape[:2])
+
+
+def probability_bars(names: list[str], probs: list[float]) -> str:
+    """The top-k class probabilities as bars, most probable first."""
+    rows = "".join(f'<span>{html.escape(name)}</span><span class="sx-track"><span class="sx-fill" '
+                   f'style="width:{100 * min(max(p, 0.0), 1.0):.1f}%"></span></span><span>{p:.1%}</span>'
+                   for name, p in zip(names, probs))
+    return f'{CSS}<div class="sx-probs" role="list" aria-label="class probabilities">{rows}</div>'
