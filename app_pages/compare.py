@@ -163,32 +163,50 @@ if len(ready) > 1:
                f"({int(segments.max()) + 1} SLIC superpixels).")
 
 st.subheader("Downloads")
-png = grid_png(prepared, [(name, [row[i] for row in rows]) for i, name in enumerate(ready)],
-               [spec.class_names[c] for c in classes], limits, opacity=opacity)
-archive = io.BytesIO()
-with zipfile.ZipFile(archive, "w") as bundle:
-    for name, explanation in ready.items():
-        buffer = io.BytesIO()
-        explanation.save(buffer)
-        bundle.writestr(f"{spec.name}_{name}_{explanation.image_digest}.npz", buffer.getvalue())
-values_csv, scores_csv = io.StringIO(), io.StringIO()
-writer = csv.writer(values_csv)
-writer.writerow(["method", "class", "superpixel", "value"])
-for name, explanation in ready.items():
-    for row, class_id in enumerate(classes):
-        for index, value in enumerate(segment_totals(rows[row][list(ready).index(name)], segments)):
-            writer.writerow([name, spec.class_names[class_id], index, f"{value:.6g}"])
-writer = csv.writer(scores_csv)
-writer.writerow(["method", "class", "deletion_auc", "insertion_auc", "random_deletion_auc",
-                 "random_insertion_auc", "additivity_error"])
-for (name, class_id), score in scores.items():
-    writer.writerow([name, spec.class_names[class_id], f"{score.deletion_auc:.4f}", f"{score.insertion_auc:.4f}",
-                     f"{score.random_deletion_auc:.4f}", f"{score.random_insertion_auc:.4f}",
-                     f"{ready[name].additivity_error:.3g}"])
+# Each file is made when its button is clicked (deferred): a cached grid's page does not build them every run.
+
+
+def grid_file() -> bytes:
+    return grid_png(prepared, [(name, [row[i] for row in rows]) for i, name in enumerate(ready)],
+                    [spec.class_names[c] for c in classes], limits, opacity=opacity)
+
+
+def archive_file() -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name, explanation in ready.items():
+            buffer = io.BytesIO()
+            explanation.save(buffer)
+            bundle.writestr(f"{spec.name}_{name}_{explanation.image_digest}.npz", buffer.getvalue())
+    return archive.getvalue()
+
+
+def values_file() -> str:
+    values_csv = io.StringIO()
+    writer = csv.writer(values_csv)
+    writer.writerow(["method", "class", "superpixel", "value"])
+    for name in ready:
+        for row, class_id in enumerate(classes):
+            for index, value in enumerate(segment_totals(rows[row][list(ready).index(name)], segments)):
+                writer.writerow([name, spec.class_names[class_id], index, f"{value:.6g}"])
+    return values_csv.getvalue()
+
+
+def scores_file() -> str:
+    scores_csv = io.StringIO()
+    writer = csv.writer(scores_csv)
+    writer.writerow(["method", "class", "deletion_auc", "insertion_auc", "random_deletion_auc",
+                     "random_insertion_auc", "additivity_error"])
+    for (name, class_id), score in scores.items():
+        writer.writerow([name, spec.class_names[class_id], f"{score.deletion_auc:.4f}", f"{score.insertion_auc:.4f}",
+                         f"{score.random_deletion_auc:.4f}", f"{score.random_insertion_auc:.4f}",
+                         f"{ready[name].additivity_error:.3g}"])
+    return scores_csv.getvalue()
+
+
 a, b, c, d = st.columns(4)
-a.download_button("Grid (PNG)", png, file_name=f"{spec.name}_comparison.png", mime="image/png")
-b.download_button("Explanations (.npz, zip)", archive.getvalue(), file_name=f"{spec.name}_explanations.zip",
+a.download_button("Grid (PNG)", grid_file, file_name=f"{spec.name}_comparison.png", mime="image/png")
+b.download_button("Explanations (.npz, zip)", archive_file, file_name=f"{spec.name}_explanations.zip",
                   mime="application/zip")
-c.download_button("Per-superpixel values (CSV)", values_csv.getvalue(), file_name=f"{spec.name}_values.csv",
-                  mime="text/csv")
-d.download_button("Scores (CSV)", scores_csv.getvalue(), file_name=f"{spec.name}_scores.csv", mime="text/csv")
+c.download_button("Per-superpixel values (CSV)", values_file, file_name=f"{spec.name}_values.csv", mime="text/csv")
+d.download_button("Scores (CSV)", scores_file, file_name=f"{spec.name}_scores.csv", mime="text/csv")

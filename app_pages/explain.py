@@ -105,8 +105,11 @@ with results.expander("Details and download"):
         "parameters": explanation.params,
         "seed": explanation.seed,
     })
-    buffer = io.BytesIO()
-    explanation.save(buffer)
-    st.download_button("Download explanation (.npz)", buffer.getvalue(),
+    def npz_file() -> bytes:  # made when the button is clicked
+        buffer = io.BytesIO()
+        explanation.save(buffer)
+        return buffer.getvalue()
+
+    st.download_button("Download explanation (.npz)", npz_file,
                        file_name=f"{spec.name}_{explanation.method}_{explanation.image_digest}.npz",
                        mime="application/octet-stream")

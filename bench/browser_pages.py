@@ -128,6 +128,7 @@ def cold(browser, skip: bool) -> list[tuple[str, float]]:
             timing = visit(browser, server.url, 4, f"says {CAT}")
             rows += [("(b) server start → warm-up done", warmed),
                      ("(b) first visit after the warm-up → last overlay", timing["last overlay"])]
+            say(f"cold: {rows}")
         finally:
             server.stop()
     return rows
@@ -147,8 +148,9 @@ def cached(browser, visits: int) -> tuple[dict, dict]:
             server.warmed()
             time.sleep(20)  # the workers' warm-up tasks end
             for _ in range(visits):
-                results["Explain"].append(visit(browser, server.url, 4, f"says {CAT}"))
-                results["Compare"].append(visit(browser, f"{server.url}/compare", 3 * 6, "Compare ·"))
+                results["Explain"].append(visit(browser, server.url, 4, f"says {CAT}", timeout=120))
+                results["Compare"].append(visit(browser, f"{server.url}/compare", 3 * 6, "Compare methods ·",
+                                                  timeout=120))
                 say(f"  Explain {results['Explain'][-1]}, Compare {results['Compare'][-1]}")
         finally:
             server.stop()

@@ -1,8 +1,9 @@
-"""Bytes a fully cached page sends for its charts: the Plotly JSON of each figure, built the way the Explain
-page (input image, probabilities, an overlay per top-3 class) and the Compare grid (3 rows × 5 methods, an
-image per row) build them, measured as Streamlit serialises it (``plotly.io.to_json`` with Streamlit's
-template). Beside each, the old way (a 224×224 float heatmap over a raw grey pixel array, copied below as the
-reference) and the seconds to build and serialise the page's figures, first and on a rerun.
+"""Bytes a fully cached page sends for its panels, built the way the Explain page (input image, probabilities,
+an overlay per top-3 class) and the Compare grid (3 rows × 5 methods, an image per row) build them: the HTML
+panels the pages draw now (viz.panels, ``st.html``), beside the two Plotly ways before them (a compressed
+picture per figure, measured as Streamlit serialises it: ``plotly.io.to_json`` with Streamlit's template; and
+the first way, a 224×224 float heatmap over a raw grey pixel array, copied below as the reference), and the
+seconds to build the page's panels, first and on a rerun.
 
 Run: .venv/bin/python -m bench.page_bytes [--model M] [--sample S] [--cache-dir DIR]
 
@@ -28,6 +29,7 @@ from explainers.images import load_image
 from explainers.request import build_request, run_cached
 from models import get_spec, load_classifier
 from models.samples import default_sample, get_sample
+from viz.panels import colour_bar, image_panel, overlay_panel, probability_bars
 from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
 
 COMPARE_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]  # the Compare page's default
@@ -106,26 +108,60 @@ def compare_grid(prepared, names, ready, overlay, image) -> list[tuple[str, go.F
     return figures
 
 
+def html_explain_page(prepared, label, names, probs, explanation) -> list[tuple[str, str]]:
+    """The HTML panels app_pages/explain.py draws now (viz.panels)."""
+    shown = list(np.argsort(-probs, kind="stable")[:TOP_K])
+    panels = [("input image", image_panel(prepared, title=f"{label} as the model sees it")),
+              ("probabilities", probability_bars([names[c] for c in shown], [float(probs[c]) for c in shown]))]
+    limit = symmetric_limit(list(explanation.values))
+    for index, class_id in enumerate(explanation.classes):
+        panels.append((f"overlay: {explanation.class_names[index]}", overlay_panel(
+            prepared, explanation.values[index], limit=limit, opacity=OPACITY,
+            title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
+            segments=explanation.segments)))
+    return panels
+
+
+def html_compare_grid(prepared, names, ready) -> list[tuple[str, str]]:
+    """The HTML panels of app_pages/compare.py's grid, and its colour bar."""
+    first = next(iter(ready.values()))
+    classes = first.classes[:TOP_K]
+    rows = [[ready[name].values[list(ready[name].classes).index(c)] for name in ready] for c in classes]
+    limit = symmetric_limit(sum(rows, []), across="median")
+    panels = []
+    for row, class_id in enumerate(classes):
+        panels.append((f"row {row + 1} image", image_panel(prepared, title=f"{names[class_id]} · p = "
+                                                                           f"{first.probs[class_id]:.3f}")))
+        for column, (name, explanation) in enumerate(ready.items()):
+            panels.append((f"row {row + 1} {name}", overlay_panel(
+                prepared, rows[row][column], limit=limit, opacity=OPACITY, title=name if row == 0 else "\u00a0",
+                segments=explanation.segments, colorbar=False)))
+    return panels + [("colour bar", colour_bar(limit))]
+
+
 def measure(build) -> tuple[list[tuple[str, int]], float]:
-    """(name, bytes) per figure and the seconds to build and serialise them all."""
+    """(name, bytes) per figure or panel and the seconds to build and serialise them all."""
     started = time.perf_counter()
     figures = build()
-    specs = [(name, json_bytes(figure)) for name, figure in figures]
+    specs = [(name, len(figure.encode()) if isinstance(figure, str) else json_bytes(figure))
+             for name, figure in figures]
     return specs, time.perf_counter() - started
 
 
-def report(title: str, build_new, build_old) -> None:
-    new, first_seconds = measure(build_new)
-    _, rerun_seconds = measure(build_new)  # a rerun of the page: the pictures are remembered
+def report(title: str, build_html, build_plotly, build_old) -> None:
+    now, first_seconds = measure(build_html)
+    _, rerun_seconds = measure(build_html)  # a rerun of the page: the pictures are remembered
+    pictures, _ = measure(build_plotly)
     old, old_seconds = measure(build_old)
-    print(f"\n## {title}\n\n| figure | bytes | old way | × smaller |\n|---|---|---|---|")
-    for (name, size), (_, old_size) in zip(new, old):
-        print(f"| {name} | {size:,} | {old_size:,} | {old_size / size:.0f} |")
-    total, old_total = sum(s for _, s in new), sum(s for _, s in old)
-    print(f"| **page** | **{total:,}** ({total / 1024:.0f} KiB) | **{old_total:,}** ({old_total / 1024:.0f} KiB) | "
-          f"{old_total / total:.1f} |")
-    print(f"\nBuilt and serialised in {first_seconds:.2f} s (first), {rerun_seconds:.2f} s (rerun); "
-          f"the old way {old_seconds:.2f} s.")
+    pictures, old = dict(pictures), dict(old)
+    print(f"\n## {title}\n\n| panel | bytes (HTML panels) | Plotly with pictures | Plotly with float heatmaps |"
+          "\n|---|---|---|---|")
+    for name, size in now:
+        print(f"| {name} | {size:,} | {pictures.get(name, 0):,} | {old.get(name, 0):,} |")
+    totals = [sum(size for _, size in now), sum(pictures.values()), sum(old.values())]
+    print("| **page** | " + " | ".join(f"**{total:,}** ({total / 1024:.0f} KiB)" for total in totals) + " |")
+    print(f"\nBuilt in {first_seconds:.2f} s (first), {rerun_seconds:.2f} s (rerun); the float heatmaps "
+          f"{old_seconds:.2f} s. The HTML panels need no plotting script in the browser.")
 
 
 def main() -> None:
@@ -154,12 +190,14 @@ def main() -> None:
     names = classifier.class_names
     print(f"\n# Chart bytes of cached pages: {args.model} on {sample.name}, {prepared.shape[1]}×{prepared.shape[0]}")
     report(f"Explain page ({EXPLAIN_METHOD}, top-{TOP_K})",
+           lambda: html_explain_page(prepared, sample.name, names, probs, ready[EXPLAIN_METHOD]),
            lambda: explain_page(prepared, sample.name, names, probs, ready[EXPLAIN_METHOD], overlay_figure,
                                 image_figure),
            lambda: explain_page(prepared, sample.name, names, probs, ready[EXPLAIN_METHOD], old_overlay_figure,
                                 old_image_figure))
     grid = {name: ready[name] for name in COMPARE_METHODS}
     report(f"Compare grid ({TOP_K} rows × {len(grid)} methods)",
+           lambda: html_compare_grid(prepared, names, grid),
            lambda: compare_grid(prepared, names, grid, overlay_figure, image_figure),
            lambda: compare_grid(prepared, names, grid, old_overlay_figure, old_image_figure))
 

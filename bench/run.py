@@ -85,6 +85,7 @@ REPORTS = (
     ("bench/owen_auc.md", "python -m bench.owen_auc"),
     ("bench/engine.md", "python -m bench.engine"),
     ("bench/page_bytes.md", "python -m bench.page_bytes"),
+    ("bench/browser_pages.md", "python -m bench.browser_pages"),
 )
 
 
