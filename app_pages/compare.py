@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explainers.faithfulness import agreement, cached_faithfulness, segment_totals
+from explainers.faithfulness import agreement, cached_faithfulness, over_segments, segment_totals
 from explainers.methods import ParameterError, all_methods, get_method
 from explainers.request import build_request
 from ui import keys
@@ -37,6 +37,10 @@ with st.container(border=True):
     per_row = st.toggle("One colour scale per row", value=False, key=keys.COMPARE_PER_ROW,
                         help="Off: one scale for the whole grid, so equal colours mean equal values everywhere. "
                              "The scale fits the typical panel; values beyond it saturate.")
+    over_superpixels = st.toggle(
+        "Pixel methods over superpixels", value=True, key=keys.COMPARE_SUPERPIXELS,
+        help="On: the per-pixel maps of DeepSHAP and GradientSHAP are summed over the superpixel methods' "
+             "superpixels, so every panel is on one basis and one colour scale means the same everywhere.")
     st.caption("Each method runs with the budget and settings last chosen for it on the Explain page.")
 if not chosen:
     st.info("Choose at least one method.")
@@ -92,7 +96,17 @@ if not ready:
 prepared = classifier.prepare(selection.image.pixels)
 first = next(iter(ready.values()))
 classes = first.classes[:top_k]
-rows = [[ready[name].values[list(ready[name].classes).index(c)] for name in ready] for c in classes]
+raw_rows = [[ready[name].values[list(ready[name].classes).index(c)] for name in ready] for c in classes]
+# One basis: the first superpixel method's superpixels (else 50 SLIC superpixels) for the pixel methods.
+basis = None
+if over_superpixels and any(explanation.segments is None for explanation in ready.values()):
+    basis = next((e.segments for e in ready.values() if e.segments is not None), None)
+    if basis is None:
+        basis = superpixels_of(first.image_digest, prepared, 50)
+panel_segments = {name: basis if explanation.segments is None else explanation.segments
+                  for name, explanation in ready.items()}
+rows = [[over_segments(values, basis) if basis is not None and ready[name].segments is None else values
+         for name, values in zip(ready, row)] for row in raw_rows]
 limits = ([symmetric_limit(row, across="median") for row in rows] if per_row
           else [symmetric_limit(sum(rows, []), across="median")] * len(rows))
 
@@ -110,7 +124,7 @@ for row, class_id in enumerate(classes):
         score = scores[name, int(class_id)]
         columns[column].html(overlay_panel(
             prepared, rows[row][column - 1], limit=limits[row], opacity=opacity,
-            title=name if row == 0 else "\u00a0", segments=explanation.segments, colorbar=per_row))
+            title=name if row == 0 else "\u00a0", segments=panel_segments[name], colorbar=per_row))
         columns[column].caption(
             f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
             f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "
@@ -120,8 +134,10 @@ scale = (", ".join(f"{spec.class_names[c]} ±{limit:.2g}" for c, limit in zip(cl
          else f"±{limits[0]:.2g} for the whole grid")
 if not per_row:
     st.html(colour_bar(limits[0]))
+basis_note = (f" Pixel methods are summed over the same {int(basis.max()) + 1} superpixels." if basis is not None
+              else "")
 st.caption(f"Red raises the class's probability, blue lowers it; colour scale {scale} (fitted to the typical "
-           "panel; larger values saturate). Hover for values.")
+           f"panel; larger values saturate). Hover for each superpixel's SHAP value.{basis_note}")
 
 st.subheader("Ranking")
 ranking = sorted(({
@@ -187,7 +203,7 @@ def values_file() -> str:
     writer.writerow(["method", "class", "superpixel", "value"])
     for name in ready:
         for row, class_id in enumerate(classes):
-            for index, value in enumerate(segment_totals(rows[row][list(ready).index(name)], segments)):
+            for index, value in enumerate(segment_totals(raw_rows[row][list(ready).index(name)], segments)):
                 writer.writerow([name, spec.class_names[class_id], index, f"{value:.6g}"])
     return values_csv.getvalue()
 

@@ -99,6 +99,13 @@ def segment_totals(values: np.ndarray, segments: np.ndarray) -> np.ndarray:
     return np.bincount(segments.ravel(), weights=values.ravel(), minlength=int(segments.max()) + 1)
 
 
+def over_segments(values: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """A pixel map summed over ``segments`` and spread evenly over each segment's pixels: the basis a superpixel
+    method's map has, so both share one colour scale (each segment's pixels still add up to its total)."""
+    area = np.bincount(segments.ravel(), minlength=int(segments.max()) + 1)
+    return (segment_totals(values, segments) / np.maximum(area, 1))[segments]
+
+
 def agreement(explanations: dict[str, Explanation], class_id: int, segments: np.ndarray) -> np.ndarray:
     """M × M Spearman rank correlations of the methods' per-superpixel attributions for one class."""
     from scipy.stats import spearmanr

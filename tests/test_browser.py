@@ -253,7 +253,7 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
         expect(visitor.get_by_text(f"{CAT} · p =")).to_be_visible(timeout=30_000)
         clock.record("cached visit: page to last overlay", time.monotonic() - start)
         # Hovering a superpixel of the first overlay shows its SHAP value (CSS alone: st.html runs no script).
-        cell = visitor.locator("figure.sx-panel").nth(1).locator(".sx-cell").first
+        cell = visitor.locator("figure.sx-panel").nth(1).locator(".sx-hover i").first
         cell.hover()
         tip = cell.evaluate("element => getComputedStyle(element, '::after').content")
         assert "superpixel" in tip, f"hovering an overlay showed {tip!r}"

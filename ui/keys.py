@@ -20,6 +20,7 @@ EXPLAINED_CLASS = "explained_class"
 COMPARE_METHODS = "compare_methods"
 COMPARE_TOP_K = "compare_top_k"
 COMPARE_OPACITY = "compare_opacity"
+COMPARE_SUPERPIXELS = "compare_superpixels"
 COMPARE_PER_ROW = "compare_per_row"
 
 # Gallery.

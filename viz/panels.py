@@ -2,8 +2,9 @@
 once, without a plotting library. (Plotly's script took 3 s of a 4.6 s cached Explain visit in headless Chromium
 here before the first chart showed; ``python -m bench.browser_pages`` measures it.)
 
-An overlay is one compressed picture (viz.plots.composite) with a hover layer of transparent boxes over it,
-one box per run of same-valued cells of viz.plots.hover_grid, each showing its text on hover by CSS alone
+An overlay is one compressed picture (viz.plots.composite) with a hover layer over it: a CSS grid of
+viz.plots.hover_grid's cells, one transparent box per rectangle of cells of one superpixel (or per cell for pixel
+methods), each showing its text on hover by CSS alone
 (``st.html`` runs no script); a colour bar in CSS under it. Everything a panel says is escaped.
 """
 
@@ -26,9 +27,10 @@ CSS = """<style>
 .sx-map{position:relative;line-height:0}
 .sx-map img{width:100%;height:auto;display:block}
 .sx-sharp img{image-rendering:pixelated}
-.sx-cell{position:absolute}
-.sx-cell:hover{outline:1px solid rgba(0,0,0,.7)}
-.sx-cell:hover::after{content:attr(data-tip);position:absolute;left:0;top:100%;z-index:20;white-space:pre;
+.sx-hover{position:absolute;inset:0;display:grid}
+.sx-hover i{position:relative}
+.sx-hover i:hover{outline:1px solid rgba(0,0,0,.7)}
+.sx-hover i:hover::after{content:attr(data-tip);position:absolute;left:0;top:100%;z-index:20;white-space:pre;
  background:rgba(25,25,25,.92);color:#fff;padding:3px 7px;border-radius:3px;font-size:12px;line-height:1.35;
  pointer-events:none}
 .sx-bar{display:flex;align-items:center;gap:.4rem;margin-top:.3rem;font-variant-numeric:tabular-nums}
@@ -80,7 +82,6 @@ def _boxes(labels: np.ndarray) -> list[tuple[int, int, int, int]]:
 def _hover_layer(values: np.ndarray, segments: np.ndarray | None) -> str:
     x_edges, y_edges, z, customdata, block = hover_grid(
         values, segments, cells=PIXEL_HOVER_CELLS if segments is None else HOVER_CELLS)
-    height, width = values.shape
     if customdata is not None:
         labels = customdata[..., 0].astype(np.int64)
         texts = {int(label): f"superpixel {int(label)}: {_number(float(total))}"
@@ -91,14 +92,24 @@ def _hover_layer(values: np.ndarray, segments: np.ndarray | None) -> str:
         tip = lambda row, column: (  # noqa: E731
             f"x {x_edges[column] + 0.5:.0f}–{x_edges[column + 1] - 0.5:.0f}, "
             f"y {y_edges[row] + 0.5:.0f}–{y_edges[row + 1] - 0.5:.0f}: {float(z[row, column]):.2g} per pixel")
-    boxes = []
-    for row, column, rows, columns in _boxes(labels):
-        left, right = x_edges[column] + 0.5, x_edges[column + columns] + 0.5
-        top, bottom = y_edges[row] + 0.5, y_edges[row + rows] + 0.5
-        boxes.append(f'<div class="sx-cell" data-tip="{html.escape(tip(row, column))}" style="left:'
-                     f'{100 * left / width:.1f}%;top:{100 * top / height:.1f}%;width:{100 * (right - left) / width:.1f}%;'
-                     f'height:{100 * (bottom - top) / height:.1f}%"></div>')
-    return "".join(boxes)
+    # A grid of the hover cells' own sizes (the last row and column may be narrower); one box per run of cells.
+    template = f"{_tracks(np.diff(y_edges))}/{_tracks(np.diff(x_edges))}"
+    boxes = "".join(f'<i data-tip="{html.escape(tip(row, column))}" style="grid-area:{row + 1}/{column + 1}/'
+                    f'{row + rows + 1}/{column + columns + 1}"></i>'
+                    for row, column, rows, columns in _boxes(labels))
+    return f'<div class="sx-hover" style="grid-template:{template}">{boxes}</div>'
+
+
+def _tracks(sizes: np.ndarray) -> str:
+    """CSS grid tracks in proportion to ``sizes``: "repeat(27,8fr) 6fr"."""
+    tracks, sizes = [], [int(round(size)) for size in sizes]
+    start = 0
+    for index in range(1, len(sizes) + 1):
+        if index == len(sizes) or sizes[index] != sizes[start]:
+            count = index - start
+            tracks.append(f"repeat({count},{sizes[start]}fr)" if count > 1 else f"{sizes[start]}fr")
+            start = index
+    return " ".join(tracks)
 
 
 def _figure(title: str, picture: str, size: tuple[int, int], inner: str = "", below: str = "") -> str:
