@@ -17,7 +17,7 @@ from ui import keys
 from storage.folders import ROOT
 from ui.access import require_sign_in, sign_out_button
 from ui.compute import get_cache, warm_engine
-from ui.state import available_models, current_selection
+from ui.state import available_models, current_selection, uploaded_scan
 from ui.study import participant_link_requested
 
 # The favicon is a file of ours: a ":material/…:" page icon makes the browser fetch it from fonts.gstatic.com.
@@ -72,8 +72,18 @@ with st.sidebar:
                      key=keys.sample(spec.domain),
                      format_func=lambda name: f"{samples[name].domain}: {samples[name].title}")
     else:
-        st.file_uploader(f"PNG, JPEG, TIFF, BMP or WebP, up to {MAX_FILE_BYTES // 2**20} MB",
+        st.file_uploader(f"PNG, JPEG, TIFF, BMP or WebP up to {MAX_FILE_BYTES // 2**20} MB, or a DICOM scan",
                          type=list(UPLOAD_EXTENSIONS), key=keys.UPLOAD)
+        scan = uploaded_scan()
+        if scan is not None:  # a DICOM scan: its slice and display window
+            if scan.frames > 1:
+                st.slider("Slice", 1, scan.frames, 1, key=keys.SLICE)
+            st.selectbox("Window", [window.name for window in scan.windows()], key=keys.WINDOW,
+                         help="The file's own window when it has one; an automatic one (the 0.5th to 99.5th "
+                              "percentile) for MR, which has no fixed presets; presets for CT.")
+            summary = scan.summary
+            st.caption(f"DICOM {summary['modality']}, {summary['size']} pixels, {summary['frames']} "
+                       f"frame{'s' * (summary['frames'] > 1)}. Nothing from its header is shown or kept.")
     selection = current_selection()
     if selection.error:
         st.warning(selection.error)

@@ -17,7 +17,7 @@ from ui.compute import explanation_if_ready, get_cache, get_engine, release_othe
 from ui.controls import chosen_settings
 from ui.resources import superpixels_of
 from ui.state import page_start
-from viz.panels import colour_bar, image_panel, overlay_panel
+from viz.panels import agreement_table, colour_bar, image_panel, overlay_panel
 from viz.plots import symmetric_limit
 from viz.render import grid_png
 
@@ -170,11 +170,7 @@ segments = superpixels_of(first.image_digest, prepared, 50)
 if len(ready) > 1:
     st.subheader("Agreement between methods")
     matrix = agreement(ready, int(classes[0]), segments)
-    heatmap = go.Figure(go.Heatmap(z=matrix, x=list(ready), y=list(ready), zmin=-1, zmax=1, colorscale="RdBu_r",
-                                   text=np.round(matrix, 2), texttemplate="%{text}",
-                                   hovertemplate="%{y} vs %{x}: ρ = %{z:.2f}<extra></extra>"))
-    heatmap.update_layout(height=120 + 50 * len(ready), margin={"t": 10}, yaxis={"autorange": "reversed"})
-    st.plotly_chart(heatmap, key="cmp_agreement")
+    st.html(agreement_table(list(ready), matrix))
     st.caption(f"Spearman rank correlation of per-superpixel attributions for {spec.class_names[classes[0]]} "
                f"({int(segments.max()) + 1} SLIC superpixels).")
 

@@ -41,8 +41,13 @@ with layout.controls.container(border=True):
                     help=" ".join(method.notes) or "This method does not use superpixels.")
     opacity = middle.slider("Overlay opacity", 0.0, 1.0, 0.7, 0.05, key=keys.OPACITY)
     seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SEED))
-    left, right = st.columns([1, 2])
+    left, middle, right = st.columns([1, 1, 2])
     outlines = left.toggle("Superpixel outlines", value=False, key=keys.OUTLINES, disabled=not method.uses_segments)
+    # Clinical scans: the verdict at once, each explanation on request (a slider change would start a job of
+    # minutes); photos and digits explain themselves. A cached explanation always shows at once.
+    automatic = middle.toggle("Compute automatically", value=spec.domain != "mri", key=keys.auto_compute(spec.domain),
+                              help="On: every change of the settings starts its explanation. Off: the verdict comes "
+                                   "at once and an explanation starts with its button (cached ones show at once).")
     # The verdict: stored, or one forward pass (then stored), before any explanation.
     probs = cached_prediction(get_cache(), classifier, selection.image)
     order = np.argsort(-probs, kind="stable")
@@ -76,7 +81,7 @@ try:
     request = build_request(classifier, selection.image, method.name, params=params, budget=budget, seed=seed,
                             top_k=top_k, classes=classes)
     with results:
-        explanation = explanation_for(request, selection.image)
+        explanation = explanation_for(request, selection.image, automatic=automatic)
 except ParameterError as error:
     results.error(str(error))
     st.stop()

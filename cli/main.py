@@ -55,7 +55,7 @@ class TerminalProgress:
         self.stream.flush()
 
 
-def _load(model_name: str, image_path: str, weights: str) -> tuple[Any, Any]:
+def _load(model_name: str, image_path: str, weights: str, frame: int = 1) -> tuple[Any, Any]:
     from explainers.images import load_image
     from models import get_spec, load_classifier
 
@@ -65,7 +65,7 @@ def _load(model_name: str, image_path: str, weights: str) -> tuple[Any, Any]:
     path = Path(image_path)
     # A bundled sample's explanation is listed in every user's Gallery; any other file's only on an open app.
     bundled = {sample.path.resolve() for sample in list_samples()}
-    image = load_image(path, sample=path.resolve() in bundled if path.is_file() else False)
+    image = load_image(path, sample=path.resolve() in bundled if path.is_file() else False, frame=frame - 1)
     return load_classifier(model_name, weights=weights), image
 
 
@@ -128,7 +128,7 @@ def cmd_methods(_: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from explainers.explanation import top_classes
 
-    classifier, image = _load(args.model, args.image, args.weights)
+    classifier, image = _load(args.model, args.image, args.weights, args.frame)
     probs = classifier.predict(classifier.prepare(image.pixels))[0]
     classes = top_classes(probs, min(args.top_k, len(probs)))
     print(json.dumps({
@@ -148,7 +148,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     method = get_method(args.method)
     params = {**_parse_params(args.param), **_flag_params(method, args)}
-    classifier, image = _load(args.model, args.image, args.weights)
+    classifier, image = _load(args.model, args.image, args.weights, args.frame)
     request = build_request(classifier, image, method.name, params=params, budget=args.max_evals, seed=args.seed,
                             top_k=args.top_k)
     progress = None if args.quiet else TerminalProgress()
@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_model_and_image(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
-        sub.add_argument("--image", required=True, help="PNG, JPEG, TIFF, BMP or WebP file")
+        sub.add_argument("--image", required=True, help="PNG, JPEG, TIFF, BMP, WebP or DICOM (.dcm) file")
+        sub.add_argument("--frame", type=int, default=1, help="the frame (slice) of a multi-frame DICOM file, from 1")
         sub.add_argument("--top-k", type=int, default=3, help="how many of the most probable classes")
         sub.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
                          help="'random' builds the architecture with random weights (an architecture check)")

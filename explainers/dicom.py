@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -150,8 +151,9 @@ class DicomScan:
             picture = np.repeat(picture[..., None], 3, axis=2)
         digest = image_digest(picture)
         where = f", frame {index + 1} of {self.frames}" if self.frames > 1 else ""
+        shown = (window.centre, window.width) if window.centre is not None and window.width is not None else None
         return InputImage(picture, "upload" if isinstance(self.source, (bytes, bytearray)) else "file",
-                          f"scan {digest[:8]}{where}", digest)
+                          f"scan {digest[:8]}{where}", digest, window=shown, frame=index if self.frames > 1 else None)
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
@@ -190,6 +192,13 @@ def read_scan(source: bytes | str | Path, name: str | None = None) -> DicomScan:
     from pydicom.errors import InvalidDicomError
 
     what = "This file" if name is None else "This upload"
+    if not isinstance(source, (bytes, bytearray)):
+        try:
+            info = os.stat(source)
+        except OSError as error:
+            raise DicomError(f"{what} cannot be read ({error.strerror or error}).") from None
+        if not stat.S_ISREG(info.st_mode):  # a device or a pipe is never opened
+            raise DicomError(f"{what} is not a regular file.")
     size = _size(source)
     if size > MAX_DICOM_BYTES:
         raise DicomError(f"{what} is {size / 2**20:.0f} MB; DICOM files up to {MAX_DICOM_BYTES // 2**20} MB are "

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF", "BMP": "BMP", "WEBP": "WebP"}
-UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp")
+UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "dcm", "dicom")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 # Larger images are almost certainly a decompression bomb or a mistake; explanations run at ≤ 240 px anyway.
 MAX_PIXELS = 40_000_000
@@ -154,8 +154,27 @@ def _downscaled(image: Image.Image) -> Image.Image:
     return image.reduce(factor)
 
 
+def is_dicom_source(source: bytes | str | Path, name: str | None = None) -> bool:
+    """A DICOM file: the DICM preamble, or a .dcm/.dicom name (which explainers.dicom then checks)."""
+    from explainers.dicom import DICOM_SUFFIXES, is_dicom
+
+    if isinstance(source, (bytes, bytearray)):
+        return is_dicom(bytes(source[:132])) or (name or "").lower().endswith(DICOM_SUFFIXES)
+    path = Path(source)
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as file:
+            return is_dicom(file.read(132))
+    except OSError:
+        return False
+
+
 def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndarray:
-    """Decodes PNG, JPEG, TIFF, BMP or WebP into H×W×3 uint8 RGB, EXIF orientation applied.
+    """Decodes PNG, JPEG, TIFF, BMP, WebP or DICOM (its first frame, its default window: explainers.dicom) into
+    H×W×3 uint8 RGB, EXIF orientation applied.
 
     Raises ImageError with a sentence naming the file for anything unreadable, empty, oversized, of another
     format, not a regular file, over MAX_PIXELS or with an aspect ratio beyond 1:MAX_ASPECT (from the header).
@@ -163,6 +182,10 @@ def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndar
     most MAX_SIDE (a JPEG while decoding, through ``draft``; others with ``reduce``) before any numpy
     conversion, and 16-bit, 32-bit and float images are stretched in float32 after that.
     """
+    if is_dicom_source(source, name):
+        from explainers.dicom import read_scan
+
+        return read_scan(source, name if isinstance(source, (bytes, bytearray)) else None).image().pixels
     if isinstance(source, (str, Path)):
         path = Path(source)
         name = name or path.name
@@ -244,12 +267,18 @@ def as_input(image: "InputImage | np.ndarray") -> InputImage:
     return image if isinstance(image, InputImage) else InputImage.from_pixels(image, "file")
 
 
-def load_image(source: bytes | str | Path, name: str | None = None, *, sample: bool = False) -> InputImage:
+def load_image(source: bytes | str | Path, name: str | None = None, *, sample: bool = False,
+               frame: int = 0) -> InputImage:
     """Reads an image file (a path) or an upload (bytes) into an :class:`InputImage`; raises ImageError.
 
     A file keeps its own name for display; an upload is named by its digest (its file name is only used in
-    error messages, which go to the person who uploaded it).
+    error messages, which go to the person who uploaded it). A DICOM scan is always named by its digest (a
+    file name may hold a patient's name), at ``frame`` (0: the first) through its default window.
     """
+    if is_dicom_source(source, name):
+        from explainers.dicom import read_scan
+
+        return read_scan(source, name if isinstance(source, (bytes, bytearray)) else None).image(frame)
     pixels = decode_image(source, name)
     digest = image_digest(pixels)
     if isinstance(source, (str, Path)):

@@ -92,13 +92,14 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
         app.button(key="compare_run").click().run()
     assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
     charts = app.get("html")
-    assert len(app.get("plotly_chart")) == 2  # the curves and the agreement
+    assert len(app.get("plotly_chart")) == 1  # the curves (the agreement is a table)
     from jobs.engine import ENGINES
 
     jobs = [(job.request.method, job.status().describe()) for engine in ENGINES for job in engine._jobs.values()
             if job.request.model == "digits_cnn"]
-    # image + three methods per row, and the grid's colour bar
-    assert len(charts) == 3 * (1 + 3) + 1, ([i.value for i in app.info], jobs)
+    # image + three methods per row, the grid's colour bar, the agreement table
+    assert len(charts) == 3 * (1 + 3) + 2, ([i.value for i in app.info], jobs)
+    assert "ρ = 1.00" in charts[-1].proto.body and 'class="sx-matrix"' in charts[-1].proto.body
     captions = [c.value for c in app.caption if c.value.startswith("deletion")]
     assert len(captions) == 9 and all("random" in c for c in captions)
     assert [b.label for b in app.get("download_button")] == [

@@ -7,6 +7,13 @@ MODEL = "model_name"
 SOURCE = "image_source"  # "Sample" or "Upload"
 UPLOAD = "upload"
 DECODED_UPLOADS = "_decoded_uploads"
+def auto_compute(domain: str) -> str:
+    """The Explain page's "compute automatically" switch, one per model domain."""
+    return f"auto_compute_{domain}"
+
+
+SLICE = "scan_slice"  # the frame (from 1) of a multi-frame DICOM upload
+WINDOW = "scan_window"  # the display window of a DICOM upload, by name
 
 # Explain.
 EXPLAIN_METHOD = "explain_method"

@@ -11,7 +11,8 @@ from typing import Any
 
 import streamlit as st
 
-from explainers.images import ImageError, InputImage, load_image
+from explainers.dicom import DicomScan, read_scan
+from explainers.images import ImageError, InputImage, is_dicom_source, load_image
 from models import Classifier, ModelSpec, ModelUnavailableError, all_specs, default_sample, get_spec, list_samples
 from ui import keys
 from ui.resources import get_classifier, get_sample_image
@@ -26,10 +27,20 @@ class Selection:
     image_label: str  # what to call the image on screen (never an upload's file name)
     true_label: str | None  # from a sample's file name, when known
     error: str | None  # one sentence for an unreadable upload
+    scan: DicomScan | None = None  # a DICOM upload: its frames and windows (shown by the sidebar)
 
 
 def available_models() -> list[ModelSpec]:
     return [spec for spec in all_specs() if spec.available]
+
+
+def uploaded_scan() -> DicomScan | None:
+    """The DICOM upload's header, read once per upload (None for a picture or no upload)."""
+    upload = st.session_state.get(keys.UPLOAD)
+    if upload is None:
+        return None
+    _upload_image()
+    return st.session_state[keys.DECODED_UPLOADS].get("scan")
 
 
 def _upload_image() -> tuple[InputImage | None, str | None]:
@@ -37,13 +48,36 @@ def _upload_image() -> tuple[InputImage | None, str | None]:
     if upload is None:
         return None, "Upload an image in the sidebar, or choose a sample."
     decoded = st.session_state.setdefault(keys.DECODED_UPLOADS, {})
-    if upload.file_id not in decoded:
-        decoded.clear()  # keep one decoded upload per session
+    if decoded.get("file_id") != upload.file_id:
+        decoded.clear()  # keep one upload per session
+        decoded["file_id"] = upload.file_id
+        data = upload.getvalue()
         try:
-            decoded[upload.file_id] = (load_image(upload.getvalue(), name=upload.name), None)
+            if is_dicom_source(data, upload.name):
+                decoded["scan"] = read_scan(data, name=upload.name)
+            else:
+                decoded["image"] = load_image(data, name=upload.name)
         except ImageError as error:
-            decoded[upload.file_id] = (None, str(error))
-    return decoded[upload.file_id]
+            decoded["error"] = str(error)
+    if "error" in decoded:
+        return None, decoded["error"]
+    scan = decoded.get("scan")
+    if scan is None:
+        return decoded["image"], None
+    # A scan's frame and window (the sidebar's slider and picker); the last few pictures are kept.
+    windows = {window.name: window for window in scan.windows()}
+    frame = min(max(int(st.session_state.get(keys.SLICE, 1)), 1), scan.frames) - 1
+    window = windows.get(st.session_state.get(keys.WINDOW), next(iter(windows.values())))
+    shown = decoded.setdefault("frames", {})
+    if (frame, window.name) not in shown:
+        try:
+            image = scan.image(frame, window)
+        except ImageError as error:
+            return None, str(error)
+        if len(shown) >= 8:
+            shown.pop(next(iter(shown)))
+        shown[frame, window.name] = image
+    return shown[frame, window.name], None
 
 
 def current_selection() -> Selection:
@@ -51,7 +85,8 @@ def current_selection() -> Selection:
     spec = get_spec(st.session_state.get(keys.MODEL, DEFAULT_MODEL))
     if st.session_state.get(keys.SOURCE) == "Upload":
         image, error = _upload_image()
-        return Selection(spec, image, image.display_name if image else "no upload", None, error)
+        return Selection(spec, image, image.display_name if image else "no upload", None, error,
+                         st.session_state.get(keys.DECODED_UPLOADS, {}).get("scan"))
     samples = {sample.name: sample for sample in list_samples()}
     sample = samples.get(st.session_state.get(keys.sample(spec.domain)) or "") or default_sample(spec)
     return Selection(spec, get_sample_image(sample.name), sample.title, sample.label, None)

@@ -35,6 +35,9 @@ CSS = """<style>
  pointer-events:none}
 .sx-bar{display:flex;align-items:center;gap:.4rem;margin-top:.3rem;font-variant-numeric:tabular-nums}
 .sx-grad{flex:1;height:8px;border-radius:2px}
+.sx-matrix{border-collapse:collapse;font-size:.85rem;font-variant-numeric:tabular-nums}
+.sx-matrix th,.sx-matrix td{padding:4px 10px;text-align:center}
+.sx-matrix th{font-weight:600}
 .sx-probs{display:grid;grid-template-columns:max-content 1fr max-content;gap:.3rem .6rem;align-items:center;
  font-size:.9rem;max-width:640px}
 .sx-track{height:14px;background:rgba(128,128,128,.18);border-radius:2px}
@@ -140,6 +143,19 @@ def image_panel(image: np.ndarray, *, title: str = "") -> str:
     image = np.asarray(image)
     picture, _ = remembered(lambda: image_uri(image), "image", image)
     return _figure(title, picture, image.shape[:2])
+
+
+def agreement_table(names: list[str], matrix: np.ndarray) -> str:
+    """A square matrix of correlations (−1 blue … +1 red) as a table with its values."""
+    colours = colourise(np.nan_to_num(np.asarray(matrix, dtype=np.float64)), 1.0)
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+    rows = "".join(
+        f"<tr><th>{html.escape(name)}</th>" + "".join(
+            f'<td style="background:rgb({r},{g},{b});color:{"#fff" if abs(value) > 0.6 else "#111"}" '
+            f'title="{html.escape(name)} vs {html.escape(other)}: ρ = {value:.2f}">{value:.2f}</td>'
+            for other, value, (r, g, b) in zip(names, row, colour_row)) + "</tr>"
+        for name, row, colour_row in zip(names, np.asarray(matrix, dtype=np.float64), colours))
+    return (f'{CSS}<table class="sx-matrix"><thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>')
 
 
 def probability_bars(names: list[str], probs: list[float]) -> str:
