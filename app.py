@@ -17,7 +17,7 @@ from ui import keys
 from storage.folders import ROOT
 from ui.access import require_sign_in, sign_out_button
 from ui.compute import get_cache, warm_engine
-from ui.state import available_models, current_selection, uploaded_scan
+from ui.state import available_models, current_selection, opened_scan, step_scan, uploaded_scan
 from ui.study import participant_link_requested
 
 # The favicon is a file of ours: a ":material/…:" page icon makes the browser fetch it from fonts.gstatic.com.
@@ -48,6 +48,7 @@ warm_engine(tuple(spec.name for spec in available_models()[:1]))  # the default 
 pages = st.navigation([
     st.Page("app_pages/explain.py", title="Explain", default=True),
     st.Page("app_pages/compare.py", title="Compare"),
+    st.Page("app_pages/scans.py", title="Scans"),
     st.Page("app_pages/gallery.py", title="Gallery"),
     st.Page("app_pages/models.py", title="Models"),
     st.Page("app_pages/study_results.py", title="Study results"),
@@ -63,8 +64,19 @@ with st.sidebar:
     if unavailable:
         st.caption(f"{unavailable} more models need weights on this machine: see the Models page.")
     spec = get_spec(st.session_state[keys.MODEL])
-    st.radio("Image", ["Sample", "Upload"], key=keys.SOURCE, horizontal=True)
-    if st.session_state[keys.SOURCE] == "Sample":
+    st.radio("Image", ["Sample", "Upload", "Scans"], key=keys.SOURCE, horizontal=True,
+             help="Scans: the scan opened from the Scans page's worklist, with previous and next.")
+    if st.session_state[keys.SOURCE] == "Scans":
+        opened = opened_scan()
+        if opened is not None:
+            worklist, index = opened
+            readable = [scan.index for scan in worklist.scans if scan.image is not None]
+            place = readable.index(index) + 1 if index in readable else 0
+            left, right = st.columns(2)
+            left.button("◀ Previous", on_click=step_scan, args=(-1,), key="scan_previous", width="stretch")
+            right.button("Next ▶", on_click=step_scan, args=(1,), key="scan_next", width="stretch")
+            st.caption(f"{place} of {len(readable)} in the worklist")
+    elif st.session_state[keys.SOURCE] == "Sample":
         # One remembered sample per model domain: a new model starts on a sample of its own kind
         # (an MRI for the tumour model, a digit for digits) and switching back restores the last choice.
         samples = {sample.name: sample for sample in samples_for(spec)}
@@ -94,4 +106,7 @@ with st.sidebar:
         st.warning(get_cache().warning)
     sign_out_button(user)
 
+pending = st.session_state.pop(keys.PENDING_PAGE, None)
+if pending is not None:  # a button asked for another page (a callback cannot switch pages itself)
+    st.switch_page(pending)
 run_page(pages)

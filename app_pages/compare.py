@@ -14,14 +14,13 @@ from explainers.methods import ParameterError, all_methods, get_method
 from explainers.request import build_request
 from ui import keys
 from ui.compute import explanation_if_ready, get_cache, get_engine, release_others, submit, watch
-from ui.controls import chosen_settings
+from ui.controls import COMPARE_DEFAULT_METHODS, chosen_settings
 from ui.resources import superpixels_of
 from ui.state import page_start
 from viz.panels import agreement_table, colour_bar, image_panel, overlay_panel
 from viz.plots import symmetric_limit
 from viz.render import grid_png
 
-DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]
 
 selection, classifier = page_start("Compare methods")
 spec = selection.spec
@@ -29,7 +28,7 @@ spec = selection.spec
 names = [method.name for method in all_methods()]
 with st.container(border=True):
     left, middle, right = st.columns([3, 1, 1])
-    chosen = left.multiselect("Methods", names, default=[name for name in DEFAULT_METHODS if name in names],
+    chosen = left.multiselect("Methods", names, default=[name for name in COMPARE_DEFAULT_METHODS if name in names],
                               key=keys.COMPARE_METHODS, format_func=lambda name: get_method(name).title)
     top_k = middle.slider("Top-k classes (rows)", 1, min(5, spec.num_classes), min(3, spec.num_classes),
                           key=keys.COMPARE_TOP_K)

@@ -14,7 +14,7 @@ from typing import Literal
 APP = "shap-image-studio"
 ROOT = Path(__file__).resolve().parents[1]
 
-FolderKind = Literal["cache", "models", "answers", "studies", "samples"]
+FolderKind = Literal["cache", "models", "answers", "studies", "samples", "scans"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ FOLDERS: dict[FolderKind, Folder] = {
     "studies": Folder("EXPLAINERS_STUDIES_DIR", "study files (YAML or JSON)", bundled="assets/studies"),
     "samples": Folder("EXPLAINERS_SAMPLES_DIR", "the bundled sample images, one subfolder per domain",
                       bundled="assets/samples"),
+    # The Scans page opens this folder and its subfolders, nothing outside it.
+    "scans": Folder("EXPLAINERS_SCANS_DIR", "the folder of scans the Scans page lists (its subfolders too)",
+                    bundled="assets/samples/mri"),
 }
 
 

@@ -148,3 +148,27 @@ def watch(jobs: Sequence[Job], unit: str = "model evaluations") -> None:
         for job in jobs:
             _cancel(job)
         st.rerun()
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def watch_all(jobs: Sequence[Job], label: str) -> None:
+    """One bar for many jobs (a worklist's "explain all"): how many are done, which are running, one Cancel;
+    reruns the page each time one more has finished, so its table counts it."""
+    done = sum(1 for job in jobs if job.done)
+    seen = f"_watch_all_{label}"
+    if st.session_state.get(seen, done) != done:
+        st.session_state[seen] = done
+        st.rerun()
+    st.session_state[seen] = done
+    running = [job for job in jobs if not job.done and job.started is not None]
+    now = ", ".join(f"{job.label} ({job.request.spec.title})" for job in running[:3])
+    failed = sum(1 for job in jobs if job.done and job.error is not None and not job.cancelled)
+    st.progress(done / max(len(jobs), 1),
+                text=f"{label}: {done} of {len(jobs)} done" + (f", {failed} failed" if failed else "")
+                     + (f"; now {now}" if now else "; waiting for a worker"))
+    if st.button("Cancel all", key=f"cancel_all_{label}", help="The workers stop at their next batch; finished "
+                 "results are kept."):
+        for job in jobs:
+            if not job.done:
+                _cancel(job)
+        st.rerun()

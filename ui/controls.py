@@ -11,6 +11,10 @@ from explainers.methods import Method, Param
 from ui import keys
 
 
+# The methods the Compare page (and the Scans page's worklist) compare unless chosen otherwise.
+COMPARE_DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]
+
+
 def param_widget(param: Param, key: str, container: Any = st) -> Any:
     label = param.title
     if param.kind == "choice":

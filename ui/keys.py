@@ -12,6 +12,20 @@ def auto_compute(domain: str) -> str:
     return f"auto_compute_{domain}"
 
 
+# The Scans page: where its scans come from, its worklist, filters, selection and "explain all" jobs.
+WORKLIST_SOURCE = "worklist_source"
+WORKLIST_FOLDER = "worklist_folder"
+WORKLIST_UPLOADS = "worklist_uploads"
+WORKLIST = "_worklist"
+WORKLIST_KEY = "_worklist_key"
+WORKLIST_CLASSES = "worklist_classes"
+WORKLIST_DISAGREES = "worklist_disagrees"
+WORKLIST_LOW = "worklist_low"
+WORKLIST_UNEXPLAINED = "worklist_unexplained"
+WORKLIST_TABLE = "worklist_table"
+WORKLIST_JOBS = "_worklist_jobs"
+WORKLIST_INDEX = "worklist_index"  # the scan opened from the worklist (the sidebar's "Scans" source)
+PENDING_PAGE = "_pending_page"  # a page to switch to, asked for by a button's callback
 SLICE = "scan_slice"  # the frame (from 1) of a multi-frame DICOM upload
 WINDOW = "scan_window"  # the display window of a DICOM upload, by name
 

@@ -80,9 +80,65 @@ def _upload_image() -> tuple[InputImage | None, str | None]:
     return shown[frame, window.name], None
 
 
+def opened_scan() -> tuple[Any, int] | None:
+    """(worklist, index) of the scan opened from the Scans page, if any."""
+    worklist = st.session_state.get(keys.WORKLIST)
+    index = st.session_state.get(keys.WORKLIST_INDEX)
+    if worklist is None or index is None or not 0 <= index < len(worklist.scans):
+        return None
+    return worklist, index
+
+
+def step_scan(step: int) -> None:
+    """A callback: the previous (-1) or next (+1) readable scan of the worklist."""
+    opened = opened_scan()
+    if opened is None:
+        return
+    worklist, index = opened
+    readable = [scan.index for scan in worklist.scans if scan.image is not None]
+    if index in readable:
+        st.session_state[keys.WORKLIST_INDEX] = readable[(readable.index(index) + step) % len(readable)]
+
+
+def open_scan(worklist: Any, index: int, page: str) -> None:
+    """A callback: shows worklist scan ``index`` on every page (the sidebar's "Scans" source), then ``page``."""
+    st.session_state[keys.SOURCE] = "Scans"
+    st.session_state[keys.WORKLIST_INDEX] = index
+    st.session_state[keys.PENDING_PAGE] = page
+
+
+def compare_requests(classifier: Classifier, image: InputImage) -> list:
+    """The requests the Compare page makes for ``image`` with its current methods and settings (those a method
+    cannot make for this model are left out)."""
+    from explainers.methods import ParameterError, get_method
+    from explainers.request import build_request
+    from ui.controls import COMPARE_DEFAULT_METHODS, chosen_settings
+
+    spec = classifier.spec
+    chosen = st.session_state.get(keys.COMPARE_METHODS, COMPARE_DEFAULT_METHODS)
+    top_k = int(st.session_state.get(keys.COMPARE_TOP_K, min(3, spec.num_classes)))
+    seed = int(st.session_state.get(keys.SEED, 0))
+    requests = []
+    for name in chosen:
+        budget, params = chosen_settings(get_method(name))
+        try:
+            requests.append(build_request(classifier, image, name, params=params, budget=budget, seed=seed,
+                                          top_k=top_k))
+        except ParameterError:
+            continue
+    return requests
+
+
 def current_selection() -> Selection:
     """The selected model and image, with defaults when the sidebar has not run."""
     spec = get_spec(st.session_state.get(keys.MODEL, DEFAULT_MODEL))
+    if st.session_state.get(keys.SOURCE) == "Scans":
+        opened = opened_scan()
+        if opened is None:
+            return Selection(spec, None, "no scan", None, "Open a scan from the Scans page's worklist.")
+        worklist, index = opened
+        scan = worklist.scans[index]
+        return Selection(spec, scan.image, scan.name, scan.label, scan.error)
     if st.session_state.get(keys.SOURCE) == "Upload":
         image, error = _upload_image()
         return Selection(spec, image, image.display_name if image else "no upload", None, error,

@@ -1,0 +1,129 @@
+"""Scans: a worklist of a folder of scans (under the server's scan folder) or of uploaded files or a zip, with
+thumbnails, verdicts, confidence, the label the file or folder name gives, agreement, and how many of each
+scan's Compare explanations are cached; filters, sorting, next/previous, and "explain all" on the job engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explainers.images import UPLOAD_EXTENSIONS
+from explainers.worklist import LOW_CONFIDENCE, WorklistError, count_cached, from_folder, from_uploads, inside, \
+    matches, predict_all
+from models import ModelUnavailableError, get_spec, list_samples
+from storage.folders import folder
+from ui import keys
+from ui.compute import get_cache, release_others, submit, watch_all
+from ui.resources import get_classifier
+from ui.state import DEFAULT_MODEL, compare_requests, open_scan
+from viz.plots import image_uri
+
+spec = get_spec(st.session_state.get(keys.MODEL, DEFAULT_MODEL))
+st.header(f"Scans · {spec.title}")
+try:
+    classifier = get_classifier(spec.name)
+except ModelUnavailableError as error:
+    st.error(str(error))
+    st.stop()
+
+root = folder("scans")
+left, right = st.columns([1, 2])
+source = left.radio("Scans from", ["A folder on this server", "Files or a zip"], key=keys.WORKLIST_SOURCE)
+try:
+    if source == "A folder on this server":
+        subfolders = ["."] + sorted(str(path.relative_to(root)) for path in root.rglob("*")
+                                    if path.is_dir() and not path.name.startswith(".")) if root.is_dir() else ["."]
+        chosen = right.selectbox(f"Folder (under {root.name}/)", subfolders, key=keys.WORKLIST_FOLDER)
+        key = ("folder", spec.name, chosen)
+        if st.session_state.get(keys.WORKLIST_KEY) != key:
+            with st.spinner("Reading the scans…"):
+                worklist = from_folder(spec, inside(root, chosen), (s.path for s in list_samples()))
+            st.session_state[keys.WORKLIST], st.session_state[keys.WORKLIST_KEY] = worklist, key
+    else:
+        uploads = right.file_uploader("Scans (PNG, JPEG, DICOM …) or a zip of them", accept_multiple_files=True,
+                                      type=[*UPLOAD_EXTENSIONS, "zip"], key=keys.WORKLIST_UPLOADS)
+        key = ("uploads", spec.name, tuple(upload.file_id for upload in uploads or []))
+        if not uploads:
+            st.info("Upload scans, several at once or a zip, to list them here.")
+            st.stop()
+        if st.session_state.get(keys.WORKLIST_KEY) != key:
+            with st.spinner("Reading the scans…"):
+                worklist = from_uploads(spec, [(upload.name, upload.getvalue()) for upload in uploads])
+            st.session_state[keys.WORKLIST], st.session_state[keys.WORKLIST_KEY] = worklist, key
+except WorklistError as error:
+    st.error(str(error))
+    st.stop()
+
+worklist = st.session_state[keys.WORKLIST]
+cache = get_cache()
+with st.spinner("Reading the verdicts…"):
+    predict_all(worklist, classifier, cache)
+requests = {scan.index: compare_requests(classifier, scan.image) for scan in worklist.scans if scan.image}
+count_cached(worklist, lambda scan: requests[scan.index], cache)
+
+names = spec.class_names
+readable = [scan for scan in worklist.scans if scan.probs is not None]
+labelled = [scan for scan in readable if scan.label is not None]
+agree = sum(1 for scan in labelled if names[scan.verdict] == scan.label)
+explained = sum(1 for scan in readable if scan.explained >= scan.wanted)
+summary = f"{len(worklist.scans)} scans"
+if labelled:
+    summary += f"; {agree} of {len(labelled)} labelled ones agree with their label"
+summary += f"; {explained} of {len(readable)} fully explained (the Compare page's methods and settings)."
+st.markdown(summary)
+if worklist.skipped:
+    st.warning(f"{worklist.skipped} more files are not listed: a worklist holds up to {len(worklist.scans)}.")
+
+with st.container(border=True):
+    a, b, c, d = st.columns([2, 1, 1, 1])
+    classes = set(a.multiselect("Verdict", list(names), key=keys.WORKLIST_CLASSES))
+    disagrees = b.toggle("Disagrees with its label", key=keys.WORKLIST_DISAGREES)
+    low = c.toggle(f"Confidence under {LOW_CONFIDENCE:.0%}", key=keys.WORKLIST_LOW)
+    unexplained = d.toggle("Not yet explained", key=keys.WORKLIST_UNEXPLAINED)
+shown = [scan for scan in worklist.scans if matches(scan, classes, names, disagrees, low, unexplained)]
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def thumbnail(digest: str, _pixels: np.ndarray) -> str:
+    from PIL import Image
+
+    picture = Image.fromarray(_pixels)
+    picture.thumbnail((56, 56))
+    return image_uri(np.asarray(picture))[0]
+
+
+rows = [{
+    "thumbnail": thumbnail(scan.image.digest, scan.image.pixels) if scan.image else None,
+    "scan": scan.name,
+    "verdict": names[scan.verdict] if scan.probs is not None else scan.error,
+    "confidence": scan.confidence,
+    "label": scan.label or "",
+    "agrees": "" if scan.label is None or scan.probs is None else ("✓" if names[scan.verdict] == scan.label else "✗"),
+    "explained": f"{scan.explained} of {scan.wanted}" if scan.wanted else "",
+} for scan in shown]
+picked = st.dataframe(
+    rows, hide_index=True, on_select="rerun", selection_mode="single-row", key=keys.WORKLIST_TABLE,
+    column_config={"thumbnail": st.column_config.ImageColumn(" ", width="small"),
+                   "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
+                                                                 format="percent")})
+st.caption(f"Sort by clicking a column's header; select a row to open the scan. {len(shown)} of "
+           f"{len(worklist.scans)} shown.")
+
+openable = [scan for scan in shown if scan.image is not None]
+selected = picked.selection.rows if picked is not None else []
+if selected and shown[selected[0]].image is not None:
+    left, middle, right = st.columns(3)
+    scan = shown[selected[0]]
+    left.button(f"Open {scan.name} in Compare", type="primary", on_click=open_scan,
+                args=(worklist, scan.index, "app_pages/compare.py"))
+    middle.button("Open in Explain", on_click=open_scan, args=(worklist, scan.index, "app_pages/explain.py"))
+
+missing = [(scan, request) for scan in openable for request in requests[scan.index] if request.key not in cache]
+active = [job for job in st.session_state.get(keys.WORKLIST_JOBS, []) if not job.done]
+if missing and not active:
+    if st.button(f"Explain all shown ({len(missing)} explanations missing)", key="worklist_explain_all"):
+        st.session_state[keys.WORKLIST_JOBS] = [submit(request, scan.image) for scan, request in missing]
+        st.rerun()
+if active:
+    release_others("worklist", active)
+    watch_all(st.session_state[keys.WORKLIST_JOBS], "Explaining the worklist")
