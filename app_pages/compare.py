@@ -215,9 +215,18 @@ def scores_file() -> str:
     return scores_csv.getvalue()
 
 
-a, b, c, d = st.columns(4)
+def report_file() -> bytes:
+    from viz.report import build_report
+
+    return build_report(cache, classifier, selection.image, ready, top_k=top_k)
+
+
+a, b, c, d, e = st.columns(5)
 a.download_button("Grid (PNG)", grid_file, file_name=f"{spec.name}_comparison.png", mime="image/png")
 b.download_button("Explanations (.npz, zip)", archive_file, file_name=f"{spec.name}_explanations.zip",
                   mime="application/zip")
 c.download_button("Per-superpixel values (CSV)", values_file, file_name=f"{spec.name}_values.csv", mime="text/csv")
 d.download_button("Scores (CSV)", scores_file, file_name=f"{spec.name}_scores.csv", mime="text/csv")
+e.download_button("Report (PDF)", report_file, file_name=f"{spec.name}_{selection.image.digest[:8]}_report.pdf",
+                  mime="application/pdf", help="The image, verdict, these maps on one scale, the scores and "
+                                                "parameters; for research use only, not a diagnosis.")

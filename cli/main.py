@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from cli.precompute import add_precompute_parser, cmd_precompute
+from cli.report import add_report_parser, cmd_report
 from cli.study import add_study_parser, cmd_study
 
 EXIT_USAGE = 2
@@ -265,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="compute even if cached, and do not store (cache: $EXPLAINERS_CACHE_DIR)")
 
     add_precompute_parser(commands)
+    add_report_parser(commands)
 
     cache = commands.add_parser("cache", help="the explanation cache shared with the dashboard")
     cache.add_argument("action", choices=("stats", "list", "delete", "clear"),
@@ -293,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models import ModelUnavailableError, UnknownModelError
 
     handlers = {"models": cmd_models, "methods": cmd_methods, "predict": cmd_predict, "explain": cmd_explain,
-                "precompute": cmd_precompute, "cache": cmd_cache, "study": cmd_study, "users": cmd_users}
+                "precompute": cmd_precompute, "report": cmd_report, "cache": cmd_cache, "study": cmd_study, "users": cmd_users}
     try:
         return handlers[args.command](args)
     except (UsageError, ImageError, ParameterError, UnknownModelError, ModelUnavailableError,

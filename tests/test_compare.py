@@ -103,7 +103,7 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
     captions = [c.value for c in app.caption if c.value.startswith("deletion")]
     assert len(captions) == 9 and all("random" in c for c in captions)
     assert [b.label for b in app.get("download_button")] == [
-        "Grid (PNG)", "Explanations (.npz, zip)", "Per-superpixel values (CSV)", "Scores (CSV)"]
+        "Grid (PNG)", "Explanations (.npz, zip)", "Per-superpixel values (CSV)", "Scores (CSV)", "Report (PDF)"]
     def no_model(*args, **kwargs):
         raise AssertionError("the cached grid evaluated the model")
 

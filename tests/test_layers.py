@@ -1,6 +1,7 @@
 """House rules about structure, enforced here rather than by memory (see README's Layout):
 
-Arrows point down only: app.py and app_pages/ → ui/ → viz/, cli/ → studies/ → jobs/ → explainers/, models/ →
+Arrows point down only: app.py and app_pages/ → ui/ → viz/, cli/ → viz/ (the PDF report), studies/ → jobs/ →
+explainers/, models/ →
 storage/.
 explainers/ types against a Classifier protocol and imports neither models/ nor studies/; storage/ imports
 nothing of ours. ALLOWED below is the rule itself.
@@ -26,7 +27,7 @@ ALLOWED = {
     "jobs": {"explainers", "models", "storage"},
     "studies": {"jobs", "explainers", "models", "storage"},
     "viz": {"studies", "explainers", "storage"},
-    "cli": {"studies", "jobs", "explainers", "models", "storage"},
+    "cli": {"studies", "jobs", "viz", "explainers", "models", "storage"},
     "ui": {"viz", "studies", "jobs", "explainers", "models", "storage"},
     "app_pages": {"ui", "viz", "studies", "jobs", "explainers", "models", "storage"},
 }

@@ -27,12 +27,15 @@ def overlay(image: np.ndarray, values: np.ndarray, limit: float, opacity: float 
 
 
 def grid_png(image: np.ndarray, columns: list[tuple[str, list[np.ndarray]]], row_titles: list[str],
-             limits: list[float], panel: int = 224, opacity: float = 0.7) -> bytes:
-    """A PNG grid: rows are classes, the first column the image, then one column per method."""
+             limits: list[float], panel: int = 224, opacity: float = 0.7, colorbar: bool = True) -> bytes:
+    """A PNG grid: rows are classes, the first column the image, then one column per method; under it the
+    colour bar (one per row's limit when the rows have their own scales)."""
     font = ImageFont.load_default(size=14)
     header, label = 24, 150
+    scales = list(dict.fromkeys(float(limit) for limit in limits)) if colorbar else []
+    bar_height = 34
     width = label + panel * (len(columns) + 1)
-    height = header + panel * len(row_titles)
+    height = header + panel * len(row_titles) + bar_height * len(scales)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     resized = Image.fromarray(image).resize((panel, panel), Image.Resampling.BILINEAR)
@@ -46,6 +49,14 @@ def grid_png(image: np.ndarray, columns: list[tuple[str, list[np.ndarray]]], row
             tile = overlay(image, maps[row], limits[row], opacity)
             canvas.paste(Image.fromarray(tile).resize((panel, panel), Image.Resampling.NEAREST),
                          (label + column * panel, top))
+    for index, limit in enumerate(scales):
+        top = header + panel * len(row_titles) + bar_height * index + 6
+        left, right = label, min(width - 10, label + 2 * panel + panel // 2)
+        ramp = colourise(np.linspace(-limit, limit, right - left)[None, :].repeat(12, axis=0), limit)
+        canvas.paste(Image.fromarray(ramp), (left, top))
+        which = "" if len(scales) == 1 else f" ({', '.join(t for t, l in zip(row_titles, limits) if l == limit)})"
+        draw.text((6, top - 2), f"{-limit:+.2g}", fill="black", font=font)
+        draw.text((right + 8, top - 2), f"{limit:+.2g} per pixel{which}"[:60], fill="black", font=font)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -1,0 +1,52 @@
+"""``python -m explainers report``: a PDF report of one image (viz.report), its explanations reused from the cache
+and the missing ones computed; the last line on stdout is JSON with ``out``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_METHODS = "partition,kernel,gradient"
+
+
+def add_report_parser(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("report", help="a PDF report of one image: verdict, maps, scores, parameters")
+    sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
+    sub.add_argument("--image", required=True, help="PNG, JPEG, TIFF, BMP, WebP or DICOM (.dcm) file")
+    sub.add_argument("--frame", type=int, default=1, help="the frame (slice) of a multi-frame DICOM file, from 1")
+    sub.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default {DEFAULT_METHODS})")
+    sub.add_argument("--max-evals", type=int, default=None, help="every method's budget (default: each its own)")
+    sub.add_argument("--top-k", type=int, default=3, help="classes shown (default 3)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--out", required=True, help="the PDF file to write")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cli.main import TerminalProgress, UsageError, _load
+    from explainers.cache import ExplanationCache
+    from explainers.methods import get_method
+    from explainers.request import build_request, run_cached
+    from viz.report import build_report
+
+    classifier, image = _load(args.model, args.image, "pretrained", args.frame)
+    names = [name.strip() for name in args.methods.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--methods names no method.")
+    cache = ExplanationCache()
+    explanations, computed = {}, []
+    for name in names:
+        method = get_method(name)
+        budget = None if args.max_evals is None else min(max(args.max_evals, method.min_budget), method.max_budget)
+        request = build_request(classifier, image, method.name, budget=budget, seed=args.seed, top_k=args.top_k)
+        progress = None if args.quiet else TerminalProgress(stream=sys.stderr)
+        explanations[method.name], cached = run_cached(cache, request, image, classifier, progress)
+        if not cached:
+            computed.append(method.name)
+    out = Path(args.out)
+    out.write_bytes(build_report(cache, classifier, image, explanations, top_k=args.top_k))
+    print(json.dumps({"out": str(out), "model": classifier.name, "image": image.display_name,
+                      "methods": list(explanations), "computed": computed, "bytes": out.stat().st_size}))
+    return 0

@@ -1,0 +1,62 @@
+"""The PDF report: from the command line on a bundled MRI and on a DICOM scan (cached explanations reused),
+holding the notice, the verdict, every method's scores and parameters, and nothing identifying the patient."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pydicom
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+def pdf_text(data: bytes) -> str:
+    """The text drawn on a PDF's pages (fpdf2 writes Flate-compressed content streams)."""
+    parts = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, flags=re.S):
+        try:
+            parts.append(zlib.decompress(stream).decode("latin-1"))
+        except zlib.error:
+            continue
+    return " ".join(re.findall(r"\((.*?)\)\s*Tj", "\n".join(parts)))
+
+
+def report(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "explainers", "report", *args, "--quiet"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_report_of_a_scan_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "r.pdf"
+    args = ["--model", "digits_cnn", "--image", str(ROOT / "assets" / "samples" / "digits" / "digit_7.png"),
+            "--methods", "partition,kernel,gradient", "--max-evals", "40", "--out", str(out)]
+    first = report(*args)
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout.strip().splitlines()[-1])
+    assert result["out"] == str(out) and result["computed"] == ["partition", "kernel", "gradient"]
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF")
+    text = pdf_text(data)
+    for words in ("For research use only; not a diagnosis.", "Verdict: 7", "Partition SHAP", "Kernel SHAP",
+                  "deletion AUC", "Parameters", "weights"):
+        assert words.lower() in text.lower(), f"{words!r} not in the report"
+    again = report(*args)  # everything cached now
+    assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["computed"] == []
+
+
+def test_a_report_of_a_dicom_scan_names_no_patient(tmp_path: Path) -> None:
+    out = tmp_path / "scan.pdf"
+    done = report("--model", "brain_tumor_vgg16", "--image", str(FILES / "MR_small.dcm"), "--methods", "partition",
+                  "--max-evals", "20", "--top-k", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    text = pdf_text(out.read_bytes())
+    dataset = pydicom.dcmread(FILES / "MR_small.dcm")
+    assert "scan " in text and "MR_small" not in text
+    for value in (str(dataset.PatientName), str(dataset.PatientID)):
+        assert value not in text
