@@ -65,7 +65,7 @@ def test_grid_png_has_a_row_per_class_and_a_column_per_method(kernel_seven) -> N
     maps = list(kernel_seven.values)
     data = grid_png(kernel_seven.image, [("kernel", maps), ("again", maps)], ["7", "3"], [1e-3, 1e-3])
     image = Image.open(io.BytesIO(data))
-    assert image.format == "PNG" and image.size == (150 + 224 * 3, 24 + 224 * 2)
+    assert image.format == "PNG" and image.size == (150 + 224 * 3, 24 + 224 * 2 + 34)  # and its colour bar
 
 
 def compare_app(**state) -> AppTest:
