@@ -115,15 +115,17 @@ with st.spinner("Scoring faithfulness (deletion and insertion curves)…"):
         for c in classes:
             scores[name, int(c)] = cached_faithfulness(cache, classifier, explanation, int(c))
 
+sent: set[str] = set()  # the picture, the hover geometry and the style sheet: sent once per page
 for row, class_id in enumerate(classes):
     columns = st.columns(len(ready) + 1)  # one set per row keeps the rows aligned
     label = f"{spec.class_names[class_id]} · p = {first.probs[class_id]:.3f}"
-    columns[0].html(image_panel(prepared, title=label))
+    columns[0].html(image_panel(prepared, title=label, sent=sent))
     for column, (name, explanation) in enumerate(ready.items(), start=1):
         score = scores[name, int(class_id)]
         columns[column].html(overlay_panel(
             prepared, rows[row][column - 1], limit=limits[row], opacity=opacity,
-            title=name if row == 0 else "\u00a0", segments=panel_segments[name], colorbar=per_row))
+            title=name if row == 0 else "\u00a0", segments=panel_segments[name], colorbar=per_row,
+            sent=sent))
         columns[column].caption(
             f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
             f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "

@@ -71,7 +71,8 @@ if selection.true_label is not None:
 verdict_area.markdown(summary + ".")
 
 image_column, probability_column = verdict_area.columns([1, 2])
-image_column.html(image_panel(prepared, title=f"{selection.image_label} as the model sees it"))
+sent: set[str] = set()  # what this run's panels sent (the picture, the style sheet): once per page
+image_column.html(image_panel(prepared, title=f"{selection.image_label} as the model sees it", sent=sent))
 shown = order[:top_k]
 probability_column.html(probability_bars([spec.class_names[c] for c in shown], [float(probs[c]) for c in shown]))
 
@@ -95,7 +96,7 @@ for index, class_id in enumerate(explanation.classes):
     columns[index % len(columns)].html(overlay_panel(
         prepared, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments, outlines=boundaries))
+        segments=explanation.segments, outlines=boundaries, sent=sent))
 results.caption("Red raises the class's probability, blue lowers it; every panel shares one colour scale "
            f"(±{limit:.3g}). Each map plus its base value adds up to the model's probability "
            f"(largest gap here: {explanation.additivity_error:.1e}).")

@@ -60,11 +60,12 @@ if explanation is None:
 opacity = st.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key=keys.GALLERY_OPACITY)
 limit = symmetric_limit(list(explanation.values))
 columns = st.columns(min(len(explanation.classes), 3) + 1)
-columns[0].html(image_panel(explanation.image, title="image"))
+sent: set[str] = set()  # the picture and style sheet, sent once per page
+columns[0].html(image_panel(explanation.image, title="image", sent=sent))
 for index, class_id in enumerate(explanation.classes[:3]):
     columns[index + 1].html(overlay_panel(
         explanation.image, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments))
+        segments=explanation.segments, sent=sent))
 st.caption(f"{explanation.method} on {explanation.model}: {explanation.n_evals} model evaluations, "
            f"{explanation.seconds:.1f} s when computed, additivity error {explanation.additivity_error:.1e}.")

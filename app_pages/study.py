@@ -89,11 +89,13 @@ if planned.explained and explanation is None:  # the cache lost it since is_read
 store.mark_shown(participant.id, position)  # the trial's clock starts at its first showing, kept across reloads
 image = trial_image(study, planned)
 image_column, explanation_column = st.columns(2)
-image_column.html(image_panel(image, title="The image"))
+sent: set[str] = set()  # the picture and style sheet, sent once per page
+image_column.html(image_panel(image, title="The image", sent=sent))
 if explanation is not None:
     values = explanation.values[0]
     title = "Explanation" + (f" of “{planned.class_shown}”" if planned.reveal_class else "")
-    explanation_column.html(overlay_panel(image, values, limit=symmetric_limit([values]), title=title))
+    explanation_column.html(overlay_panel(image, values, limit=symmetric_limit([values]), title=title,
+                                                  sent=sent))
     explanation_column.caption("Red areas pushed the model towards the class, blue areas away from it.")
 
 questions = questions_for(study, planned)

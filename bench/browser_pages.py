@@ -82,7 +82,8 @@ class Server:
 
 def visit(browser, url: str, panels: int, marker: str, timeout: float = 600) -> dict:
     """A new visitor: seconds from the navigation's start (the page's own clock, polled every frame) to the text
-    ``marker`` and to ``panels`` drawn pictures, and the bytes received over the WebSocket."""
+    ``marker`` and to ``panels`` drawn overlays (their own pictures: the image is a style they share), and the
+    bytes received over the WebSocket."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     received = [0]
@@ -110,7 +111,7 @@ def cold(browser, skip: bool) -> list[tuple[str, float]]:
         try:
             healthy = server.healthy()
             say(f"cold (a): healthy after {healthy:.1f} s; visiting now")
-            timing = visit(browser, server.url, 4, f"says {CAT}")
+            timing = visit(browser, server.url, 3, f"says {CAT}")
             rows += [("server start → health check answers", healthy),
                      ("(a) visit at once: visit → verdict", timing["verdict"]),
                      ("(a) visit at once: visit → last overlay", timing["last overlay"]),
@@ -123,7 +124,7 @@ def cold(browser, skip: bool) -> list[tuple[str, float]]:
             server.healthy()
             warmed = server.warmed()
             say(f"cold (b): warm-up done after {warmed:.1f} s; visiting now")
-            timing = visit(browser, server.url, 4, f"says {CAT}")
+            timing = visit(browser, server.url, 3, f"says {CAT}")
             rows += [("(b) server start → warm-up done", warmed),
                      ("(b) first visit after the warm-up → last overlay", timing["last overlay"])]
             say(f"cold: {rows}")
@@ -146,8 +147,8 @@ def cached(browser, visits: int) -> tuple[dict, dict]:
             server.warmed()
             time.sleep(20)  # the workers' warm-up tasks end
             for _ in range(visits):
-                results["Explain"].append(visit(browser, server.url, 4, f"says {CAT}", timeout=120))
-                results["Compare"].append(visit(browser, f"{server.url}/compare", 3 * 6, "Compare methods ·",
+                results["Explain"].append(visit(browser, server.url, 3, f"says {CAT}", timeout=120))
+                results["Compare"].append(visit(browser, f"{server.url}/compare", 3 * 5, "Compare methods ·",
                                                   timeout=120))
                 say(f"  Explain {results['Explain'][-1]}, Compare {results['Compare'][-1]}")
         finally:

@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from explainers.cache import ExplanationCache
+from explainers.faithfulness import over_segments
 from explainers.images import load_image
 from explainers.request import build_request, run_cached
 from models import get_spec, load_classifier
@@ -111,14 +112,15 @@ def compare_grid(prepared, names, ready, overlay, image) -> list[tuple[str, go.F
 def html_explain_page(prepared, label, names, probs, explanation) -> list[tuple[str, str]]:
     """The HTML panels app_pages/explain.py draws now (viz.panels)."""
     shown = list(np.argsort(-probs, kind="stable")[:TOP_K])
-    panels = [("input image", image_panel(prepared, title=f"{label} as the model sees it")),
+    sent: set[str] = set()
+    panels = [("input image", image_panel(prepared, title=f"{label} as the model sees it", sent=sent)),
               ("probabilities", probability_bars([names[c] for c in shown], [float(probs[c]) for c in shown]))]
     limit = symmetric_limit(list(explanation.values))
     for index, class_id in enumerate(explanation.classes):
         panels.append((f"overlay: {explanation.class_names[index]}", overlay_panel(
             prepared, explanation.values[index], limit=limit, opacity=OPACITY,
             title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-            segments=explanation.segments)))
+            segments=explanation.segments, sent=sent)))
     return panels
 
 
@@ -126,16 +128,21 @@ def html_compare_grid(prepared, names, ready) -> list[tuple[str, str]]:
     """The HTML panels of app_pages/compare.py's grid, and its colour bar."""
     first = next(iter(ready.values()))
     classes = first.classes[:TOP_K]
-    rows = [[ready[name].values[list(ready[name].classes).index(c)] for name in ready] for c in classes]
+    # As the page does by default: pixel methods summed over the first superpixel method's superpixels.
+    basis = next(e.segments for e in ready.values() if e.segments is not None)
+    segments = {name: basis if e.segments is None else e.segments for name, e in ready.items()}
+    rows = [[over_segments(ready[name].values[list(ready[name].classes).index(c)], basis)
+             if ready[name].segments is None else ready[name].values[list(ready[name].classes).index(c)]
+             for name in ready] for c in classes]
     limit = symmetric_limit(sum(rows, []), across="median")
-    panels = []
+    panels, sent = [], set()
     for row, class_id in enumerate(classes):
-        panels.append((f"row {row + 1} image", image_panel(prepared, title=f"{names[class_id]} · p = "
-                                                                           f"{first.probs[class_id]:.3f}")))
-        for column, (name, explanation) in enumerate(ready.items()):
+        panels.append((f"row {row + 1} image", image_panel(
+            prepared, title=f"{names[class_id]} · p = {first.probs[class_id]:.3f}", sent=sent)))
+        for column, name in enumerate(ready):
             panels.append((f"row {row + 1} {name}", overlay_panel(
                 prepared, rows[row][column], limit=limit, opacity=OPACITY, title=name if row == 0 else "\u00a0",
-                segments=explanation.segments, colorbar=False)))
+                segments=segments[name], colorbar=False, sent=sent)))
     return panels + [("colour bar", colour_bar(limit))]
 
 

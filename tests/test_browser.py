@@ -13,6 +13,7 @@ Chromium comes from Debian (``apt-get install chromium``; ``.ci/run`` installs i
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -249,7 +250,7 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
         seen.watch(visitor)
         start = time.monotonic()
         visitor.goto(server, wait_until="domcontentloaded", timeout=60_000)
-        _wait_for("the cached overlays", lambda: visitor.locator("figure.sx-panel img").count() >= 4, 60, visitor)
+        _wait_for("the cached overlays", lambda: visitor.locator("figure.sx-panel img").count() >= 3, 60, visitor)
         expect(visitor.get_by_text(f"{CAT} · p =")).to_be_visible(timeout=30_000)
         clock.record("cached visit: page to last overlay", time.monotonic() - start)
         # Hovering the first overlay shows the value under the pointer (partition's blur masker works on blocks
@@ -258,6 +259,10 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
         cell.hover()
         tip = cell.evaluate("element => getComputedStyle(element, '::after').content")
         assert "per pixel" in tip or "superpixel" in tip, f"hovering an overlay showed {tip!r}"
+        # The image travels once, as a style the overlays draw as their grey backdrop: it survives st.html.
+        backdrop = visitor.locator("figure.sx-panel .sx-grey").first.evaluate(
+            "element => getComputedStyle(element).backgroundImage")
+        assert backdrop.startswith('url("data:image/'), f"the overlay has no backdrop: {backdrop[:80]!r}"
         clock.record("cached visit: kB sent over the WebSocket", seen.received / 1000, unit="kB")
         visitor.close()
         # The lowest evaluation budget (20) from here on: the default 300 takes long on a busy 2-core machine.
@@ -321,6 +326,39 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
         clock.record("requests (explain and compare)", len(traffic.urls), unit="")
     finally:
         context.close()
+
+
+def test_the_browser_draws_the_overlay_the_grid_png_draws(browser) -> None:
+    """The panels' layers (the shared picture under a CSS filter, the map's colours at the opacity, the
+    outlines) drawn by Chromium match viz.plots.composite, the picture of the grid PNG and the report."""
+    import numpy as np
+    from PIL import Image
+    from skimage.segmentation import find_boundaries, slic
+
+    from viz.panels import image_panel, overlay_panel
+    from viz.plots import composite
+
+    cat = np.asarray(Image.open(ROOT / "assets" / "samples" / "photos" / "chelsea.png").convert("RGB")
+                     .resize((224, 224), Image.Resampling.BILINEAR))
+    segments = slic(cat, n_segments=50, compactness=30, sigma=3, start_label=0)
+    shapley = np.random.default_rng(0).normal(0, 1, int(segments.max()) + 1)
+    values = (shapley / np.bincount(segments.ravel()))[segments].astype(np.float32)
+    limit, edges, sent = float(np.abs(values).max()), find_boundaries(segments), set()
+    body = image_panel(cat, sent=sent) + "".join(
+        overlay_panel(cat, values, limit=limit, opacity=opacity, segments=segments, outlines=outlines, sent=sent)
+        for opacity, outlines in ((0.7, None), (0.4, edges)))
+    page = browser.new_page(viewport={"width": 400, "height": 1000}, device_scale_factor=1)
+    try:
+        page.set_content(f"<html><body style='margin:0'><div style='width:224px'>{body}</div></body></html>")
+        page.wait_for_function("Array.from(document.images).every(image => image.complete)")
+        for index, (opacity, outlines) in enumerate(((0.7, None), (0.4, edges)), start=1):
+            box = page.locator(".sx-map").nth(index).locator("img").first.bounding_box()
+            clip = {"x": round(box["x"]), "y": round(box["y"]), "width": 224, "height": 224}
+            drawn = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")).astype(int)
+            expected = composite(cat, values, limit, opacity, outlines).astype(int)
+            assert np.abs(drawn - expected).mean() < 2 and np.percentile(np.abs(drawn - expected), 99) <= 6
+    finally:
+        page.close()
 
 
 def test_study_link_consent_and_one_trial(server: str, browser, clock: Clock) -> None:

@@ -112,7 +112,7 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
     assert not again.exception and not any("not cached" in m.value for m in again.info)
     assert len(again.get("html")) == len(charts)
     # Every panel on one basis: deep's per-pixel map summed over the superpixels (hover tells their values).
-    overlays = [panel.proto.body for panel in again.get("html") if 'class="sx-hover"' in panel.proto.body]
+    overlays = [panel.proto.body for panel in again.get("html") if 'class="sx-hover' in panel.proto.body]
     assert len(overlays) == 9 and all('data-tip="superpixel' in body for body in overlays)
     assert "Pixel methods are summed over the same" in " ".join(c.value for c in again.caption)
 

@@ -53,7 +53,7 @@ def test_an_uploaded_mri_gets_its_verdict_at_once_and_explains_on_request() -> N
         assert value not in text, f"the page shows {value!r}"
     next(button for button in app.button if button.label == "Compute").click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
-    assert len([panel for panel in app.get("html") if 'class="sx-hover"' in panel.proto.body]) == 3
+    assert len([panel for panel in app.get("html") if 'class="sx-hover' in panel.proto.body]) == 3
 
 
 def test_a_multi_frame_scan_has_a_slice_slider() -> None:

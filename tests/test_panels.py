@@ -16,8 +16,9 @@ from skimage.segmentation import slic
 from viz.panels import colour_bar, image_panel, overlay_panel, probability_bars
 
 ROOT = Path(__file__).resolve().parents[1]
-BOX = re.compile(r'<i data-tip="([^"]*)" style="grid-area:(\d+)/(\d+)/(\d+)/(\d+)"></i>')
-TEMPLATE = re.compile(r'class="sx-hover" style="grid-template:([^/"]+)/([^"]+)"')
+TIP = re.compile(r'<i data-tip="([^"]*)"></i>')
+AREA = re.compile(r">i:nth-child\((\d+)\)\{grid-area:(\d+)/(\d+)/(\d+)/(\d+)\}")
+TEMPLATE = re.compile(r"\.sx-g-[0-9a-f]+\{grid-template:([^/}]+)/([^}]+)\}")
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +46,22 @@ def tracks(template: str) -> list[int]:
     return sizes
 
 
+def boxes(panel: str) -> list[tuple[str, int, int, int, int]]:
+    """(text, row, column, row end, column end) of each hover box: its text in the panel, its place in the
+    geometry's style (the n-th box takes the n-th rule)."""
+    areas = {int(index): tuple(map(int, area)) for index, *area in AREA.findall(panel)}
+    tips = TIP.findall(panel)
+    assert sorted(areas) == list(range(1, len(tips) + 1))
+    return [(tip, *areas[index]) for index, tip in enumerate(tips, start=1)]
+
+
 def covered(panel: str) -> np.ndarray:
     """How many hover boxes cover each pixel of the map (the grid's tracks are in pixels)."""
     [(rows, columns)] = TEMPLATE.findall(panel)
     y, x = np.cumsum([0, *tracks(rows)]), np.cumsum([0, *tracks(columns)])
     grid = np.zeros((y[-1], x[-1]), dtype=np.int32)
-    for _, row, column, row_end, column_end in BOX.findall(panel):
-        grid[y[int(row) - 1]:y[int(row_end) - 1], x[int(column) - 1]:x[int(column_end) - 1]] += 1
+    for _, row, column, row_end, column_end in boxes(panel):
+        grid[y[row - 1]:y[row_end - 1], x[column - 1]:x[column_end - 1]] += 1
     return grid
 
 
@@ -61,7 +71,7 @@ def test_an_overlay_is_one_picture_with_a_hover_layer_over_all_of_it(cat_map) ->
     assert picture_of(panel).size == (224, 224)
     grid = covered(panel)
     assert grid.shape == (224, 224) and (grid == 1).all()  # every pixel of the map has exactly one box over it
-    tips = {tip for tip, *_ in BOX.findall(panel)}
+    tips = {tip for tip, *_ in boxes(panel)}
     label = int(segments[112, 112])
     assert f"superpixel {label}: +0.3" in tips  # its SHAP value: the sum over its pixels
     assert len(panel) < 60_000, len(panel)
@@ -78,8 +88,8 @@ def test_the_hover_grid_follows_a_map_whose_size_is_no_multiple_of_its_cells() -
 def test_a_pixel_map_hovers_by_block(cat_map) -> None:
     cat, values, _, _ = cat_map
     panel = overlay_panel(cat, values + np.random.default_rng(1).normal(0, 1e-5, values.shape), limit=0.01)
-    boxes = BOX.findall(panel)
-    assert len(boxes) == 16 * 16 and all("per pixel" in tip for tip, *_ in boxes)
+    found = boxes(panel)
+    assert len(found) == 16 * 16 and all("per pixel" in tip for tip, *_ in found)
 
 
 def test_what_a_panel_says_is_escaped(cat_map) -> None:
@@ -98,3 +108,43 @@ def test_the_colour_bar_runs_blue_to_red_between_the_limits() -> None:
 def test_probability_bars_are_as_long_as_the_probabilities() -> None:
     bars = probability_bars(["tabby", "tiger cat"], [0.632, 0.2])
     assert re.findall(r"sx-fill\" style=\"width:([\d.]+)%", bars) == ["63.2", "20.0"] and "63.2%" in bars
+
+
+def test_a_page_sends_its_image_once_and_every_overlay_draws_it_as_a_grey_backdrop(cat_map) -> None:
+    cat, values, segments, _ = cat_map
+    sent: set[str] = set()
+    page = image_panel(cat, title="chelsea", sent=sent) + "".join(
+        overlay_panel(cat, values * scale, limit=0.01, segments=segments, sent=sent) for scale in (1, 2, 3))
+    [(name, uri)] = set(re.findall(r"\.(sx-p-[0-9a-f]+)\{background-image:url\((data:image/[^)]+)\)\}", page))
+    assert page.count(uri) == 1 and page.count(f'sx-grey {name}"') == 3
+    assert page.count("<style>\n.sx-panel") == 1 and len(TEMPLATE.findall(page)) == 1  # style sheet, geometry: once
+    alone = len(image_panel(cat)) + sum(len(overlay_panel(cat, values * scale, limit=0.01, segments=segments))
+                                        for scale in (1, 2, 3))
+    assert len(page) < 0.5 * alone, (len(page), alone)  # under half of what self-contained panels would send
+    # The heatmap layer: the map's colours alone, its brightest superpixel dark red.
+    heat = np.asarray(picture_of(overlay_panel(cat, values, limit=float(values.max()))).convert("RGB")).astype(int)
+    assert heat[112, 112, 0] > 90 and heat[112, 112, 2] < 60
+    # The CSS filter (grayscale, contrast .4, brightness 1.252) makes the dimmed grey of the grid PNG.
+    from viz.plots import _grayscale
+    luminance = cat.astype(np.float64) @ [0.2126, 0.7152, 0.0722] / 255
+    css = np.clip(1.252 * (0.5 + 0.4 * (luminance - 0.5)), 0, 1) * 255
+    assert np.abs(css - _grayscale(cat)[..., 0]).max() < 6
+
+
+def test_pixels_without_a_value_are_transparent_in_the_heatmap(cat_map) -> None:
+    cat, values, _, _ = cat_map
+    holes = values.copy()
+    holes[:20] = np.nan
+    picture = picture_of(overlay_panel(cat, holes, limit=0.01)).convert("RGBA")
+    alpha = np.asarray(picture)[..., 3]
+    assert (alpha[:20] == 0).all() and (alpha[20:] == 255).all()
+
+
+def test_outlines_are_their_own_transparent_layer(cat_map) -> None:
+    from skimage.segmentation import find_boundaries
+    cat, values, segments, _ = cat_map
+    edges = find_boundaries(segments)
+    panel = overlay_panel(cat, values, limit=0.01, segments=segments, outlines=edges)
+    [source] = re.findall(r'<img class="sx-edge" src="data:image/png;base64,([^"]+)"', panel)
+    alpha = np.asarray(Image.open(io.BytesIO(base64.b64decode(source))).convert("RGBA"))[..., 3]
+    assert ((alpha > 0) == edges).all()

@@ -2,10 +2,14 @@
 once, without a plotting library. (Plotly's script took 3 s of a 4.6 s cached Explain visit in headless Chromium
 here before the first chart showed; ``python -m bench.browser_pages`` measures it.)
 
-An overlay is one compressed picture (viz.plots.composite) with a hover layer over it: a CSS grid of
-viz.plots.hover_grid's cells, one transparent box per rectangle of cells of one superpixel (or per cell for pixel
-methods), each showing its text on hover by CSS alone
-(``st.html`` runs no script); a colour bar in CSS under it. Everything a panel says is escaped.
+The page sends each image once: the first panel of it defines a CSS class whose background is the picture
+(``st.html`` is not iframed, so one page's panels share their styles), and every overlay of that image draws it
+again as its backdrop, grey and dimmed by a CSS filter, under the map's own colours (viz.plots.heatmap_uri: a
+palette PNG, a few KB where the values are constant per superpixel) at the chosen opacity, and the outlines. Over
+that a hover layer: a CSS grid of viz.plots.hover_grid's cells, one transparent box per rectangle of cells of one
+superpixel (or per cell for pixel methods), each showing its text on hover by CSS alone (``st.html`` runs no
+script), whose places are one style per segmentation, sent once too; a colour bar in CSS under it. Everything
+a panel says is escaped.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import html
 
 import numpy as np
 
-from viz.plots import HOVER_CELLS, composite, hover_grid, image_uri, overlay_uri, remembered
+import hashlib
+
+from viz.plots import OUTLINE_OPACITY, HOVER_CELLS, heatmap_uri, hover_grid, image_uri, outline_uri, remembered
 from viz.render import colourise
 
 # The hover layer of pixel methods: fewer, larger cells than superpixels need (each is a box in the page).
@@ -25,8 +31,11 @@ CSS = """<style>
 .sx-panel{margin:0 0 .6rem 0;font-size:.8rem;max-width:480px}
 .sx-panel figcaption{font-weight:600;margin:0 0 .3rem 0;line-height:1.3}
 .sx-map{position:relative;line-height:0}
-.sx-map img{width:100%;height:auto;display:block}
-.sx-sharp img{image-rendering:pixelated}
+.sx-map img{width:100%;height:auto;display:block;position:relative}
+.sx-pic{width:100%;background-size:100% 100%}
+.sx-map .sx-grey{position:absolute;inset:0;filter:grayscale(1) contrast(.4) brightness(1.252)}
+.sx-map img.sx-edge{position:absolute;inset:0}
+.sx-sharp img,.sx-sharp .sx-pic{image-rendering:pixelated}
 .sx-hover{position:absolute;inset:0;display:grid}
 .sx-hover i{position:relative}
 .sx-hover i:hover{outline:1px solid rgba(0,0,0,.7)}
@@ -50,7 +59,8 @@ def _number(value: float) -> str:
 
 
 def colour_bar(limit: float, unit: str = "SHAP value") -> str:
-    """The diverging scale from −limit (blue) to +limit (red) in CSS, with its ends and the unit."""
+    """The diverging scale from −limit (blue) to +limit (red) in CSS, with its ends and the unit (styled by the
+    page's panels)."""
     stops = colourise(np.linspace(-limit, limit, 11), limit)
     gradient = ",".join(f"rgb({r},{g},{b})" for r, g, b in stops)
     return (f'<div class="sx-bar"><span>{_number(-limit)}</span>'
@@ -82,7 +92,9 @@ def _boxes(labels: np.ndarray) -> list[tuple[int, int, int, int]]:
     return sorted(boxes)
 
 
-def _hover_layer(values: np.ndarray, segments: np.ndarray | None) -> str:
+def _hover_layer(values: np.ndarray, segments: np.ndarray | None) -> tuple[str, str, str]:
+    """(geometry class, geometry style, layer): where the boxes are is a style named by a digest of it, which all
+    panels of one segmentation share; each panel's layer is only its boxes' texts, in the same order."""
     x_edges, y_edges, z, customdata, block = hover_grid(
         values, segments, cells=PIXEL_HOVER_CELLS if segments is None else HOVER_CELLS)
     if customdata is not None:
@@ -97,10 +109,13 @@ def _hover_layer(values: np.ndarray, segments: np.ndarray | None) -> str:
             f"y {y_edges[row] + 0.5:.0f}–{y_edges[row + 1] - 0.5:.0f}: {float(z[row, column]):.2g} per pixel")
     # A grid of the hover cells' own sizes (the last row and column may be narrower); one box per run of cells.
     template = f"{_tracks(np.diff(y_edges))}/{_tracks(np.diff(x_edges))}"
-    boxes = "".join(f'<i data-tip="{html.escape(tip(row, column))}" style="grid-area:{row + 1}/{column + 1}/'
-                    f'{row + rows + 1}/{column + columns + 1}"></i>'
-                    for row, column, rows, columns in _boxes(labels))
-    return f'<div class="sx-hover" style="grid-template:{template}">{boxes}</div>'
+    boxes = _boxes(labels)
+    areas = "".join(f"i:nth-child({index}){{grid-area:{row + 1}/{column + 1}/{row + rows + 1}/{column + columns + 1}}}"
+                    for index, (row, column, rows, columns) in enumerate(boxes, start=1))
+    name = "sx-g-" + hashlib.blake2b(f"{template}|{areas}".encode(), digest_size=8).hexdigest()
+    style = f"<style>.{name}{{grid-template:{template}}}" + areas.replace("i:nth-child", f".{name}>i:nth-child") + "</style>"
+    layer = "".join(f'<i data-tip="{html.escape(tip(row, column))}"></i>' for row, column, _, _ in boxes)
+    return name, style, f'<div class="sx-hover {name}">{layer}</div>'
 
 
 def _tracks(sizes: np.ndarray) -> str:
@@ -115,34 +130,71 @@ def _tracks(sizes: np.ndarray) -> str:
     return " ".join(tracks)
 
 
-def _figure(title: str, picture: str, size: tuple[int, int], inner: str = "", below: str = "") -> str:
+def picture_class(image: np.ndarray) -> str:
+    """The CSS class whose background is ``image`` (named by a digest of its pixels)."""
+    image = np.ascontiguousarray(image)
+    digest = hashlib.blake2b(f"{image.dtype.str}{image.shape}".encode() + image.data, digest_size=8)
+    return f"sx-p-{digest.hexdigest()}"
+
+
+def _once(sent: set[str] | None, name: str, make) -> str:
+    """``make()`` unless this page sent ``name`` already (``sent``: what the page's panels sent in this run;
+    None: a panel on its own, which carries everything it needs)."""
+    if sent is not None:
+        if name in sent:
+            return ""
+        sent.add(name)
+    return make()
+
+
+def _picture_style(image: np.ndarray) -> str:
+    uri, _ = remembered(lambda: image_uri(image), "image", image)
+    return f"<style>.{picture_class(image)}{{background-image:url({uri})}}</style>"
+
+
+def _figure(title: str, size: tuple[int, int], inner: str, below: str = "") -> str:
     height, width = size
     sharp = " sx-sharp" if max(height, width) < SHARP_BELOW else ""
     caption = f"<figcaption>{html.escape(title)}</figcaption>" if title else ""
-    return (f'{CSS}<figure class="sx-panel">{caption}<div class="sx-map{sharp}">'
-            f'<img src="{picture}" width="{width}" height="{height}" alt="{html.escape(title or "image")}">'
-            f"{inner}</div>{below}</figure>")
+    return f'<figure class="sx-panel">{caption}<div class="sx-map{sharp}">{inner}</div>{below}</figure>'
 
 
 def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7, title: str = "",
                   segments: np.ndarray | None = None, outlines: np.ndarray | None = None,
-                  colorbar: bool = True, unit: str = "SHAP value") -> str:
+                  colorbar: bool = True, unit: str = "SHAP value", sent: set[str] | None = None) -> str:
     """The attribution map over a grey copy of the image (red raises the class, blue lowers it); hovering
     shows the superpixel's SHAP value (with ``segments``: the sum over its pixels) or a block's mean per pixel.
-    The colour bar is per pixel, as the colours are."""
+    The colour bar is per pixel, as the colours are. ``sent``: the page's set of what its panels already sent
+    in this run (the picture, the hover geometry, the style sheet), shared by every panel of the page."""
     image, values = np.asarray(image), np.asarray(values)
-    outlines = None if outlines is None else np.asarray(outlines, dtype=bool)
-    picture = remembered(lambda: overlay_uri(composite(image, values, limit, opacity, outlines)),
-                         "overlay", image, values, float(limit), float(opacity), outlines)
-    layer = remembered(lambda: _hover_layer(values, segments), "hover", values, segments)
-    return _figure(title, picture, values.shape, layer, colour_bar(limit, unit) if colorbar else "")
+    height, width = values.shape
+    heatmap = remembered(lambda: heatmap_uri(values, limit), "heatmap", values, float(limit))
+    alt = html.escape(title or "attribution map")
+    picture = picture_class(image)
+    inner = (f'<div class="sx-pic sx-grey {picture}"></div>'
+             f'<img src="{heatmap}" width="{width}" height="{height}" alt="{alt}" '
+             f'style="opacity:{float(np.clip(opacity, 0, 1)):.2f}">')
+    if outlines is not None:
+        edges = np.asarray(outlines, dtype=bool)
+        uri = remembered(lambda: outline_uri(edges), "outlines", edges)
+        inner += (f'<img class="sx-edge" src="{uri}" width="{width}" height="{height}" alt="" '
+                  f'style="opacity:{OUTLINE_OPACITY}">')
+    geometry, geometry_style, layer = remembered(lambda: _hover_layer(values, segments), "hover", values, segments)
+    styles = (_once(sent, "css", lambda: CSS) + _once(sent, picture, lambda: _picture_style(image))
+              + _once(sent, geometry, lambda: geometry_style))
+    return styles + _figure(title, values.shape, inner + layer, colour_bar(limit, unit) if colorbar else "")
 
 
-def image_panel(image: np.ndarray, *, title: str = "") -> str:
-    """The image as the model sees it, at the panels' size."""
+def image_panel(image: np.ndarray, *, title: str = "", sent: set[str] | None = None) -> str:
+    """The image as the model sees it, at the panels' size; it sends the picture that this image's overlays
+    draw as their backdrop (``sent`` as for overlay_panel)."""
     image = np.asarray(image)
-    picture, _ = remembered(lambda: image_uri(image), "image", image)
-    return _figure(title, picture, image.shape[:2])
+    height, width = image.shape[:2]
+    picture = picture_class(image)
+    inner = (f'<div class="sx-pic {picture}" role="img" aria-label="{html.escape(title or "image")}" '
+             f'style="aspect-ratio:{width}/{height}"></div>')
+    styles = _once(sent, "css", lambda: CSS) + _once(sent, picture, lambda: _picture_style(image))
+    return styles + _figure(title, image.shape[:2], inner)
 
 
 def agreement_table(names: list[str], matrix: np.ndarray) -> str:

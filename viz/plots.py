@@ -91,6 +91,33 @@ def composite(image: np.ndarray, values: np.ndarray, limit: float, opacity: floa
     return picture.round().clip(0, 255).astype(np.uint8)
 
 
+def heatmap_uri(values: np.ndarray, limit: float) -> str:
+    """The diverging colours of ``values`` alone (±limit at the ends), NaN transparent: the layer the HTML panels
+    put over the grey backdrop at the chosen opacity. A palette PNG; small maps (digits) keep every colour."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    colours = colourise(np.where(finite, values, 0.0), limit).astype(np.uint8)
+    pil, options = Image.fromarray(colours), {}
+    if values.size > 64 * 64 or not finite.all():
+        pil = pil.quantize(OVERLAY_COLOURS, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+        if not finite.all():  # one more palette entry, transparent, for the pixels without a value
+            indices = np.asarray(pil).copy()
+            indices[~finite] = OVERLAY_COLOURS
+            palette = pil.getpalette()[:3 * OVERLAY_COLOURS]
+            palette += [0, 0, 0] * (OVERLAY_COLOURS - len(palette) // 3 + 1)
+            pil = Image.fromarray(indices, "P")
+            pil.putpalette(palette)
+            options["transparency"] = OVERLAY_COLOURS
+    return data_uri(pil, "PNG", compress_level=6, **options)
+
+
+def outline_uri(outlines: np.ndarray) -> str:
+    """The superpixel outlines alone, on a transparent ground: a two-entry palette PNG."""
+    pil = Image.fromarray(np.asarray(outlines, dtype=bool).astype(np.uint8), "P")
+    pil.putpalette([0, 0, 0, *OUTLINE_RGB.astype(int).tolist()])
+    return data_uri(pil, "PNG", compress_level=6, transparency=0)
+
+
 def data_uri(picture: Image.Image, kind: str, **options) -> str:
     buffer = io.BytesIO()
     picture.save(buffer, format=kind, **options)
