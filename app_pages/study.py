@@ -95,7 +95,7 @@ if explanation is not None:
     values = explanation.values[0]
     title = "Explanation" + (f" of “{planned.class_shown}”" if planned.reveal_class else "")
     explanation_column.html(overlay_panel(image, values, limit=symmetric_limit([values]), title=title,
-                                                  sent=sent))
+                                                sent=sent))
     explanation_column.caption("Red areas pushed the model towards the class, blue areas away from it.")
 
 questions = questions_for(study, planned)

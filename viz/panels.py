@@ -14,11 +14,10 @@ a panel says is escaped.
 
 from __future__ import annotations
 
+import hashlib
 import html
 
 import numpy as np
-
-import hashlib
 
 from viz.plots import OUTLINE_OPACITY, HOVER_CELLS, heatmap_uri, hover_grid, image_uri, outline_uri, remembered
 from viz.render import colourise
