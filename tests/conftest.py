@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,19 @@ def _run_until_the_jobs_are_done(original):
     def run(self, widget_state=None, timeout=None):
         from jobs.engine import ENGINES
 
+        started = time.time()
         result = original(self, widget_state, timeout)
         for _ in range(20):
             pending = [job for engine in list(ENGINES) for job in engine.pending()]
-            if not pending:
+            # A job that ended while the run drew the page was still drawn as running: run again, as the
+            # fragment would, so the page shows what a browser shows once it has caught up.
+            ended = [job for engine in list(ENGINES) for job in list(engine._jobs.values())
+                     if job.finished is not None and job.finished >= started]
+            if not pending and not ended:
                 break
             for job in pending:
                 job.wait(300)
+            started = time.time()
             result = original(self, self._tree.get_widget_states(), timeout)
         return result
 
