@@ -151,7 +151,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     params = {**_parse_params(args.param), **_flag_params(method, args)}
     classifier, image = _load(args.model, args.image, args.weights, args.frame)
     request = build_request(classifier, image, method.name, params=params, budget=args.max_evals, seed=args.seed,
-                            top_k=args.top_k)
+                            top_k=args.top_k, output=args.output)
     progress = None if args.quiet else TerminalProgress()
     cache = None if args.no_cache else ExplanationCache()
     explanation, cached = run_cached(cache, request, image, classifier, progress)
@@ -164,6 +164,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         "classes": [int(c) for c in explanation.classes],
         "labels": list(explanation.class_names),
         "probs": [float(explanation.probs[c]) for c in explanation.classes],
+        "output": explanation.output,
+        "outputs": [float(v) for v in explanation.outputs()],
         "base_values": [float(b) for b in explanation.base_values],
         "n_evals": explanation.n_evals,
         "seconds": round(explanation.seconds, 4),
@@ -251,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the method's budget: model evaluations for perturbation methods, samples for "
                               "gradient, background size for deep")
     explain.add_argument("--seed", type=int, default=0)
+    explain.add_argument("--output", choices=("probability", "log-odds"), default=None,
+                         help="what the values add up to: each class's probability or its log-odds "
+                              "(default: the model's, see `models`)")
     for flag, params in flagged_params().items():
         first = params[0]
         choices = tuple(dict.fromkeys(choice for param in params for choice in param.choices)) or None

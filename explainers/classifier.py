@@ -15,7 +15,9 @@ class Classifier(Protocol):
 
     ``predict`` is required: N×H×W×3 images in [0, 255] at the model's input size to N×C probabilities.
     ``gradient_module`` is optional: a differentiable torch module with the same contract (N×3×H×W in,
-    probabilities out), or None; methods with ``requires_gradients`` need it. ``device`` and
+    probabilities out), or None; methods with ``requires_gradients`` need it. ``logit_module`` is optional
+    too: the same network's logits (for log-odds). ``default_output`` (optional): the space it is explained
+    in unless asked ("probability" or "log-odds"). ``device`` and
     ``predict_tensor(images)`` (N×H×W×3 float on that device) are optional too: with a GPU ``device``, the
     superpixel games build their masked images on it.
     """
@@ -37,3 +39,9 @@ class Classifier(Protocol):
 def gradient_module_of(classifier: Classifier) -> Any | None:
     """The classifier's differentiable torch module, or None when it has none (e.g. an ONNX-only model)."""
     return getattr(classifier, "gradient_module", None)
+
+
+def logit_module_of(classifier: Classifier) -> Any | None:
+    """The same differentiable network without its final softmax (N×3×H×W in, logits out), sharing the
+    gradient module's weights; None when the classifier has none (its network ends in its own softmax)."""
+    return getattr(classifier, "logit_module", None)

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from explainers.classifier import Classifier
+from explainers.outputs import in_space
 
 SCHEMA_VERSION = 1
 
@@ -27,14 +28,15 @@ class ExplanationFileError(ValueError):
 class Explanation:
     """Attributions for K explained classes of one image, at the model's input resolution.
 
-    ``values[k].sum() + base_values[k]`` equals the model's probability of ``classes[k]`` up to
-    ``additivity_error`` (the largest gap over the K classes).
+    ``values[k].sum() + base_values[k]`` equals the model's output for ``classes[k]`` up to
+    ``additivity_error`` (the largest gap over the K classes): its probability, or its log-odds when
+    ``output`` is "log-odds" (see explainers.outputs).
     """
 
     model: str
     method: str
     values: np.ndarray  # K × H × W float32
-    base_values: np.ndarray  # K float32: the model's output with every feature masked
+    base_values: np.ndarray  # K float32: the model's output (in ``output``'s space) with every feature masked
     probs: np.ndarray  # C float32: probabilities of the unmasked image
     classes: np.ndarray  # K int64 class ids, most probable first
     class_names: tuple[str, ...]  # K names
@@ -52,12 +54,18 @@ class Explanation:
     base_values_all: np.ndarray | None = None
     weights_digest: str = ""
     image_digest: str = ""
+    output: str = "probability"  # the space the values add up in: "probability" or "log-odds"
     schema_version: int = SCHEMA_VERSION
     extras: dict[str, Any] = field(default_factory=dict)  # method-specific provenance
 
     @property
     def top_k(self) -> int:
         return len(self.classes)
+
+    def outputs(self, classes: np.ndarray | None = None) -> np.ndarray:
+        """The model's outputs in this explanation's space for ``classes`` (the explained ones by default):
+        what each map plus its base value adds up to."""
+        return in_space(self.probs, self.output)[self.classes if classes is None else np.asarray(classes)]
 
     def can_explain(self, classes: np.ndarray) -> bool:
         """Whether ``classes`` can be shown without evaluating the model again."""
@@ -78,7 +86,7 @@ class Explanation:
             raise ValueError("these classes were not explained; compute the explanation again")
         return replace(self, values=values, base_values=base_values, classes=classes,
                        class_names=tuple(class_names), segment_values=segment_values,
-                       additivity_error=additivity_error(values, base_values, self.probs[classes]))
+                       additivity_error=additivity_error(values, base_values, self.outputs(classes)))
 
     def save(self, target: str | Path | BinaryIO) -> None:
         """Writes one ``.npz`` (no pickles): the arrays plus a JSON ``meta`` record."""
@@ -125,8 +133,10 @@ def top_classes(probs: np.ndarray, top_k: int) -> np.ndarray:
 
 def make_explanation(classifier: Classifier, image: np.ndarray, *, method: str, values: np.ndarray,
                      base_values: np.ndarray, probs: np.ndarray, classes: np.ndarray, params: dict[str, Any],
-                     seed: int, n_evals: int, started: float, **optional: Any) -> Explanation:
-    """An Explanation with the bookkeeping every method shares: names, digest, timing, additivity."""
+                     seed: int, n_evals: int, started: float, output: str = "probability",
+                     **optional: Any) -> Explanation:
+    """An Explanation with the bookkeeping every method shares: names, digest, timing, additivity (in
+    ``output``'s space)."""
     values = np.asarray(values, dtype=np.float32)
     base_values = np.asarray(base_values, dtype=np.float64)
     return Explanation(
@@ -142,7 +152,8 @@ def make_explanation(classifier: Classifier, image: np.ndarray, *, method: str, 
         seed=seed,
         n_evals=n_evals,
         seconds=time.perf_counter() - started,
-        additivity_error=additivity_error(values, base_values, np.asarray(probs)[classes]),
+        additivity_error=additivity_error(values, base_values, in_space(probs, output)[classes]),
         weights_digest=classifier.weights_digest,
+        output=output,
         **optional,
     )

@@ -25,6 +25,7 @@ from explainers.classifier import Classifier
 from explainers.explanation import SCHEMA_VERSION, Explanation, top_classes
 from explainers.images import InputImage, as_input
 from explainers.methods import Method, ParameterError, get_method
+from explainers.outputs import OUTPUTS
 from explainers.progress import ProgressCallback
 
 
@@ -41,6 +42,7 @@ class ExplanationRequest:
     seed: int
     top_k: int
     classes: tuple[int, ...] | None  # explicit classes instead of the top-k
+    output: str = "probability"  # what the values add up to: "probability" or "log-odds" (explainers.outputs)
     class_names: tuple[str, ...] = field(repr=False, compare=False, default=())
     method_object: Method | None = field(repr=False, compare=False, default=None)
 
@@ -57,7 +59,8 @@ class ExplanationRequest:
         """What determines the stored explanation (the key's content)."""
         identity: dict[str, Any] = {"model": self.model, "weights_digest": self.weights_digest,
                                     "image_digest": self.image_digest, "method": self.method,
-                                    "params": self.parameters, "max_evals": self.budget, "seed": self.seed}
+                                    "params": self.parameters, "max_evals": self.budget, "seed": self.seed,
+                                    "output": self.output}
         if not self.spec.solves_every_class:
             identity["top_k"] = self.top_k
             identity["classes"] = None if self.classes is None else list(self.classes)
@@ -82,12 +85,17 @@ class ExplanationRequest:
 
 def build_request(classifier: Classifier, image: InputImage | np.ndarray | str, method: str, *,
                   params: dict[str, Any] | None = None, budget: int | None = None, seed: int = 0,
-                  top_k: int = 3, classes: Sequence[int] | None = None) -> ExplanationRequest:
+                  top_k: int = 3, classes: Sequence[int] | None = None,
+                  output: str | None = None) -> ExplanationRequest:
     """Validates everything once and returns the request; ParameterError (one sentence) otherwise.
 
     ``classifier`` needs ``name``, ``weights_digest`` and ``class_names`` only (no model is run); ``image`` is
-    an InputImage, a bare array, or already an image digest.
+    an InputImage, a bare array, or already an image digest. ``output``: "probability" or "log-odds"; None
+    is the model's default (``default_output``, else probability).
     """
+    output = default_output(classifier) if output is None else output
+    if output not in OUTPUTS:
+        raise ParameterError(f"The output must be one of {', '.join(OUTPUTS)}, not {output!r}.")
     spec = get_method(method)
     reason = spec.unsupported(classifier)
     if reason is not None:
@@ -106,8 +114,13 @@ def build_request(classifier: Classifier, image: InputImage | np.ndarray | str, 
             raise ParameterError(f"Class ids must be between 0 and {num_classes - 1}.")
     digest = image if isinstance(image, str) else as_input(image).digest
     return ExplanationRequest(classifier.name, classifier.weights_digest, digest, spec.name,
-                              tuple(sorted(resolved.items())), budget, int(seed), int(top_k), classes,
+                              tuple(sorted(resolved.items())), budget, int(seed), int(top_k), classes, output,
                               tuple(classifier.class_names), spec)
+
+
+def default_output(classifier: Classifier) -> str:
+    """The space a model is explained in unless asked otherwise (its spec's choice)."""
+    return getattr(classifier, "default_output", "probability")
 
 
 def run(request: ExplanationRequest, image: InputImage | np.ndarray, classifier: Classifier,
@@ -197,10 +210,11 @@ def run_cached(cache: Any | None, request: ExplanationRequest, image: InputImage
 
 def explain(classifier: Classifier, image: InputImage | np.ndarray, method: str = "partition", *, top_k: int = 3,
             max_evals: int | None = None, seed: int = 0, progress: ProgressCallback | None = None,
-            params: dict[str, Any] | None = None, classes: Sequence[int] | None = None) -> Explanation:
+            params: dict[str, Any] | None = None, classes: Sequence[int] | None = None,
+            output: str | None = None) -> Explanation:
     """Builds the request and runs it, without a cache: the one-line call for scripts, notebooks and tests."""
     request = build_request(classifier, image, method, params=params, budget=max_evals, seed=seed, top_k=top_k,
-                            classes=classes)
+                            classes=classes, output=output)
     return run(request, image, classifier, progress)
 
 

@@ -17,6 +17,7 @@ from scipy import ndimage
 from skimage.segmentation import find_boundaries, slic
 
 from explainers.classifier import Classifier
+from explainers.outputs import check_output, in_space
 from explainers.progress import ProgressCallback
 
 # "auto": the model's own default (Classifier.default_fill): photos their mean colour, MRIs and digits black.
@@ -114,8 +115,9 @@ class SuperpixelGame:
     """
 
     def __init__(self, classifier: Classifier, image: np.ndarray, segments: np.ndarray, background: np.ndarray,
-                 total: int, progress: ProgressCallback | None = None):
+                 total: int, progress: ProgressCallback | None = None, output: str = "probability"):
         self.classifier = classifier
+        self.output = check_output(output)
         self.pixels = image  # as given (uint8 for a prepared image), for methods that look at its colours
         self.image = image.astype(np.float32)
         self.segments = segments
@@ -148,6 +150,12 @@ class SuperpixelGame:
         return torch.lerp(self._background, self._image, keep)
 
     def __call__(self, coalitions: np.ndarray) -> np.ndarray:
+        """Z×C outputs for Z×S boolean (or 0/1) coalitions: the probabilities, or their log-odds (the game's
+        ``output``)."""
+        probabilities = self.probabilities(coalitions)
+        return probabilities if self.output == "probability" else in_space(probabilities, self.output)
+
+    def probabilities(self, coalitions: np.ndarray) -> np.ndarray:
         """Z×C probabilities for Z×S boolean (or 0/1) coalitions."""
         coalitions = np.asarray(coalitions) > 0.5
         keys = [np.packbits(row).tobytes() for row in coalitions]
@@ -175,7 +183,7 @@ def resolve_fill(classifier: Classifier, fill: str) -> str:
 
 def build_game(classifier: Classifier, image: np.ndarray, *, segments: int, compactness: float, sigma: float,
                fill: str, fill_constant: float, total: int,
-               progress: ProgressCallback | None) -> SuperpixelGame:
+               progress: ProgressCallback | None, output: str = "probability") -> SuperpixelGame:
     labels = slic_segments(image, segments, compactness, sigma)
     background = fill_image(image, labels, resolve_fill(classifier, fill), constant=fill_constant)
-    return SuperpixelGame(classifier, image, labels, background, total, progress)
+    return SuperpixelGame(classifier, image, labels, background, total, progress, output)

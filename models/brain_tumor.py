@@ -135,11 +135,12 @@ class BrainTumorVGG16(nn.Module):
         )
         self.softmax = nn.Softmax(dim=1)
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The dense head's output before the softmax (for log-odds, see models.classifier.logit_module)."""
+        return self.classifier(self.flatten(self.features(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        x = self.flatten(x)
-        logits = self.classifier(x)
-        return self.softmax(logits)
+        return self.softmax(self.logits(x))
 
 
 def default_onnx_path() -> Path:

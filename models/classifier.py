@@ -61,6 +61,18 @@ class ProbabilityModel(nn.Module):
         return self.softmax(self.network(self.transform(x)))
 
 
+class _Logits(nn.Module):
+    """transform → a network's ``logits`` (its forward without the final softmax)."""
+
+    def __init__(self, transform: nn.Module, network: nn.Module):
+        super().__init__()
+        self.transform = transform
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.logits(self.transform(x))
+
+
 def resize_for(spec: ModelSpec, image: np.ndarray) -> np.ndarray:
     """The image as the model sees it: H×W×3 uint8 at the model's input size.
 
@@ -128,6 +140,23 @@ class Classifier:
             example = torch.rand(2, 3, *self.spec.input_size, generator=generator) * 255
             self._gradient_module = fold_batchnorm(self.module, example.contiguous(memory_format=torch.channels_last))
         return self._gradient_module
+
+    @property
+    def logit_module(self) -> nn.Module | None:
+        """:attr:`gradient_module` without its softmax (logits out, the same weights), for log-odds; None when
+        the network ends in its own softmax."""
+        folded = self.gradient_module
+        if not isinstance(folded, ProbabilityModel):
+            return None
+        if isinstance(folded.softmax, nn.Softmax):
+            return nn.Sequential(folded.transform, folded.network).eval()
+        if callable(getattr(folded.network, "logits", None)):  # a network that ends in its own softmax
+            return _Logits(folded.transform, folded.network).eval()
+        return None
+
+    @property
+    def default_output(self) -> str:
+        return self.spec.output
 
     def use_runtime(self, runtime: RuntimeKind, batch_size: int | None = None) -> None:
         """Runs ``predict`` in PyTorch or in ONNX Runtime (which needs ``onnx``), optionally at another batch."""

@@ -61,6 +61,9 @@ class ModelSpec:
     # What "absent" means for DeepSHAP and expected gradients: blurred copies for photos (no detail), the
     # other bundled images of the domain for MRIs and digits (a typical other case).
     background: Background = "blurred"
+    # The space explanations add up in unless asked otherwise (explainers.outputs): log-odds for a model whose
+    # probabilities saturate (the tumour model: p = 0.9998 on a glioma), so the maps still say what moved it.
+    output: Literal["probability", "log-odds"] = "probability"
     sample_folder: str = "photos"  # under the samples folder (storage.folder("samples"))
     default_sample: str = ""  # the file stem shown first, e.g. "chelsea"
     # The true label in a sample's file name: a regular expression whose first group is a code, and the codes'

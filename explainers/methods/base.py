@@ -16,6 +16,7 @@ import numpy as np
 
 from explainers.classifier import Classifier, gradient_module_of
 from explainers.explanation import Explanation, make_explanation, pixel_map, top_classes
+from explainers.outputs import in_space
 from explainers.progress import ProgressCallback
 from explainers.superpixels import FILLS, SuperpixelGame, build_game, fill_image, resolve_fill
 
@@ -162,9 +163,10 @@ class SuperpixelMethod(Method):
                 progress: ProgressCallback | None = None) -> Explanation:
         started = time.perf_counter()
         settings = {name: request.parameters[name] for name in SEGMENT_PARAMS}
-        game = build_game(classifier, image, **settings, total=request.budget, progress=progress)
+        game = build_game(classifier, image, **settings, total=request.budget, progress=progress,
+                          output=request.output)
         full = np.ones((1, game.players), dtype=bool)
-        probs, base_all = game(full)[0], game(~full)[0]
+        probs, base_all = game.probabilities(full)[0], game(~full)[0]
         explained = top_classes(probs, request.top_k)
         own = {name: value for name, value in request.parameters.items() if name not in SEGMENT_PARAMS}
         values, extras = self.solve(game, request.budget, request.seed, explained, **own)
@@ -174,7 +176,7 @@ class SuperpixelMethod(Method):
         return make_explanation(
             classifier, image, method=self.name, values=pixel_map(segment_values, game.segments),
             base_values=base_all[explained], probs=probs, classes=explained, seed=request.seed,
-            n_evals=game.evaluations, started=started, extras=extras,
+            n_evals=game.evaluations, started=started, extras=extras, output=request.output,
             params=self.provenance(request, explained, used), segments=game.segments,
             segment_values=segment_values, segment_values_all=segment_values_all,
             base_values_all=base_all.astype(np.float32))
@@ -189,7 +191,8 @@ class PixelMethod(Method):
     """A method with per-pixel attributions: override ``attribute``."""
 
     def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: ProgressCallback | None, **params: Any) -> "Attribution":
+                  progress: ProgressCallback | None, output: str, **params: Any) -> "Attribution":
+        """K × H × W values of ``classes`` that add up in ``output``'s space (explainers.outputs)."""
         raise NotImplementedError
 
     def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
@@ -199,10 +202,11 @@ class PixelMethod(Method):
         classes = (top_classes(probs, request.top_k) if request.classes is None
                    else np.asarray(request.classes, dtype=np.int64))
         result = self.attribute(classifier, image, classes, request.budget, request.seed, progress,
-                                **request.parameters)
+                                request.output, **request.parameters)
         return make_explanation(
             classifier, image, method=self.name, values=result.values, base_values=result.base_values,
             probs=probs, classes=classes, seed=request.seed, n_evals=1 + result.evaluations, started=started,
+            output=request.output,
             extras=result.extras, params=self.provenance(request, classes, result.used))
 
 
@@ -238,16 +242,21 @@ def superpixel_params(default_segments: int = 50, max_segments: int = 200) -> tu
 
 
 class CountingModel:
-    """Wraps ``classifier.predict``: counts evaluations and reports progress."""
+    """Wraps ``classifier.predict``: counts evaluations, reports progress, and gives the outputs in
+    ``output``'s space (the probabilities, or their log-odds)."""
 
-    def __init__(self, classifier: Classifier, total: int, progress: ProgressCallback | None):
+    def __init__(self, classifier: Classifier, total: int, progress: ProgressCallback | None,
+                 output: str = "probability"):
         self.classifier = classifier
         self.total = total
         self.progress = progress
+        self.output = output
         self.evaluations = 0
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         outputs = self.classifier.predict(images)
+        if self.output != "probability":
+            outputs = in_space(outputs, self.output)
         self.evaluations += len(images)
         if self.progress is not None:
             self.progress(min(self.evaluations, self.total), self.total)

@@ -8,7 +8,8 @@ max(a, b) = b + relu(a − b) (so its credit also sums exactly), and the product
 the exact two-player Shapley split. The input and each reference run as one doubled batch; a node's
 multiplier is Δoutput / Δinput over that pair. The final softmax is attributed to the logits by integrated
 gradients on the softmax alone (cheap: no network), corrected to sum exactly, so the values add up to
-p(x) − mean p(reference) for the explained probabilities.
+p(x) − mean p(reference) for the explained probabilities; for log-odds the same is done for
+z_c − logsumexp_{j≠c} z_j of the logits.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from explainers.classifier import Classifier, gradient_module_of
 from explainers.explanation import Explanation
 from explainers.methods.base import Attribution, PixelMethod
 from explainers.methods.registry import register
+from explainers.outputs import log_odds_of_logits
 from explainers.progress import ProgressCallback
 
 ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
@@ -173,21 +175,35 @@ def rewrite_for_deeplift(model: nn.Module) -> nn.Module:
     return model
 
 
+def output_of_logits(logits: torch.Tensor, classes: torch.Tensor, output: str = "probability") -> torch.Tensor:
+    """B × K outputs of ``classes`` in ``output``'s space: softmax probabilities, or log-odds."""
+    if output == "log-odds":
+        return log_odds_of_logits(logits, classes)
+    return torch.softmax(logits, -1)[:, classes]
+
+
 def softmax_multipliers(logits: torch.Tensor, reference_logits: torch.Tensor, classes: torch.Tensor,
-                        steps: int = 64) -> torch.Tensor:
-    """K × B × C weights w with Σ_j w_j Δz_j = Δp_class exactly: integrated gradients of the softmax alone."""
+                        steps: int = 64, output: str = "probability") -> torch.Tensor:
+    """K × B × C weights w with Σ_j w_j Δz_j = Δoutput_class exactly: integrated gradients of the final layer
+    alone (the softmax, or the log-odds z_c − logsumexp_{j≠c} z_j), corrected to sum exactly."""
     delta = logits - reference_logits  # B × C
     alphas = (torch.arange(steps, dtype=logits.dtype) + 0.5) / steps
     path = reference_logits[None] + alphas[:, None, None] * delta[None]  # steps × B × C
     probs = torch.softmax(path, dim=-1)
+    targets = output_of_logits(logits, classes, output) - output_of_logits(reference_logits, classes, output)
     weights = []
-    for class_id in classes.tolist():
-        p = probs[..., class_id:class_id + 1]
+    for k, class_id in enumerate(classes.tolist()):
         onehot = torch.zeros_like(probs[0, 0])
         onehot[class_id] = 1
-        # ∂p_c/∂z_j = p_c (1[j = c] − p_j), averaged along the straight path.
-        w = (p * (onehot - probs)).mean(dim=0)  # B × C
-        target = torch.softmax(logits, -1)[:, class_id] - torch.softmax(reference_logits, -1)[:, class_id]
+        if output == "log-odds":
+            # ∂/∂z_j (z_c − logsumexp_{i≠c} z_i) = 1[j = c] − q_j, q the softmax over the other classes.
+            others = path.clone()
+            others[..., class_id] = float("-inf")
+            w = (onehot - torch.softmax(others, dim=-1)).mean(dim=0)
+        else:
+            # ∂p_c/∂z_j = p_c (1[j = c] − p_j), averaged along the straight path.
+            w = (probs[..., class_id:class_id + 1] * (onehot - probs)).mean(dim=0)  # B × C
+        target = targets[:, k]
         residual = target - (w * delta).sum(-1)
         norm = (delta * delta).sum(-1).clamp_min(1e-30)
         weights.append(w + (residual / norm)[:, None] * delta)
@@ -242,7 +258,8 @@ class Deep(PixelMethod):
         return super().unsupported(classifier) or unsupported_layer(gradient_module_of(classifier))
 
     def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: ProgressCallback | None, background: str = "auto", **params: Any) -> Attribution:
+                  progress: ProgressCallback | None, output: str = "probability", background: str = "auto",
+                  **params: Any) -> Attribution:
         """``budget`` is the number of background references."""
         references = make_background(classifier, image, background, budget)
         class_index = torch.from_numpy(classes)
@@ -250,9 +267,9 @@ class Deep(PixelMethod):
         x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).to(DTYPE)
         refs = torch.from_numpy(references).permute(0, 3, 1, 2).to(DTYPE)
         attributions, ref_logits = rescale_attributions(
-            model, x, refs, lambda z_in, z_ref: softmax_multipliers(z_in, z_ref, class_index),
+            model, x, refs, lambda z_in, z_ref: softmax_multipliers(z_in, z_ref, class_index, output=output),
             max(1, classifier.batch_size // 2), progress)
-        base_values = torch.softmax(ref_logits, -1)[:, class_index].mean(dim=0).numpy().astype(np.float64)
+        base_values = output_of_logits(ref_logits, class_index, output).mean(dim=0).numpy().astype(np.float64)
         return Attribution(attributions.sum(dim=1).numpy().astype(np.float32), base_values,
                            2 * len(references), used={"background_used": resolve_background(classifier, background)},
                            extras={"references": len(references)})

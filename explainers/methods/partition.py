@@ -105,11 +105,11 @@ class Partition(PixelMethod):
     order = 10
 
     def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: ProgressCallback | None, masker: str = "blur", blur_kernel: int = 128,
-                  batch_size: int = 50, **params: Any) -> Attribution:
+                  progress: ProgressCallback | None, output: str = "probability", masker: str = "blur",
+                  blur_kernel: int = 128, batch_size: int = 50, **params: Any) -> Attribution:
         import shap
 
-        counting = CountingModel(classifier, budget, progress)
+        counting = CountingModel(classifier, budget, progress, output)
         pixels = np.ascontiguousarray(image, dtype=np.float32)
         model = _BlurredImages(counting, pixels, blur_kernel) if masker == "blur" else counting
         explainer = shap.PartitionExplainer(model, image_masker(masker_spec(masker, blur_kernel), image.shape))
