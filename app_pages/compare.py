@@ -14,7 +14,7 @@ from explainers.methods import ParameterError, all_methods, get_method
 from explainers.request import build_request
 from ui import keys
 from ui.compute import explanation_if_ready, get_cache, get_engine, release_others, submit, watch
-from ui.controls import COMPARE_DEFAULT_METHODS, chosen_settings
+from ui.controls import COMPARE_DEFAULT_METHODS, chosen_settings, output_choice
 from ui.resources import superpixels_of
 from ui.state import page_start
 from viz.panels import agreement_table, colour_bar, image_panel, overlay_panel
@@ -40,6 +40,7 @@ with st.container(border=True):
         "Pixel methods over superpixels", value=True, key=keys.COMPARE_SUPERPIXELS,
         help="On: the per-pixel maps of DeepSHAP and GradientSHAP are summed over the superpixel methods' "
              "superpixels, so every panel is on one basis and one colour scale means the same everywhere.")
+    output = output_choice(spec)
     st.caption("Each method runs with the budget and settings last chosen for it on the Explain page.")
 if not chosen:
     st.info("Choose at least one method.")
@@ -52,7 +53,7 @@ for name in chosen:
     budget, params = chosen_settings(get_method(name))
     try:
         requests[name] = build_request(classifier, selection.image, name, params=params, budget=budget, seed=seed,
-                                       top_k=top_k)
+                                       top_k=top_k, output=output)
     except ParameterError as error:
         st.error(f"{get_method(name).title}: {error}")
         st.stop()

@@ -11,7 +11,7 @@ from explainers.request import build_request
 from explainers.superpixels import segment_boundaries
 from ui import keys
 from ui.compute import explanation_for, get_cache
-from ui.controls import method_params
+from ui.controls import method_params, output_choice
 from ui.state import page_start
 from viz.panels import image_panel, overlay_panel, probability_bars
 from viz.plots import symmetric_limit
@@ -43,6 +43,7 @@ with layout.controls.container(border=True):
     seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SEED))
     left, middle, right = st.columns([1, 1, 2])
     outlines = left.toggle("Superpixel outlines", value=False, key=keys.OUTLINES, disabled=not method.uses_segments)
+    output = output_choice(spec, left)
     # Clinical scans: the verdict at once, each explanation on request (a slider change would start a job of
     # minutes); photos and digits explain themselves. A cached explanation always shows at once.
     automatic = middle.toggle("Compute automatically", value=spec.domain != "mri", key=keys.auto_compute(spec.domain),
@@ -80,7 +81,7 @@ results = layout.results
 classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
 try:
     request = build_request(classifier, selection.image, method.name, params=params, budget=budget, seed=seed,
-                            top_k=top_k, classes=classes)
+                            top_k=top_k, classes=classes, output=output)
     with results:
         explanation = explanation_for(request, selection.image, automatic=automatic)
 except ParameterError as error:
@@ -97,15 +98,17 @@ for index, class_id in enumerate(explanation.classes):
         prepared, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
         segments=explanation.segments, outlines=boundaries, sent=sent))
-results.caption("Red raises the class's probability, blue lowers it; every panel shares one colour scale "
-           f"(±{limit:.3g}). Each map plus its base value adds up to the model's probability "
-           f"(largest gap here: {explanation.additivity_error:.1e}).")
+quantity = "probability" if explanation.output == "probability" else "log-odds"
+results.caption(f"Red raises the class's {quantity}, blue lowers it; every panel shares one colour scale "
+                f"(±{limit:.3g}). Each map plus its base value adds up to the model's {quantity} "
+                f"(largest gap here: {explanation.additivity_error:.1e}).")
 
 with results.expander("Details and download"):
     st.write({
         "method": explanation.method,
         "model evaluations": explanation.n_evals,
         "seconds": round(explanation.seconds, 2),
+        "values add up to": explanation.output,
         "additivity error": f"{explanation.additivity_error:.2e}",
         "base values (everything hidden)": [round(float(b), 4) for b in explanation.base_values],
         "parameters": explanation.params,

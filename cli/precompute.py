@@ -30,6 +30,8 @@ def add_precompute_parser(commands: Any) -> None:
     sub.add_argument("--top-k", type=int, default=3, help="classes explained by the pixel methods (default 3)")
     sub.add_argument("--segments", type=int, default=None, help="superpixels, for the methods that use them")
     sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--output", choices=("probability", "log-odds"), default=None,
+                     help="what the values add up to (default: the model's, see `models`)")
     sub.add_argument("--scheduler", default=None,
                      help="a Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: $EXPLAINERS_SCHEDULER, else an "
                           "embedded cluster on this machine)")
@@ -144,7 +146,8 @@ def cmd_precompute(args: argparse.Namespace) -> int:
                 try:
                     request = build_request(classifier, image, method.name, params=params_for(method),
                                             budget=args.max_evals, seed=args.seed,
-                                            top_k=min(args.top_k, len(classifier.class_names)))
+                                            top_k=min(args.top_k, len(classifier.class_names)),
+                                            output=args.output)
                 except ParameterError as error:
                     raise UsageError(f"{method.title}: {error}") from None
                 counts["requests"] += 1

@@ -20,6 +20,8 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--max-evals", type=int, default=None, help="every method's budget (default: each its own)")
     sub.add_argument("--top-k", type=int, default=3, help="classes shown (default 3)")
     sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--output", choices=("probability", "log-odds"), default=None,
+                     help="what the values add up to (default: the model's, see `models`)")
     sub.add_argument("--out", required=True, help="the PDF file to write")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -40,7 +42,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     for name in names:
         method = get_method(name)
         budget = None if args.max_evals is None else min(max(args.max_evals, method.min_budget), method.max_budget)
-        request = build_request(classifier, image, method.name, budget=budget, seed=args.seed, top_k=args.top_k)
+        request = build_request(classifier, image, method.name, budget=budget, seed=args.seed, top_k=args.top_k,
+                                output=args.output)
         progress = None if args.quiet else TerminalProgress(stream=sys.stderr)
         explanations[method.name], cached = run_cached(cache, request, image, classifier, progress)
         if not cached:

@@ -116,3 +116,15 @@ def test_a_chosen_class_is_explained_from_the_stored_values() -> None:
     assert not app.exception, app.exception
     assert len(app.get("html")) == 2 + 1
     assert cache.stats()["entries"] == before + 1  # nothing new was computed
+
+
+def test_the_explain_page_explains_the_log_odds_when_asked() -> None:
+    cache = ExplanationCache()
+    before = cache.stats()["entries"]
+    app = start(model_name="digits_cnn", explain_method="kernel", budget_kernel=59, segments_kernel=12)
+    assert app.radio(key="output_digits_cnn").value == "probability"  # the model's default
+    assert "adds up to the model's probability" in " ".join(c.value for c in app.caption)
+    app.radio(key="output_digits_cnn").set_value("log-odds").run()
+    assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
+    assert cache.stats()["entries"] == before + 2  # another explanation, under its own key
+    assert "adds up to the model's log-odds" in " ".join(c.value for c in app.caption)

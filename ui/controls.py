@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from explainers.methods import Method, Param
+from explainers.outputs import OUTPUT_HELP, OUTPUTS
 from ui import keys
 
 
@@ -46,3 +47,16 @@ def chosen_settings(method: Method) -> tuple[int, dict[str, Any]]:
     params = {param.name: st.session_state.get(keys.param(method.name, param.name, param.placement), param.default)
               for param in method.params}
     return budget, params
+
+
+def output_choice(spec: Any, container: Any = st) -> str:
+    """The space the maps add up in for this model (its spec's default until changed; one key per model, so
+    Explain and Compare ask for the same explanations)."""
+    labels = {"probability": "Probability", "log-odds": "Log-odds"}
+    return container.radio("Values add up to", OUTPUTS, index=OUTPUTS.index(spec.output), horizontal=True,
+                           format_func=labels.get, key=keys.output(spec.name), help=OUTPUT_HELP)
+
+
+def chosen_output(spec: Any) -> str:
+    """The output space last chosen for this model (its default otherwise)."""
+    return st.session_state.get(keys.output(spec.name), spec.output)

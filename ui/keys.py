@@ -37,6 +37,11 @@ SEED = "seed"
 OUTLINES = "outlines"
 EXPLAINED_CLASS = "explained_class"
 
+
+def output(model: str) -> str:
+    """The output space (probability or log-odds) chosen for a model."""
+    return f"output_{model}"
+
 # Compare.
 COMPARE_METHODS = "compare_methods"
 COMPARE_TOP_K = "compare_top_k"

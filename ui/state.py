@@ -112,7 +112,7 @@ def compare_requests(classifier: Classifier, image: InputImage) -> list:
     cannot make for this model are left out)."""
     from explainers.methods import ParameterError, get_method
     from explainers.request import build_request
-    from ui.controls import COMPARE_DEFAULT_METHODS, chosen_settings
+    from ui.controls import COMPARE_DEFAULT_METHODS, chosen_output, chosen_settings
 
     spec = classifier.spec
     chosen = st.session_state.get(keys.COMPARE_METHODS, COMPARE_DEFAULT_METHODS)
@@ -123,7 +123,7 @@ def compare_requests(classifier: Classifier, image: InputImage) -> list:
         budget, params = chosen_settings(get_method(name))
         try:
             requests.append(build_request(classifier, image, name, params=params, budget=budget, seed=seed,
-                                          top_k=top_k))
+                                          top_k=top_k, output=chosen_output(spec)))
         except ParameterError:
             continue
     return requests
