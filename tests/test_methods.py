@@ -148,8 +148,9 @@ def test_gradient_on_an_intermediate_layer_keeps_its_sum(digits_model, digit_sev
 def test_deep_adds_up_on_the_real_offline_models(name, chelsea) -> None:
     classifier = load_classifier(name)
     image = chelsea if name == "efficientnet_lite0" else load_image("assets/samples/mri/Te-me_0017.jpg").pixels
-    e = explain(classifier, image, "deep", top_k=2, max_evals=2)
-    gap = np.abs(e.probs[e.classes] - e.base_values)
+    e = explain(classifier, image, "deep", top_k=2, max_evals=2)  # the tumour model's default: log-odds
+    assert e.output == classifier.spec.output
+    gap = np.abs(e.outputs() - e.base_values)
     assert gap.max() > 1e-3 and e.additivity_error <= 1e-3 * gap.max()
 
 
