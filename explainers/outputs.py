@@ -78,11 +78,6 @@ def log_odds_of_probs(probs: torch.Tensor, classes: torch.Tensor) -> torch.Tenso
     return torch.stack(columns, dim=-1)
 
 
-def unit(output: str) -> str:
-    """How a value in this space is written on a map: percentage points, or log-odds."""
-    return "pp" if check_output(output) == "probability" else "log-odds"
-
-
 def shown(value: float, output: str, signed: bool = True) -> str:
     """One value in words a person reads: +3.2 pp of the probability, or +0.41 log-odds."""
     sign = "+" if signed else ""

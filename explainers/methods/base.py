@@ -202,7 +202,7 @@ class PixelMethod(Method):
         classes = (top_classes(probs, request.top_k) if request.classes is None
                    else np.asarray(request.classes, dtype=np.int64))
         result = self.attribute(classifier, image, classes, request.budget, request.seed, progress,
-                                request.output, **request.parameters)
+                                output=request.output, **request.parameters)
         return make_explanation(
             classifier, image, method=self.name, values=result.values, base_values=result.base_values,
             probs=probs, classes=classes, seed=request.seed, n_evals=1 + result.evaluations, started=started,
