@@ -189,11 +189,11 @@ def softmax_multipliers(logits: torch.Tensor, reference_logits: torch.Tensor, cl
     delta = logits - reference_logits  # B × C
     alphas = (torch.arange(steps, dtype=logits.dtype) + 0.5) / steps
     path = reference_logits[None] + alphas[:, None, None] * delta[None]  # steps × B × C
-    probs = torch.softmax(path, dim=-1)
+    probs = torch.softmax(path, dim=-1) if output == "probability" else None
     targets = output_of_logits(logits, classes, output) - output_of_logits(reference_logits, classes, output)
     weights = []
     for k, class_id in enumerate(classes.tolist()):
-        onehot = torch.zeros_like(probs[0, 0])
+        onehot = torch.zeros_like(path[0, 0])
         onehot[class_id] = 1
         if output == "log-odds":
             # ∂/∂z_j (z_c − logsumexp_{i≠c} z_i) = 1[j = c] − q_j, q the softmax over the other classes.
