@@ -13,16 +13,22 @@ from explainers.faithfulness import agreement, cached_faithfulness, over_segment
 from explainers.methods import ParameterError, all_methods, get_method
 from explainers.request import build_request
 from ui import keys
+from ui.card import measured_accuracy
 from ui.compute import explanation_if_ready, get_cache, get_engine, release_others, submit, watch
 from ui.controls import COMPARE_DEFAULT_METHODS, chosen_settings, output_choice
 from ui.resources import superpixels_of
 from ui.state import page_start
-from viz.panels import agreement_table, colour_bar, image_panel, overlay_panel
-from viz.plots import symmetric_limit
+from viz.panels import agreement_table, colour_bar, image_panel, map_unit, overlay_panel, shown_limit, shown_map
 from viz.render import grid_png
 
 
 selection, classifier = page_start("Compare methods")
+
+
+def short_title(name: str) -> str:
+    """A method's title without its details: "Kernel SHAP", not "kernel"."""
+    return get_method(name).title.split(" (")[0]
+
 spec = selection.spec
 
 names = [method.name for method in all_methods()]
@@ -107,8 +113,17 @@ panel_segments = {name: basis if explanation.segments is None else explanation.s
                   for name, explanation in ready.items()}
 rows = [[over_segments(values, basis) if basis is not None and ready[name].segments is None else values
          for name, values in zip(ready, row)] for row in raw_rows]
-limits = ([symmetric_limit(row, across="median") for row in rows] if per_row
-          else [symmetric_limit(sum(rows, []), across="median")] * len(rows))
+# The colour limit: every panel of the verdict's row (the top class) keeps its own range unsaturated, with one
+# scale for the grid (or one per row); other rows may saturate beyond it. Mixed units (pixel methods per pixel
+# beside superpixels) cannot share a scale: each panel then has its own.
+one_basis = all(segments is not None for segments in panel_segments.values())
+panel_maps = [[(values, panel_segments[name]) for name, values in zip(ready, row)] for row in rows]
+if not one_basis:
+    limits = [[shown_limit([cell], output) for cell in row] for row in panel_maps]
+elif per_row:
+    limits = [[shown_limit(row, output)] * len(ready) for row in panel_maps]
+else:
+    limits = [[shown_limit(panel_maps[0], output)] * len(ready)] * len(rows)
 
 scores = {}
 with st.spinner("Scoring faithfulness (deletion and insertion curves)…"):
@@ -119,31 +134,37 @@ with st.spinner("Scoring faithfulness (deletion and insertion curves)…"):
 sent: set[str] = set()  # the picture, the hover geometry and the style sheet: sent once per page
 for row, class_id in enumerate(classes):
     columns = st.columns(len(ready) + 1)  # one set per row keeps the rows aligned
-    label = f"{spec.class_names[class_id]} · p = {first.probs[class_id]:.3f}"
+    label = f"{spec.class_title(class_id)} · p = {first.probs[class_id]:.3f}"
     columns[0].html(image_panel(prepared, title=label, sent=sent))
     for column, (name, explanation) in enumerate(ready.items(), start=1):
         score = scores[name, int(class_id)]
         columns[column].html(overlay_panel(
-            prepared, rows[row][column - 1], limit=limits[row], opacity=opacity,
-            title=name if row == 0 else "\u00a0", segments=panel_segments[name], colorbar=per_row,
-            sent=sent))
+            prepared, rows[row][column - 1], limit=limits[row][column - 1], opacity=opacity,
+            title=short_title(name) if row == 0 else "\u00a0", segments=panel_segments[name],
+            colorbar=per_row or not one_basis, output=output, sent=sent))
         columns[column].caption(
             f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
             f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "
             f"{explanation.additivity_error:.0e}")
 
-scale = (", ".join(f"{spec.class_names[c]} ±{limit:.2g}" for c, limit in zip(classes, limits)) if per_row
-         else f"±{limits[0]:.2g} for the whole grid")
-if not per_row:
-    st.html(colour_bar(limits[0]))
+unit = map_unit(output, True)
+if not one_basis:
+    scale = "one per panel (pixel methods per pixel, superpixel methods per region: their units differ)"
+elif per_row:
+    scale = ", ".join(f"{spec.class_title(c)} ±{row[0]:.2g} {unit}" for c, row in zip(classes, limits))
+else:
+    scale = f"±{limits[0][0]:.2g} {unit} for the whole grid"
+    st.html(colour_bar(limits[0][0], unit))
 basis_note = (f" Pixel methods are summed over the same {int(basis.max()) + 1} superpixels." if basis is not None
               else "")
-st.caption(f"Red raises the class's probability, blue lowers it; colour scale {scale} (fitted to the typical "
-           f"panel; larger values saturate). Hover for each superpixel's SHAP value.{basis_note}")
+quantity = "probability" if output == "probability" else "log-odds"
+st.caption(f"Red raises the class's {quantity}, blue lowers it; each region is coloured by its value; colour scale "
+           f"{scale}, fitted so that no panel of the verdict's row saturates (other rows may). Hover for each "
+           f"superpixel's value.{basis_note}")
 
 st.subheader("Ranking")
 ranking = sorted(({
-    "method": name,
+    "method": short_title(name),
     "deletion AUC ↓": round(float(np.mean([scores[name, int(c)].deletion_auc for c in classes])), 3),
     "insertion AUC ↑": round(float(np.mean([scores[name, int(c)].insertion_auc for c in classes])), 3),
     "random deletion": round(float(np.mean([scores[name, int(c)].random_deletion_auc for c in classes])), 3),
@@ -152,7 +173,7 @@ ranking = sorted(({
     "seconds": round(ready[name].seconds, 1),
 } for name in ready), key=lambda r: r["deletion AUC ↓"] - r["insertion AUC ↑"])
 st.dataframe(ranking, hide_index=True)
-with st.expander(f"Deletion and insertion curves for {spec.class_names[classes[0]]}"):
+with st.expander(f"Deletion and insertion curves for {spec.class_title(classes[0])}"):
     curves = go.Figure()
     for name in ready:
         score = scores[name, int(classes[0])]
@@ -173,7 +194,7 @@ if len(ready) > 1:
     st.subheader("Agreement between methods")
     matrix = agreement(ready, int(classes[0]), segments)
     st.html(agreement_table(list(ready), matrix))
-    st.caption(f"Spearman rank correlation of per-superpixel attributions for {spec.class_names[classes[0]]} "
+    st.caption(f"Spearman rank correlation of per-superpixel attributions for {spec.class_title(classes[0])} "
                f"({int(segments.max()) + 1} SLIC superpixels).")
 
 st.subheader("Downloads")
@@ -181,8 +202,10 @@ st.subheader("Downloads")
 
 
 def grid_file() -> bytes:
-    return grid_png(prepared, [(name, [row[i] for row in rows]) for i, name in enumerate(ready)],
-                    [spec.class_names[c] for c in classes], limits, opacity=opacity)
+    shown = [[shown_map(values, segments, output) for values, segments in row] for row in panel_maps]
+    return grid_png(prepared, [(short_title(name), [row[i] for row in shown]) for i, name in enumerate(ready)],
+                    [spec.class_title(c) for c in classes], [row[0] for row in limits], opacity=opacity,
+                    unit=map_unit(output, True), colorbar=one_basis)
 
 
 def archive_file() -> bytes:
@@ -221,7 +244,8 @@ def scores_file() -> str:
 def report_file() -> bytes:
     from viz.report import build_report
 
-    return build_report(cache, classifier, selection.image, ready, top_k=top_k)
+    return build_report(cache, classifier, selection.image, ready, top_k=top_k,
+                        accuracy=measured_accuracy(classifier))
 
 
 a, b, c, d, e = st.columns(5)

@@ -10,11 +10,11 @@ from explainers.predictions import cached_prediction
 from explainers.request import build_request
 from explainers.superpixels import segment_boundaries
 from ui import keys
+from ui.card import card_expander, verdict_notes
 from ui.compute import explanation_for, get_cache
 from ui.controls import method_params, output_choice
 from ui.state import page_start
-from viz.panels import image_panel, overlay_panel, probability_bars
-from viz.plots import symmetric_limit
+from viz.panels import PATCH_PIXELS, image_panel, map_unit, overlay_panel, probability_bars, shown_limit
 
 # The verdict, the controls and the results: made before the model loads, so a new image empties the previous
 # verdict and maps at once.
@@ -53,7 +53,8 @@ with layout.controls.container(border=True):
     probs = cached_prediction(get_cache(), classifier, selection.image)
     order = np.argsort(-probs, kind="stable")
     chosen = right.selectbox("Explained classes", ["top-k"] + [spec.class_names[c] for c in order],
-                             key=keys.EXPLAINED_CLASS, help="The top-k classes, or one class of your choice.")
+                             key=keys.EXPLAINED_CLASS, help="The top-k classes, or one class of your choice.",
+                             format_func=lambda name: name if name == "top-k" else spec.class_title(name))
     for note in method.notes:
         st.caption(note)
     with st.expander(f"{method.title}: settings"):
@@ -65,17 +66,20 @@ with layout.controls.container(border=True):
 verdict_area = layout.verdict.container()
 verdict_id = int(order[0])
 verdict = spec.class_names[verdict_id]
-summary = f"**{spec.title}** says **{verdict}** ({probs[verdict_id]:.1%})"
+summary = f"**{spec.title}** says **{spec.class_title(verdict)}** ({probs[verdict_id]:.1%})"
 if selection.true_label is not None:
     agrees = selection.true_label == verdict
-    summary += f"; the file name says **{selection.true_label}** {'✓' if agrees else '✗ (disagrees)'}"
+    summary += (f"; the file name says **{spec.class_title(selection.true_label)}** "
+                f"{'✓' if agrees else '✗ (disagrees)'}")
 verdict_area.markdown(summary + ".")
+verdict_notes(spec, selection.image, verdict_area)
 
 image_column, probability_column = verdict_area.columns([1, 2])
 sent: set[str] = set()  # what this run's panels sent (the picture, the style sheet): once per page
 image_column.html(image_panel(prepared, title=f"{selection.image_label} as the model sees it", sent=sent))
 shown = order[:top_k]
-probability_column.html(probability_bars([spec.class_names[c] for c in shown], [float(probs[c]) for c in shown]))
+probability_column.html(probability_bars([spec.class_title(c) for c in shown], [float(probs[c]) for c in shown]))
+card_expander(classifier, probability_column)
 
 results = layout.results
 classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
@@ -90,17 +94,21 @@ except ParameterError as error:
 if explanation is None:  # a job computes it: its progress is drawn, and the page reruns when it is done
     st.stop()
 
-limit = symmetric_limit(list(explanation.values))
+output = explanation.output
+limit = shown_limit([(values, explanation.segments) for values in explanation.values], output)
 boundaries = segment_boundaries(explanation.segments) if outlines and explanation.segments is not None else None
 columns = results.columns(min(len(explanation.classes), 3))
 for index, class_id in enumerate(explanation.classes):
     columns[index % len(columns)].html(overlay_panel(
         prepared, explanation.values[index], limit=limit, opacity=opacity,
-        title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments, outlines=boundaries, sent=sent))
-quantity = "probability" if explanation.output == "probability" else "log-odds"
-results.caption(f"Red raises the class's {quantity}, blue lowers it; every panel shares one colour scale "
-                f"(±{limit:.3g}). Each map plus its base value adds up to the model's {quantity} "
+        title=f"{spec.class_title(explanation.class_names[index])} · p = {explanation.probs[class_id]:.3f}",
+        segments=explanation.segments, outlines=boundaries, output=output, sent=sent))
+quantity = "probability" if output == "probability" else "log-odds"
+colour = ("each superpixel is coloured by its value" if explanation.segments is not None
+          else f"colours are per {PATCH_PIXELS} pixels")
+results.caption(f"Red raises the class's {quantity}, blue lowers it; {colour}, and every panel shares one scale "
+                f"(±{limit:.3g} {map_unit(output, explanation.segments is not None)}); hover for a region's total. "
+                f"Each map plus its base value adds up to the model's {quantity} "
                 f"(largest gap here: {explanation.additivity_error:.1e}).")
 
 with results.expander("Details and download"):

@@ -6,8 +6,7 @@ import streamlit as st
 from ui import keys
 from ui.access import signed_in_user
 from ui.compute import get_cache
-from viz.panels import image_panel, overlay_panel
-from viz.plots import symmetric_limit
+from viz.panels import image_panel, overlay_panel, shown_limit
 
 st.header("Gallery")
 cache, user = get_cache(), signed_in_user()
@@ -58,7 +57,7 @@ if explanation is None:
     st.warning("This entry could not be read and was removed from the cache; compute it again.")
     st.stop()
 opacity = st.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key=keys.GALLERY_OPACITY)
-limit = symmetric_limit(list(explanation.values))
+limit = shown_limit([(values, explanation.segments) for values in explanation.values], explanation.output)
 columns = st.columns(min(len(explanation.classes), 3) + 1)
 sent: set[str] = set()  # the picture and style sheet, sent once per page
 columns[0].html(image_panel(explanation.image, title="image", sent=sent))
@@ -66,6 +65,6 @@ for index, class_id in enumerate(explanation.classes[:3]):
     columns[index + 1].html(overlay_panel(
         explanation.image, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments, sent=sent))
+        segments=explanation.segments, output=explanation.output, sent=sent))
 st.caption(f"{explanation.method} on {explanation.model}: {explanation.n_evals} model evaluations, "
            f"{explanation.seconds:.1f} s when computed, additivity error {explanation.additivity_error:.1e}.")

@@ -16,6 +16,7 @@ from ui import keys
 from ui.compute import get_cache, release_others, submit, watch_all
 from ui.resources import get_classifier
 from ui.state import DEFAULT_MODEL, compare_requests, open_scan
+from viz.card import RESEARCH_NOTICE
 from viz.plots import image_uri
 
 spec = get_spec(st.session_state.get(keys.MODEL, DEFAULT_MODEL))
@@ -71,12 +72,18 @@ if labelled:
     summary += f"; {agree} of {len(labelled)} labelled ones agree with their label"
 summary += f"; {explained} of {len(readable)} fully explained (the Compare page's methods and settings)."
 st.markdown(summary)
+outside = [scan for scan in readable if scan.domain_warning]
+if outside:
+    st.warning(f"{len(outside)} of {len(readable)} scans do not look like the model's domain (marked ⚠ under "
+               f"“in domain”): their verdicts may mean nothing. {outside[0].name}: {outside[0].domain_warning}")
+if spec.clinical:
+    st.caption(f"**{RESEARCH_NOTICE}**")
 if worklist.skipped:
     st.warning(f"{worklist.skipped} more files are not listed: a worklist holds up to {len(worklist.scans)}.")
 
 with st.container(border=True):
     a, b, c, d = st.columns([2, 1, 1, 1])
-    classes = set(a.multiselect("Verdict", list(names), key=keys.WORKLIST_CLASSES))
+    classes = set(a.multiselect("Verdict", list(names), key=keys.WORKLIST_CLASSES, format_func=spec.class_title))
     disagrees = b.toggle("Disagrees with its label", key=keys.WORKLIST_DISAGREES)
     low = c.toggle(f"Confidence under {LOW_CONFIDENCE:.0%}", key=keys.WORKLIST_LOW)
     unexplained = d.toggle("Not yet explained", key=keys.WORKLIST_UNEXPLAINED)
@@ -95,9 +102,10 @@ def thumbnail(digest: str, _pixels: np.ndarray) -> str:
 rows = [{
     "thumbnail": thumbnail(scan.image.digest, scan.image.pixels) if scan.image else None,
     "scan": scan.name,
-    "verdict": names[scan.verdict] if scan.probs is not None else scan.error,
+    "verdict": spec.class_title(scan.verdict) if scan.probs is not None else scan.error,
     "confidence": scan.confidence,
-    "label": scan.label or "",
+    "in domain": "" if scan.probs is None else ("⚠ no" if scan.domain_warning else "✓"),
+    "label": spec.class_title(scan.label) if scan.label else "",
     "agrees": "" if scan.label is None or scan.probs is None else ("✓" if names[scan.verdict] == scan.label else "✗"),
     "explained": f"{scan.explained} of {scan.wanted}" if scan.wanted else "",
 } for scan in shown]

@@ -7,8 +7,7 @@ the moment it is submitted.
 
 import streamlit as st
 
-from viz.panels import image_panel, overlay_panel
-from viz.plots import symmetric_limit
+from viz.panels import image_panel, overlay_panel, shown_limit
 from studies import (AnswerError, is_ready, load_facts, normalise_id, questions_for, study_explanation,
                      trial_image)
 from ui.compute import get_cache
@@ -94,8 +93,9 @@ image_column.html(image_panel(image, title="The image", sent=sent))
 if explanation is not None:
     values = explanation.values[0]
     title = "Explanation" + (f" of “{planned.class_shown}”" if planned.reveal_class else "")
-    explanation_column.html(overlay_panel(image, values, limit=symmetric_limit([values]), title=title,
-                                                sent=sent))
+    # Every method drawn per pixel (no superpixel outlines or per-region hover that would tell the methods apart).
+    explanation_column.html(overlay_panel(image, values, limit=shown_limit([(values, None)], explanation.output),
+                                          output=explanation.output, title=title, sent=sent))
     explanation_column.caption("Red areas pushed the model towards the class, blue areas away from it.")
 
 questions = questions_for(study, planned)

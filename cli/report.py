@@ -29,7 +29,10 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from cli.main import TerminalProgress, UsageError, _load
     from explainers.cache import ExplanationCache
+    from explainers.images import load_image
     from explainers.methods import get_method
+    from explainers.predictions import accuracy
+    from models import labelled_samples
     from explainers.request import build_request, run_cached
     from viz.report import build_report
 
@@ -49,7 +52,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not cached:
             computed.append(method.name)
     out = Path(args.out)
-    out.write_bytes(build_report(cache, classifier, image, explanations, top_k=args.top_k))
+    labelled = [(load_image(sample.path, sample=True), sample.label) for sample in labelled_samples(classifier.spec)]
+    out.write_bytes(build_report(cache, classifier, image, explanations, top_k=args.top_k,
+                                 accuracy=accuracy(cache, classifier, labelled)))
     print(json.dumps({"out": str(out), "model": classifier.name, "image": image.display_name,
                       "methods": list(explanations), "computed": computed, "bytes": out.stat().st_size}))
     return 0

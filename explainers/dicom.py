@@ -153,7 +153,8 @@ class DicomScan:
         where = f", frame {index + 1} of {self.frames}" if self.frames > 1 else ""
         shown = (window.centre, window.width) if window.centre is not None and window.width is not None else None
         return InputImage(picture, "upload" if isinstance(self.source, (bytes, bytearray)) else "file",
-                          f"scan {digest[:8]}{where}", digest, window=shown, frame=index if self.frames > 1 else None)
+                          f"scan {digest[:8]}{where}", digest, window=shown, frame=index if self.frames > 1 else None,
+                          modality=self.modality or None)
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

@@ -244,6 +244,7 @@ class InputImage:
     digest: str  # of the pixels (shape included): the image's part of every cache key
     window: tuple[float, float] | None = None  # centre and width, for scans shown through a window
     frame: int | None = None  # the frame of a multi-frame scan
+    modality: str | None = None  # a DICOM scan's modality ("MR", "CT", …): what the domain check trusts first
 
     @classmethod
     def from_pixels(cls, pixels: np.ndarray, source: SourceKind = "file", display_name: str | None = None,

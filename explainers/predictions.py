@@ -3,7 +3,8 @@ verdicts (and a page's verdict) come without a model call once they have been co
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -36,3 +37,33 @@ def cached_prediction(cache: Any | None, classifier: Classifier, image: InputIma
     probs = classifier.predict(classifier.prepare(image.pixels))[0]
     store_prediction(cache, classifier.name, classifier.weights_digest, image.digest, probs)
     return probs
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """How often the model's top class is the label, on labelled images: computed, never copied."""
+
+    correct: int
+    total: int
+    per_class: dict[str, tuple[int, int]]  # class name → (correct, total)
+
+    @property
+    def rate(self) -> float:
+        return self.correct / self.total if self.total else float("nan")
+
+    def __str__(self) -> str:
+        if not self.total:
+            return "not measured (no labelled samples)"
+        return f"{self.correct} of {self.total} ({self.rate:.0%})"
+
+
+def accuracy(cache: Any | None, classifier: Classifier, labelled: Sequence[tuple[InputImage, str]]) -> Accuracy:
+    """The top-1 accuracy over ``(image, true class name)`` pairs, from cached predictions where there are."""
+    correct, per_class = 0, {}
+    for image, label in labelled:
+        probs = cached_prediction(cache, classifier, image)
+        hit = classifier.class_names[int(np.argmax(probs))] == label
+        right, seen = per_class.get(label, (0, 0))
+        per_class[label] = (right + hit, seen + 1)
+        correct += hit
+    return Accuracy(correct, len(labelled), per_class)

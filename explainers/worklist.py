@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from explainers.domain import domain_warning
 from explainers.images import IMAGE_SUFFIXES, ImageError, InputImage, load_image
 from explainers.predictions import store_prediction, stored_prediction
 
@@ -40,6 +41,7 @@ class Scan:
     probs: np.ndarray | None = None
     explained: int = 0  # explanations cached, of ``wanted``
     wanted: int = 0
+    domain_warning: str | None = None  # one sentence when it does not look like the model's domain
 
     @property
     def name(self) -> str:
@@ -146,12 +148,13 @@ def _zip_members(data: bytes) -> list[tuple[PurePosixPath, bytes]]:
 
 
 def predict_all(worklist: Worklist, classifier: Any, cache: Any, batch: int = 32) -> int:
-    """Every readable scan's probabilities: stored, else predicted in batches and stored. Returns how many
-    needed the model."""
+    """Every readable scan's probabilities: stored, else predicted in batches and stored; and its out-of-domain
+    warning. Returns how many needed the model."""
     missing = []
     for scan in worklist.scans:
         if scan.image is None:
             continue
+        scan.domain_warning = domain_warning(scan.image, classifier.spec.input_kind)
         scan.probs = stored_prediction(cache, classifier.name, classifier.weights_digest, scan.image.digest)
         if scan.probs is None or len(scan.probs) != len(classifier.class_names):
             missing.append(scan)

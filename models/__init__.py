@@ -2,7 +2,7 @@
 
 from models.classifier import Classifier, ModelUnavailableError, load_classifier, resize_for
 from models.registry import ModelSpec, UnknownModelError, all_specs, get_spec
-from models.samples import Sample, default_sample, get_sample, list_samples, samples_for
+from models.samples import Sample, default_sample, get_sample, labelled_samples, list_samples, samples_for
 from models import zoo as _zoo  # noqa: F401  (registers the models)
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "all_specs",
     "default_sample",
     "get_sample",
+    "labelled_samples",
     "list_samples",
     "samples_for",
     "get_spec",

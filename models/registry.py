@@ -70,10 +70,26 @@ class ModelSpec:
     # class names (no codes: the group is the class name itself).
     label_pattern: str | None = None
     label_codes: Mapping[str, str] = field(default_factory=dict)
+    # -- the model card (shown on the Models page, beside the verdict and in reports) ------------------------
+    intended_use: str = ""
+    training_data: str = ""
+    # Class names in words where the model's own ids are not ("notumor" → "no tumour").
+    class_words: Mapping[str, str] = field(default_factory=dict)
+    # A clinical model carries a standing "research use, not a diagnosis" notice wherever its verdict shows.
+    clinical: bool = False
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def class_title(self, name_or_id: str | int) -> str:
+        """A class as a person reads it: "no tumour" for "notumor", an id's name in words."""
+        name = name_or_id if isinstance(name_or_id, str) else self.class_names[int(name_or_id)]
+        return self.class_words.get(name, name)
+
+    @property
+    def class_titles(self) -> tuple[str, ...]:
+        return tuple(self.class_title(name) for name in self.class_names)
 
     @property
     def available(self) -> bool:

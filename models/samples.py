@@ -64,3 +64,10 @@ def get_sample(name: str) -> Sample:
         if sample.name == name:
             return sample
     raise KeyError(f"There is no sample image named {name}.")
+
+
+def labelled_samples(spec: ModelSpec) -> list[Sample]:
+    """The samples of the model's own folder whose file name gives one of its classes (what its card's accuracy
+    is measured on)."""
+    return [s for s in list_samples() if s.path.parent == sample_folder(spec) and s.label is not None
+            and s.label in spec.class_names]

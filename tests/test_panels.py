@@ -73,7 +73,7 @@ def test_an_overlay_is_one_picture_with_a_hover_layer_over_all_of_it(cat_map) ->
     assert grid.shape == (224, 224) and (grid == 1).all()  # every pixel of the map has exactly one box over it
     tips = {tip for tip, *_ in boxes(panel)}
     label = int(segments[112, 112])
-    assert f"superpixel {label}: +0.3" in tips  # its SHAP value: the sum over its pixels
+    assert f"superpixel {label}: +30.0 pp" in tips  # its value, the sum over its pixels, in percentage points
     assert len(panel) < 60_000, len(panel)
     assert "Egyptian cat · p = 0.6" in panel and "sx-bar" in panel
 
@@ -87,9 +87,15 @@ def test_the_hover_grid_follows_a_map_whose_size_is_no_multiple_of_its_cells() -
 
 def test_a_pixel_map_hovers_by_block(cat_map) -> None:
     cat, values, _, _ = cat_map
-    panel = overlay_panel(cat, values + np.random.default_rng(1).normal(0, 1e-5, values.shape), limit=0.01)
-    found = boxes(panel)
-    assert len(found) == 16 * 16 and all("per pixel" in tip for tip, *_ in found)
+    from explainers.outputs import shown
+
+    noisy = values + np.random.default_rng(1).normal(0, 1e-5, values.shape)
+    found = boxes(overlay_panel(cat, noisy, limit=0.01))
+    assert len(found) == 16 * 16 and all(tip.endswith("pp in this block") for tip, *_ in found)
+    # A block's total: the sum of its pixels' values, in percentage points.
+    block = 224 // 16
+    total = float(noisy[:block, :block].astype(np.float64).sum())
+    assert found[0][0] == f"x 0–{block - 1}, y 0–{block - 1}: {shown(total, 'probability')} in this block"
 
 
 def test_what_a_panel_says_is_escaped(cat_map) -> None:
@@ -98,6 +104,20 @@ def test_what_a_panel_says_is_escaped(cat_map) -> None:
     for panel in (overlay_panel(cat, values, limit=0.01, title=hostile), image_panel(cat, title=hostile),
                   probability_bars([hostile], [0.5])):
         assert hostile not in panel and "&lt;img src=x" in panel
+
+
+def test_regions_are_coloured_by_their_totals_in_the_units_of_the_output(cat_map) -> None:
+    from viz.panels import map_unit, shown_limit, shown_map
+
+    cat, values, segments, shapley = cat_map
+    shown = shown_map(values, segments, "probability")
+    for label in (0, 5, int(segments[112, 112])):  # every pixel of a region shows the region's total, in pp
+        assert np.allclose(shown[segments == label], 100 * shapley[label], rtol=1e-4)
+    assert np.allclose(shown_map(values, segments, "log-odds"), shown / 100)
+    assert np.isclose(shown_limit([(values, segments)]), np.percentile(np.abs(shown), 99.5))
+    assert map_unit("probability", True) == "pp per region" and map_unit("log-odds", False) == "log-odds per 100 px"
+    panel = overlay_panel(cat, values, limit=30.0, segments=segments, output="log-odds")
+    assert "log-odds per region" in panel and f"superpixel {int(segments[112, 112])}: +0.30 log-odds" in panel
 
 
 def test_the_colour_bar_runs_blue_to_red_between_the_limits() -> None:
@@ -122,7 +142,7 @@ def test_a_page_sends_its_image_once_and_every_overlay_draws_it_as_a_grey_backdr
                                         for scale in (1, 2, 3))
     assert len(page) < 0.5 * alone, (len(page), alone)  # under half of what self-contained panels would send
     # The heatmap layer: the map's colours alone, its brightest superpixel dark red.
-    heat = np.asarray(picture_of(overlay_panel(cat, values, limit=float(values.max()))).convert("RGB")).astype(int)
+    heat = np.asarray(picture_of(overlay_panel(cat, values, limit=30.0, segments=segments)).convert("RGB")).astype(int)
     assert heat[112, 112, 0] > 90 and heat[112, 112, 2] < 60
     # The CSS filter (grayscale, contrast .4, brightness 1.252) makes the dimmed grey of the grid PNG.
     from viz.plots import _grayscale

@@ -44,7 +44,8 @@ def test_a_report_of_a_scan_from_the_command_line(tmp_path: Path) -> None:
     assert data.startswith(b"%PDF")
     text = pdf_text(data)
     for words in ("For research use only; not a diagnosis.", "Verdict: 7", "Partition SHAP", "Kernel SHAP",
-                  "deletion AUC", "Parameters", "weights"):
+                  "deletion AUC", "Parameters", "weights", "Model card", "Intended use",
+                  "Accuracy here 10 of 10", "on the bundled labelled samples", "pp per region"):
         assert words.lower() in text.lower(), f"{words!r} not in the report"
     again = report(*args)  # everything cached now
     assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["computed"] == []
@@ -60,3 +61,13 @@ def test_a_report_of_a_dicom_scan_names_no_patient(tmp_path: Path) -> None:
     assert "scan " in text and "MR_small" not in text
     for value in (str(dataset.PatientName), str(dataset.PatientID)):
         assert value not in text
+    # The tumour model's card, classes in words, and its accuracy measured on the 13 bundled MRIs.
+    assert "no tumour" in text and "13 of 13" in text and "log-odds per region" in text
+
+
+def test_a_photo_in_a_report_of_the_tumour_model_carries_the_warning(tmp_path: Path) -> None:
+    out = tmp_path / "photo.pdf"
+    done = report("--model", "brain_tumor_vgg16", "--image", str(ROOT / "assets" / "samples" / "photos" / "rocket.png"),
+                  "--methods", "kernel", "--max-evals", "20", "--top-k", "1", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "Warning: This image is in colour" in pdf_text(out.read_bytes())

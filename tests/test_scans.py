@@ -41,9 +41,11 @@ def test_the_bundled_mris_are_listed_with_verdicts_labels_and_agreement() -> Non
     assert not app.exception, app.exception
     rows = table(app)
     assert len(rows) == len(list(MRI.glob("*.jpg"))) == 13
-    names = set(get_spec(TUMOUR).class_names)
+    names = set(get_spec(TUMOUR).class_titles)  # in words: "no tumour", not "notumor"
     assert all(row["verdict"] in names and 0 < row["confidence"] <= 1 for row in rows)
     assert all(row["label"] in names and row["agrees"] in ("✓", "✗") for row in rows)
+    assert {row["label"] for row in rows} == {"glioma", "meningioma", "no tumour", "pituitary tumour"}
+    assert all(row["in domain"] == "✓" for row in rows) and not app.warning  # every bundled MRI passes
     assert all(row["scan"].startswith("scan ") and row["thumbnail"].startswith("data:image/") for row in rows)
     agree = sum(row["agrees"] == "✓" for row in rows)
     assert f"{agree} of 13 labelled ones agree" in app.markdown[0].value and agree >= 10

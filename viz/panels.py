@@ -19,9 +19,13 @@ import html
 
 import numpy as np
 
-from viz.plots import OUTLINE_OPACITY, HOVER_CELLS, heatmap_uri, hover_grid, image_uri, outline_uri, remembered
+from explainers.outputs import shown
+from viz.plots import OUTLINE_OPACITY, HOVER_CELLS, heatmap_uri, hover_grid, image_uri, outline_uri, remembered, \
+    symmetric_limit
 from viz.render import colourise
 
+# A pixel method's map is shown per this many pixels (a 10 × 10 patch), so its numbers read like a region's.
+PATCH_PIXELS = 100
 # The hover layer of pixel methods: fewer, larger cells than superpixels need (each is a box in the page).
 PIXEL_HOVER_CELLS = 16
 # Below this size a picture is drawn with sharp pixels (digits), above it smoothed.
@@ -57,7 +61,37 @@ def _number(value: float) -> str:
     return f"{value:+.3g}" if value else "0"
 
 
-def colour_bar(limit: float, unit: str = "SHAP value") -> str:
+def _scale(output: str) -> float:
+    """From the output's own units to the shown ones: percentage points of a probability, log-odds as they are."""
+    return 100.0 if output == "probability" else 1.0
+
+
+def shown_map(values: np.ndarray, segments: np.ndarray | None, output: str = "probability") -> np.ndarray:
+    """What a panel colours, in the shown unit: with ``segments``, each pixel its region's total (a superpixel's
+    value); without, the value per PATCH_PIXELS pixels (a pixel method's density)."""
+    values = np.asarray(values, dtype=np.float64)
+    if segments is None:
+        return values * PATCH_PIXELS * _scale(output)
+    labels = np.asarray(segments).astype(np.int64)
+    totals = np.bincount(labels.ravel(), weights=np.nan_to_num(values).ravel(), minlength=int(labels.max()) + 1)
+    shown_values = (totals * _scale(output))[labels]
+    return np.where(np.isfinite(values), shown_values, np.nan)
+
+
+def map_unit(output: str, per_region: bool) -> str:
+    """The unit of a panel's colour bar."""
+    words = "pp" if output == "probability" else "log-odds"
+    return f"{words} per region" if per_region else f"{words} per {PATCH_PIXELS} px"
+
+
+def shown_limit(maps: list[tuple[np.ndarray, np.ndarray | None]], output: str = "probability",
+                across: str = "max") -> float:
+    """One colour limit, in the shown unit, for panels of (values, segments): by default the largest panel's, so
+    that none of them saturates."""
+    return symmetric_limit([shown_map(values, segments, output) for values, segments in maps], across=across)
+
+
+def colour_bar(limit: float, unit: str = "pp per region") -> str:
     """The diverging scale from −limit (blue) to +limit (red) in CSS, with its ends and the unit (styled by the
     page's panels)."""
     stops = colourise(np.linspace(-limit, limit, 11), limit)
@@ -91,21 +125,24 @@ def _boxes(labels: np.ndarray) -> list[tuple[int, int, int, int]]:
     return sorted(boxes)
 
 
-def _hover_layer(values: np.ndarray, segments: np.ndarray | None) -> tuple[str, str, str]:
+def _hover_layer(values: np.ndarray, segments: np.ndarray | None, output: str) -> tuple[str, str, str]:
     """(geometry class, geometry style, layer): where the boxes are is a style named by a digest of it, which all
-    panels of one segmentation share; each panel's layer is only its boxes' texts, in the same order."""
+    panels of one segmentation share; each panel's layer is only its boxes' texts, in the same order: a
+    superpixel's total, or a block's, in percentage points (or log-odds)."""
     x_edges, y_edges, z, customdata, block = hover_grid(
         values, segments, cells=PIXEL_HOVER_CELLS if segments is None else HOVER_CELLS)
     if customdata is not None:
         labels = customdata[..., 0].astype(np.int64)
-        texts = {int(label): f"superpixel {int(label)}: {_number(float(total))}"
+        texts = {int(label): f"superpixel {int(label)}: {shown(float(total), output)}"
                  for label, total in zip(customdata[..., 0].ravel(), customdata[..., 1].ravel())}
         tip = lambda row, column: texts[int(labels[row, column])]  # noqa: E731
     else:
         labels = np.arange(z.size).reshape(z.shape)  # every cell its own box
+        area = np.outer(np.diff(y_edges), np.diff(x_edges))
         tip = lambda row, column: (  # noqa: E731
             f"x {x_edges[column] + 0.5:.0f}–{x_edges[column + 1] - 0.5:.0f}, "
-            f"y {y_edges[row] + 0.5:.0f}–{y_edges[row + 1] - 0.5:.0f}: {float(z[row, column]):.2g} per pixel")
+            f"y {y_edges[row] + 0.5:.0f}–{y_edges[row + 1] - 0.5:.0f}: "
+            f"{shown(float(np.nan_to_num(z[row, column]) * area[row, column]), output)} in this block")
     # A grid of the hover cells' own sizes (the last row and column may be narrower); one box per run of cells.
     template = f"{_tracks(np.diff(y_edges))}/{_tracks(np.diff(x_edges))}"
     boxes = _boxes(labels)
@@ -160,14 +197,17 @@ def _figure(title: str, size: tuple[int, int], inner: str, below: str = "") -> s
 
 def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7, title: str = "",
                   segments: np.ndarray | None = None, outlines: np.ndarray | None = None,
-                  colorbar: bool = True, unit: str = "SHAP value", sent: set[str] | None = None) -> str:
-    """The attribution map over a grey copy of the image (red raises the class, blue lowers it); hovering
-    shows the superpixel's SHAP value (with ``segments``: the sum over its pixels) or a block's mean per pixel.
-    The colour bar is per pixel, as the colours are. ``sent``: the page's set of what its panels already sent
-    in this run (the picture, the hover geometry, the style sheet), shared by every panel of the page."""
+                  colorbar: bool = True, output: str = "probability", sent: set[str] | None = None) -> str:
+    """The attribution map (``values`` per pixel, as an Explanation holds them) over a grey copy of the image:
+    red raises the class, blue lowers it. With ``segments`` each region is coloured by its total, else the map
+    per PATCH_PIXELS pixels (:func:`shown_map`), against ``limit`` in that unit (:func:`shown_limit`), in
+    percentage points of the probability or in log-odds (``output``); hovering shows a superpixel's total, or a
+    block's. ``sent``: the page's set of what its panels already sent in this run (the picture, the hover
+    geometry, the style sheet), shared by every panel of the page."""
     image, values = np.asarray(image), np.asarray(values)
     height, width = values.shape
-    heatmap = remembered(lambda: heatmap_uri(values, limit), "heatmap", values, float(limit))
+    coloured = shown_map(values, segments, output)
+    heatmap = remembered(lambda: heatmap_uri(coloured, limit), "heatmap", coloured, float(limit))
     alt = html.escape(title or "attribution map")
     picture = picture_class(image)
     inner = (f'<div class="sx-pic sx-grey {picture}"></div>'
@@ -178,10 +218,12 @@ def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacit
         uri = remembered(lambda: outline_uri(edges), "outlines", edges)
         inner += (f'<img class="sx-edge" src="{uri}" width="{width}" height="{height}" alt="" '
                   f'style="opacity:{OUTLINE_OPACITY}">')
-    geometry, geometry_style, layer = remembered(lambda: _hover_layer(values, segments), "hover", values, segments)
+    geometry, geometry_style, layer = remembered(lambda: _hover_layer(values, segments, output), "hover", values,
+                                                 segments, output)
     styles = (_once(sent, "css", lambda: CSS) + _once(sent, picture, lambda: _picture_style(image))
               + _once(sent, geometry, lambda: geometry_style))
-    return styles + _figure(title, values.shape, inner + layer, colour_bar(limit, unit) if colorbar else "")
+    bar = colour_bar(limit, map_unit(output, segments is not None)) if colorbar else ""
+    return styles + _figure(title, values.shape, inner + layer, bar)
 
 
 def image_panel(image: np.ndarray, *, title: str = "", sent: set[str] | None = None) -> str:

@@ -27,9 +27,10 @@ def overlay(image: np.ndarray, values: np.ndarray, limit: float, opacity: float 
 
 
 def grid_png(image: np.ndarray, columns: list[tuple[str, list[np.ndarray]]], row_titles: list[str],
-             limits: list[float], panel: int = 224, opacity: float = 0.7, colorbar: bool = True) -> bytes:
+             limits: list[float], panel: int = 224, opacity: float = 0.7, colorbar: bool = True,
+             unit: str = "per pixel") -> bytes:
     """A PNG grid: rows are classes, the first column the image, then one column per method; under it the
-    colour bar (one per row's limit when the rows have their own scales)."""
+    colour bar (one per row's limit when the rows have their own scales), its ends in ``unit``."""
     font = ImageFont.load_default(size=14)
     header, label = 24, 150
     scales = list(dict.fromkeys(float(limit) for limit in limits)) if colorbar else []
@@ -56,7 +57,7 @@ def grid_png(image: np.ndarray, columns: list[tuple[str, list[np.ndarray]]], row
         canvas.paste(Image.fromarray(ramp), (left, top))
         which = "" if len(scales) == 1 else f" ({', '.join(t for t, l in zip(row_titles, limits) if l == limit)})"
         draw.text((6, top - 2), f"{-limit:+.2g}", fill="black", font=font)
-        draw.text((right + 8, top - 2), f"{limit:+.2g} per pixel{which}"[:60], fill="black", font=font)
+        draw.text((right + 8, top - 2), f"{limit:+.2g} {unit}{which}"[:60], fill="black", font=font)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -16,9 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from viz.card import RESEARCH_NOTICE as NOTICE
 from viz.render import grid_png
-
-NOTICE = "For research use only; not a diagnosis."
 # fpdf2's core fonts are Latin-1: the few other characters we write are spelt out.
 _LATIN1 = {"·": "-", "–": "-", "—": "-", "×": "x", "≈": "~", "↓": "(lower is better)", "↑": "(higher is better)",
            "ρ": "rho", "±": "+/-", "“": '"', "”": '"', "’": "'", "…": "..."}
@@ -43,8 +42,10 @@ class ReportMethod:
 
 def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_summary: str, weights_digest: str,
                class_names: Sequence[str], probs: np.ndarray, classes: Sequence[int], methods: Sequence[ReportMethod],
-               limit: float, when: _dt.datetime | None = None) -> bytes:
-    """The PDF's bytes."""
+               limit: float, when: _dt.datetime | None = None, card: Sequence[tuple[str, str]] = (),
+               warning: str | None = None, unit: str = "SHAP value") -> bytes:
+    """The PDF's bytes. ``card``: the model card's rows; ``warning``: the out-of-domain sentence, if any;
+    ``unit``: what the maps' values are (each region's total, e.g. "pp of the probability")."""
     from fpdf import FPDF
 
     when = when or _dt.datetime.now(_dt.timezone.utc)
@@ -62,6 +63,11 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
     pdf.set_font("Helvetica", "", 9)
     pdf.multi_cell(0, 5, _text(f"{image_name} · {when:%Y-%m-%d %H:%M} UTC · model {model_title} (weights "
                                f"{weights_digest}) · {model_summary}"), new_x="LMARGIN", new_y="NEXT")
+    if warning:
+        pdf.set_font("Helvetica", "B", 9)
+        pdf.set_text_color(170, 90, 0)
+        pdf.multi_cell(0, 5, _text(f"Warning: {warning}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
     pdf.ln(2)
 
     # The image as shown beside the verdict and the top-k probabilities.
@@ -82,7 +88,8 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
 
     # The maps: rows are the explained classes, columns the methods, one colour scale and its bar.
     grid = grid_png(image, [(method.title, list(method.maps)) for method in methods],
-                    [class_names[c] for c in classes], [limit] * len(classes), panel=160, colorbar=True)
+                    [class_names[c] for c in classes], [limit] * len(classes), panel=160, colorbar=True,
+                    unit=unit)
     width = pdf.w - pdf.l_margin - pdf.r_margin
     picture = Image.open(io.BytesIO(grid))
     height = width * picture.height / picture.width
@@ -90,8 +97,8 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
         pdf.add_page()
     pdf.image(io.BytesIO(grid), x=pdf.l_margin, w=width)
     pdf.set_font("Helvetica", "", 8)
-    pdf.multi_cell(0, 4, _text(f"Red raises the class's probability, blue lowers it; one scale for every panel "
-                               f"(±{limit:.3g} per pixel)."), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 4, _text(f"Red raises the class, blue lowers it; each region is coloured by its total, one "
+                               f"scale for every panel (±{limit:.3g} {unit})."), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
     # Faithfulness: deletion and insertion AUC beside a random order, per method, averaged over the classes.
@@ -124,6 +131,15 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
     for method in methods:
         settings = "; ".join(f"{key}: {value}" for key, value in method.details.items())
         pdf.multi_cell(0, 4, _text(f"{method.title}: {settings}"), new_x="LMARGIN", new_y="NEXT")
+    if card:
+        pdf.ln(2)
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.cell(0, 7, "Model card", new_x="LMARGIN", new_y="NEXT")
+        for heading, text in card:
+            pdf.set_font("Helvetica", "B", 8)
+            pdf.cell(28, 4, _text(heading))
+            pdf.set_font("Helvetica", "", 8)
+            pdf.multi_cell(0, 4, _text(text), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 9)
     pdf.set_text_color(170, 20, 20)
@@ -139,15 +155,19 @@ def _png(image: np.ndarray) -> io.BytesIO:
     return buffer
 
 
-def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str, Any], top_k: int = 3) -> bytes:
+def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str, Any], top_k: int = 3,
+                 accuracy: Any | None = None) -> bytes:
     """The report of ``image`` from its ``explanations`` (method name → Explanation, computed or cached): the
     pixel methods summed over the superpixel methods' superpixels, one colour scale fitted so that no panel of
-    the verdict's row saturates, and the faithfulness scores (cached beside the explanations)."""
+    the verdict's row saturates, and the faithfulness scores (cached beside the explanations); the model card
+    with ``accuracy`` (explainers.predictions.Accuracy, measured by the caller) and the out-of-domain warning."""
     from explainers.faithfulness import cached_faithfulness, over_segments
     from explainers.methods import get_method
     from explainers.predictions import cached_prediction
     from explainers.superpixels import slic_segments
-    from viz.plots import symmetric_limit
+    from explainers.domain import domain_warning
+    from viz.card import card_rows, classes_in_words
+    from viz.panels import map_unit, shown_limit, shown_map
 
     if not explanations:
         raise ValueError("a report needs at least one explanation")
@@ -158,21 +178,27 @@ def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str
     basis = next((e.segments for e in explanations.values() if e.segments is not None), None)
     if basis is None and any(e.segments is None for e in explanations.values()):
         basis = slic_segments(prepared, 50)
-    methods = []
+    methods, maps_and_segments = [], []
+    output = first.output
     for name, explanation in explanations.items():
         order = list(explanation.classes)
         maps = [explanation.values[order.index(c)] for c in classes]
+        segments = explanation.segments if explanation.segments is not None else basis
         if explanation.segments is None and basis is not None:
             maps = [over_segments(values, basis) for values in maps]
+        maps_and_segments.append([(values, segments) for values in maps])
         scores = [cached_faithfulness(cache, classifier, explanation, c) for c in classes]
         details = {"model evaluations": explanation.n_evals, "seed": explanation.seed,
                    "seconds": round(explanation.seconds, 1), "additivity error": f"{explanation.additivity_error:.1e}",
-                   **explanation.params}
-        methods.append(ReportMethod(get_method(name).title.split(" (")[0], maps, scores, details))
-    limit = symmetric_limit([method.maps[0] for method in methods], across="max")
+                   "values add up to": explanation.output, **explanation.params}
+        shown = [shown_map(values, segments, output) for values, segments in maps_and_segments[-1]]
+        methods.append(ReportMethod(get_method(name).title.split(" (")[0], shown, scores, details))
+    # One scale: no panel of the verdict's row saturates.
+    limit = shown_limit([cells[0] for cells in maps_and_segments], output)
     spec = classifier.spec
-    summary = f"{spec.domain} model, {spec.num_classes} classes: " + ", ".join(spec.class_names[:12]) + \
-        ("…" if spec.num_classes > 12 else "")
+    summary = f"{spec.num_classes} classes: " + classes_in_words(spec)
     return report_pdf(image=prepared, image_name=image.display_name, model_title=spec.title, model_summary=summary,
-                      weights_digest=classifier.weights_digest, class_names=spec.class_names, probs=probs,
-                      classes=classes, methods=methods, limit=limit)
+                      weights_digest=classifier.weights_digest, class_names=spec.class_titles, probs=probs,
+                      classes=classes, methods=methods, limit=limit, unit=map_unit(output, True),
+                      card=card_rows(spec, accuracy, classifier.weights_digest),
+                      warning=domain_warning(image, spec.input_kind))
