@@ -17,7 +17,7 @@ from ui import keys
 from storage.folders import ROOT
 from ui.access import require_sign_in, sign_out_button
 from ui.compute import get_cache, warm_engine
-from ui.state import available_models, current_selection, opened_scan, step_scan, uploaded_scan
+from ui.state import available_models, current_selection, keep_settings, opened_scan, step_scan, uploaded_scan
 from ui.study import participant_link_requested
 
 # The favicon is a file of ours: a ":material/…:" page icon makes the browser fetch it from fonts.gstatic.com.
@@ -43,6 +43,7 @@ if participant_link_requested():
 
 st.set_page_config(page_title="SHAP Image Studio", page_icon=ICON, layout="wide")
 user = require_sign_in()
+keep_settings()  # a page's settings survive visits to the other pages
 warm_engine(tuple(spec.name for spec in available_models()[:1]))  # the default model, on the workers
 
 pages = st.navigation([

@@ -15,20 +15,22 @@ from explainers.request import build_request
 from ui import keys
 from ui.card import measured_accuracy
 from ui.compute import explanation_if_ready, get_cache, get_engine, release_others, submit, watch
-from ui.controls import COMPARE_DEFAULT_METHODS, chosen_settings, output_choice
-from ui.resources import superpixels_of
+from ui.controls import COMPARE_DEFAULT_METHODS, background_choice, compare_settings_widgets, hidden_note, \
+    output_choice
+from ui.resources import head_mask_of, superpixels_of
 from ui.state import page_start
 from viz.panels import agreement_table, colour_bar, image_panel, map_unit, overlay_panel, shown_limit, shown_map
 from viz.render import grid_png
 
 
-selection, classifier = page_start("Compare methods")
 
 
 def short_title(name: str) -> str:
     """A method's title without its details: "Kernel SHAP", not "kernel"."""
     return get_method(name).title.split(" (")[0]
 
+
+selection, classifier = page_start("Compare methods")
 spec = selection.spec
 
 names = [method.name for method in all_methods()]
@@ -41,13 +43,25 @@ with st.container(border=True):
     opacity = right.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key=keys.COMPARE_OPACITY)
     per_row = st.toggle("One colour scale per row", value=False, key=keys.COMPARE_PER_ROW,
                         help="Off: one scale for the whole grid, so equal colours mean equal values everywhere. "
-                             "The scale fits the typical panel; values beyond it saturate.")
+                             "The scale fits the verdict's row (none of its panels saturates); other rows' "
+                             "values beyond it saturate.")
     over_superpixels = st.toggle(
         "Pixel methods over superpixels", value=True, key=keys.COMPARE_SUPERPIXELS,
         help="On: the per-pixel maps of DeepSHAP and GradientSHAP are summed over the superpixel methods' "
              "superpixels, so every panel is on one basis and one colour scale means the same everywhere.")
-    output = output_choice(spec)
-    st.caption("Each method runs with the budget and settings last chosen for it on the Explain page.")
+    left, right = st.columns(2)
+    output = output_choice(spec, left)
+    hide_background = background_choice(spec, right)
+    settings = {}
+    with st.expander("Budget and settings per method"):
+        st.caption("Each method's own budget and settings for this page; until one is changed here, it follows "
+                   "the last choice on the Explain page. Kept when you visit other pages.")
+        for name in chosen:
+            st.markdown(f"**{short_title(name)}**")
+            settings[name] = compare_settings_widgets(get_method(name))
+    st.caption("Each method runs with " + "; ".join(
+        f"{short_title(name)} {budget} {get_method(name).budget_meaning}" for name, (budget, _) in settings.items())
+        + " (change them under “Budget and settings per method”).")
 if not chosen:
     st.info("Choose at least one method.")
     st.stop()
@@ -56,7 +70,7 @@ cache = get_cache()
 seed = int(st.session_state.get(keys.SEED, 0))
 requests = {}
 for name in chosen:
-    budget, params = chosen_settings(get_method(name))
+    budget, params = settings[name]
     try:
         requests[name] = build_request(classifier, selection.image, name, params=params, budget=budget, seed=seed,
                                        top_k=top_k, output=output)
@@ -117,13 +131,14 @@ rows = [[over_segments(values, basis) if basis is not None and ready[name].segme
 # scale for the grid (or one per row); other rows may saturate beyond it. Mixed units (pixel methods per pixel
 # beside superpixels) cannot share a scale: each panel then has its own.
 one_basis = all(segments is not None for segments in panel_segments.values())
+mask = head_mask_of(first.image_digest, prepared) if hide_background else None
 panel_maps = [[(values, panel_segments[name]) for name, values in zip(ready, row)] for row in rows]
 if not one_basis:
-    limits = [[shown_limit([cell], output) for cell in row] for row in panel_maps]
+    limits = [[shown_limit([cell], output, mask=mask) for cell in row] for row in panel_maps]
 elif per_row:
-    limits = [[shown_limit(row, output)] * len(ready) for row in panel_maps]
+    limits = [[shown_limit(row, output, mask=mask)] * len(ready) for row in panel_maps]
 else:
-    limits = [[shown_limit(panel_maps[0], output)] * len(ready)] * len(rows)
+    limits = [[shown_limit(panel_maps[0], output, mask=mask)] * len(ready)] * len(rows)
 
 scores = {}
 with st.spinner("Scoring faithfulness (deletion and insertion curves)…"):
@@ -141,7 +156,7 @@ for row, class_id in enumerate(classes):
         columns[column].html(overlay_panel(
             prepared, rows[row][column - 1], limit=limits[row][column - 1], opacity=opacity,
             title=short_title(name) if row == 0 else "\u00a0", segments=panel_segments[name],
-            colorbar=per_row or not one_basis, output=output, sent=sent))
+            colorbar=per_row or not one_basis, output=output, mask=mask, sent=sent))
         columns[column].caption(
             f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
             f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "
@@ -160,7 +175,7 @@ basis_note = (f" Pixel methods are summed over the same {int(basis.max()) + 1} s
 quantity = "probability" if output == "probability" else "log-odds"
 st.caption(f"Red raises the class's {quantity}, blue lowers it; each region is coloured by its value; colour scale "
            f"{scale}, fitted so that no panel of the verdict's row saturates (other rows may). Hover for each "
-           f"superpixel's value.{basis_note}")
+           f"superpixel's value.{basis_note}" + hidden_note([values for row in rows for values in row], mask))
 
 st.subheader("Ranking")
 ranking = sorted(({
@@ -202,7 +217,7 @@ st.subheader("Downloads")
 
 
 def grid_file() -> bytes:
-    shown = [[shown_map(values, segments, output) for values, segments in row] for row in panel_maps]
+    shown = [[shown_map(values, segments, output, mask) for values, segments in row] for row in panel_maps]
     return grid_png(prepared, [(short_title(name), [row[i] for row in shown]) for i, name in enumerate(ready)],
                     [spec.class_title(c) for c in classes], [row[0] for row in limits], opacity=opacity,
                     unit=map_unit(output, True), colorbar=one_basis)

@@ -12,7 +12,8 @@ from explainers.superpixels import segment_boundaries
 from ui import keys
 from ui.card import card_expander, verdict_notes
 from ui.compute import explanation_for, get_cache
-from ui.controls import method_params, output_choice
+from ui.controls import background_choice, hidden_note, method_params, output_choice
+from ui.resources import head_mask_of
 from ui.state import page_start
 from viz.panels import PATCH_PIXELS, image_panel, map_unit, overlay_panel, probability_bars, shown_limit
 
@@ -46,6 +47,7 @@ with layout.controls.container(border=True):
     output = output_choice(spec, left)
     # Clinical scans: the verdict at once, each explanation on request (a slider change would start a job of
     # minutes); photos and digits explain themselves. A cached explanation always shows at once.
+    hide_background = background_choice(spec, middle)
     automatic = middle.toggle("Compute automatically", value=spec.domain != "mri", key=keys.auto_compute(spec.domain),
                               help="On: every change of the settings starts its explanation. Off: the verdict comes "
                                    "at once and an explanation starts with its button (cached ones show at once).")
@@ -95,21 +97,22 @@ if explanation is None:  # a job computes it: its progress is drawn, and the pag
     st.stop()
 
 output = explanation.output
-limit = shown_limit([(values, explanation.segments) for values in explanation.values], output)
+mask = head_mask_of(selection.image.digest, prepared) if hide_background else None
+limit = shown_limit([(values, explanation.segments) for values in explanation.values], output, mask=mask)
 boundaries = segment_boundaries(explanation.segments) if outlines and explanation.segments is not None else None
-columns = results.columns(min(len(explanation.classes), 3))
+columns = results.columns(3)  # always thirds: each panel the size of the image beside the verdict
 for index, class_id in enumerate(explanation.classes):
     columns[index % len(columns)].html(overlay_panel(
         prepared, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{spec.class_title(explanation.class_names[index])} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments, outlines=boundaries, output=output, sent=sent))
+        segments=explanation.segments, outlines=boundaries, output=output, mask=mask, sent=sent))
 quantity = "probability" if output == "probability" else "log-odds"
 colour = ("each superpixel is coloured by its value" if explanation.segments is not None
           else f"colours are per {PATCH_PIXELS} pixels")
 results.caption(f"Red raises the class's {quantity}, blue lowers it; {colour}, and every panel shares one scale "
                 f"(±{limit:.3g} {map_unit(output, explanation.segments is not None)}); hover for a region's total. "
                 f"Each map plus its base value adds up to the model's {quantity} "
-                f"(largest gap here: {explanation.additivity_error:.1e}).")
+                f"(largest gap here: {explanation.additivity_error:.1e})." + hidden_note(explanation.values, mask))
 
 with results.expander("Details and download"):
     st.write({

@@ -30,7 +30,7 @@ from explainers.images import load_image
 from explainers.request import build_request, run_cached
 from models import get_spec, load_classifier
 from models.samples import default_sample, get_sample
-from viz.panels import colour_bar, image_panel, overlay_panel, probability_bars
+from viz.panels import colour_bar, image_panel, overlay_panel, probability_bars, shown_limit
 from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
 
 COMPARE_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]  # the Compare page's default
@@ -115,12 +115,12 @@ def html_explain_page(prepared, label, names, probs, explanation) -> list[tuple[
     sent: set[str] = set()
     panels = [("input image", image_panel(prepared, title=f"{label} as the model sees it", sent=sent)),
               ("probabilities", probability_bars([names[c] for c in shown], [float(probs[c]) for c in shown]))]
-    limit = symmetric_limit(list(explanation.values))
+    limit = shown_limit([(values, explanation.segments) for values in explanation.values], explanation.output)
     for index, class_id in enumerate(explanation.classes):
         panels.append((f"overlay: {explanation.class_names[index]}", overlay_panel(
             prepared, explanation.values[index], limit=limit, opacity=OPACITY,
             title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
-            segments=explanation.segments, sent=sent)))
+            segments=explanation.segments, output=explanation.output, sent=sent)))
     return panels
 
 
@@ -134,7 +134,7 @@ def html_compare_grid(prepared, names, ready) -> list[tuple[str, str]]:
     rows = [[over_segments(ready[name].values[list(ready[name].classes).index(c)], basis)
              if ready[name].segments is None else ready[name].values[list(ready[name].classes).index(c)]
              for name in ready] for c in classes]
-    limit = symmetric_limit(sum(rows, []), across="median")
+    limit = shown_limit([(values, segments[name]) for name, values in zip(ready, rows[0])], first.output)
     panels, sent = [], set()
     for row, class_id in enumerate(classes):
         panels.append((f"row {row + 1} image", image_panel(
@@ -142,7 +142,7 @@ def html_compare_grid(prepared, names, ready) -> list[tuple[str, str]]:
         for column, name in enumerate(ready):
             panels.append((f"row {row + 1} {name}", overlay_panel(
                 prepared, rows[row][column], limit=limit, opacity=OPACITY, title=name if row == 0 else "\u00a0",
-                segments=segments[name], colorbar=False, sent=sent)))
+                segments=segments[name], colorbar=False, output=first.output, sent=sent)))
     return panels + [("colour bar", colour_bar(limit))]
 
 

@@ -132,3 +132,29 @@ def test_gallery_lists_and_opens_cached_explanations(digits_model, digit_seven) 
     app.run()
     assert not app.exception
     assert len(app.get("html")) >= 2 and "kernel on digits_cnn" in " ".join(c.value for c in app.caption)
+
+
+def test_compare_keeps_its_word_on_each_methods_budget_across_pages() -> None:
+    """Compare runs each method with the Explain page's last budget until given its own, keeps its own when the
+    user visits Explain and comes back, and Explain keeps its own too."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.session_state["model_name"] = "digits_cnn"
+    app.session_state["explain_method"] = "gradient"
+    app.session_state["budget_gradient"] = 16
+    app.session_state["top_k"] = 1
+    app.run()
+    assert not app.exception, app.exception
+    app.session_state["compare_methods"] = ["kernel", "gradient"]
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception, app.exception
+    assert app.slider(key="compare_budget_gradient").value == 16  # Explain's choice, not the default 64
+    said = " ".join(c.value for c in app.caption)
+    assert "Kernel SHAP 500 model evaluations" in said and "GradientSHAP 16" in said, said  # kernel's default
+    app.slider(key="compare_budget_kernel").set_value(120).run()  # Compare's own from now on
+    assert not app.exception, app.exception
+    app.switch_page("app_pages/explain.py").run()  # Explain: its own settings, not Compare's
+    assert app.slider(key="top_k").value == 1 and app.slider(key="budget_gradient").value == 16
+    app.switch_page("app_pages/compare.py").run()
+    assert app.slider(key="compare_budget_kernel").value == 120
+    assert app.multiselect(key="compare_methods").value == ["kernel", "gradient"]
+    assert "Kernel SHAP 120 model evaluations" in " ".join(c.value for c in app.caption)

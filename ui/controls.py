@@ -16,23 +16,20 @@ from ui import keys
 COMPARE_DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]
 
 
-def param_widget(param: Param, key: str, container: Any = st) -> Any:
-    label = param.title
+def param_widget(param: Param, key: str, container: Any = st, on_change: Any = None) -> Any:
+    label, extra = param.title, {"help": param.help, "key": key, "on_change": on_change}
     if param.kind == "choice":
-        return container.selectbox(label, param.choices, index=param.choices.index(param.default),
-                                   help=param.help, key=key)
+        return container.selectbox(label, param.choices, index=param.choices.index(param.default), **extra)
     if param.kind == "bool":
-        return container.toggle(label, value=bool(param.default), help=param.help, key=key)
+        return container.toggle(label, value=bool(param.default), **extra)
     if param.kind == "int":
         if param.placement == "main":  # the shared settings are sliders, as the budget is
             return container.slider(label, int(param.low), int(param.high), int(param.default),
-                                    step=int(param.step or 1), help=param.help, key=key)
+                                    step=int(param.step or 1), **extra)
         return container.number_input(label, min_value=int(param.low), max_value=int(param.high),
-                                      value=int(param.default), step=int(param.step or 1), help=param.help,
-                                      key=key)
+                                      value=int(param.default), step=int(param.step or 1), **extra)
     return container.number_input(label, min_value=float(param.low), max_value=float(param.high),
-                                  value=float(param.default), step=float(param.step or 0.1), help=param.help,
-                                  key=key)
+                                  value=float(param.default), step=float(param.step or 0.1), **extra)
 
 
 def method_params(method: Method, placement: str, container: Any = st) -> dict[str, Any]:
@@ -49,6 +46,38 @@ def chosen_settings(method: Method) -> tuple[int, dict[str, Any]]:
     return budget, params
 
 
+def compare_settings(method: Method) -> tuple[int, dict[str, Any]]:
+    """(budget, parameters) Compare runs ``method`` with: its own once changed there, else the Explain page's."""
+    budget, params = chosen_settings(method)
+    if not st.session_state.get(keys.compare_own(method.name)):
+        return budget, params
+    state = st.session_state
+    return (int(state.get(keys.compare_budget(method.name), budget)),
+            {name: state.get(keys.compare_param(method.name, name), value) for name, value in params.items()})
+
+
+def compare_settings_widgets(method: Method, container: Any = st) -> tuple[int, dict[str, Any]]:
+    """Compare's budget and parameters for one method; until one is changed here they follow the Explain page."""
+    if not st.session_state.get(keys.compare_own(method.name)):
+        budget, params = chosen_settings(method)
+        st.session_state[keys.compare_budget(method.name)] = budget
+        for name, value in params.items():
+            st.session_state[keys.compare_param(method.name, name)] = value
+
+    def own() -> None:
+        st.session_state[keys.compare_own(method.name)] = True
+
+    columns = container.columns(3)
+    if method.min_budget < method.max_budget:
+        columns[0].slider(f"Budget ({method.budget_meaning})", method.min_budget, method.max_budget,
+                          method.default_budget, key=keys.compare_budget(method.name), on_change=own)
+    else:
+        columns[0].caption(f"Budget: {method.min_budget} {method.budget_meaning} (fixed)")
+    for index, param in enumerate(method.params, start=1):
+        param_widget(param, keys.compare_param(method.name, param.name), columns[index % 3], on_change=own)
+    return compare_settings(method)
+
+
 def output_choice(spec: Any, container: Any = st) -> str:
     """The space the maps add up in for this model (its spec's default until changed; one key per model, so
     Explain and Compare ask for the same explanations)."""
@@ -60,3 +89,25 @@ def output_choice(spec: Any, container: Any = st) -> str:
 def chosen_output(spec: Any) -> str:
     """The output space last chosen for this model (its default otherwise)."""
     return st.session_state.get(keys.output(spec.name), spec.output)
+
+
+def background_choice(spec: Any, container: Any = st) -> bool:
+    """For MRI models, whether the maps leave out the background outside the head (on by default; one key for
+    Explain and Compare); other models always show everything."""
+    if spec.input_kind != "mri":
+        return False
+    return container.toggle("Hide the background outside the head", value=True, key=keys.HEAD_MASK,
+                            help="The maps leave out the black background around the head (found by a threshold "
+                                 "and the largest region). The caption says how much of the attribution lies "
+                                 "there, so nothing is hidden silently.")
+
+
+def hidden_note(maps: Any, mask: Any) -> str:
+    """A caption's sentence on what the hidden background holds (empty when nothing is hidden)."""
+    if mask is None:
+        return ""
+    from explainers.masks import outside_share
+
+    share = max(outside_share(values, mask) for values in maps)
+    return (f" The background outside the head is hidden; it holds {share:.0%} of the attribution"
+            f"{' (worth a look: turn the switch off)' if share >= 0.1 else ''}.")

@@ -35,6 +35,7 @@ TOP_K = "top_k"
 OPACITY = "opacity"
 SEED = "seed"
 OUTLINES = "outlines"
+HEAD_MASK = "hide_background"  # MRI models: the maps leave out the background outside the head (Explain, Compare)
 EXPLAINED_CLASS = "explained_class"
 
 
@@ -48,6 +49,20 @@ COMPARE_TOP_K = "compare_top_k"
 COMPARE_OPACITY = "compare_opacity"
 COMPARE_SUPERPIXELS = "compare_superpixels"
 COMPARE_PER_ROW = "compare_per_row"
+
+
+def compare_budget(method: str) -> str:
+    """Compare's own budget for a method (until it is changed there, the Explain page's)."""
+    return f"compare_budget_{method}"
+
+
+def compare_param(method: str, name: str) -> str:
+    return f"compare_param_{method}_{name}"
+
+
+def compare_own(method: str) -> str:
+    """Set once a method's settings were changed on Compare: from then on they are its own."""
+    return f"_compare_own_{method}"
 
 # Gallery.
 GALLERY_MODEL = "gallery_model"
@@ -71,6 +86,13 @@ def param(method: str, name: str, placement: str = "settings") -> str:
     """A method parameter's control: "main" ones sit beside the budget (e.g. ``segments_kernel``), the others
     in the method's settings (``param_kernel_fill``)."""
     return f"{name}_{method}" if placement == "main" else f"param_{method}_{name}"
+
+# Settings kept across pages (ui.state.keep_settings): Streamlit forgets a widget's value when a page without it
+# runs, so these are carried over on every run. (Pickers whose choices depend on the model or image are not.)
+KEPT = (EXPLAIN_METHOD, TOP_K, OPACITY, SEED, OUTLINES, HEAD_MASK, COMPARE_METHODS, COMPARE_TOP_K, COMPARE_OPACITY,
+        COMPARE_SUPERPIXELS, COMPARE_PER_ROW, WORKLIST_SOURCE, WORKLIST_DISAGREES, WORKLIST_LOW,
+        WORKLIST_UNEXPLAINED, GALLERY_OPACITY)
+KEPT_PREFIXES = ("budget_", "param_", "output_", "auto_compute_", "compare_budget_", "compare_param_", "sample_")
 
 # ui.state.fresh_slot: which model and image a page's placeholder last showed (the prefix, then the slot's name).
 DRAWN_PREFIX = "drawn_"

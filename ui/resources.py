@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from explainers.images import InputImage, load_image
+from explainers.masks import head_mask
 from explainers.superpixels import slic_segments
 from models import Classifier, get_sample, load_classifier
 
@@ -25,3 +26,9 @@ def get_sample_image(name: str) -> InputImage:
 def superpixels_of(image_digest: str, _image: np.ndarray, count: int) -> np.ndarray:
     """SLIC superpixels of a prepared image, keyed by its digest (the array itself is not hashed)."""
     return slic_segments(_image, count)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def head_mask_of(image_digest: str, _image: np.ndarray) -> np.ndarray | None:
+    """The head of a prepared MRI slice (explainers.masks.head_mask), keyed by the image's digest."""
+    return head_mask(_image)

@@ -107,12 +107,25 @@ def open_scan(worklist: Any, index: int, page: str) -> None:
     st.session_state[keys.PENDING_PAGE] = page
 
 
+def keep_settings() -> None:
+    """Carries every setting in keys.KEPT (and the methods' budgets and parameters) over to this run, so a page
+    that does not show a widget does not make Streamlit forget its value: Compare's settings survive a visit to
+    Explain, and the other way round. (Re-assigning a widget's key to itself keeps it.)"""
+    from explainers.methods import all_methods
+
+    kept = set(keys.KEPT) | {keys.param(method.name, param.name, "main") for method in all_methods()
+                             for param in method.params if param.placement == "main"}
+    for key in list(st.session_state.keys()):
+        if key in kept or key.startswith(keys.KEPT_PREFIXES):
+            st.session_state[key] = st.session_state[key]
+
+
 def compare_requests(classifier: Classifier, image: InputImage) -> list:
     """The requests the Compare page makes for ``image`` with its current methods and settings (those a method
     cannot make for this model are left out)."""
     from explainers.methods import ParameterError, get_method
     from explainers.request import build_request
-    from ui.controls import COMPARE_DEFAULT_METHODS, chosen_output, chosen_settings
+    from ui.controls import COMPARE_DEFAULT_METHODS, chosen_output, compare_settings
 
     spec = classifier.spec
     chosen = st.session_state.get(keys.COMPARE_METHODS, COMPARE_DEFAULT_METHODS)
@@ -120,7 +133,7 @@ def compare_requests(classifier: Classifier, image: InputImage) -> list:
     seed = int(st.session_state.get(keys.SEED, 0))
     requests = []
     for name in chosen:
-        budget, params = chosen_settings(get_method(name))
+        budget, params = compare_settings(get_method(name))
         try:
             requests.append(build_request(classifier, image, name, params=params, budget=budget, seed=seed,
                                           top_k=top_k, output=chosen_output(spec)))

@@ -66,16 +66,19 @@ def _scale(output: str) -> float:
     return 100.0 if output == "probability" else 1.0
 
 
-def shown_map(values: np.ndarray, segments: np.ndarray | None, output: str = "probability") -> np.ndarray:
+def shown_map(values: np.ndarray, segments: np.ndarray | None, output: str = "probability",
+              mask: np.ndarray | None = None) -> np.ndarray:
     """What a panel colours, in the shown unit: with ``segments``, each pixel its region's total (a superpixel's
-    value); without, the value per PATCH_PIXELS pixels (a pixel method's density)."""
+    value); without, the value per PATCH_PIXELS pixels (a pixel method's density). Outside ``mask`` (the head of
+    an MRI, when the background is hidden) nothing: NaN, drawn transparent."""
     values = np.asarray(values, dtype=np.float64)
     if segments is None:
-        return values * PATCH_PIXELS * _scale(output)
-    labels = np.asarray(segments).astype(np.int64)
-    totals = np.bincount(labels.ravel(), weights=np.nan_to_num(values).ravel(), minlength=int(labels.max()) + 1)
-    shown_values = (totals * _scale(output))[labels]
-    return np.where(np.isfinite(values), shown_values, np.nan)
+        coloured = values * PATCH_PIXELS * _scale(output)
+    else:
+        labels = np.asarray(segments).astype(np.int64)
+        totals = np.bincount(labels.ravel(), weights=np.nan_to_num(values).ravel(), minlength=int(labels.max()) + 1)
+        coloured = np.where(np.isfinite(values), (totals * _scale(output))[labels], np.nan)
+    return coloured if mask is None else np.where(mask, coloured, np.nan)
 
 
 def map_unit(output: str, per_region: bool) -> str:
@@ -85,10 +88,11 @@ def map_unit(output: str, per_region: bool) -> str:
 
 
 def shown_limit(maps: list[tuple[np.ndarray, np.ndarray | None]], output: str = "probability",
-                across: str = "max") -> float:
+                across: str = "max", mask: np.ndarray | None = None) -> float:
     """One colour limit, in the shown unit, for panels of (values, segments): by default the largest panel's, so
-    that none of them saturates."""
-    return symmetric_limit([shown_map(values, segments, output) for values, segments in maps], across=across)
+    that none of them saturates (inside ``mask`` when the background is hidden)."""
+    shown = [shown_map(values, segments, output, mask) for values, segments in maps]
+    return symmetric_limit([m[np.isfinite(m)] for m in shown], across=across)
 
 
 def colour_bar(limit: float, unit: str = "pp per region") -> str:
@@ -197,16 +201,17 @@ def _figure(title: str, size: tuple[int, int], inner: str, below: str = "") -> s
 
 def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7, title: str = "",
                   segments: np.ndarray | None = None, outlines: np.ndarray | None = None,
-                  colorbar: bool = True, output: str = "probability", sent: set[str] | None = None) -> str:
+                  colorbar: bool = True, output: str = "probability", mask: np.ndarray | None = None,
+                  sent: set[str] | None = None) -> str:
     """The attribution map (``values`` per pixel, as an Explanation holds them) over a grey copy of the image:
     red raises the class, blue lowers it. With ``segments`` each region is coloured by its total, else the map
     per PATCH_PIXELS pixels (:func:`shown_map`), against ``limit`` in that unit (:func:`shown_limit`), in
     percentage points of the probability or in log-odds (``output``); hovering shows a superpixel's total, or a
-    block's. ``sent``: the page's set of what its panels already sent in this run (the picture, the hover
+    block's; outside ``mask`` (hidden background) transparent. ``sent``: the page's set of what its panels already sent in this run (the picture, the hover
     geometry, the style sheet), shared by every panel of the page."""
     image, values = np.asarray(image), np.asarray(values)
     height, width = values.shape
-    coloured = shown_map(values, segments, output)
+    coloured = shown_map(values, segments, output, mask)
     heatmap = remembered(lambda: heatmap_uri(coloured, limit), "heatmap", coloured, float(limit))
     alt = html.escape(title or "attribution map")
     picture = picture_class(image)
