@@ -3,6 +3,7 @@ single-user app), filterable by model, image and method; opens without computing
 
 import streamlit as st
 
+from models import UnknownModelError, get_spec
 from ui import keys
 from ui.access import signed_in_user
 from ui.compute import get_cache
@@ -57,6 +58,10 @@ if explanation is None:
     st.warning("This entry could not be read and was removed from the cache; compute it again.")
     st.stop()
 opacity = st.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key=keys.GALLERY_OPACITY)
+try:  # class names in words where the model is still registered ("no tumour", not "notumor")
+    in_words = get_spec(explanation.model).class_title
+except UnknownModelError:
+    in_words = str
 limit = shown_limit([(values, explanation.segments) for values in explanation.values], explanation.output)
 columns = st.columns(min(len(explanation.classes), 3) + 1)
 sent: set[str] = set()  # the picture and style sheet, sent once per page
@@ -64,7 +69,7 @@ columns[0].html(image_panel(explanation.image, title="image", sent=sent))
 for index, class_id in enumerate(explanation.classes[:3]):
     columns[index + 1].html(overlay_panel(
         explanation.image, explanation.values[index], limit=limit, opacity=opacity,
-        title=f"{explanation.class_names[index]} · p = {explanation.probs[class_id]:.3f}",
+        title=f"{in_words(explanation.class_names[index])} · p = {explanation.probs[class_id]:.3f}",
         segments=explanation.segments, output=explanation.output, sent=sent))
 st.caption(f"{explanation.method} on {explanation.model}: {explanation.n_evals} model evaluations, "
            f"{explanation.seconds:.1f} s when computed, additivity error {explanation.additivity_error:.1e}.")

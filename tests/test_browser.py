@@ -253,12 +253,12 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
         _wait_for("the cached overlays", lambda: visitor.locator("figure.sx-panel img").count() >= 3, 60, visitor)
         expect(visitor.get_by_text(f"{CAT} · p =")).to_be_visible(timeout=30_000)
         clock.record("cached visit: page to last overlay", time.monotonic() - start)
-        # Hovering the first overlay shows the value under the pointer (partition's blur masker works on blocks
-        # of pixels: a block's mean per pixel; superpixel methods show the superpixel's value). CSS alone.
+        # Hovering the first overlay shows the value under the pointer in percentage points (partition's blur
+        # masker works on blocks of pixels: the block's total; superpixel methods the superpixel's). CSS alone.
         cell = visitor.locator("figure.sx-panel").nth(1).locator(".sx-hover i").first
         cell.hover()
         tip = cell.evaluate("element => getComputedStyle(element, '::after').content")
-        assert "per pixel" in tip or "superpixel" in tip, f"hovering an overlay showed {tip!r}"
+        assert " pp" in tip and ("in this block" in tip or "superpixel" in tip), f"hovering an overlay showed {tip!r}"
         # The image travels once, as a style the overlays draw as their grey backdrop: it survives st.html.
         backdrop = visitor.locator("figure.sx-panel .sx-grey").first.evaluate(
             "element => getComputedStyle(element).backgroundImage")
@@ -316,8 +316,8 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
                   lambda: page.get_by_text("methods are not cached yet").count() == 0
                   and page.get_by_role("heading", name="Downloads").count() > 0
                   and page.get_by_role("button", name="Grid (PNG)").count() > 0, 150, page)
-        for method in ("partition", "permutation", "kernel", "deep", "gradient"):
-            expect(page.get_by_text(method, exact=True).first).to_be_visible(timeout=30_000)
+        for method in ("Partition SHAP", "Permutation SHAP", "Kernel SHAP", "DeepSHAP", "GradientSHAP"):
+            expect(page.locator("figcaption", has_text=method).first).to_be_visible(timeout=30_000)
         expect(page.get_by_role("button", name="Grid (PNG)")).to_be_visible(timeout=30_000)
         clock.record("compare: every method computed, downloads shown", time.monotonic() - start)
         assert page.get_by_text("Something went wrong").count() == 0, "the Compare page showed an error"
