@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
 
@@ -108,7 +108,7 @@ def from_folder(spec: Any, folder: Path, sample_paths: Iterable[Path] = ()) -> W
             worklist.scans.append(Scan(index, None, label, str(error)))
             continue
         if not image.display_name.startswith("scan "):  # a picture: named by its pixels too
-            image = InputImage(image.pixels, image.source, f"scan {image.digest[:8]}", image.digest)
+            image = replace(image, display_name=f"scan {image.digest[:8]}")
         worklist.scans.append(Scan(index, image, label))
     return worklist
 
@@ -129,8 +129,8 @@ def from_uploads(spec: Any, files: Sequence[tuple[str, bytes]]) -> Worklist:
         except ImageError as error:
             worklist.scans.append(Scan(index, None, label, str(error)))
             continue
-        worklist.scans.append(Scan(index, InputImage(image.pixels, "upload", f"scan {image.digest[:8]}",
-                                                     image.digest, image.window, image.frame), label))
+        worklist.scans.append(Scan(index, replace(image, source="upload", display_name=f"scan {image.digest[:8]}"),
+                                   label))
     return worklist
 
 
