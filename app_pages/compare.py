@@ -87,7 +87,7 @@ active = [job for job in jobs.values() if job is not None and not job.done]
 def _start(waiting: dict, image) -> None:
     """Submits every missing method that no job computes yet, at once: the workers compute them side by side."""
     for request in waiting.values():
-        submit(request, image)
+        submit(request, image, score=True)  # its faithfulness scores too: the grid shows them
 
 
 if not active:

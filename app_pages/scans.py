@@ -130,7 +130,8 @@ missing = [(scan, request) for scan in openable for request in requests[scan.ind
 active = [job for job in st.session_state.get(keys.WORKLIST_JOBS, []) if not job.done]
 if missing and not active:
     if st.button(f"Explain all shown ({len(missing)} explanations missing)", key="worklist_explain_all"):
-        st.session_state[keys.WORKLIST_JOBS] = [submit(request, scan.image) for scan, request in missing]
+        st.session_state[keys.WORKLIST_JOBS] = [submit(request, scan.image, score=True)
+                                                  for scan, request in missing]
         st.rerun()
 if active:
     release_others("worklist", active)

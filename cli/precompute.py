@@ -156,7 +156,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
                     counts["finished"] += 1
                     continue
                 limit = IN_FLIGHT_PER_WORKER * engine.threads()
-                in_flight.append((path, engine.submit(request, image)))
+                in_flight.append((path, engine.submit(request, image, score=True)))
                 collect(block=True)
         limit = 1
         collect(block=True)

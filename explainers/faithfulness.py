@@ -122,13 +122,18 @@ def agreement(explanations: dict[str, Explanation], class_id: int, segments: np.
     return matrix
 
 
-def cached_faithfulness(cache: Any, classifier: Classifier, explanation: Explanation, class_id: int,
-                        steps: int = 10) -> Faithfulness:
-    """Faithfulness scores kept beside the explanation in the cache (keyed by its content)."""
+def faithfulness_key(explanation: Explanation, class_id: int, steps: int = 10) -> str:
+    """Where a class's scores are kept in the cache: keyed by the explanation's content for that class."""
     import hashlib
 
     digest = hashlib.sha256(explanation.values[explanation.classes == class_id].tobytes()).hexdigest()[:24]
-    key = f"faithfulness:{explanation.model}:{explanation.image_digest}:{explanation.method}:{digest}:{steps}"
+    return f"faithfulness:{explanation.model}:{explanation.image_digest}:{explanation.method}:{digest}:{steps}"
+
+
+def cached_faithfulness(cache: Any, classifier: Classifier, explanation: Explanation, class_id: int,
+                        steps: int = 10) -> Faithfulness:
+    """Faithfulness scores kept beside the explanation in the cache (keyed by its content)."""
+    key = faithfulness_key(explanation, class_id, steps)
     stored = cache.get_json(key) if cache is not None else None
     if stored is not None:
         return Faithfulness(**stored)

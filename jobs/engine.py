@@ -271,9 +271,10 @@ class Engine:
     # -- jobs ---------------------------------------------------------------------------------------------------
 
     def submit(self, request: ExplanationRequest, image: InputImage, owner: str | None = None,
-               watcher: str | None = None) -> Job:
+               watcher: str | None = None, score: bool = False) -> Job:
         """The job computing ``request`` on ``image``: a new one, or the one already in flight for the same
-        request. ``owner``: whose cache entry it becomes (a bundled sample's is shared with everyone)."""
+        request. ``owner``: whose cache entry it becomes (a bundled sample's is shared with everyone).
+        ``score``: the worker also scores its faithfulness per class, stored beside it (for Compare)."""
         if image.digest != request.image_digest:
             raise ValueError("this image is not the one the request was built for")
         with self._lock:
@@ -283,8 +284,8 @@ class Engine:
                 job = Job(self, request, f"explain-{request.key}{attempt}", next(self._order), image.display_name,
                           SHARED if image.source == "sample" else owner or LOCAL)
                 self._jobs[request.key] = self._by_dask_key[job.dask_key] = job
-                job.future = self.client.submit(worker.explain_job, request, image, key=job.dask_key, pure=False,
-                                                retries=1)
+                job.future = self.client.submit(worker.explain_job, request, image, score, key=job.dask_key,
+                                                pure=False, retries=1)
                 job.future.add_done_callback(lambda future, job=job: self._on_done(job, future))
                 self._prune()
             if watcher is not None:
@@ -344,7 +345,9 @@ class Engine:
             job._finish(None, "it was cancelled.", cancelled=True)
             return
         try:
-            explanation = future.result()
+            explanation, scores = future.result(), {}
+            if isinstance(explanation, tuple):  # scored on the worker
+                explanation, scores = explanation
         except BaseException as error:  # noqa: BLE001 - any failure is the job's outcome, told in a sentence
             log.warning("jobs: %s failed: %s: %s", job.request.method, type(error).__name__, error)
             job._finish(None, _reason(error))
@@ -352,6 +355,8 @@ class Engine:
         try:
             if self.cache is not None:
                 self.cache.put(job.request, explanation, image_label=job.label, owner=job.owner)
+                for key, score in scores.items():
+                    self.cache.put_json(key, score)
         except Exception:  # noqa: BLE001 - the cache fails soft itself; whatever else, the result is kept
             log.exception("jobs: storing the explanation failed")
         finally:

@@ -129,12 +129,23 @@ class _Reporter:
         self.send(done=int(done), total=int(total))
 
 
-def explain_job(request: ExplanationRequest, image: InputImage) -> Explanation:
-    """The worker's side of one explanation: the model by name, then the request's pipeline."""
+def explain_job(request: ExplanationRequest, image: InputImage,
+                score: bool = False) -> Explanation | tuple[Explanation, dict[str, dict]]:
+    """The worker's side of one explanation: the model by name, then the request's pipeline. With ``score``,
+    also the faithfulness scores of every explained class (what the Compare page shows under each panel), as
+    ``(explanation, {cache key: scores})``, so that a comparison opens without evaluating the model."""
+    from explainers.faithfulness import faithfulness, faithfulness_key
+
     reporter = _Reporter(_task_key())
     reporter.send(started=time.time(), pid=os.getpid())
     classifier = classifier_for(request.model, request.weights_digest)
-    return run(request, image, classifier, reporter)
+    explanation = run(request, image, classifier, reporter)
+    if not score:
+        return explanation
+    shown = request.shown(explanation)  # the scores are keyed by what the pages are given
+    scores = {faithfulness_key(shown, int(c)): faithfulness(classifier, shown, int(c)).to_dict()
+              for c in shown.classes}
+    return explanation, scores
 
 
 def predict_job(model: str, weights_digest: str, prepared: np.ndarray) -> np.ndarray:

@@ -63,6 +63,23 @@ def test_a_job_runs_on_a_worker_and_the_submitter_stores_it(engine, digits_model
     assert engine.submit(request, digit).result() is not None  # a finished job is served again, not resubmitted
 
 
+def test_a_scored_job_stores_its_faithfulness_so_a_comparison_needs_no_model(engine, digits_model, digit,
+                                                                            monkeypatch) -> None:
+    from explainers.faithfulness import cached_faithfulness, faithfulness
+    from models import Classifier
+
+    request = build_request(digits_model, digit, "kernel", budget=120, top_k=2, params={"segments": 12})
+    explanation = engine.submit(request, digit, score=True).result(timeout=180)
+    expected = {int(c): faithfulness(digits_model, explanation, int(c)) for c in explanation.classes}
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the stored scores were computed again")
+
+    monkeypatch.setattr(Classifier, "predict", no_model)
+    for class_id, score in expected.items():  # the Compare page's own look-up finds the worker's scores
+        assert cached_faithfulness(engine.cache, digits_model, explanation, class_id) == score
+
+
 def test_a_second_client_shares_the_task_in_flight(engine, digits_model, digit) -> None:
     request = build_request(digits_model, digit, "partition", budget=1000, top_k=1, seed=11)
     other = Engine(address=engine.client.scheduler.address)

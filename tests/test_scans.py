@@ -99,15 +99,20 @@ def test_uploaded_dicom_files_and_a_zip_are_listed_and_a_broken_one_says_why() -
                       "glioma/b.jpg": (MRI / "Te-gl_0011.jpg").read_bytes(), "../evil.jpg": b"nope"})
     uploader = app.get("file_uploader")[0]
     uploader.set_value([("MR_small.dcm", (FILES / "MR_small.dcm").read_bytes(), "application/dicom"),
+                        ("CT_small.dcm", (FILES / "CT_small.dcm").read_bytes(), "application/dicom"),
                         ("scans.zip", archive, "application/zip"),
                         ("fake.dcm", (ROOT / "assets" / "samples" / "photos" / "chelsea.png").read_bytes(),
                          "application/dicom")])
     app.run()
     assert not app.exception, app.exception
     rows = table(app)
-    assert len(rows) == 4  # the member that leads out of the archive is left out
+    assert len(rows) == 5  # the member that leads out of the archive is left out
     assert sum(row["label"] == "glioma" for row in rows) == 2  # from the folder name inside the zip
     assert any("not a DICOM file" in str(row["verdict"]) for row in rows)
+    # The CT is flagged out of the MRI model's domain, by its modality; the MRs and the JPEGs are in it.
+    assert [row["in domain"] for row in rows].count("⚠ no") == 1
+    assert "1 of 4 scans do not look like the model's domain" in app.warning[0].value
+    assert "a CT scan" in app.warning[0].value
     text = " ".join(str(value) for row in rows for value in row.values())
     assert "MR_small" not in text and str(pydicom.dcmread(FILES / "MR_small.dcm").PatientName) not in text
 

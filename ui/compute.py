@@ -93,8 +93,9 @@ def explanation_if_ready(request: ExplanationRequest) -> Explanation | None:
     return job.result() if job is not None and job.done and job.outcome is not None else None
 
 
-def submit(request: ExplanationRequest, image: InputImage) -> Job:
-    return get_engine().submit(request, image, owner=signed_in_user(), watcher=session_id())
+def submit(request: ExplanationRequest, image: InputImage, score: bool = False) -> Job:
+    """``score``: the faithfulness scores too (for Compare and the worklist, which show them)."""
+    return get_engine().submit(request, image, owner=signed_in_user(), watcher=session_id(), score=score)
 
 
 def explanation_for(request: ExplanationRequest, image: InputImage, *, automatic: bool = True) -> Explanation | None:

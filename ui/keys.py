@@ -89,7 +89,10 @@ def param(method: str, name: str, placement: str = "settings") -> str:
 
 # Settings kept across pages (ui.state.keep_settings): Streamlit forgets a widget's value when a page without it
 # runs, so these are carried over on every run. (Pickers whose choices depend on the model or image are not.)
-KEPT = (EXPLAIN_METHOD, TOP_K, OPACITY, SEED, OUTLINES, HEAD_MASK, COMPARE_METHODS, COMPARE_TOP_K, COMPARE_OPACITY,
+# The sidebar's model and source too: a button that opens another page (st.switch_page from app.py) ends the run
+# that drew them, and Streamlit then dropped the chosen model (seen in Chromium: a scan opened in Compare from the
+# Scans page came up under the default model).
+KEPT = (MODEL, SOURCE, EXPLAIN_METHOD, TOP_K, OPACITY, SEED, OUTLINES, HEAD_MASK, COMPARE_METHODS, COMPARE_TOP_K, COMPARE_OPACITY,
         COMPARE_SUPERPIXELS, COMPARE_PER_ROW, WORKLIST_SOURCE, WORKLIST_DISAGREES, WORKLIST_LOW,
         WORKLIST_UNEXPLAINED, GALLERY_OPACITY)
 KEPT_PREFIXES = ("budget_", "param_", "output_", "auto_compute_", "compare_budget_", "compare_param_", "sample_")
