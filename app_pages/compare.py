@@ -188,7 +188,8 @@ ranking = sorted(({
     "seconds": round(ready[name].seconds, 1),
 } for name in ready), key=lambda r: r["deletion AUC ↓"] - r["insertion AUC ↑"])
 st.dataframe(ranking, hide_index=True)
-with st.expander(f"Deletion and insertion curves for {spec.class_title(classes[0])}"):
+# On request: the chart's library is large, and loading it took seconds of a cached comparison's first visit.
+if st.toggle(f"Show the deletion and insertion curves for {spec.class_title(classes[0])}", key=keys.COMPARE_CURVES):
     curves = go.Figure()
     for name in ready:
         score = scores[name, int(classes[0])]
@@ -260,7 +261,7 @@ def report_file() -> bytes:
     from viz.report import build_report
 
     return build_report(cache, classifier, selection.image, ready, top_k=top_k,
-                        accuracy=measured_accuracy(classifier))
+                        accuracy=measured_accuracy(classifier), hide_background=hide_background)
 
 
 a, b, c, d, e = st.columns(5)

@@ -15,7 +15,7 @@ from ui.compute import explanation_for, get_cache
 from ui.controls import background_choice, hidden_note, method_params, output_choice
 from ui.resources import head_mask_of
 from ui.state import page_start
-from viz.panels import PATCH_PIXELS, image_panel, map_unit, overlay_panel, probability_bars, shown_limit
+from viz.panels import PATCH_PIXELS, image_panel, map_unit, overlay_panel, percent, probability_bars, shown_limit
 
 # The verdict, the controls and the results: made before the model loads, so a new image empties the previous
 # verdict and maps at once.
@@ -68,7 +68,7 @@ with layout.controls.container(border=True):
 verdict_area = layout.verdict.container()
 verdict_id = int(order[0])
 verdict = spec.class_names[verdict_id]
-summary = f"**{spec.title}** says **{spec.class_title(verdict)}** ({probs[verdict_id]:.1%})"
+summary = f"**{spec.title}** says **{spec.class_title(verdict)}** ({percent(probs[verdict_id])})"
 if selection.true_label is not None:
     agrees = selection.true_label == verdict
     summary += (f"; the file name says **{spec.class_title(selection.true_label)}** "

@@ -68,6 +68,18 @@ def test_grid_png_has_a_row_per_class_and_a_column_per_method(kernel_seven) -> N
     assert image.format == "PNG" and image.size == (150 + 224 * 3, 24 + 224 * 2 + 34)  # and its colour bar
 
 
+def test_a_hidden_background_is_the_grey_image_alone_in_the_grid(kernel_seven) -> None:
+    from viz.render import overlay
+
+    values = kernel_seven.values[0].astype(np.float64)
+    hidden = values.copy()
+    hidden[:10] = np.nan
+    drawn, full = overlay(kernel_seven.image, hidden, 1e-3), overlay(kernel_seven.image, values, 1e-3)
+    grey = kernel_seven.image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    assert np.array_equal(drawn[10:], full[10:])
+    assert np.allclose(drawn[:10, :, 0], (96 + grey[:10] * 0.5).clip(0, 255), atol=1)  # the backdrop, no colour
+
+
 def compare_app(**state) -> AppTest:
     import streamlit as st
 
@@ -92,6 +104,8 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
         app.button(key="compare_run").click().run()
     assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
     charts = app.get("html")
+    assert not app.get("plotly_chart")  # the curves only on request
+    app.toggle(key="compare_curves").set_value(True).run()
     assert len(app.get("plotly_chart")) == 1  # the curves (the agreement is a table)
     from jobs.engine import ENGINES
 

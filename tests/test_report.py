@@ -63,6 +63,7 @@ def test_a_report_of_a_dicom_scan_names_no_patient(tmp_path: Path) -> None:
         assert value not in text
     # The tumour model's card, classes in words, and its accuracy measured on the 13 bundled MRIs.
     assert "no tumour" in text and "13 of 13" in text and "log-odds per region" in text
+    assert "The background outside the head is hidden; it holds" in text
 
 
 def test_a_photo_in_a_report_of_the_tumour_model_carries_the_warning(tmp_path: Path) -> None:

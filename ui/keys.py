@@ -49,6 +49,7 @@ COMPARE_TOP_K = "compare_top_k"
 COMPARE_OPACITY = "compare_opacity"
 COMPARE_SUPERPIXELS = "compare_superpixels"
 COMPARE_PER_ROW = "compare_per_row"
+COMPARE_CURVES = "compare_curves"
 
 
 def compare_budget(method: str) -> str:
@@ -93,7 +94,7 @@ def param(method: str, name: str, placement: str = "settings") -> str:
 # that drew them, and Streamlit then dropped the chosen model (seen in Chromium: a scan opened in Compare from the
 # Scans page came up under the default model).
 KEPT = (MODEL, SOURCE, EXPLAIN_METHOD, TOP_K, OPACITY, SEED, OUTLINES, HEAD_MASK, COMPARE_METHODS, COMPARE_TOP_K, COMPARE_OPACITY,
-        COMPARE_SUPERPIXELS, COMPARE_PER_ROW, WORKLIST_SOURCE, WORKLIST_DISAGREES, WORKLIST_LOW,
+        COMPARE_SUPERPIXELS, COMPARE_PER_ROW, COMPARE_CURVES, WORKLIST_SOURCE, WORKLIST_DISAGREES, WORKLIST_LOW,
         WORKLIST_UNEXPLAINED, GALLERY_OPACITY)
 KEPT_PREFIXES = ("budget_", "param_", "output_", "auto_compute_", "compare_budget_", "compare_param_", "sample_")
 

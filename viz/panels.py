@@ -61,6 +61,17 @@ def _number(value: float) -> str:
     return f"{value:+.3g}" if value else "0"
 
 
+def percent(p: float) -> str:
+    """A probability as a person reads it: "99.7%", but ">99.9%" for a saturated one (never "100.0%", which
+    float32 rounding shows for 0.99998) and "<0.1%" for a tiny one."""
+    p = float(p)
+    if p >= 0.9995:
+        return ">99.9%"
+    if 0 < p < 0.0005:
+        return "<0.1%"
+    return f"{p:.1%}"
+
+
 def _scale(output: str) -> float:
     """From the output's own units to the shown ones: percentage points of a probability, log-odds as they are."""
     return 100.0 if output == "probability" else 1.0
@@ -259,6 +270,6 @@ def agreement_table(names: list[str], matrix: np.ndarray) -> str:
 def probability_bars(names: list[str], probs: list[float]) -> str:
     """The top-k class probabilities as bars, most probable first."""
     rows = "".join(f'<span>{html.escape(name)}</span><span class="sx-track"><span class="sx-fill" '
-                   f'style="width:{100 * min(max(p, 0.0), 1.0):.1f}%"></span></span><span>{p:.1%}</span>'
+                   f'style="width:{100 * min(max(p, 0.0), 1.0):.1f}%"></span></span><span>{percent(p)}</span>'
                    for name, p in zip(names, probs))
     return f'{CSS}<div class="sx-probs" role="list" aria-label="class probabilities">{rows}</div>'

@@ -21,9 +21,12 @@ def colourise(values: np.ndarray, limit: float) -> np.ndarray:
 
 
 def overlay(image: np.ndarray, values: np.ndarray, limit: float, opacity: float = 0.7) -> np.ndarray:
+    """The map over a dimmed grey copy of the image; where a value is NaN (a hidden background), the copy alone."""
     gray = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     backdrop = np.repeat((96 + gray * 0.5).clip(0, 255)[..., None], 3, axis=2)
-    return (backdrop * (1 - opacity) + colourise(values, limit) * opacity).astype(np.uint8)
+    values = np.asarray(values, dtype=np.float64)
+    blended = backdrop * (1 - opacity) + colourise(np.nan_to_num(values), limit) * opacity
+    return np.where(np.isnan(values)[..., None], backdrop, blended).astype(np.uint8)
 
 
 def grid_png(image: np.ndarray, columns: list[tuple[str, list[np.ndarray]]], row_titles: list[str],

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from viz.card import RESEARCH_NOTICE as NOTICE
+from viz.panels import percent
 from viz.render import grid_png
 # fpdf2's core fonts are Latin-1: the few other characters we write are spelt out.
 _LATIN1 = {"·": "-", "–": "-", "—": "-", "×": "x", "≈": "~", "↓": "(lower is better)", "↑": "(higher is better)",
@@ -43,9 +44,10 @@ class ReportMethod:
 def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_summary: str, weights_digest: str,
                class_names: Sequence[str], probs: np.ndarray, classes: Sequence[int], methods: Sequence[ReportMethod],
                limit: float, when: _dt.datetime | None = None, card: Sequence[tuple[str, str]] = (),
-               warning: str | None = None, unit: str = "SHAP value") -> bytes:
+               warning: str | None = None, unit: str = "SHAP value", note: str | None = None) -> bytes:
     """The PDF's bytes. ``card``: the model card's rows; ``warning``: the out-of-domain sentence, if any;
-    ``unit``: what the maps' values are (each region's total, e.g. "pp of the probability")."""
+    ``unit``: what the maps' values are (each region's total, e.g. "pp per region"); ``note``: a sentence under
+    the maps (what a hidden background held)."""
     from fpdf import FPDF
 
     when = when or _dt.datetime.now(_dt.timezone.utc)
@@ -76,14 +78,14 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
     pdf.set_xy(pdf.l_margin + 60, top)
     verdict = int(np.argmax(probs))
     pdf.set_font("Helvetica", "B", 12)
-    pdf.cell(0, 7, _text(f"Verdict: {class_names[verdict]} ({probs[verdict]:.1%})"), new_x="LEFT", new_y="NEXT")
+    pdf.cell(0, 7, _text(f"Verdict: {class_names[verdict]} ({percent(probs[verdict])})"), new_x="LEFT", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     for c in np.argsort(-probs, kind="stable")[:5]:
         pdf.set_x(pdf.l_margin + 60)
         pdf.cell(45, 6, _text(class_names[int(c)]))
         pdf.set_fill_color(76, 120, 168)
         pdf.cell(max(0.5, 60 * float(probs[c])), 4.5, "", fill=True)
-        pdf.cell(0, 6, f"  {float(probs[c]):.1%}", new_x="LEFT", new_y="NEXT")
+        pdf.cell(0, 6, _text(f"  {percent(probs[c])}"), new_x="LEFT", new_y="NEXT")
     pdf.set_y(max(pdf.get_y(), top + 55 * image.shape[0] / image.shape[1]) + 4)
 
     # The maps: rows are the explained classes, columns the methods, one colour scale and its bar.
@@ -98,7 +100,8 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
     pdf.image(io.BytesIO(grid), x=pdf.l_margin, w=width)
     pdf.set_font("Helvetica", "", 8)
     pdf.multi_cell(0, 4, _text(f"Red raises the class, blue lowers it; each region is coloured by its total, one "
-                               f"scale for every panel (±{limit:.3g} {unit})."), new_x="LMARGIN", new_y="NEXT")
+                               f"scale for every panel (±{limit:.3g} {unit}). {note or ''}"),
+                   new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
     # Faithfulness: deletion and insertion AUC beside a random order, per method, averaged over the classes.
@@ -156,16 +159,19 @@ def _png(image: np.ndarray) -> io.BytesIO:
 
 
 def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str, Any], top_k: int = 3,
-                 accuracy: Any | None = None) -> bytes:
+                 accuracy: Any | None = None, hide_background: bool | None = None) -> bytes:
     """The report of ``image`` from its ``explanations`` (method name → Explanation, computed or cached): the
     pixel methods summed over the superpixel methods' superpixels, one colour scale fitted so that no panel of
     the verdict's row saturates, and the faithfulness scores (cached beside the explanations); the model card
-    with ``accuracy`` (explainers.predictions.Accuracy, measured by the caller) and the out-of-domain warning."""
+    with ``accuracy`` (explainers.predictions.Accuracy, measured by the caller) and the out-of-domain warning.
+    ``hide_background`` (default: for MRI models, as on the pages): the maps leave out what lies outside the head,
+    and the report says how much of the attribution lay there."""
     from explainers.faithfulness import cached_faithfulness, over_segments
     from explainers.methods import get_method
     from explainers.predictions import cached_prediction
     from explainers.superpixels import slic_segments
     from explainers.domain import domain_warning
+    from explainers.masks import head_mask, outside_share
     from viz.card import card_rows, classes_in_words
     from viz.panels import map_unit, shown_limit, shown_map
 
@@ -180,6 +186,10 @@ def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str
         basis = slic_segments(prepared, 50)
     methods, maps_and_segments = [], []
     output = first.output
+    spec = classifier.spec
+    if hide_background is None:
+        hide_background = spec.input_kind == "mri"
+    mask = head_mask(prepared) if hide_background else None
     for name, explanation in explanations.items():
         order = list(explanation.classes)
         maps = [explanation.values[order.index(c)] for c in classes]
@@ -191,14 +201,17 @@ def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str
         details = {"model evaluations": explanation.n_evals, "seed": explanation.seed,
                    "seconds": round(explanation.seconds, 1), "additivity error": f"{explanation.additivity_error:.1e}",
                    "values add up to": explanation.output, **explanation.params}
-        shown = [shown_map(values, segments, output) for values, segments in maps_and_segments[-1]]
+        shown = [shown_map(values, segments, output, mask) for values, segments in maps_and_segments[-1]]
         methods.append(ReportMethod(get_method(name).title.split(" (")[0], shown, scores, details))
     # One scale: no panel of the verdict's row saturates.
-    limit = shown_limit([cells[0] for cells in maps_and_segments], output)
-    spec = classifier.spec
+    limit = shown_limit([cells[0] for cells in maps_and_segments], output, mask=mask)
+    hidden = None
+    if mask is not None:
+        share = max(outside_share(values, mask) for cells in maps_and_segments for values, _ in cells)
+        hidden = f"The background outside the head is hidden; it holds {share:.0%} of the attribution."
     summary = f"{spec.num_classes} classes: " + classes_in_words(spec)
     return report_pdf(image=prepared, image_name=image.display_name, model_title=spec.title, model_summary=summary,
                       weights_digest=classifier.weights_digest, class_names=spec.class_titles, probs=probs,
                       classes=classes, methods=methods, limit=limit, unit=map_unit(output, True),
                       card=card_rows(spec, accuracy, classifier.weights_digest),
-                      warning=domain_warning(image, spec.input_kind))
+                      warning=domain_warning(image, spec.input_kind), note=hidden)
