@@ -10,16 +10,17 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explainers.faithfulness import agreement, cached_faithfulness, over_segments, segment_totals
+from explainers.masks import outside_share
 from explainers.methods import ParameterError, all_methods, get_method
 from explainers.request import build_request
 from ui import keys
 from ui.card import measured_accuracy
 from ui.compute import explanation_if_ready, get_cache, get_engine, release_others, submit, watch
-from ui.controls import COMPARE_DEFAULT_METHODS, background_choice, compare_settings_widgets, hidden_note, \
-    output_choice
+from ui.controls import COMPARE_DEFAULT_METHODS, background_choice, compare_settings_widgets, output_choice
 from ui.resources import head_mask_of, superpixels_of
 from ui.state import page_start
-from viz.panels import agreement_table, colour_bar, image_panel, map_unit, overlay_panel, shown_limit, shown_map
+from viz.panels import agreement_table, colour_bar, hidden_note, image_panel, map_unit, overlay_panel, shown_limit, \
+    shown_map
 from viz.render import grid_png
 
 
@@ -175,7 +176,9 @@ basis_note = (f" Pixel methods are summed over the same {int(basis.max()) + 1} s
 quantity = "probability" if output == "probability" else "log-odds"
 st.caption(f"Red raises the class's {quantity}, blue lowers it; each region is coloured by its value; colour scale "
            f"{scale}, fitted so that no panel of the verdict's row saturates (other rows may). Hover for each "
-           f"superpixel's value.{basis_note}" + hidden_note([values for row in rows for values in row], mask))
+           f"superpixel's value.{basis_note}" + hidden_note(
+               {short_title(name): outside_share(values, mask) for name, values in zip(ready, rows[0])}
+               if mask is not None else {}))
 
 st.subheader("Ranking")
 ranking = sorted(({

@@ -5,6 +5,7 @@ import io
 import numpy as np
 import streamlit as st
 
+from explainers.masks import outside_share
 from explainers.methods import ParameterError, all_methods, get_method
 from explainers.predictions import cached_prediction
 from explainers.request import build_request
@@ -12,10 +13,11 @@ from explainers.superpixels import segment_boundaries
 from ui import keys
 from ui.card import card_expander, verdict_notes
 from ui.compute import explanation_for, get_cache
-from ui.controls import background_choice, hidden_note, method_params, output_choice
+from ui.controls import background_choice, method_params, output_choice
 from ui.resources import head_mask_of
 from ui.state import page_start
-from viz.panels import PATCH_PIXELS, image_panel, map_unit, overlay_panel, percent, probability_bars, shown_limit
+from viz.panels import PATCH_PIXELS, hidden_note, image_panel, map_unit, overlay_panel, percent, probability_bars, \
+    shown_limit
 
 # The verdict, the controls and the results: made before the model loads, so a new image empties the previous
 # verdict and maps at once.
@@ -112,7 +114,9 @@ colour = ("each superpixel is coloured by its value" if explanation.segments is 
 results.caption(f"Red raises the class's {quantity}, blue lowers it; {colour}, and every panel shares one scale "
                 f"(±{limit:.3g} {map_unit(output, explanation.segments is not None)}); hover for a region's total. "
                 f"Each map plus its base value adds up to the model's {quantity} "
-                f"(largest gap here: {explanation.additivity_error:.1e})." + hidden_note(explanation.values, mask))
+                f"(largest gap here: {explanation.additivity_error:.1e})." + hidden_note(
+                {method.title: max(outside_share(values, mask) for values in explanation.values)} if mask is not None
+                else {}))
 
 with results.expander("Details and download"):
     st.write({

@@ -22,8 +22,9 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--output", choices=("probability", "log-odds"), default=None,
                      help="what the values add up to (default: the model's, see `models`)")
-    sub.add_argument("--show-background", action="store_true",
-                     help="MRI models: keep the background outside the head in the maps (hidden by default)")
+    sub.add_argument("--hide-background", action="store_true",
+                     help="MRI models: leave the background outside the head out of the maps (the report says how "
+                          "much of each method's attribution lay there)")
     sub.add_argument("--out", required=True, help="the PDF file to write")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -57,7 +58,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     labelled = [(load_image(sample.path, sample=True), sample.label) for sample in labelled_samples(classifier.spec)]
     out.write_bytes(build_report(cache, classifier, image, explanations, top_k=args.top_k,
                                  accuracy=accuracy(cache, classifier, labelled),
-                                 hide_background=False if args.show_background else None))
+                                 hide_background=args.hide_background))
     print(json.dumps({"out": str(out), "model": classifier.name, "image": image.display_name,
                       "methods": list(explanations), "computed": computed, "bytes": out.stat().st_size}))
     return 0

@@ -36,10 +36,10 @@ def test_a_flat_image_has_no_mask_and_the_outside_share_adds_up() -> None:
     assert outside_share(values, mask) == 12 / 16 and outside_share(np.zeros((4, 4)), mask) == 0.0
 
 
-def test_the_explain_page_hides_the_background_of_an_mri_and_says_what_it_held() -> None:
+def test_the_explain_page_hides_the_background_of_an_mri_when_asked_and_says_what_it_held() -> None:
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     for key, value in {"model_name": "brain_tumor_vgg16", "explain_method": "kernel", "budget_kernel": 20,
-                       "segments_kernel": 12, "auto_compute_mri": True, "top_k": 1}.items():
+                       "segments_kernel": 12, "auto_compute_mri": True, "top_k": 1, "hide_background": True}.items():
         app.session_state[key] = value
     app.run()
     assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])

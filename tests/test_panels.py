@@ -120,6 +120,15 @@ def test_regions_are_coloured_by_their_totals_in_the_units_of_the_output(cat_map
     assert "log-odds per region" in panel and f"superpixel {int(segments[112, 112])}: +0.30 log-odds" in panel
 
 
+def test_the_hidden_background_note_names_the_range_over_methods() -> None:
+    from viz.panels import hidden_note
+
+    assert hidden_note({}) == ""
+    assert hidden_note({"Kernel SHAP": 0.04}) == " The background outside the head is hidden; it holds 4% of the attribution."
+    said = hidden_note({"Kernel SHAP": 0.22, "Partition SHAP": 0.54, "Permutation SHAP": 0.14})
+    assert "from 14% (Permutation SHAP) to 54% (Partition SHAP)" in said and "worth a look" in said
+
+
 def test_the_colour_bar_runs_blue_to_red_between_the_limits() -> None:
     bar = colour_bar(0.25, unit="SHAP value")
     assert "-0.25" in bar and "+0.25" in bar and "rgb(5,48,97)" in bar and "rgb(103,0,31)" in bar

@@ -92,6 +92,21 @@ def shown_map(values: np.ndarray, segments: np.ndarray | None, output: str = "pr
     return coloured if mask is None else np.where(mask, coloured, np.nan)
 
 
+def hidden_note(shares: dict[str, float]) -> str:
+    """A caption's sentence on what a hidden background holds: the share of each method's attribution that lies
+    outside the head (``shares``: method title → share; empty: nothing hidden)."""
+    if not shares:
+        return ""
+    ordered = sorted(shares.items(), key=lambda item: item[1])
+    if len(ordered) == 1:
+        held = f"{ordered[0][1]:.0%} of the attribution"
+    else:
+        held = (f"from {ordered[0][1]:.0%} ({ordered[0][0]}) to {ordered[-1][1]:.0%} ({ordered[-1][0]}) of a "
+                "method's attribution")
+    worth = " (worth a look: switch it off)" if ordered[-1][1] >= 0.1 else ""
+    return f" The background outside the head is hidden; it holds {held}{worth}."
+
+
 def map_unit(output: str, per_region: bool) -> str:
     """The unit of a panel's colour bar."""
     words = "pp" if output == "probability" else "log-odds"

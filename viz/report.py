@@ -100,7 +100,7 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
     pdf.image(io.BytesIO(grid), x=pdf.l_margin, w=width)
     pdf.set_font("Helvetica", "", 8)
     pdf.multi_cell(0, 4, _text(f"Red raises the class, blue lowers it; each region is coloured by its total, one "
-                               f"scale for every panel (±{limit:.3g} {unit}). {note or ''}"),
+                               f"scale for every panel (±{limit:.3g} {unit}).{note or ''}"),
                    new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
@@ -159,13 +159,13 @@ def _png(image: np.ndarray) -> io.BytesIO:
 
 
 def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str, Any], top_k: int = 3,
-                 accuracy: Any | None = None, hide_background: bool | None = None) -> bytes:
+                 accuracy: Any | None = None, hide_background: bool = False) -> bytes:
     """The report of ``image`` from its ``explanations`` (method name → Explanation, computed or cached): the
     pixel methods summed over the superpixel methods' superpixels, one colour scale fitted so that no panel of
     the verdict's row saturates, and the faithfulness scores (cached beside the explanations); the model card
     with ``accuracy`` (explainers.predictions.Accuracy, measured by the caller) and the out-of-domain warning.
-    ``hide_background`` (default: for MRI models, as on the pages): the maps leave out what lies outside the head,
-    and the report says how much of the attribution lay there."""
+    ``hide_background``: the maps leave out what lies outside the head (an MRI's), and the report says how much of
+    each method's attribution lay there."""
     from explainers.faithfulness import cached_faithfulness, over_segments
     from explainers.methods import get_method
     from explainers.predictions import cached_prediction
@@ -173,7 +173,7 @@ def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str
     from explainers.domain import domain_warning
     from explainers.masks import head_mask, outside_share
     from viz.card import card_rows, classes_in_words
-    from viz.panels import map_unit, shown_limit, shown_map
+    from viz.panels import hidden_note, map_unit, shown_limit, shown_map
 
     if not explanations:
         raise ValueError("a report needs at least one explanation")
@@ -187,8 +187,6 @@ def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str
     methods, maps_and_segments = [], []
     output = first.output
     spec = classifier.spec
-    if hide_background is None:
-        hide_background = spec.input_kind == "mri"
     mask = head_mask(prepared) if hide_background else None
     for name, explanation in explanations.items():
         order = list(explanation.classes)
@@ -205,10 +203,8 @@ def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str
         methods.append(ReportMethod(get_method(name).title.split(" (")[0], shown, scores, details))
     # One scale: no panel of the verdict's row saturates.
     limit = shown_limit([cells[0] for cells in maps_and_segments], output, mask=mask)
-    hidden = None
-    if mask is not None:
-        share = max(outside_share(values, mask) for cells in maps_and_segments for values, _ in cells)
-        hidden = f"The background outside the head is hidden; it holds {share:.0%} of the attribution."
+    hidden = hidden_note({method.title: outside_share(cells[0][0], mask)
+                          for method, cells in zip(methods, maps_and_segments)} if mask is not None else {})
     summary = f"{spec.num_classes} classes: " + classes_in_words(spec)
     return report_pdf(image=prepared, image_name=image.display_name, model_title=spec.title, model_summary=summary,
                       weights_digest=classifier.weights_digest, class_names=spec.class_titles, probs=probs,
