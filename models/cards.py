@@ -1,0 +1,271 @@
+"""Model cards for users' own models (issue 15): a YAML file naming the weights, their format, the classes, the
+preprocessing and the domain defaults, read with ``yaml.safe_load`` and checked field by field; anything wrong
+is one sentence (:class:`CardError`). Nothing here loads the weights: :mod:`models.weights_files` judges them by
+their bytes, and loading happens later in a child process.
+
+A card (every path relative to the card's folder, never outside it)::
+
+    name: tumour_resnet18            # lower case, digits and _; not a built-in model's name
+    title: Tumour ResNet-18 (ours)
+    weights: tumour_resnet18.safetensors
+    format: safetensors              # or onnx; by default from the weights' suffix
+    architecture: torchvision/resnet18   # safetensors only: torchvision/<classifier> or project/<model>
+    classes: [glioma, meningioma, notumor, pituitary]   # or classes_file: classes.txt (one per line)
+    class_words: {notumor: no tumour}
+    preprocessing:
+      input_size: [224, 224]         # height, width
+      resize: stretch                # or center_crop, with resize_shorter_side
+      colour: rgb                    # or grayscale
+      scale: 255                     # 0..255 is divided by this, then (x - mean) / std
+      mean: [0.485, 0.456, 0.406]
+      std: [0.229, 0.224, 0.225]
+      channel_order: rgb             # or bgr
+      layout: nchw                   # ONNX input layout: nchw or nhwc
+      outputs: logits                # or probabilities (the network ends in its own softmax)
+    domain:
+      input_kind: mri                # photo, mri or drawing
+      fill: constant                 # mean, blur or constant: what a hidden superpixel shows
+      background: samples            # blurred, samples, black or mean: DeepSHAP's and GradientSHAP's reference
+      output: log-odds               # probability or log-odds
+    intended_use: Research on …
+    training_data: …
+    source: …
+    licence: …
+    clinical: true
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MAX_CARD_BYTES = 64 * 1024
+MAX_CLASSES_FILE_BYTES = 1 * 2**20
+MAX_CLASSES = 100_000
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+PROJECT_ARCHITECTURES = ("digits_cnn", "brain_tumor_vgg16")
+_TOP = {"name", "title", "weights", "format", "architecture", "classes", "classes_file", "class_words",
+        "preprocessing", "domain", "intended_use", "training_data", "source", "licence", "clinical", "task"}
+_PREPROCESSING = {"input_size": None, "resize": ("stretch", "center_crop"), "resize_shorter_side": None,
+                  "colour": ("rgb", "grayscale"), "scale": None, "mean": None, "std": None,
+                  "channel_order": ("rgb", "bgr"), "layout": ("nchw", "nhwc"), "outputs": ("logits", "probabilities")}
+_DOMAIN = {"input_kind": ("photo", "mri", "drawing"), "fill": ("mean", "blur", "constant"),
+           "background": ("blurred", "samples", "black", "mean"), "output": ("probability", "log-odds")}
+
+
+class CardError(ValueError):
+    """A model card that cannot be used; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    input_size: tuple[int, int] = (224, 224)
+    resize: str = "stretch"
+    resize_shorter_side: int | None = None
+    colour: str = "rgb"
+    scale: float = 255.0
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    channel_order: str = "rgb"
+    layout: str = "nchw"
+    outputs: str = "logits"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A checked card: what the registry needs to offer the model, before its weights are loaded."""
+
+    path: Path  # the card file
+    name: str
+    title: str
+    weights: Path  # inside the card's folder
+    format: str  # "safetensors" or "onnx"
+    architecture: str | None  # "torchvision/resnet18", "project/digits_cnn"; None for ONNX
+    classes: tuple[str, ...]
+    class_words: dict[str, str] = field(default_factory=dict)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    input_kind: str = "photo"
+    fill: str = "mean"
+    background: str = "blurred"
+    output: str = "probability"
+    intended_use: str = ""
+    training_data: str = ""
+    source: str = ""
+    licence: str = "not stated"
+    clinical: bool = False
+    task: str = ""
+
+
+def _text(value: Any, what: str, limit: int = 2000) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise CardError(f"The card's {what} must be text of at most {limit} characters.")
+    return value.strip()
+
+
+def _inside(folder: Path, relative: Any, what: str) -> Path:
+    """A file named by the card, inside the card's folder (no absolute path, no .., no link)."""
+    if not isinstance(relative, str) or not relative.strip():
+        raise CardError(f"The card's {what} must name a file next to the card.")
+    candidate = Path(relative)
+    if candidate.is_absolute() or ".." in candidate.parts:
+        raise CardError(f"The card's {what} must be a file inside the card's folder, not {relative[:80]!r}.")
+    path = folder / candidate
+    if path.is_symlink():
+        raise CardError(f"The card's {what} {candidate.name} is a link; copy the file itself next to the card.")
+    resolved = path.resolve()
+    if folder.resolve() not in resolved.parents:
+        raise CardError(f"The card's {what} must be a file inside the card's folder, not {relative[:80]!r}.")
+    if not resolved.is_file():
+        raise CardError(f"The card's {what} {candidate.name} does not exist next to the card.")
+    return resolved
+
+
+def _numbers(value: Any, what: str, count: tuple[int, ...], positive: bool = False) -> tuple[float, ...]:
+    values = value if isinstance(value, list) else [value]
+    if len(values) not in count or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise CardError(f"The card's preprocessing {what} must be {' or '.join(map(str, count))} numbers.")
+    if positive and not all(v > 0 for v in values):
+        raise CardError(f"The card's preprocessing {what} must be positive.")
+    return tuple(float(v) for v in values)
+
+
+def _choice(section: dict, key: str, choices: tuple[str, ...] | None, default: Any, where: str) -> Any:
+    value = section.get(key, default)
+    if choices is not None and value not in choices:
+        raise CardError(f"The card's {where}{key} must be one of {', '.join(choices)}, not {str(value)[:40]!r}.")
+    return value
+
+
+def _section(card: dict, key: str, allowed: dict) -> dict:
+    section = card.get(key, {})
+    if not isinstance(section, dict):
+        raise CardError(f"The card's {key} must be a mapping of settings.")
+    unknown = sorted(set(map(str, section)) - set(allowed))
+    if unknown:
+        raise CardError(f"The card's {key} has an unknown setting {unknown[0][:40]!r}; known: {', '.join(allowed)}.")
+    return section
+
+
+def _preprocessing(card: dict) -> Preprocessing:
+    section = _section(card, "preprocessing", _PREPROCESSING)
+    size = section.get("input_size", [224, 224])
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 8 <= v <= 1024 for v in size)):
+        raise CardError("The card's preprocessing input_size must be [height, width], each 8 to 1024 pixels.")
+    values = {key: _choice(section, key, choices, getattr(Preprocessing, key), "preprocessing ")
+              for key, choices in _PREPROCESSING.items() if choices is not None}
+    channels = (1,) if values["colour"] == "grayscale" else (1, 3)
+    shorter = section.get("resize_shorter_side")
+    if values["resize"] == "center_crop":
+        if not (isinstance(shorter, int) and max(size) <= shorter <= 2048):
+            raise CardError("The card's preprocessing resize_shorter_side must be a whole number of pixels, at "
+                            "least the input size, for center_crop.")
+    elif shorter is not None:
+        raise CardError("The card's preprocessing resize_shorter_side applies to center_crop only.")
+    scale = _numbers(section.get("scale", 255), "scale", (1,), positive=True)[0]
+    mean = _numbers(section.get("mean", [0.0]), "mean", channels)
+    std = _numbers(section.get("std", [1.0]), "std", channels, positive=True)
+    return Preprocessing((size[0], size[1]), values["resize"], shorter, values["colour"], scale, mean, std,
+                         values["channel_order"], values["layout"], values["outputs"])
+
+
+def _classes(card: dict, folder: Path) -> tuple[str, ...]:
+    if ("classes" in card) == ("classes_file" in card):
+        raise CardError("The card must give its classes either as a list (classes) or as a file (classes_file).")
+    if "classes" in card:
+        names = card["classes"]
+        if not isinstance(names, list):
+            raise CardError("The card's classes must be a list of names.")
+    else:
+        path = _inside(folder, card["classes_file"], "classes_file")
+        if path.stat().st_size > MAX_CLASSES_FILE_BYTES:
+            raise CardError(f"The card's classes_file is over {MAX_CLASSES_FILE_BYTES // 2**20} MB.")
+        try:
+            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError:
+            raise CardError("The card's classes_file is not UTF-8 text.") from None
+    if not 2 <= len(names) <= MAX_CLASSES:
+        raise CardError(f"The card must name between 2 and {MAX_CLASSES:,} classes, not {len(names)}.")
+    if not all(isinstance(name, (str, int)) and 0 < len(str(name).strip()) <= 100 for name in names):
+        raise CardError("Every class name must be text of 1 to 100 characters.")
+    names = [str(name).strip() for name in names]
+    if len(set(names)) != len(names):
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise CardError(f"The class {duplicate[:40]!r} is named twice.")
+    return tuple(names)
+
+
+def _architecture(value: Any, format_: str) -> str | None:
+    if format_ == "onnx":
+        if value is not None:
+            raise CardError("An ONNX card needs no architecture: the graph is the architecture.")
+        return None
+    if not isinstance(value, str) or "/" not in value:
+        raise CardError("A safetensors card must name its architecture: torchvision/<name> (e.g. "
+                        "torchvision/resnet18) or project/<name> (digits_cnn, brain_tumor_vgg16).")
+    family, name = value.split("/", 1)
+    if family == "project" and name in PROJECT_ARCHITECTURES:
+        return value
+    if family == "torchvision":
+        import torchvision
+
+        if name in torchvision.models.list_models(module=torchvision.models):
+            return value
+        raise CardError(f"torchvision has no image classifier named {name[:40]!r}.")
+    raise CardError(f"The architecture {value[:60]!r} is neither torchvision/<name> nor project/<name> "
+                    f"({', '.join(PROJECT_ARCHITECTURES)}).")
+
+
+def read_card(path: Path | str, reserved: set[str] = frozenset()) -> ModelCard:
+    """The checked card at ``path``; CardError with one sentence otherwise. ``reserved``: names already taken."""
+    import yaml
+
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        raise CardError(f"{path.name} is not a card file.")
+    if path.stat().st_size > MAX_CARD_BYTES:
+        raise CardError(f"{path.name} is over {MAX_CARD_BYTES // 1024} KB, too large for a model card.")
+    try:
+        card = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise CardError(f"{path.name} is not readable YAML.") from None
+    if not isinstance(card, dict):
+        raise CardError(f"{path.name} is not a model card (a YAML mapping of fields).")
+    unknown = sorted(set(map(str, card)) - _TOP)
+    if unknown:
+        raise CardError(f"The card has an unknown field {unknown[0][:40]!r}.")
+    name = card.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise CardError("The card's name must start with a lower-case letter and hold up to 40 lower-case "
+                        "letters, digits and underscores.")
+    if name in reserved:
+        raise CardError(f"A model named {name!r} exists already; choose another name.")
+    folder = path.parent
+    weights = _inside(folder, card.get("weights"), "weights")
+    suffix_format = {".safetensors": "safetensors", ".onnx": "onnx"}.get(weights.suffix.lower())
+    format_ = card.get("format", suffix_format)
+    if format_ not in ("safetensors", "onnx"):
+        raise CardError("The card's format must be safetensors or onnx (pickled .pt, .pth, .bin and .ckpt files "
+                        "are never loaded).")
+    if suffix_format != format_:
+        raise CardError(f"The card says {format_} but its weights file is {weights.name}.")
+    domain = _section(card, "domain", _DOMAIN)
+    words = card.get("class_words", {})
+    if not isinstance(words, dict):
+        raise CardError("The card's class_words must map class names to words.")
+    classes = _classes(card, folder)
+    clinical = card.get("clinical", False)
+    if not isinstance(clinical, bool):
+        raise CardError("The card's clinical must be true or false.")
+    return ModelCard(
+        path=path.resolve(), name=name, title=_text(card.get("title", name), "title", 120), weights=weights,
+        format=format_, architecture=_architecture(card.get("architecture"), format_), classes=classes,
+        class_words={str(k): _text(v, "class_words", 100) for k, v in words.items() if str(k) in classes},
+        preprocessing=_preprocessing(card),
+        **{key: _choice(domain, key, choices, getattr(ModelCard, key), "domain ") for key, choices in _DOMAIN.items()},
+        intended_use=_text(card.get("intended_use", ""), "intended_use"),
+        training_data=_text(card.get("training_data", ""), "training_data"),
+        source=_text(card.get("source", "a card of its user"), "source"),
+        licence=_text(card.get("licence", "not stated"), "licence", 200), clinical=clinical,
+        task=_text(card.get("task", f"image classification, {len(classes)} classes"), "task", 200))
