@@ -50,6 +50,16 @@ def test_a_real_safetensors_state_dict_passes(tmp_path: Path) -> None:
     assert checked.format == "safetensors" and checked.tensors == len(model.state_dict())
 
 
+def test_a_header_length_that_begins_like_a_pickle_is_still_safetensors(tmp_path: Path) -> None:
+    path = tmp_path / "w.safetensors"
+    save_file({"w": torch.zeros(3)}, str(path))
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = data[8:8 + length].rstrip(b" ") + b" " * (0x0380 - len(data[8:8 + length].rstrip(b" ")))
+    path.write_bytes(struct.pack("<Q", 0x0380) + header + data[8 + length:])  # begins 80 03, as pickles do
+    assert path.read_bytes()[:2] == b"\x80\x03" and check_weights_file(path).tensors == 1
+
+
 def test_a_malicious_pickle_is_refused_and_its_payload_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     data = pickle.dumps(Payload(marker), protocol=4)

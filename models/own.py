@@ -1,0 +1,207 @@
+"""Users' own models from their cards (issue 15): the network built from a checked card and its safetensors
+weights, and its validation in a child process with a memory limit, so that a hostile or broken file cannot take
+the server down. What the validation refuses, in one sentence each: missing or unexpected keys, shapes that do
+not match the architecture, NaN or infinite weights, an output whose size is not the card's class count, a
+forward pass that fails on a dummy input, and a child that runs out of its memory or time.
+
+ONNX cards are checked by models.weights_files; running them is not built yet (issue 15, still open).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.cards import ModelCard
+from models.classifier import Grayscale, ProbabilityModel, ScaleShift
+from models.weights_files import RefusedFile, check_weights_file
+
+# The child may allocate this much beyond what importing torch took ($EXPLAINERS_MODEL_CHECK_MEMORY_MB).
+VALIDATION_MEMORY_BYTES = int(os.environ.get("EXPLAINERS_MODEL_CHECK_MEMORY_MB", "3072")) * 2**20
+VALIDATION_SECONDS = 120
+
+
+class ModelRefused(ValueError):
+    """A user's model that is not registered; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What the child found: a passing model's output size and the most memory the child used."""
+
+    classes: int
+    peak_bytes: int
+    seconds: float
+
+
+def _architecture(card: ModelCard) -> nn.Module:
+    family, name = (card.architecture or "/").split("/", 1)
+    if family == "torchvision":
+        import torchvision
+
+        return torchvision.models.get_model(name, weights=None, num_classes=len(card.classes))
+    if name == "digits_cnn":
+        from models.digits import DigitsCNN
+
+        return DigitsCNN()
+    if name == "brain_tumor_vgg16":
+        from models.brain_tumor import BrainTumorVGG16
+
+        return BrainTumorVGG16()
+    raise ModelRefused(f"The architecture {card.architecture} cannot be built.")
+
+
+def input_transform(card: ModelCard) -> nn.Module:
+    """0..255 RGB to what the network takes: channel order, grey, then (x / scale − mean) / std."""
+    pre = card.preprocessing
+    steps: list[nn.Module] = []
+    if pre.channel_order == "bgr" and pre.colour == "rgb":
+        steps.append(_Flip())
+    if pre.colour == "grayscale":
+        steps.append(Grayscale())
+    channels = 1 if pre.colour == "grayscale" else 3
+    mean = tuple(pre.mean) * (channels // len(pre.mean))
+    std = tuple(pre.std) * (channels // len(pre.std))
+    steps.append(ScaleShift(tuple(m * pre.scale for m in mean), tuple(s * pre.scale for s in std)))
+    return nn.Sequential(*steps)
+
+
+class _Flip(nn.Module):
+    """RGB to BGR."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flip(1)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:160] + ("…" if len(text) > 160 else "")
+
+
+def build_network(card: ModelCard) -> nn.Module:
+    """The card's architecture with its weights, strictly (every key present, none extra, every shape right),
+    and every weight finite; ModelRefused with one sentence otherwise."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    network = _architecture(card)
+    try:
+        state = load_file(str(card.weights))
+    except (SafetensorError, OSError, RuntimeError) as error:
+        raise ModelRefused(f"{card.weights.name} could not be read as safetensors: {_one_line(error)}.") from None
+    expected = network.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing:
+        raise ModelRefused(f"{card.weights.name} lacks {len(missing)} weights of {card.architecture}, such as "
+                           f"{missing[0][:60]!r}.")
+    if unexpected:
+        raise ModelRefused(f"{card.weights.name} has {len(unexpected)} weights that {card.architecture} does not, "
+                           f"such as {unexpected[0][:60]!r}.")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise ModelRefused(f"{card.weights.name}'s {key[:60]} is {tuple(tensor.shape)} where "
+                               f"{card.architecture} with {len(card.classes)} classes has {tuple(expected[key].shape)}.")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelRefused(f"{card.weights.name}'s {key[:60]} holds NaN or infinite values.")
+    network.load_state_dict(state, strict=True)
+    return network.eval()
+
+
+def build_model(card: ModelCard) -> nn.Module:
+    """The full model the registry serves: input transform, network, softmax (unless it ends in one)."""
+    return ProbabilityModel(input_transform(card), build_network(card),
+                            outputs_probabilities=card.preprocessing.outputs == "probabilities")
+
+
+def _check_here(card: ModelCard) -> dict[str, Any]:
+    """The child's work: bound its memory, load, check, one forward pass on a grey dummy input."""
+    started = time.monotonic()
+    try:
+        # Bound what this process may still allocate: what it maps now (torch imported) plus the budget.
+        with open(f"/proc/{os.getpid()}/statm") as statm:
+            virtual = int(statm.read().split()[0]) * resource.getpagesize()
+        limit = virtual + VALIDATION_MEMORY_BYTES
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        torch.set_num_threads(1)
+        model = build_model(card)
+        height, width = card.preprocessing.input_size
+        with torch.no_grad():
+            output = model(torch.full((1, 3, height, width), 127.0))
+        if output.ndim != 2 or output.shape[0] != 1:
+            raise ModelRefused(f"The model's output has the shape {tuple(output.shape)}, not one row of class "
+                               "scores per image.")
+        if output.shape[1] != len(card.classes):
+            raise ModelRefused(f"The model gives {output.shape[1]} outputs but its card names "
+                               f"{len(card.classes)} classes.")
+        if not torch.isfinite(output).all():
+            raise ModelRefused("The model's output on a grey test image is NaN or infinite.")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return {"ok": True, "classes": int(output.shape[1]), "peak_bytes": peak,
+                "seconds": time.monotonic() - started}
+    except ModelRefused as error:
+        return {"ok": False, "reason": str(error)}
+    except Exception as error:  # noqa: BLE001 - whatever a foreign model does, it is told in one sentence
+        if isinstance(error, MemoryError) or "allocate" in str(error).lower():
+            return {"ok": False, "reason": f"Loading and running the model took more than "
+                                          f"{VALIDATION_MEMORY_BYTES // 2**20} MB beyond the app's own, the limit "
+                                          "for a user's model."}
+        return {"ok": False, "reason": f"A forward pass of the model failed: {_one_line(error)}."}
+
+
+def validate(card: ModelCard, timeout: float = VALIDATION_SECONDS) -> Validation:
+    """The card's weights judged by their bytes here, then loaded and run in a child process (``python -m
+    models.own CARD``) under a memory limit and a time limit; ModelRefused with one sentence when anything is
+    wrong."""
+    import json
+    import subprocess
+    import sys
+
+    try:
+        checked = check_weights_file(card.weights)
+    except RefusedFile as error:
+        raise ModelRefused(str(error)) from None
+    if checked.format != "safetensors":
+        raise ModelRefused("Running ONNX models of one's own is not available yet; only safetensors weights are.")
+    root = str(Path(__file__).resolve().parents[1])
+    try:
+        done = subprocess.run([sys.executable, "-m", "models.own", str(card.path)], cwd=root, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ModelRefused(f"Checking the model took more than {timeout:.0f} s; it is not registered.") from None
+    lines = done.stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise ModelRefused(f"The process checking the model ended abruptly (exit code {done.returncode}), most "
+                           "likely out of its memory limit; the model is not registered.") from None
+    if not answer.get("ok"):
+        raise ModelRefused(answer.get("reason") or "The model did not pass its check.")
+    return Validation(classes=answer["classes"], peak_bytes=answer["peak_bytes"], seconds=answer["seconds"])
+
+
+def _main(argv: list[str]) -> int:
+    """The child: ``python -m models.own CARD`` prints one JSON line, what :func:`validate` reads."""
+    import json
+
+    from models.cards import CardError, read_card
+
+    try:
+        card = read_card(argv[0])
+        answer = _check_here(card)
+    except (CardError, IndexError) as error:
+        answer = {"ok": False, "reason": str(error) or "No card was given."}
+    print(json.dumps(answer), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))
