@@ -103,13 +103,28 @@ def _flag_params(method: Any, args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def cmd_models(_: argparse.Namespace) -> int:
+def cmd_models(args: argparse.Namespace) -> int:
     from models import all_specs
+    from models.installed import PROBLEMS, install
 
+    if args.action == "add":
+        from models.cards import CardError
+        from models.own import ModelRefused
+
+        if not args.card:
+            raise UsageError("models add needs the card: python -m explainers models add CARD.yaml")
+        try:
+            print(json.dumps(install(args.card)))
+        except (CardError, ModelRefused) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        return 0
     for spec in all_specs():
         reason = spec.missing_reason()
         status = "available" if reason is None else f"unavailable: {reason}"
         print(f"{spec.name}\t{status}")
+    for name, reason in PROBLEMS:
+        print(f"{name}\tnot registered: {reason}")
     return 0
 
 
@@ -229,7 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Shapley-value explanations of image classifiers.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("models", help="list the models and whether each is available")
+    models = commands.add_parser("models", help="list the models and whether each is available; add one's own")
+    models.add_argument("action", nargs="?", choices=("list", "add"), default="list",
+                        help="list (default), or add CARD.yaml: check a model card and its weights, then register it")
+    models.add_argument("card", nargs="?", help="for add: the model card (YAML)")
     commands.add_parser("methods", help="list the explanation methods and their parameters")
 
     def add_model_and_image(sub: argparse.ArgumentParser) -> None:

@@ -84,6 +84,7 @@ class ModelCard:
     format: str  # "safetensors" or "onnx"
     architecture: str | None  # "torchvision/resnet18", "project/digits_cnn"; None for ONNX
     classes: tuple[str, ...]
+    classes_file: Path | None = None  # where the classes came from, when not listed in the card
     class_words: dict[str, str] = field(default_factory=dict)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     input_kind: str = "photo"
@@ -170,9 +171,10 @@ def _preprocessing(card: dict) -> Preprocessing:
                          values["channel_order"], values["layout"], values["outputs"])
 
 
-def _classes(card: dict, folder: Path) -> tuple[str, ...]:
+def _classes(card: dict, folder: Path) -> tuple[tuple[str, ...], Path | None]:
     if ("classes" in card) == ("classes_file" in card):
         raise CardError("The card must give its classes either as a list (classes) or as a file (classes_file).")
+    path = None
     if "classes" in card:
         names = card["classes"]
         if not isinstance(names, list):
@@ -193,7 +195,7 @@ def _classes(card: dict, folder: Path) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         duplicate = next(name for name in names if names.count(name) > 1)
         raise CardError(f"The class {duplicate[:40]!r} is named twice.")
-    return tuple(names)
+    return tuple(names), path
 
 
 def _architecture(value: Any, format_: str) -> str | None:
@@ -254,13 +256,14 @@ def read_card(path: Path | str, reserved: set[str] = frozenset()) -> ModelCard:
     words = card.get("class_words", {})
     if not isinstance(words, dict):
         raise CardError("The card's class_words must map class names to words.")
-    classes = _classes(card, folder)
+    classes, classes_file = _classes(card, folder)
     clinical = card.get("clinical", False)
     if not isinstance(clinical, bool):
         raise CardError("The card's clinical must be true or false.")
     return ModelCard(
         path=path.resolve(), name=name, title=_text(card.get("title", name), "title", 120), weights=weights,
         format=format_, architecture=_architecture(card.get("architecture"), format_), classes=classes,
+        classes_file=classes_file,
         class_words={str(k): _text(v, "class_words", 100) for k, v in words.items() if str(k) in classes},
         preprocessing=_preprocessing(card),
         **{key: _choice(domain, key, choices, getattr(ModelCard, key), "domain ") for key, choices in _DOMAIN.items()},

@@ -14,7 +14,7 @@ from typing import Literal
 APP = "shap-image-studio"
 ROOT = Path(__file__).resolve().parents[1]
 
-FolderKind = Literal["cache", "models", "answers", "studies", "samples", "scans"]
+FolderKind = Literal["cache", "models", "answers", "studies", "samples", "scans", "own_models"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ FOLDERS: dict[FolderKind, Folder] = {
     "studies": Folder("EXPLAINERS_STUDIES_DIR", "study files (YAML or JSON)", bundled="assets/studies"),
     "samples": Folder("EXPLAINERS_SAMPLES_DIR", "the bundled sample images, one subfolder per domain",
                       bundled="assets/samples"),
+    # Users' own models (models/installed.py): one subfolder per model, its card, weights and validation stamp.
+    "own_models": Folder("EXPLAINERS_MODELS_DIR", "users' own models: a card, its weights and its check each",
+                         xdg="XDG_DATA_HOME", xdg_default=".local/share", subfolder="models"),
     # The Scans page opens this folder and its subfolders, nothing outside it.
     "scans": Folder("EXPLAINERS_SCANS_DIR", "the folder of scans the Scans page lists (its subfolders too)",
                     bundled="assets/samples/mri"),
@@ -58,4 +61,4 @@ def folder(kind: FolderKind) -> Path:
     if spec.bundled:
         return ROOT / spec.bundled
     base = os.environ.get(spec.xdg or "") or Path.home() / spec.xdg_default
-    return Path(base) / APP
+    return Path(base) / APP / spec.subfolder
