@@ -132,9 +132,12 @@ class Classifier:
             parameter.requires_grad_(False)
 
     @property
-    def gradient_module(self) -> nn.Module:
+    def gradient_module(self) -> nn.Module | None:
         """``module`` for gradient methods: the same network with batch-norm folded into the convolutions
-        (see models.folding), or ``module`` itself where nothing folds."""
+        (see models.folding), or ``module`` itself where nothing folds; None for a model without gradients (one
+        that runs in ONNX Runtime)."""
+        if not self.spec.differentiable:
+            return None
         if self._gradient_module is None:
             generator = torch.Generator().manual_seed(0)
             example = torch.rand(2, 3, *self.spec.input_size, generator=generator) * 255
@@ -146,7 +149,7 @@ class Classifier:
         """:attr:`gradient_module` without its softmax (logits out, the same weights), for log-odds; None when
         the network ends in its own softmax."""
         folded = self.gradient_module
-        if not isinstance(folded, ProbabilityModel):
+        if folded is None or not isinstance(folded, ProbabilityModel):
             return None
         if isinstance(folded.softmax, nn.Softmax):
             return nn.Sequential(folded.transform, folded.network).eval()

@@ -41,13 +41,15 @@ def _stamp_problem(card: ModelCard) -> str | None:
 
 
 def _spec(card: ModelCard) -> ModelSpec:
-    from models.own import build_model, input_transform
+    from models.own import ModelRefused, build_model, input_transform
 
     domain, samples = _DOMAINS[card.input_kind]
     pre = card.preprocessing
 
     def build(weights: WeightsKind):
         if weights == "random":
+            if card.format == "onnx":
+                raise ModelRefused("An ONNX model has no random-weights variant; its graph holds its weights.")
             from models.classifier import ProbabilityModel
             from models.own import _architecture
 
@@ -64,6 +66,7 @@ def _spec(card: ModelCard) -> ModelSpec:
         build=build, weights_file=lambda: card.weights, missing_reason=lambda: _stamp_problem(card),
         resize=pre.resize,  # type: ignore[arg-type]
         resize_shorter_side=pre.resize_shorter_side, batch_size=16, runtime="torch", onnx_export=False,
+        differentiable=card.format != "onnx",
         input_kind=card.input_kind, fill=card.fill, background=card.background,  # type: ignore[arg-type]
         output=card.output, sample_folder=samples,  # type: ignore[arg-type]
         intended_use=card.intended_use, training_data=card.training_data, class_words=card.class_words,

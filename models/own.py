@@ -4,7 +4,8 @@ the server down. What the validation refuses, in one sentence each: missing or u
 not match the architecture, NaN or infinite weights, an output whose size is not the card's class count, a
 forward pass that fails on a dummy input, and a child that runs out of its memory or time.
 
-ONNX cards are checked by models.weights_files; running them is not built yet (issue 15, still open).
+An ONNX card's graph runs in ONNX Runtime (telemetry off) behind the same module contract; it has no gradients, so
+the model-agnostic methods explain it and DeepSHAP and GradientSHAP say why they cannot.
 """
 
 from __future__ import annotations
@@ -80,6 +81,39 @@ class _Flip(nn.Module):
         return x.flip(1)
 
 
+class OnnxNetwork(nn.Module):
+    """An ONNX graph as the network after the input transform: N×C×H×W in (N×H×W×C for an nhwc graph), the
+    graph's first output out; a graph with a fixed batch of one is run image by image. No gradients."""
+
+    def __init__(self, path: Path, layout: str = "nchw"):
+        super().__init__()
+        from models.runtime import offline_onnxruntime
+
+        onnxruntime = offline_onnxruntime()
+        options = onnxruntime.SessionOptions()
+        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = max(1, torch.get_num_threads())
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        first = self.session.get_inputs()[0]
+        self.input_name, self.layout = first.name, layout
+        self.one_at_a_time = first.shape and first.shape[0] == 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import numpy as np
+
+        array = x.detach().float().cpu().numpy()
+        if self.layout == "nhwc":
+            array = array.transpose(0, 2, 3, 1)
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        rows = [array[i:i + 1] for i in range(len(array))] if self.one_at_a_time else [array]
+        outputs = [self.session.run(None, {self.input_name: row})[0] for row in rows]
+        return torch.from_numpy(np.ascontiguousarray(np.concatenate(outputs), dtype=np.float32)).to(x.device)
+
+    def __getstate__(self):  # a session does not pickle; a model is rebuilt from its card where it runs
+        raise TypeError("an ONNX model is rebuilt from its card, not pickled")
+
+
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return text[:160] + ("…" if len(text) > 160 else "")
@@ -91,6 +125,11 @@ def build_network(card: ModelCard) -> nn.Module:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    if card.format == "onnx":
+        try:
+            return OnnxNetwork(card.weights, card.preprocessing.layout).eval()
+        except Exception as error:  # noqa: BLE001 - ONNX Runtime's own refusals, told in a sentence
+            raise ModelRefused(f"ONNX Runtime could not open {card.weights.name}: {_one_line(error)}.") from None
     network = _architecture(card)
     try:
         state = load_file(str(card.weights))
@@ -167,8 +206,8 @@ def validate(card: ModelCard, timeout: float = VALIDATION_SECONDS) -> Validation
         checked = check_weights_file(card.weights)
     except RefusedFile as error:
         raise ModelRefused(str(error)) from None
-    if checked.format != "safetensors":
-        raise ModelRefused("Running ONNX models of one's own is not available yet; only safetensors weights are.")
+    if checked.format != card.format:
+        raise ModelRefused(f"The card says {card.format} but {card.weights.name} holds {checked.format}.")
     root = str(Path(__file__).resolve().parents[1])
     try:
         done = subprocess.run([sys.executable, "-m", "models.own", str(card.path)], cwd=root, capture_output=True,

@@ -53,6 +53,9 @@ class ModelSpec:
     onnx_input_scale: float = 1.0
     # Whether the PyTorch module may be exported to ONNX (cached on disk) to try ONNX Runtime on it.
     onnx_export: bool = True
+    # False for a model that runs in ONNX Runtime (a user's .onnx): no gradients, so DeepSHAP and GradientSHAP
+    # say why they cannot explain it.
+    differentiable: bool = True
     # -- the model's domain, as data (what "auto" means for the methods, which samples suit it) ------------
     input_kind: InputKind = "photo"
     # What a hidden superpixel shows by default: photos their mean colour; MRIs and digits black, their

@@ -59,3 +59,31 @@ def test_a_card_is_added_listed_and_explained_and_a_bad_one_refused(tmp_path: Pa
     save_file(torchvision.models.resnet18(weights=None, num_classes=3).state_dict(), str(installed))
     changed = cli(env, "models")
     assert "pets_resnet18\tunavailable: its weights changed since they were checked" in changed.stdout
+
+
+def test_an_onnx_export_of_the_digits_model_is_explained_by_model_agnostic_methods(tmp_path: Path) -> None:
+    from models.digits import load_digits_cnn
+
+    env = dict(os.environ, EXPLAINERS_MODELS_DIR=str(tmp_path / "models"), EXPLAINERS_CACHE_DIR=str(tmp_path / "c"),
+               MODELS_TUNE="0")
+    source = tmp_path / "onnx"
+    source.mkdir()
+    torch.onnx.export(load_digits_cnn().eval(), (torch.zeros(1, 1, 28, 28),), str(source / "digits.onnx"),
+                      dynamo=False, input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    (source / "card.yaml").write_text(
+        "name: digits_onnx\ntitle: Digits (ONNX export)\nweights: digits.onnx\n"
+        f"classes: [{', '.join(str(d) for d in range(10))}]\n"
+        "preprocessing:\n  input_size: [28, 28]\n  colour: grayscale\n  scale: 255\n  mean: [0]\n  std: [1]\n"
+        "domain:\n  input_kind: drawing\n  fill: constant\n  background: samples\n")
+    added = cli(env, "models", "add", str(source / "card.yaml"))
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout.strip().splitlines()[-1])["format"] == "onnx"
+    seven = str(ROOT / "assets" / "samples" / "digits" / "digit_7.png")
+    for method in ("kernel", "partition"):
+        done = cli(env, "explain", "--model", "digits_onnx", "--image", seven, "--method", method, "--max-evals", "60",
+                   "--top-k", "1", "--quiet")
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["labels"] == ["7"] and result["additivity_error"] < 1e-4, result
+    deep = cli(env, "explain", "--model", "digits_onnx", "--image", seven, "--method", "deep", "--max-evals", "2")
+    assert deep.returncode == 2 and "ONNX Runtime, without gradients" in deep.stderr

@@ -122,8 +122,9 @@ class Method:
     def unsupported(self, classifier: Classifier) -> str | None:
         """Why this method cannot explain ``classifier``, or None when it can."""
         if self.requires_gradients and gradient_module_of(classifier) is None:
-            return "it needs the model's gradients, and this model has no differentiable module; use a " \
-                   "model-agnostic method (partition, permutation, kernel, owen, exact)"
+            return "it needs the model's gradients, and this model has none here (an ONNX model runs in ONNX " \
+                   "Runtime, without gradients); use a model-agnostic method (partition, permutation, kernel, " \
+                   "owen, exact)"
         return None
 
     def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
