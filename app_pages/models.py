@@ -5,7 +5,8 @@ import streamlit as st
 
 from explainers.predictions import Accuracy
 from models import ModelUnavailableError, all_specs, labelled_samples
-from ui.card import measured_accuracy
+from models.installed import PROBLEMS
+from ui.card import add_uploaded_model, measured_accuracy
 from ui.resources import get_classifier
 from viz.card import RESEARCH_NOTICE, card_markdown
 
@@ -14,6 +15,8 @@ st.caption("Every model runs on this machine from weights that ship with the app
            "nothing is downloaded. Each card's accuracy is measured here, on the labelled samples that ship.")
 
 specs = all_specs()
+for folder_name, reason in PROBLEMS:
+    st.warning(f"The model in {folder_name} is not offered: {reason}")
 st.dataframe(
     [{
         "model": spec.title,
@@ -47,3 +50,23 @@ for spec in specs:
         with st.spinner(f"Measuring {spec.title} on its {len(labelled_samples(spec))} labelled samples…"):
             measured = measured_accuracy(classifier)
         st.markdown(f"**Name** `{spec.name}`  \n" + card_markdown(spec, measured, classifier.weights_digest))
+
+st.subheader("Add a model of your own")
+st.caption("A model card (YAML: the weights' file name, safetensors for a torchvision or project architecture, or "
+           "ONNX; the classes; the preprocessing; see README's “Your own model”) and its files. Pickled .pt, .pth, "
+           ".bin and .ckpt files are refused before anything reads them; the weights are then loaded and run once "
+           "in a separate process with a memory limit. Larger files: `python -m explainers models add CARD.yaml`.")
+with st.form("add_model", clear_on_submit=True):
+    card_upload = st.file_uploader("Model card (.yaml)", type=["yaml", "yml"], key="own_model_card")
+    file_uploads = st.file_uploader("Its weights (.safetensors or .onnx) and classes file, if any",
+                                    type=["safetensors", "onnx", "txt"], accept_multiple_files=True,
+                                    key="own_model_files")
+    submitted = st.form_submit_button("Check and add")
+if submitted:
+    if card_upload is None or not file_uploads:
+        st.warning("Upload the card and its weights together.")
+    else:
+        with st.spinner("Checking the model in a separate process…"):
+            outcome = add_uploaded_model(card_upload.name, card_upload.getvalue(),
+                                         [(upload.name, upload.getvalue()) for upload in file_uploads])
+        (st.success if outcome.added else st.error)(outcome.message)

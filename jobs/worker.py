@@ -47,12 +47,17 @@ def _configure_threads() -> None:
 
 def classifier_for(name: str, weights_digest: str | None = None) -> Any:
     """The registered model ``name``, loaded once per worker process; its weights must be the submitter's."""
-    from models import load_classifier
+    from models import UnknownModelError, load_classifier
+    from models.installed import register_installed
 
     with _LOCK:
         if name not in _CLASSIFIERS:
             _configure_threads()
-            _CLASSIFIERS[name] = load_classifier(name)
+            try:
+                _CLASSIFIERS[name] = load_classifier(name)
+            except UnknownModelError:  # a user's model added since this worker started
+                register_installed()
+                _CLASSIFIERS[name] = load_classifier(name)
         classifier = _CLASSIFIERS[name]
     if weights_digest is not None and classifier.weights_digest != weights_digest:
         raise RuntimeError(f"this worker has other weights for {name} ({classifier.weights_digest}, the request "

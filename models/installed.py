@@ -23,6 +23,7 @@ from storage import folder
 CARD_NAME, STAMP_NAME = "card.yaml", "validated.json"
 _DOMAINS = {"photo": ("imagenet", "photos"), "mri": ("mri", "mri"), "drawing": ("digits", "digits")}
 PROBLEMS: list[tuple[str, str]] = []  # (folder name, one sentence) of cards that could not be registered
+_SEEN: set[str] = set()  # the folders already registered (or found wrong) in this process
 
 
 def models_folder() -> Path:
@@ -74,12 +75,16 @@ def _spec(card: ModelCard) -> ModelSpec:
 
 
 def register_installed() -> list[str]:
-    """Registers every model under the models folder (once); returns their names."""
+    """Registers the models under the models folder that this process has not seen yet (a worker calls it again
+    for a model added since it started); returns their names."""
     names, taken = [], {spec.name for spec in all_specs()}
     root = models_folder()
     if not root.is_dir():
         return names
     for sub in sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")):
+        if sub.name in _SEEN:
+            continue
+        _SEEN.add(sub.name)
         try:
             card = read_card(sub / CARD_NAME, reserved=taken)
         except CardError as error:
@@ -117,7 +122,7 @@ def install(card_path: Path | str) -> dict[str, Any]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    register(_spec(read_card(target / CARD_NAME, reserved={spec.name for spec in all_specs()})))
+    register_installed()
     return {"added": card.name, "folder": str(target), "classes": len(card.classes), "format": card.format,
             "peak_bytes": checked.peak_bytes, "seconds": round(checked.seconds, 2)}
 

@@ -87,3 +87,43 @@ def test_an_onnx_export_of_the_digits_model_is_explained_by_model_agnostic_metho
         assert result["labels"] == ["7"] and result["additivity_error"] < 1e-4, result
     deep = cli(env, "explain", "--model", "digits_onnx", "--image", seven, "--method", "deep", "--max-evals", "2")
     assert deep.returncode == 2 and "ONNX Runtime, without gradients" in deep.stderr
+
+
+def test_the_models_page_adds_an_uploaded_card_and_refuses_a_pickle(tmp_path: Path, monkeypatch) -> None:
+    import io
+
+    from streamlit.testing.v1 import AppTest
+
+    from models.digits import DigitsCNN
+
+    monkeypatch.setenv("EXPLAINERS_MODELS_DIR", str(tmp_path / "models"))
+    buffer = io.BytesIO()
+    from safetensors.torch import save
+
+    buffer.write(save(DigitsCNN().state_dict()))
+    card = ("name: uploaded_digits\nweights: digits.safetensors\narchitecture: project/digits_cnn\n"
+            f"classes: [{', '.join(str(d) for d in range(10))}]\n"
+            "preprocessing:\n  input_size: [28, 28]\n  colour: grayscale\n").encode()
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    app.switch_page("app_pages/models.py").run()
+    assert not app.exception, app.exception
+
+    def submit(card_bytes: bytes, files: list[tuple[str, bytes]]) -> None:
+        uploaders = {uploader.label: uploader for uploader in app.get("file_uploader")}
+        uploaders["Model card (.yaml)"].set_value(("card.yaml", card_bytes, "application/x-yaml"))
+        uploaders["Its weights (.safetensors or .onnx) and classes file, if any"].set_value(
+            [(name, data, "application/octet-stream") for name, data in files])
+        next(button for button in app.button if button.label == "Check and add").click().run()
+
+    submit(card.replace(b"digits.safetensors", b"evil.safetensors"), [("evil.safetensors", b"\x80\x04\x95junk")])
+    assert any("is a Python pickle" in error.value for error in app.error), [e.value for e in app.error]
+    try:
+        submit(card, [("digits.safetensors", buffer.getvalue())])
+        assert any("uploaded_digits was checked" in message.value for message in app.success), \
+            ([e.value for e in app.error], [s.value for s in app.success])
+        assert (tmp_path / "models" / "uploaded_digits" / "digits.safetensors").is_file()
+    finally:  # this test process's registry goes back to the built-in models for the other tests
+        from models import installed, registry
+
+        registry._REGISTRY.pop("uploaded_digits", None)
+        installed._SEEN.discard("uploaded_digits")

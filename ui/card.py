@@ -3,6 +3,7 @@ notice of a clinical model, and the card itself (its accuracy measured on the bu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -37,3 +38,40 @@ def card_expander(classifier: Classifier, container: Any = st, expanded: bool = 
     spec = classifier.spec
     with container.expander(f"About this model: {spec.title}", expanded=expanded):
         st.markdown(card_markdown(spec, measured_accuracy(classifier), classifier.weights_digest))
+
+
+@dataclass(frozen=True)
+class AddedModel:
+    added: bool
+    message: str  # one sentence
+
+
+def add_uploaded_model(card_name: str, card: bytes, files: list[tuple[str, bytes]]) -> AddedModel:
+    """An uploaded card and its files, written under their own base names into a private temporary folder, then
+    checked and added as ``models add`` does (models.installed.install)."""
+    import re
+    import tempfile
+    from pathlib import Path
+
+    from models.cards import CardError
+    from models.installed import install
+    from models.own import ModelRefused
+
+    def safe(name: str) -> str:
+        base = Path(name).name
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}", base):
+            raise CardError(f"The file name {base[:60]!r} is not allowed; use letters, digits, dots, - and _.")
+        return base
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="upload-model-") as folder:
+            root = Path(folder)
+            card_path = root / safe(card_name)
+            card_path.write_bytes(card)
+            for name, data in files:
+                (root / safe(name)).write_bytes(data)
+            result = install(card_path)
+    except (CardError, ModelRefused) as error:
+        return AddedModel(False, str(error))
+    return AddedModel(True, f"{result['added']} was checked (peak memory {result['peak_bytes'] / 2**20:.0f} MB) "
+                            "and added; choose it in the sidebar.")
