@@ -46,6 +46,9 @@ def test_a_card_is_added_listed_and_explained_and_a_bad_one_refused(tmp_path: Pa
                     "--max-evals", "40", "--segments", "12", "--top-k", "1", "--quiet")
     assert explained.returncode == 0, explained.stderr
     assert json.loads(explained.stdout.strip().splitlines()[-1])["labels"][0] in {"cat", "dog", "bird"}
+    gradient = cli(env, "explain", "--model", "pets_resnet18", "--image", str(CHELSEA), "--method", "gradient",
+                   "--max-evals", "4", "--top-k", "1", "--quiet")  # a torch model of one's own has gradients
+    assert gradient.returncode == 0, gradient.stderr
     again = cli(env, "models", "add", str(source / "card.yaml"))  # the name is taken now
     assert again.returncode == 2 and "exists already" in again.stderr
     # A refused card: exit 2, one sentence, nothing copied.
