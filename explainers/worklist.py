@@ -42,6 +42,7 @@ class Scan:
     explained: int = 0  # explanations cached, of ``wanted``
     wanted: int = 0
     domain_warning: str | None = None  # one sentence when it does not look like the model's domain
+    domain_checked: str | None = None  # the input kind the warning was computed for (once per scan and kind)
 
     @property
     def name(self) -> str:
@@ -154,7 +155,9 @@ def predict_all(worklist: Worklist, classifier: Any, cache: Any, batch: int = 32
     for scan in worklist.scans:
         if scan.image is None:
             continue
-        scan.domain_warning = domain_warning(scan.image, classifier.spec.input_kind)
+        kind = classifier.spec.input_kind
+        if scan.domain_checked != kind:  # pixel statistics of the whole scan: once, not on every page run
+            scan.domain_warning, scan.domain_checked = domain_warning(scan.image, kind), kind
         scan.probs = stored_prediction(cache, classifier.name, classifier.weights_digest, scan.image.digest)
         if scan.probs is None or len(scan.probs) != len(classifier.class_names):
             missing.append(scan)

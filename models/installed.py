@@ -42,21 +42,13 @@ def _stamp_problem(card: ModelCard) -> str | None:
 
 
 def _spec(card: ModelCard) -> ModelSpec:
-    from models.own import ModelRefused, build_model, input_transform
+    from models.own import build_model
 
     domain, samples = _DOMAINS[card.input_kind]
     pre = card.preprocessing
 
     def build(weights: WeightsKind):
-        if weights == "random":
-            if card.format == "onnx":
-                raise ModelRefused("An ONNX model has no random-weights variant; its graph holds its weights.")
-            from models.classifier import ProbabilityModel
-            from models.own import _architecture
-
-            return ProbabilityModel(input_transform(card), _architecture(card).eval(),
-                                    outputs_probabilities=pre.outputs == "probabilities")
-        return build_model(card)
+        return build_model(card, weights)
 
     crop = f", shorter side to {pre.resize_shorter_side}, centre crop" if pre.resize == "center_crop" else ""
     return ModelSpec(

@@ -153,9 +153,13 @@ def build_network(card: ModelCard) -> nn.Module:
     return network.eval()
 
 
-def build_model(card: ModelCard) -> nn.Module:
-    """The full model the registry serves: input transform, network, softmax (unless it ends in one)."""
-    return ProbabilityModel(input_transform(card), build_network(card),
+def build_model(card: ModelCard, weights: str = "pretrained") -> nn.Module:
+    """The full model the registry serves: input transform, network (the card's weights, or with ``weights=
+    "random"`` the architecture as initialised), softmax (unless it ends in one)."""
+    if weights == "random" and card.format == "onnx":
+        raise ModelRefused("An ONNX model has no random-weights variant; its graph holds its weights.")
+    network = _architecture(card).eval() if weights == "random" else build_network(card)
+    return ProbabilityModel(input_transform(card), network,
                             outputs_probabilities=card.preprocessing.outputs == "probabilities")
 
 

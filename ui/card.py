@@ -18,9 +18,14 @@ from viz.card import RESEARCH_NOTICE, card_markdown
 
 def measured_accuracy(classifier: Classifier) -> Accuracy:
     """Top-1 accuracy on the labelled samples of the model's own folder (each prediction cached: one forward pass
-    per sample the first time, none afterwards)."""
-    samples = labelled_samples(classifier.spec)
-    return accuracy(get_cache(), classifier, [(get_sample_image(s.name), s.label) for s in samples])
+    per sample the first time, none afterwards), kept per model and weights for the server's life."""
+    return _accuracy(classifier.name, classifier.weights_digest, classifier)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _accuracy(name: str, weights_digest: str, _classifier: Classifier) -> Accuracy:
+    samples = labelled_samples(_classifier.spec)
+    return accuracy(get_cache(), _classifier, [(get_sample_image(s.name), s.label) for s in samples])
 
 
 def verdict_notes(spec: ModelSpec, image: Any, container: Any = st) -> None:
