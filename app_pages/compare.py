@@ -157,7 +157,8 @@ for row, class_id in enumerate(classes):
         columns[column].html(overlay_panel(
             prepared, rows[row][column - 1], limit=limits[row][column - 1], opacity=opacity,
             title=short_title(name) if row == 0 else "\u00a0", segments=panel_segments[name],
-            colorbar=per_row or not one_basis, output=output, mask=mask, sent=sent))
+            colorbar=per_row or not one_basis, output=output, mask=mask,
+            errors=explanation.class_error_map(int(class_id)), sent=sent))
         columns[column].caption(
             f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
             f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "

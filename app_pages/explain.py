@@ -107,12 +107,14 @@ for index, class_id in enumerate(explanation.classes):
     columns[index % len(columns)].html(overlay_panel(
         prepared, explanation.values[index], limit=limit, opacity=opacity,
         title=f"{spec.class_title(explanation.class_names[index])} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments, outlines=boundaries, output=output, mask=mask, sent=sent))
+        segments=explanation.segments, outlines=boundaries, output=output, mask=mask,
+        errors=explanation.error_map(index), sent=sent))
 quantity = "probability" if output == "probability" else "log-odds"
 colour = ("each superpixel is coloured by its value" if explanation.segments is not None
           else f"colours are per {PATCH_PIXELS} pixels")
 results.caption(f"Red raises the class's {quantity}, blue lowers it; {colour}, and every panel shares one scale "
-                f"(±{limit:.3g} {map_unit(output, explanation.segments is not None)}); hover for a region's total. "
+                f"(±{limit:.3g} {map_unit(output, explanation.segments is not None)}); hover for a region's total"
+                f"{' and its standard error; dotted regions have an uncertain sign (0 inside the 90 % interval)' if explanation.segment_errors is not None else ''}. "
                 f"Each map plus its base value adds up to the model's {quantity} "
                 f"(largest gap here: {explanation.additivity_error:.1e})." + hidden_note(
                 {method.title: max(outside_share(values, mask) for values in explanation.values)} if mask is not None

@@ -185,6 +185,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         "n_evals": explanation.n_evals,
         "seconds": round(explanation.seconds, 4),
         "additivity_error": explanation.additivity_error,
+        # The largest over the explained classes of ‖standard errors‖ / ‖values‖ (null: not a sampled method).
+        "relative_error": explanation.relative_error,
         "params": explanation.params,
         "seed": explanation.seed,
         "image_digest": explanation.image_digest,

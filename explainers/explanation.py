@@ -17,7 +17,8 @@ from explainers.outputs import in_space
 SCHEMA_VERSION = 1
 
 _ARRAYS = ("values", "base_values", "probs", "classes", "image")
-_OPTIONAL_ARRAYS = ("segments", "segment_values", "segment_values_all", "base_values_all")
+_OPTIONAL_ARRAYS = ("segments", "segment_values", "segment_values_all", "base_values_all", "segment_errors",
+                    "segment_errors_all", "error_regions")
 
 
 class ExplanationFileError(ValueError):
@@ -52,6 +53,12 @@ class Explanation:
     # another class is a lookup, not a model call.
     segment_values_all: np.ndarray | None = None
     base_values_all: np.ndarray | None = None
+    # Error bars of a sampled method: the standard error of each value in ``segment_values`` (K × S; C × S in
+    # ``segment_errors_all`` beside ``segment_values_all``). A pixel method has them per region of
+    # ``error_regions`` (H × W labels, the hover blocks: explainers.errors.block_regions); NaN: not known.
+    segment_errors: np.ndarray | None = None
+    segment_errors_all: np.ndarray | None = None
+    error_regions: np.ndarray | None = None
     weights_digest: str = ""
     image_digest: str = ""
     output: str = "probability"  # the space the values add up in: "probability" or "log-odds"
@@ -61,6 +68,38 @@ class Explanation:
     @property
     def top_k(self) -> int:
         return len(self.classes)
+
+    @property
+    def relative_error(self) -> float | None:
+        """The largest, over the explained classes, of ‖standard errors‖ ÷ ‖values‖ (None without error bars)."""
+        if self.segment_errors is None:
+            return None
+        values = self.region_values()
+        return relative_error(self.segment_errors, values)
+
+    def error_map(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(standard error of each region, H × W region labels) of the ``index``-th explained class, or None
+        when this explanation has no error bars."""
+        if self.segment_errors is None:
+            return None
+        regions = self.error_regions if self.error_regions is not None else self.segments
+        return (None if regions is None else
+                (np.asarray(self.segment_errors[index], dtype=np.float64), np.asarray(regions)))
+
+    def class_error_map(self, class_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`error_map` of a class by its id (a superpixel method has every class's)."""
+        rows = np.flatnonzero(self.classes == class_id)
+        if len(rows):
+            return self.error_map(int(rows[0]))
+        if self.segment_errors_all is not None and self.segments is not None:
+            return np.asarray(self.segment_errors_all[class_id], dtype=np.float64), self.segments
+        return None
+
+    def region_values(self) -> np.ndarray:
+        """K × S: the values of the regions the error bars are given for (superpixels, or error_regions)."""
+        if self.error_regions is None:
+            return self.segment_values
+        return region_sums(self.values, self.error_regions)
 
     def outputs(self, classes: np.ndarray | None = None) -> np.ndarray:
         """The model's outputs in this explanation's space for ``classes`` (the explained ones by default):
@@ -78,15 +117,17 @@ class Explanation:
             segment_values = self.segment_values_all[classes]
             values = pixel_map(segment_values, self.segments)
             base_values = self.base_values_all[classes]
+            errors = None if self.segment_errors_all is None else self.segment_errors_all[classes]
         elif self.can_explain(classes):
             rows = [int(np.flatnonzero(self.classes == c)[0]) for c in classes]
             values, base_values = self.values[rows], self.base_values[rows]
             segment_values = None if self.segment_values is None else self.segment_values[rows]
+            errors = None if self.segment_errors is None else self.segment_errors[rows]
         else:
             raise ValueError("these classes were not explained; compute the explanation again")
         return replace(self, values=values, base_values=base_values, classes=classes,
                        class_names=tuple(class_names), segment_values=segment_values,
-                       additivity_error=additivity_error(values, base_values, self.outputs(classes)))
+                       segment_errors=errors, additivity_error=additivity_error(values, base_values, self.outputs(classes)))
 
     def save(self, target: str | Path | BinaryIO) -> None:
         """Writes one ``.npz`` (no pickles): the arrays plus a JSON ``meta`` record."""
@@ -118,6 +159,21 @@ def pixel_map(segment_values: np.ndarray, segments: np.ndarray) -> np.ndarray:
     """K × H × W maps that spread each superpixel's value evenly over its pixels, so a map sums to its values."""
     area = np.bincount(segments.ravel(), minlength=segment_values.shape[-1]).astype(np.float32)
     return (segment_values / np.maximum(area, 1))[:, segments].astype(np.float32)
+
+
+def region_sums(values: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """K × R: each map's sum over each region of ``regions`` (H × W labels 0..R−1)."""
+    labels = np.asarray(regions).astype(np.int64).ravel()
+    count = int(labels.max()) + 1
+    return np.stack([np.bincount(labels, weights=np.asarray(v, np.float64).ravel(), minlength=count)
+                     for v in values])
+
+
+def relative_error(errors: np.ndarray, values: np.ndarray) -> float | None:
+    """max over rows of ‖errors‖ / ‖values‖ (None when no row has a known error)."""
+    ratios = [float(np.linalg.norm(e) / max(np.linalg.norm(v), 1e-300))
+              for e, v in zip(np.asarray(errors, np.float64), np.asarray(values, np.float64)) if np.all(np.isfinite(e))]
+    return max(ratios) if ratios else None
 
 
 def additivity_error(values: np.ndarray, base_values: np.ndarray, outputs: np.ndarray) -> float:

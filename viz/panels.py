@@ -19,6 +19,7 @@ import html
 
 import numpy as np
 
+from explainers.errors import ERROR_CELLS, Z90, block_regions, uncertain_sign
 from explainers.outputs import shown
 from viz.plots import OUTLINE_OPACITY, HOVER_CELLS, heatmap_uri, hover_grid, image_uri, outline_uri, remembered, \
     symmetric_limit
@@ -27,7 +28,7 @@ from viz.render import colourise
 # A pixel method's map is shown per this many pixels (a 10 × 10 patch), so its numbers read like a region's.
 PATCH_PIXELS = 100
 # The hover layer of pixel methods: fewer, larger cells than superpixels need (each is a box in the page).
-PIXEL_HOVER_CELLS = 16
+PIXEL_HOVER_CELLS = ERROR_CELLS  # a pixel method's error bars are per hover block
 # Below this size a picture is drawn with sharp pixels (digits), above it smoothed.
 SHARP_BELOW = 128
 CSS = """<style>
@@ -155,15 +156,29 @@ def _boxes(labels: np.ndarray) -> list[tuple[int, int, int, int]]:
     return sorted(boxes)
 
 
-def _hover_layer(values: np.ndarray, segments: np.ndarray | None, output: str) -> tuple[str, str, str]:
+def _plus_minus(value: float, error: float | None, output: str) -> str:
+    """"+3.1 pp", or with a known standard error "+3.1 ± 0.4 pp", and "(sign uncertain)" when the 90 % interval
+    holds zero."""
+    if error is None or not np.isfinite(error):
+        return shown(value, output)
+    number, _, unit = shown(value, output).partition(" ")
+    spread = shown(error, output, signed=False).partition(" ")[0]
+    text = f"{number} ± {spread} {unit}".rstrip()
+    return text + (" (sign uncertain)" if uncertain_sign(value, error) else "")
+
+
+def _hover_layer(values: np.ndarray, segments: np.ndarray | None, output: str,
+                 errors: np.ndarray | None = None) -> tuple[str, str, str]:
     """(geometry class, geometry style, layer): where the boxes are is a style named by a digest of it, which all
     panels of one segmentation share; each panel's layer is only its boxes' texts, in the same order: a
-    superpixel's total, or a block's, in percentage points (or log-odds)."""
+    superpixel's total, or a block's, in percentage points (or log-odds), with its standard error when
+    ``errors`` holds one per superpixel (or per block, numbered as explainers.errors.block_regions)."""
     x_edges, y_edges, z, customdata, block = hover_grid(
         values, segments, cells=PIXEL_HOVER_CELLS if segments is None else HOVER_CELLS)
+    error_of = (lambda region: None) if errors is None else (lambda region: float(errors[region]))  # noqa: E731
     if customdata is not None:
         labels = customdata[..., 0].astype(np.int64)
-        texts = {int(label): f"superpixel {int(label)}: {shown(float(total), output)}"
+        texts = {int(label): f"superpixel {int(label)}: {_plus_minus(float(total), error_of(int(label)), output)}"
                  for label, total in zip(customdata[..., 0].ravel(), customdata[..., 1].ravel())}
         tip = lambda row, column: texts[int(labels[row, column])]  # noqa: E731
     else:
@@ -172,7 +187,8 @@ def _hover_layer(values: np.ndarray, segments: np.ndarray | None, output: str) -
         tip = lambda row, column: (  # noqa: E731
             f"x {x_edges[column] + 0.5:.0f}–{x_edges[column + 1] - 0.5:.0f}, "
             f"y {y_edges[row] + 0.5:.0f}–{y_edges[row + 1] - 0.5:.0f}: "
-            f"{shown(float(np.nan_to_num(z[row, column]) * area[row, column]), output)} in this block")
+            f"{_plus_minus(float(np.nan_to_num(z[row, column]) * area[row, column]), error_of(int(labels[row, column])), output)}"
+            " in this block")
     # A grid of the hover cells' own sizes (the last row and column may be narrower); one box per run of cells.
     template = f"{_tracks(np.diff(y_edges))}/{_tracks(np.diff(x_edges))}"
     boxes = _boxes(labels)
@@ -228,13 +244,15 @@ def _figure(title: str, size: tuple[int, int], inner: str, below: str = "") -> s
 def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7, title: str = "",
                   segments: np.ndarray | None = None, outlines: np.ndarray | None = None,
                   colorbar: bool = True, output: str = "probability", mask: np.ndarray | None = None,
-                  sent: set[str] | None = None) -> str:
+                  errors: tuple[np.ndarray, np.ndarray] | None = None, sent: set[str] | None = None) -> str:
     """The attribution map (``values`` per pixel, as an Explanation holds them) over a grey copy of the image:
     red raises the class, blue lowers it. With ``segments`` each region is coloured by its total, else the map
     per PATCH_PIXELS pixels (:func:`shown_map`), against ``limit`` in that unit (:func:`shown_limit`), in
     percentage points of the probability or in log-odds (``output``); hovering shows a superpixel's total, or a
     block's; outside ``mask`` (hidden background) transparent. ``sent``: the page's set of what its panels already sent in this run (the picture, the hover
-    geometry, the style sheet), shared by every panel of the page."""
+    geometry, the style sheet), shared by every panel of the page. ``errors``: (standard error per region, H × W
+    region labels), as Explanation.error_map gives them: shown on hover ("+3.1 ± 0.4 pp"), and regions whose
+    sign is uncertain (zero inside the 90 % interval) are dotted."""
     image, values = np.asarray(image), np.asarray(values)
     height, width = values.shape
     coloured = shown_map(values, segments, output, mask)
@@ -249,12 +267,40 @@ def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacit
         uri = remembered(lambda: outline_uri(edges), "outlines", edges)
         inner += (f'<img class="sx-edge" src="{uri}" width="{width}" height="{height}" alt="" '
                   f'style="opacity:{OUTLINE_OPACITY}">')
-    geometry, geometry_style, layer = remembered(lambda: _hover_layer(values, segments, output), "hover", values,
-                                                 segments, output)
+    region_errors = _matching_errors(values, segments, errors)
+    if region_errors is not None:
+        dots = remembered(lambda: outline_uri(uncertain_dots(values, *errors)), "dots", values, *errors)
+        inner += (f'<img class="sx-edge" src="{dots}" width="{width}" height="{height}" '
+                  f'alt="dotted: sign uncertain" title="dotted: the sign is uncertain (0 is inside the 90 % interval)">')
+    geometry, geometry_style, layer = remembered(lambda: _hover_layer(values, segments, output, region_errors),
+                                                 "hover", values, segments, output, region_errors)
     styles = (_once(sent, "css", lambda: CSS) + _once(sent, picture, lambda: _picture_style(image))
               + _once(sent, geometry, lambda: geometry_style))
     bar = colour_bar(limit, map_unit(output, segments is not None)) if colorbar else ""
     return styles + _figure(title, values.shape, inner + layer, bar)
+
+
+def _matching_errors(values: np.ndarray, segments: np.ndarray | None,
+                     errors: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
+    """The errors per hover box's region: per superpixel when the panel shows ``segments`` and the errors are
+    theirs, per block when a pixel map's errors are per block of the hover grid; else None (not shown)."""
+    if errors is None:
+        return None
+    region_errors, regions = errors
+    if segments is not None:
+        return region_errors if np.array_equal(regions, segments) else None
+    return region_errors if np.array_equal(regions, block_regions(values.shape, PIXEL_HOVER_CELLS)) else None
+
+
+def uncertain_dots(values: np.ndarray, region_errors: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """H × W: a sparse dot pattern over the regions whose sign is uncertain (the mark drawn over them)."""
+    labels = np.asarray(regions).astype(np.int64)
+    totals = np.bincount(labels.ravel(), weights=np.nan_to_num(np.asarray(values, np.float64)).ravel(),
+                         minlength=len(region_errors))
+    doubtful = uncertain_sign(totals, region_errors)[labels]
+    rows, columns = np.indices(labels.shape)
+    step = max(3, max(labels.shape) // 56)
+    return doubtful & (rows % step == 0) & (columns % step == (rows // step % 2) * (step // 2))
 
 
 def image_panel(image: np.ndarray, *, title: str = "", sent: set[str] | None = None) -> str:

@@ -155,9 +155,9 @@ class SuperpixelMethod(Method):
         cls.params = superpixel_params(cls.default_segments, cls.max_segments) + cls.own_params
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        """S × C values of every class (``explained``: the top-k, for methods that treat them specially) and
-        the method's extras."""
+              **params: Any) -> tuple[Any, ...]:
+        """S × C values of every class (``explained``: the top-k, for methods that treat them specially), the
+        method's extras, and for a sampled method the S × C standard errors of the values."""
         raise NotImplementedError
 
     def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
@@ -170,7 +170,10 @@ class SuperpixelMethod(Method):
         probs, base_all = game.probabilities(full)[0], game(~full)[0]
         explained = top_classes(probs, request.top_k)
         own = {name: value for name, value in request.parameters.items() if name not in SEGMENT_PARAMS}
-        values, extras = self.solve(game, request.budget, request.seed, explained, **own)
+        solved = self.solve(game, request.budget, request.seed, explained, **own)
+        values, extras = solved[:2]
+        # A sampled method gives its values' standard errors as a third item (explainers.errors).
+        errors_all = None if len(solved) < 3 or solved[2] is None else np.asarray(solved[2], np.float32).T
         segment_values_all = np.asarray(values, dtype=np.float32).T  # C × S
         segment_values = segment_values_all[explained]
         used = {"segments_found": game.players, "fill_used": resolve_fill(classifier, settings["fill"])}
@@ -180,7 +183,8 @@ class SuperpixelMethod(Method):
             n_evals=game.evaluations, started=started, extras=extras, output=request.output,
             params=self.provenance(request, explained, used), segments=game.segments,
             segment_values=segment_values, segment_values_all=segment_values_all,
-            base_values_all=base_all.astype(np.float32))
+            base_values_all=base_all.astype(np.float32), segment_errors_all=errors_all,
+            segment_errors=None if errors_all is None else errors_all[explained])
 
     def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:
         params = explanation.params
@@ -207,8 +211,8 @@ class PixelMethod(Method):
         return make_explanation(
             classifier, image, method=self.name, values=result.values, base_values=result.base_values,
             probs=probs, classes=classes, seed=request.seed, n_evals=1 + result.evaluations, started=started,
-            output=request.output,
-            extras=result.extras, params=self.provenance(request, classes, result.used))
+            output=request.output, extras=result.extras, params=self.provenance(request, classes, result.used),
+            segment_errors=result.errors, error_regions=result.error_regions)
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,8 @@ class Attribution:
     evaluations: int  # model evaluations, the base class's first prediction excluded
     used: dict[str, Any]  # settings resolved at run time (recorded in params)
     extras: dict[str, Any]
+    errors: np.ndarray | None = None  # K × R standard errors of the values summed over ``error_regions``
+    error_regions: np.ndarray | None = None  # H × W labels 0..R−1
 
 
 SEGMENT_PARAMS = ("segments", "compactness", "sigma", "fill", "fill_constant")

@@ -18,6 +18,7 @@ from torch import nn
 
 from explainers.backgrounds import BACKGROUND_PARAM, make_background, mean_reference, resolve_background
 from explainers.classifier import Classifier, gradient_module_of, logit_module_of
+from explainers.errors import block_regions, mean_and_error
 from explainers.explanation import Explanation
 from explainers.methods.base import Attribution, Param, PixelMethod
 from explainers.methods.registry import register
@@ -52,6 +53,14 @@ def spread_to_pixels(cell_values: np.ndarray, size: tuple[int, int]) -> np.ndarr
     cols = np.minimum((np.arange(size[1]) * w) // size[1], w - 1)
     counts = np.outer(np.bincount(rows, minlength=h), np.bincount(cols, minlength=w)).astype(np.float64)
     return (cell_values / np.maximum(counts, 1))[:, rows][:, :, cols].astype(np.float32)
+
+
+def cell_regions(cells: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """H × W labels: the layer cell (row by row) each pixel takes its value from in :func:`spread_to_pixels`."""
+    h, w = cells
+    rows = np.minimum((np.arange(size[0]) * h) // size[0], h - 1)
+    cols = np.minimum((np.arange(size[1]) * w) // size[1], w - 1)
+    return (rows[:, None] * w + cols[None, :]).astype(np.int32)
 
 
 def _grads_for_classes(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -117,6 +126,15 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
                 # predict may run a faster runtime than the module: the same network and probabilities.
                 base_probs = in_space(classifier.predict(references_array), output)[:, classes].mean(axis=0)
         totals = torch.zeros((len(classes),) + tuple(x_space.shape[2:]), dtype=torch.float64)
+        # The error bars: each sample's attribution summed over a region (a block of pixels, or a layer's
+        # cell), summed and squared across samples.
+        regions = (block_regions(image.shape[:2]) if target is None
+                   else cell_regions(tuple(x_space.shape[2:]), image.shape[:2]))
+        region_of = torch.from_numpy((regions if target is None else
+                                      np.arange(int(np.prod(x_space.shape[2:])))).astype(np.int64).ravel())
+        region_count = int(regions.max()) + 1
+        region_sums = torch.zeros((len(classes), region_count), dtype=torch.float64)
+        region_squares = torch.zeros_like(region_sums)
         # Stratified draws (each reference equally often, one α per stratum of [0, 1]) lower the variance of
         # the estimate at no cost; each draw is still uniform, as in shap.
         all_picks = generator.permutation(np.resize(np.arange(len(ref_space)), max_evals))
@@ -140,7 +158,12 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
                     outputs = model(points)
                 grads = _grads_for_classes(explained(outputs), points)
             replacement.pop("value", None)
-            totals += (grads * (x_space - start)[None]).sum(dim=(1, 2)).double()
+            samples = (grads * (x_space - start)[None]).sum(dim=2).double()  # K × N × cells
+            totals += samples.sum(dim=1)
+            per_region = torch.zeros((len(classes), count, region_count), dtype=torch.float64)
+            per_region.index_add_(2, region_of, samples.flatten(2))
+            region_sums += per_region.sum(dim=1)
+            region_squares += (per_region ** 2).sum(dim=1)
             done += count
             if progress is not None:
                 progress(done, max_evals)
@@ -150,10 +173,12 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
 
     cell_values = (totals / max_evals).numpy()
     values = cell_values.astype(np.float32) if target is None else spread_to_pixels(cell_values, image.shape[:2])
+    _, errors = mean_and_error(region_sums.numpy(), region_squares.numpy(), max_evals)
     return Attribution(values, np.asarray(base_probs, dtype=np.float64), max_evals + len(refs),
                        used={"background_used": resolve_background(classifier, background),
                              "layer_module": layer_name or "input"},
-                       extras={"layer_shape": list(x_space.shape[1:])})
+                       extras={"layer_shape": list(x_space.shape[1:])},
+                       errors=errors.astype(np.float32), error_regions=regions)
 
 
 @register

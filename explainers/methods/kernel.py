@@ -29,6 +29,7 @@ import numpy as np
 from scipy.special import comb
 from threadpoolctl import threadpool_limits
 
+from explainers.errors import regression_errors
 from explainers.methods.base import Param, SuperpixelMethod
 from explainers.methods.registry import register
 from explainers.superpixels import SuperpixelGame
@@ -47,13 +48,15 @@ def _kernel_weight(players: int, size: np.ndarray) -> np.ndarray:
     return (players - 1) / (comb(players, size) * size * (players - size))
 
 
-def paired_kernel_shap(game: Any, players: int, budget: int, seed: int) -> np.ndarray:
-    """S × C Kernel SHAP values from about ``budget`` evaluations, every class at once."""
+def paired_kernel_shap(game: Any, players: int, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """S × C Kernel SHAP values from about ``budget`` evaluations, every class at once, and their standard
+    errors (explainers.errors.regression_errors, each pair one draw)."""
     full, empty = game(np.ones((1, players), bool))[0], game(np.zeros((1, players), bool))[0]
     if budget - 2 >= 2 ** players - 2:
         # Enough budget to enumerate every proper coalition: weight each by the exact kernel.
         coalitions = ((np.arange(1, 2 ** players - 1)[:, None] >> np.arange(players)) & 1).astype(bool)
         weights = _kernel_weight(players, coalitions.sum(axis=1))
+        units = np.full(len(coalitions), -1)
     else:
         rng = np.random.default_rng(seed)
         sizes = np.arange(1, players)
@@ -67,7 +70,11 @@ def paired_kernel_shap(game: Any, players: int, budget: int, seed: int) -> np.nd
         half = ranks < drawn[:, None]
         coalitions = np.concatenate([half, ~half])
         weights = np.ones(len(coalitions))  # sampled in proportion to the kernel: equal regression weights
-    return constrained_regression(coalitions, weights, game(coalitions) - empty, full - empty)
+        units = np.tile(np.arange(halves), 2)
+    outputs = game(coalitions) - empty
+    values = constrained_regression(coalitions, weights, outputs, full - empty)
+    errors = regression_errors(coalitions, weights, outputs, values, units, np.zeros(len(units), np.int64))
+    return values, errors
 
 
 def _size_mass(players: int) -> np.ndarray:
@@ -85,8 +92,10 @@ def _random_coalitions(players: int, size: int, count: int, rng: np.random.Gener
     return ranks < size
 
 
-def stratified_design(players: int, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Coalitions (Z × S bool, neither empty nor full, all distinct) and their regression weights.
+def stratified_design(players: int, budget: int, seed: int, with_units: bool = False) -> tuple[np.ndarray, ...]:
+    """Coalitions (Z × S bool, neither empty nor full, all distinct) and their regression weights; with
+    ``with_units`` also each row's draw (its complementary pair; −1 for an enumerated row) and stratum, for the
+    standard errors of explainers.errors.
 
     Sizes s and S − s form a stratum. From the smallest, a stratum is enumerated while its share of the
     remaining budget covers it; the remaining budget is split over the other strata in proportion to their
@@ -100,6 +109,8 @@ def stratified_design(players: int, budget: int, seed: int) -> tuple[np.ndarray,
     left = max(budget - 2, 0)
     rows: list[np.ndarray] = []
     weights: list[np.ndarray] = []
+    units: list[np.ndarray] = []
+    stratum_of: list[np.ndarray] = []
     while strata:
         s = strata[0]
         share = left * stratum_mass[s] / sum(stratum_mass[t] for t in strata)
@@ -111,6 +122,8 @@ def stratified_design(players: int, budget: int, seed: int) -> tuple[np.ndarray,
             np.put_along_axis(block, members, True, axis=1)
             rows.append(block)
             weights.append(np.full(len(block), mass[size] / comb(players, size)))
+            units.append(np.full(len(block), -1))
+            stratum_of.append(np.full(len(block), s))
         left -= stratum_size[s]
         strata.pop(0)
     if strata and left >= 2:
@@ -134,9 +147,14 @@ def stratified_design(players: int, budget: int, seed: int) -> tuple[np.ndarray,
             halves = np.array(list(chosen.values()))
             rows.append(np.concatenate([halves, ~halves]))
             weights.append(np.full(2 * count, stratum_mass[s] / (2 * count)))
+            first = sum(len(u) for u in units)
+            units.append(first + np.tile(np.arange(count), 2))
+            stratum_of.append(np.full(2 * count, s))
     if not rows:
-        return np.zeros((0, players), dtype=bool), np.zeros(0)
-    return np.concatenate(rows), np.concatenate(weights)
+        empty = (np.zeros((0, players), dtype=bool), np.zeros(0))
+        return empty + (np.zeros(0, np.int64), np.zeros(0, np.int64)) if with_units else empty
+    design = (np.concatenate(rows), np.concatenate(weights))
+    return design + (np.concatenate(units), np.concatenate(stratum_of)) if with_units else design
 
 
 def constrained_regression(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray,
@@ -161,9 +179,12 @@ def _tree_surrogate(coalitions: np.ndarray, outputs: np.ndarray, weights: np.nda
 
 
 def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray, empty: float,
-                       full: float, seed: int, folds: int = SURROGATE_FOLDS) -> np.ndarray:
+                       full: float, seed: int, folds: int = SURROGATE_FOLDS,
+                       units: np.ndarray | None = None, strata: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
     """S Shapley values of one class: the exact values of cross-fitted tree surrogates, plus the constrained
-    regression of their out-of-fold residuals (see the module's docstring)."""
+    regression of their out-of-fold residuals (see the module's docstring); with ``units`` and ``strata``
+    also the standard errors of that regression (explainers.errors), the surrogate's own values taken as fixed."""
     import shap  # imported on use: it takes a second and a half
 
     players = coalitions.shape[1]
@@ -189,23 +210,36 @@ def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.
         end_fit += model.predict(ends.astype(np.float32))
     surrogate_values /= folds
     end_residual = end_values - end_fit / folds
-    correction = constrained_regression(coalitions, weights, (residuals - end_residual[0])[:, None],
-                                        np.array([end_residual[1] - end_residual[0]]))[:, 0]
-    return surrogate_values + correction
+    left = (residuals - end_residual[0])[:, None]
+    left_total = np.array([end_residual[1] - end_residual[0]])
+    correction = constrained_regression(coalitions, weights, left, left_total)[:, 0]
+    errors = None if units is None else regression_errors(coalitions, weights, left, correction[:, None], units,
+                                                          strata)[:, 0]
+    return surrogate_values + correction, errors
 
 
 def kernel_values(game: Any, players: int, budget: int, seed: int, estimator: str,
                   adjust: np.ndarray | None = None) -> np.ndarray:
     """S × C Kernel SHAP values of every class from about ``budget`` evaluations of ``game``; with the
     ``adjusted`` estimator, the classes in ``adjust`` get the surrogate adjustment."""
+    return kernel_estimate(game, players, budget, seed, estimator, adjust, errors=False)[0]
+
+
+def kernel_estimate(game: Any, players: int, budget: int, seed: int, estimator: str,
+                    adjust: np.ndarray | None = None, errors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """S × C Kernel SHAP values (see :func:`kernel_values`) and, with ``errors``, their S × C standard errors
+    (explainers.errors; NaN for shap's KernelExplainer, which keeps its samples to itself)."""
     if estimator == "paired":
-        return paired_kernel_shap(game, players, budget, seed)
+        values, standard = paired_kernel_shap(game, players, budget, seed)
+        return values, standard if errors else None
     if estimator == "shap":
-        return shap_kernel_explainer(game, players, budget, seed)
+        values = shap_kernel_explainer(game, players, budget, seed)
+        return values, np.full_like(values, np.nan) if errors else None
     full, empty = game(np.ones((1, players), bool))[0], game(np.zeros((1, players), bool))[0]
-    coalitions, weights = stratified_design(players, budget, seed)
+    coalitions, weights, units, strata = stratified_design(players, budget, seed, with_units=True)
     outputs = game(coalitions)
     values = constrained_regression(coalitions, weights, outputs - empty, full - empty)
+    standard = regression_errors(coalitions, weights, outputs - empty, values, units, strata) if errors else None
     enough = len(coalitions) >= max(MIN_PER_FOLD * SURROGATE_FOLDS, MIN_PER_PLAYER * players)
     # With every coalition evaluated the regression is already exact.
     if estimator == "adjusted" and adjust is not None and enough and len(coalitions) < 2 ** players - 2:
@@ -213,9 +247,12 @@ def kernel_values(game: Any, players: int, budget: int, seed: int, estimator: st
         # threads) scikit-learn's spinning OpenMP threads were measured taking 130 s instead of 0.4 s per fit.
         with threadpool_limits(limits=1, user_api="openmp"):
             for column in np.asarray(adjust, dtype=np.int64):
-                values[:, column] = surrogate_adjusted(coalitions, weights, outputs[:, column],
-                                                       float(empty[column]), float(full[column]), seed)
-    return values
+                values[:, column], column_errors = surrogate_adjusted(
+                    coalitions, weights, outputs[:, column], float(empty[column]), float(full[column]), seed,
+                    units=units if errors else None, strata=strata)
+                if standard is not None:
+                    standard[:, column] = column_errors
+    return values, standard
 
 
 def shap_kernel_explainer(game: Any, players: int, budget: int, seed: int) -> np.ndarray:
@@ -254,5 +291,5 @@ class Kernel(SuperpixelMethod):
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
               estimator: str = "adjusted", **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        values = kernel_values(game, game.players, budget, seed, estimator, adjust=explained)
-        return values, ({"adjusted_classes": explained.tolist()} if estimator == "adjusted" else {})
+        values, errors = kernel_estimate(game, game.players, budget, seed, estimator, adjust=explained)
+        return values, ({"adjusted_classes": explained.tolist()} if estimator == "adjusted" else {}), errors

@@ -145,4 +145,10 @@ class Owen(SuperpixelMethod):
         # Small batches keep shap's refinement greedy (it reorders its queue between batches); the game still
         # sends the model full batches of its own size.
         batch_size = 2 * max(4, min(int(game.classifier.batch_size), 16))
-        return owen_values(game, linkage, budget, seed, batch_size), {"hierarchy": linkage.tolist()}
+        values = owen_values(game, linkage, budget, seed, batch_size)
+        # The error bars: what the second half of the budget changed (the game remembers its coalitions, so
+        # the half-budget run costs only what shap's refinement order does not share with the whole one).
+        before = game.evaluations
+        half = owen_values(game, linkage, max(2, budget // 2), seed, batch_size)
+        return values, {"hierarchy": linkage.tolist(), "error_evaluations": game.evaluations - before}, \
+            np.abs(values - half)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from explainers.errors import mean_and_error
 from explainers.methods.base import ParameterError, SuperpixelMethod
 from explainers.methods.registry import register
 from explainers.superpixels import SuperpixelGame
@@ -39,6 +40,13 @@ def permutation_coalitions(order: np.ndarray) -> np.ndarray:
 
 def permutation_shapley(game: SuperpixelGame, players: int, max_evals: int, seed: int) -> np.ndarray:
     """S × C values, equal to shap's PermutationExplainer(seed=seed) with ``max_evals`` on this game."""
+    return permutation_estimate(game, players, max_evals, seed)[0]
+
+
+def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int,
+                         seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """S × C values (as :func:`permutation_shapley`) and their standard errors: each antithetic permutation is
+    one independent estimate of every value (NaN from a single permutation)."""
     permutations = max_evals // (2 * players + 1)
     rng = np.random.RandomState(seed)  # shap seeds numpy's global RandomState with the same seed
     order = np.arange(players)
@@ -47,6 +55,7 @@ def permutation_shapley(game: SuperpixelGame, players: int, max_evals: int, seed
         rng.shuffle(order)  # in place, each from the previous one, as shap does
         orders.append(order.copy())
     values: np.ndarray | None = None
+    squares: np.ndarray | None = None
     group = max(1, ROWS_PER_CALL // (2 * players + 1))
     for start in range(0, permutations, group):
         chunk = orders[start:start + group]
@@ -54,11 +63,15 @@ def permutation_shapley(game: SuperpixelGame, players: int, max_evals: int, seed
         outputs = outputs.astype(np.float64).reshape(len(chunk), 2 * players + 1, -1)
         if values is None:
             values = np.zeros((players, outputs.shape[-1]))
+            squares = np.zeros_like(values)
         for permutation, rows in zip(chunk, outputs):
-            values[permutation] += rows[1:players + 1] - rows[:players]  # each player joining
-            values[permutation] += rows[players:2 * players] - rows[players + 1:]  # each player leaving
-    assert values is not None  # the caller checked that the budget allows one permutation
-    return values / (2 * permutations)
+            joining = rows[1:players + 1] - rows[:players]  # each player joining
+            leaving = rows[players:2 * players] - rows[players + 1:]  # each player leaving
+            values[permutation] += joining  # in shap's order of additions, to its last bit
+            values[permutation] += leaving
+            squares[permutation] += ((joining + leaving) / 2) ** 2
+    assert values is not None and squares is not None  # the caller checked the budget allows one permutation
+    return values / (2 * permutations), mean_and_error(values / 2, squares, permutations)[1]
 
 
 @register
@@ -79,4 +92,5 @@ class Permutation(SuperpixelMethod):
         if budget < needed:
             raise ParameterError(f"One permutation over {game.players} superpixels needs {needed} model "
                                  f"evaluations; raise the budget to at least {needed} or lower the segment count.")
-        return permutation_shapley(game, game.players, budget, seed), {}
+        values, errors = permutation_estimate(game, game.players, budget, seed)
+        return values, {}, errors
