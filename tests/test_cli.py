@@ -42,6 +42,22 @@ def test_explain_as_a_process_writes_json_and_the_npz(tmp_path) -> None:
     assert "evaluations" in result.stderr  # the progress bar
 
 
+def test_a_sampled_explanation_carries_its_error_bars_to_the_json_and_the_npz(tmp_path, capsys) -> None:
+    out = tmp_path / "seven.npz"
+    assert main(["explain", "--model", "digits_cnn", "--image", SEVEN, "--method", "kernel", "--top-k", "2",
+                 "--max-evals", "400", "--seed", "1", "--segments", "20", "--no-cache", "--quiet",
+                 "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    saved = Explanation.load(out)
+    assert saved.segment_errors.shape == saved.segment_values.shape == (2, saved.segments.max() + 1)
+    assert np.all(saved.segment_errors >= 0) and np.all(np.isfinite(saved.segment_errors))
+    expected = max(np.linalg.norm(e) / np.linalg.norm(v) for e, v in zip(saved.segment_errors, saved.segment_values))
+    assert report["relative_error"] == pytest.approx(expected, rel=1e-5) and 0 < report["relative_error"] < 1
+    assert main(["explain", "--model", "digits_cnn", "--image", SEVEN, "--method", "partition", "--max-evals",
+                 "60", "--no-cache", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["relative_error"] is None  # not sampled
+
+
 def test_unknown_model_as_a_process_exits_2_with_one_sentence() -> None:
     result = run_cli("explain", "--model", "resnet9000", "--image", SEVEN)
     assert result.returncode == 2
