@@ -47,6 +47,9 @@ class TerminalProgress:
     def __call__(self, done: int, total: int) -> None:
         self.progress(done, total)
 
+    def note(self, text: str) -> None:
+        self.progress.note(text)
+
     def _draw(self, state: Any) -> None:
         filled = int(self.width * state.fraction)
         self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {state.describe(self.unit)}, "

@@ -24,6 +24,7 @@ class ProgressState:
     elapsed: float  # seconds since the work started
     rate: float | None  # units per second, None until two updates have been seen
     seconds_left: float | None  # None until there is a rate
+    note: str = ""  # what the method says of its work so far (e.g. a budget "auto" run's current error)
 
     @property
     def fraction(self) -> float:
@@ -38,7 +39,7 @@ class ProgressState:
                 text += f", about {format_seconds(self.seconds_left)} left"
         elif self.done < self.total:
             text += ", estimating the time left…"
-        return text
+        return f"{text}, {self.note}" if self.note else text
 
 
 def format_seconds(seconds: float) -> str:
@@ -47,6 +48,13 @@ def format_seconds(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def tell(progress: ProgressCallback | None, text: str) -> None:
+    """Passes ``text`` to a progress callback that shows notes (one with a ``note`` method); others ignore it."""
+    note = getattr(progress, "note", None)
+    if callable(note):
+        note(text)
 
 
 class Progress:
@@ -67,6 +75,13 @@ class Progress:
         self.started = clock()
         self._samples: deque[tuple[float, int]] = deque()
         self._last_drawn = float("-inf")
+        self._note = ""
+
+    def note(self, text: str) -> None:
+        """A word on the work so far, shown after the count (see :func:`tell`)."""
+        self._note = text
+        if self.on_update is not None:
+            self.on_update(self.state)
 
     def __call__(self, done: int, total: int | None = None) -> None:
         now = self.clock()
@@ -90,7 +105,7 @@ class Progress:
             if t1 > t0 and d1 > d0:
                 rate = (d1 - d0) / (t1 - t0)
         left = (self.total - self.done) / rate if rate else None
-        return ProgressState(self.done, self.total, elapsed, rate, left)
+        return ProgressState(self.done, self.total, elapsed, rate, left, self._note)
 
     def part(self, offset: int, share: int) -> ProgressCallback:
         """A callback for one piece of a larger job: its ``done`` of ``total`` maps onto ``share`` units

@@ -161,6 +161,8 @@ class Job:
         if "started" in message and self.started is None:
             self.started = time.time()
             self.progress = Progress()
+        if "note" in message and self.progress is not None:
+            self.progress.note(str(message["note"]))
         if "done" in message:
             self.reported = True
             self.progress(int(message["done"]), int(message["total"]))

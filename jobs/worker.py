@@ -133,6 +133,9 @@ class _Reporter:
             raise JobCancelled(f"job {self.key} was cancelled")
         self.send(done=int(done), total=int(total))
 
+    def note(self, text: str) -> None:
+        self.send(note=str(text))
+
 
 def explain_job(request: ExplanationRequest, image: InputImage,
                 score: bool = False) -> Explanation | tuple[Explanation, dict[str, dict]]:

@@ -118,3 +118,32 @@ def test_hover_shows_plus_minus_and_dots_mark_uncertain_regions():
     assert "sign uncertain" in html  # the dotted layer is drawn
     plain = overlay_panel(np.zeros((8, 8, 3), np.uint8), values, limit=25.0, segments=segments)
     assert "±" not in plain and "sign uncertain" not in plain
+
+
+@pytest.mark.parametrize("method, estimator", [("kernel", "stratified"), ("kernel", "adjusted"), ("permutation", None)])
+def test_budget_auto_stops_at_the_target_and_never_beyond_the_budget(method, estimator):
+    from explainers.images import load_image
+    from explainers.methods import get_method
+    from explainers.progress import Progress
+    from explainers.request import build_request
+    from models import load_classifier
+
+    classifier = load_classifier("digits_cnn")
+    image = classifier.prepare(load_image(Path(__file__).resolve().parents[1] / "assets" / "samples" / "digits"
+                                          / "digit_7.png").pixels)
+    own = {} if estimator is None else {"estimator": estimator}
+    seen: list[str] = []
+
+    def explain(target: float, budget: int):
+        request = build_request(classifier, image, method, params={**own, "segments": 20, "target_error": target},
+                                budget=budget, seed=0, top_k=2)
+        return get_method(method).explain(request, classifier, image, Progress(lambda s: seen.append(s.describe())))
+
+    loose = explain(0.25, 4000)
+    assert loose.n_evals < 2000  # stopped early
+    top_error = np.linalg.norm(loose.segment_errors[0]) / np.linalg.norm(loose.segment_values[0])
+    assert top_error <= 0.25 + 1e-9
+    assert any("relative error" in line and "(target 25%)" in line for line in seen)  # the progress bar tells
+    strict = explain(0.001, 1500)
+    assert strict.n_evals <= 1500 + 2  # the budget is the limit (and the full and empty coalitions)
+    assert np.linalg.norm(strict.segment_errors[0]) < np.linalg.norm(loose.segment_errors[0])

@@ -228,6 +228,12 @@ class Attribution:
     error_regions: np.ndarray | None = None  # H × W labels 0..R−1
 
 
+# Budget "auto" for the sampling methods that can watch their own error (kernel, permutation).
+TARGET_PARAM = Param("target_error", "float", 0.0, "Budget auto: stop as soon as the top class's relative "
+                     "standard error (‖standard errors‖ ÷ ‖values‖) is at most this, e.g. 0.05 for 5 %; the "
+                     "budget is then the most it may spend. 0: spend the whole budget.", low=0.0, high=1.0,
+                     step=0.01, label="Budget auto: target error", flag="--target-error")
+
 SEGMENT_PARAMS = ("segments", "compactness", "sigma", "fill", "fill_constant")
 
 

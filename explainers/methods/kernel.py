@@ -30,7 +30,8 @@ from scipy.special import comb
 from threadpoolctl import threadpool_limits
 
 from explainers.errors import regression_errors
-from explainers.methods.base import Param, SuperpixelMethod
+from explainers.methods.base import TARGET_PARAM, ParameterError, Param, SuperpixelMethod
+from explainers.progress import tell
 from explainers.methods.registry import register
 from explainers.superpixels import SuperpixelGame
 
@@ -155,6 +156,63 @@ def stratified_design(players: int, budget: int, seed: int, with_units: bool = F
         return empty + (np.zeros(0, np.int64), np.zeros(0, np.int64)) if with_units else empty
     design = (np.concatenate(rows), np.concatenate(weights))
     return design + (np.concatenate(units), np.concatenate(stratum_of)) if with_units else design
+
+
+def pooled_design(coalitions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Regression weights, draws and strata (as :func:`stratified_design` gives them) for any set of distinct
+    coalitions closed under complement, such as the union of several stratified designs: a stratum held whole
+    is enumerated, the others are uniform samples weighted by their stratum's kernel mass ÷ their count."""
+    players = coalitions.shape[1]
+    mass = _size_mass(players)
+    sizes = coalitions.sum(axis=1)
+    stratum = np.minimum(sizes, players - sizes)
+    weights = np.zeros(len(coalitions))
+    units = np.full(len(coalitions), -1)
+    keys = [min(np.packbits(row).tobytes(), np.packbits(~row).tobytes()) for row in coalitions]
+    pair_of = {key: number for number, key in enumerate(dict.fromkeys(keys))}
+    for s in np.unique(stratum):
+        rows = stratum == s
+        whole = int(comb(players, s, exact=True)) * (2 if players - s != s else 1)
+        if rows.sum() >= whole:
+            weights[rows] = mass[sizes[rows]] / comb(players, sizes[rows])
+        else:
+            weights[rows] = (mass[s] + (mass[players - s] if players - s != s else 0.0)) / rows.sum()
+            units[rows] = [pair_of[keys[i]] for i in np.flatnonzero(rows)]
+    return weights, units, stratum
+
+
+def kernel_auto(game: Any, players: int, budget: int, seed: int, estimator: str, adjust: np.ndarray,
+                target: float, progress: Any = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Budget "auto": stratified designs of doubling size are pooled (:func:`pooled_design`) until the top
+    class's relative standard error ‖errors‖ / ‖values‖ is at most ``target``, or ``budget`` evaluations are
+    spent. The classes in ``adjust`` then get the ``adjusted`` estimator's surrogate on the pooled coalitions."""
+    top = int(adjust[0]) if len(adjust) else 0
+    full, empty = game(np.ones((1, players), bool))[0], game(np.zeros((1, players), bool))[0]
+    pool: dict[bytes, np.ndarray] = {}
+    step, rounds, error = min(budget, max(8 * players, 64)), 0, float("inf")
+    while True:
+        for row in stratified_design(players, step, seed + 7919 * rounds)[0]:
+            pool.setdefault(np.packbits(row).tobytes(), row)
+        rounds += 1
+        coalitions = np.array(list(pool.values()))
+        outputs = game(coalitions)
+        weights, units, strata = pooled_design(coalitions)
+        values = constrained_regression(coalitions, weights, outputs - empty, full - empty)
+        errors = regression_errors(coalitions, weights, outputs - empty, values, units, strata)
+        error = float(np.linalg.norm(errors[:, top]) / max(np.linalg.norm(values[:, top]), 1e-300))
+        tell(progress, f"relative error {error:.1%} (target {target:.0%})")
+        left = budget - game.evaluations
+        if error <= target or left < 4 or len(pool) >= 2 ** players - 2:
+            break
+        step = min(2 * len(pool), left + 2)
+    if estimator == "adjusted" and len(coalitions) >= max(MIN_PER_FOLD * SURROGATE_FOLDS, MIN_PER_PLAYER * players) \
+            and len(coalitions) < 2 ** players - 2:
+        with threadpool_limits(limits=1, user_api="openmp"):
+            for column in np.asarray(adjust, dtype=np.int64):
+                values[:, column], errors[:, column] = surrogate_adjusted(
+                    coalitions, weights, outputs[:, column], float(empty[column]), float(full[column]), seed,
+                    units=units, strata=strata)
+    return values, errors, {"auto_rounds": rounds, "auto_error": error, "auto_reached": error <= target}
 
 
 def constrained_regression(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray,
@@ -283,6 +341,7 @@ class Kernel(SuperpixelMethod):
               "values plus a regression on what it misses; the most accurate per evaluation), stratified "
               "(enumerated and paired sampled coalition sizes, one regression), shap's KernelExplainer, or paired "
               "sampling.", choices=ESTIMATORS, flag="--estimator"),
+        TARGET_PARAM,
     )
     default_budget = 500
     min_budget = 5
@@ -290,6 +349,14 @@ class Kernel(SuperpixelMethod):
     order = 30
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              estimator: str = "adjusted", **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+              estimator: str = "adjusted", target_error: float = 0.0, **params: Any) -> tuple[Any, ...]:
+        extras = {"adjusted_classes": explained.tolist()} if estimator == "adjusted" else {}
+        if target_error > 0:
+            if estimator not in ("adjusted", "stratified"):
+                raise ParameterError("Budget auto (target_error) works with the adjusted and stratified "
+                                     f"estimators, not {estimator}.")
+            values, errors, auto = kernel_auto(game, game.players, budget, seed, estimator, explained,
+                                               target_error, game.progress)
+            return values, {**extras, **auto}, errors
         values, errors = kernel_estimate(game, game.players, budget, seed, estimator, adjust=explained)
-        return values, ({"adjusted_classes": explained.tolist()} if estimator == "adjusted" else {}), errors
+        return values, extras, errors

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from explainers.errors import mean_and_error
-from explainers.methods.base import ParameterError, SuperpixelMethod
+from explainers.methods.base import TARGET_PARAM, ParameterError, SuperpixelMethod
+from explainers.progress import tell
 from explainers.methods.registry import register
 from explainers.superpixels import SuperpixelGame
 
@@ -43,10 +44,12 @@ def permutation_shapley(game: SuperpixelGame, players: int, max_evals: int, seed
     return permutation_estimate(game, players, max_evals, seed)[0]
 
 
-def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int,
-                         seed: int) -> tuple[np.ndarray, np.ndarray]:
+def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int, seed: int, target: float = 0.0,
+                         top: int = 0, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """S × C values (as :func:`permutation_shapley`) and their standard errors: each antithetic permutation is
-    one independent estimate of every value (NaN from a single permutation)."""
+    one independent estimate of every value (NaN from a single permutation). With ``target`` > 0 (budget
+    "auto"), it stops after the first few permutations at which class ``top``'s relative standard error
+    ‖errors‖ / ‖values‖ is at most ``target``."""
     permutations = max_evals // (2 * players + 1)
     rng = np.random.RandomState(seed)  # shap seeds numpy's global RandomState with the same seed
     order = np.arange(players)
@@ -57,6 +60,9 @@ def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int,
     values: np.ndarray | None = None
     squares: np.ndarray | None = None
     group = max(1, ROWS_PER_CALL // (2 * players + 1))
+    if target > 0:
+        group = max(2, min(group, permutations // 16))  # look at the error often enough to stop near the target
+    done = 0
     for start in range(0, permutations, group):
         chunk = orders[start:start + group]
         outputs = game(np.concatenate([permutation_coalitions(o) for o in chunk]))
@@ -70,8 +76,15 @@ def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int,
             values[permutation] += joining  # in shap's order of additions, to its last bit
             values[permutation] += leaving
             squares[permutation] += ((joining + leaving) / 2) ** 2
+        done += len(chunk)
+        if target > 0 and done >= 2:
+            mean, errors = mean_and_error(values / 2, squares, done)
+            error = float(np.linalg.norm(errors[:, top]) / max(np.linalg.norm(mean[:, top]), 1e-300))
+            tell(progress, f"relative error {error:.1%} (target {target:.0%})")
+            if error <= target:
+                break
     assert values is not None and squares is not None  # the caller checked the budget allows one permutation
-    return values / (2 * permutations), mean_and_error(values / 2, squares, permutations)[1]
+    return values / (2 * done), mean_and_error(values / 2, squares, done)[1]
 
 
 @register
@@ -81,16 +94,18 @@ class Permutation(SuperpixelMethod):
     summary = "Antithetic permutations of SLIC superpixels; one permutation costs 2·S + 1 evaluations."
     paper = ("Štrumbelj & Kononenko 2014, Explaining prediction models and individual predictions with feature "
              "contributions (shap's Permutation explainer)")
+    own_params = (TARGET_PARAM,)
     default_budget = 500
     min_budget = 5
     max_budget = 20_000
     order = 20
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+              target_error: float = 0.0, **params: Any) -> tuple[Any, ...]:
         needed = 2 * game.players + 1
         if budget < needed:
             raise ParameterError(f"One permutation over {game.players} superpixels needs {needed} model "
                                  f"evaluations; raise the budget to at least {needed} or lower the segment count.")
-        values, errors = permutation_estimate(game, game.players, budget, seed)
+        values, errors = permutation_estimate(game, game.players, budget, seed, target_error, int(explained[0]),
+                                              game.progress)
         return values, {}, errors
