@@ -13,6 +13,7 @@ the classes of the relative L2 error ‖φ̂ − φ‖ / ‖φ‖, the median ov
 inside the default estimator's nominal 90 % intervals (explainers.errors). Writes ``bench/kernel_accuracy.md``.
 
 Run: .venv/bin/python -m bench.kernel_accuracy [--seeds 5] [--budgets 128 256 512 1024 2048]
+     [--surrogate FOLDS ROUNDS LEAVES RATE]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 from bench.exact_tables import CASES, load_game
 from explainers.images import load_image
 from explainers.errors import Z90
+from explainers.methods import kernel
 from explainers.methods.kernel import ESTIMATORS, kernel_estimate, kernel_values
 from explainers.superpixels import build_game
 from models import load_classifier
@@ -109,7 +111,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--digits-reference", type=int, default=100_000)
     parser.add_argument("--out", default=str(ROOT / "bench" / "kernel_accuracy.md"))
+    parser.add_argument("--surrogate", type=float, nargs=4, metavar=("FOLDS", "ROUNDS", "LEAVES", "RATE"),
+                        help="the adjusted estimator's tree surrogate (default: the method's; scikit-learn's own "
+                             "defaults are 5 150 31 0.1)")
     args = parser.parse_args()
+    if args.surrogate:
+        kernel.SURROGATE_FOLDS, kernel.SURROGATE_ITERATIONS, kernel.SURROGATE_LEAVES = map(int, args.surrogate[:3])
+        kernel.SURROGATE_RATE = args.surrogate[3]
     estimators = ["shap", "paired", "stratified", "adjusted"]
     assert set(estimators) == set(ESTIMATORS)
     started = time.perf_counter()

@@ -9,7 +9,8 @@ Predictions", 2017), with four estimators chosen by the ``estimator`` parameter:
   residuals come from a surrogate that did not see them). The idea is regression-adjusted Monte Carlo (Witter
   et al., "Regression-adjusted Monte Carlo Estimators for Shapley Values and Probabilistic Values", 2025); a
   good surrogate leaves little for the sampled regression to get wrong. Measured against exact values in
-  ``bench/kernel_accuracy.py``. Classes that are not explained get the ``stratified`` values.
+  ``bench/kernel_accuracy.py``. Classes that are not explained get the ``stratified`` values, and so does
+  every class once the budget covers more than SURROGATE_MAX_SHARE of all coalitions.
 - ``stratified``: every coalition of the smallest and largest sizes is enumerated while the budget covers a
   whole pair of sizes (as shap does), the other sizes are sampled without repetition, in complementary pairs
   (Covert & Lee, "Improving KernelSHAP", 2021), in proportion to the Shapley kernel; one efficiency-
@@ -17,7 +18,9 @@ Predictions", 2017), with four estimators chosen by the ``estimator`` parameter:
 - ``shap``: shap's KernelExplainer as in the seed notebook, with ``l1_reg=False`` (its default ``"auto"``
   keeps only a handful of features when the budget is small).
 - ``paired``: complementary pairs with sizes drawn from the kernel, with repetition, one regression.
-Every estimator is exact once the budget covers every coalition (2^S).
+Every estimator is exact once the budget covers every coalition (2^S). Every estimator but ``shap`` gives
+standard errors beside its values (explainers.errors), and ``target_error`` > 0 turns the budget into a
+maximum: budget "auto" (:func:`kernel_auto`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ from explainers.superpixels import SuperpixelGame
 
 ESTIMATORS = ("adjusted", "stratified", "shap", "paired")
 SURROGATE_FOLDS = 5
+# Each fold's tree surrogate: 60 boosting rounds of 15 leaves at rate 0.25 (against scikit-learn's defaults of
+# 150, 31 and 0.1: a tenth of the fitting time, about the same accuracy on the exact games, bench/kernel_accuracy).
+SURROGATE_ITERATIONS = 60
+SURROGATE_LEAVES = 15
+SURROGATE_RATE = 0.25
+# Past this share of all 2^S coalitions the stratified regression alone is the more accurate (measured: at half
+# of 12 superpixels' coalitions, the surrogate made the error 1.6 × shap's against stratified's 0.77 ×).
+SURROGATE_MAX_SHARE = 1 / 8
 # The surrogate is fitted only with at least this many sampled coalitions per fold and per player; below
 # that, the stratified values (measured: with 126 coalitions of 50 digit superpixels the surrogate made the
 # error worse, bench/kernel_accuracy.md).
@@ -205,13 +216,8 @@ def kernel_auto(game: Any, players: int, budget: int, seed: int, estimator: str,
         if error <= target or left < 4 or len(pool) >= 2 ** players - 2:
             break
         step = min(2 * len(pool), left + 2)
-    if estimator == "adjusted" and len(coalitions) >= max(MIN_PER_FOLD * SURROGATE_FOLDS, MIN_PER_PLAYER * players) \
-            and len(coalitions) < 2 ** players - 2:
-        with threadpool_limits(limits=1, user_api="openmp"):
-            for column in np.asarray(adjust, dtype=np.int64):
-                values[:, column], errors[:, column] = surrogate_adjusted(
-                    coalitions, weights, outputs[:, column], float(empty[column]), float(full[column]), seed,
-                    units=units, strata=strata)
+    if estimator == "adjusted":
+        adjust_classes(coalitions, weights, outputs, empty, full, seed, adjust, values, errors, units, strata)
     return values, errors, {"auto_rounds": rounds, "auto_error": error, "auto_reached": error <= target}
 
 
@@ -232,12 +238,13 @@ def constrained_regression(coalitions: np.ndarray, weights: np.ndarray, outputs:
 def _tree_surrogate(coalitions: np.ndarray, outputs: np.ndarray, weights: np.ndarray, seed: int):
     from sklearn.ensemble import HistGradientBoostingRegressor  # scikit-learn takes a second to import
 
-    return HistGradientBoostingRegressor(max_iter=150, min_samples_leaf=5, random_state=seed).fit(
+    return HistGradientBoostingRegressor(max_iter=SURROGATE_ITERATIONS, max_leaf_nodes=SURROGATE_LEAVES,
+                                         learning_rate=SURROGATE_RATE, min_samples_leaf=5, random_state=seed).fit(
         coalitions.astype(np.float32), outputs, sample_weight=weights / weights.mean())
 
 
 def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray, empty: float,
-                       full: float, seed: int, folds: int = SURROGATE_FOLDS,
+                       full: float, seed: int, folds: int | None = None,
                        units: np.ndarray | None = None, strata: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray | None]:
     """S Shapley values of one class: the exact values of cross-fitted tree surrogates, plus the constrained
@@ -246,6 +253,7 @@ def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.
     import shap  # imported on use: it takes a second and a half
 
     players = coalitions.shape[1]
+    folds = SURROGATE_FOLDS if folds is None else folds
     rng = np.random.default_rng(seed)
     fold_of = rng.permutation(len(coalitions)) % folds
     ends = np.stack([np.zeros(players, bool), np.ones(players, bool)])
@@ -298,19 +306,32 @@ def kernel_estimate(game: Any, players: int, budget: int, seed: int, estimator: 
     outputs = game(coalitions)
     values = constrained_regression(coalitions, weights, outputs - empty, full - empty)
     standard = regression_errors(coalitions, weights, outputs - empty, values, units, strata) if errors else None
-    enough = len(coalitions) >= max(MIN_PER_FOLD * SURROGATE_FOLDS, MIN_PER_PLAYER * players)
-    # With every coalition evaluated the regression is already exact.
-    if estimator == "adjusted" and adjust is not None and enough and len(coalitions) < 2 ** players - 2:
-        # One OpenMP thread: the fits are small, and with the CPU shared (another process, the model's own
-        # threads) scikit-learn's spinning OpenMP threads were measured taking 130 s instead of 0.4 s per fit.
-        with threadpool_limits(limits=1, user_api="openmp"):
-            for column in np.asarray(adjust, dtype=np.int64):
-                values[:, column], column_errors = surrogate_adjusted(
-                    coalitions, weights, outputs[:, column], float(empty[column]), float(full[column]), seed,
-                    units=units if errors else None, strata=strata)
-                if standard is not None:
-                    standard[:, column] = column_errors
+    if estimator == "adjusted" and adjust is not None:
+        adjust_classes(coalitions, weights, outputs, empty, full, seed, adjust, values, standard, units, strata)
     return values, standard
+
+
+def adjust_classes(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray, empty: np.ndarray,
+                   full: np.ndarray, seed: int, adjust: np.ndarray, values: np.ndarray,
+                   errors: np.ndarray | None, units: np.ndarray, strata: np.ndarray) -> None:
+    """The ``adjusted`` estimator for the classes in ``adjust``: their columns of ``values`` (and of ``errors``)
+    replaced by :func:`surrogate_adjusted`'s, the classes fitted side by side on the machine's cores. Nothing
+    changes with too few coalitions for the surrogate, or with more than SURROGATE_MAX_SHARE of all of them
+    evaluated (where the regression alone is the better estimate, and exact once all are)."""
+    players = coalitions.shape[1]
+    enough = len(coalitions) >= max(MIN_PER_FOLD * SURROGATE_FOLDS, MIN_PER_PLAYER * players)
+    if not enough or len(coalitions) > SURROGATE_MAX_SHARE * 2 ** players or len(adjust) == 0:
+        return
+    # One OpenMP thread: the fits are small, and with the CPU shared (another process, the model's own
+    # threads) scikit-learn's spinning OpenMP threads were measured taking 130 s instead of 0.4 s per fit.
+    # (Fitting the classes in threads side by side measured only 5 % faster: the grower holds the GIL.)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for column in np.asarray(adjust, dtype=np.int64):
+            values[:, column], column_errors = surrogate_adjusted(
+                coalitions, weights, outputs[:, column], float(empty[column]), float(full[column]), seed,
+                units=units if errors is not None else None, strata=strata)
+            if errors is not None:
+                errors[:, column] = column_errors
 
 
 def shap_kernel_explainer(game: Any, players: int, budget: int, seed: int) -> np.ndarray:
