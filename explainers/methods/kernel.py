@@ -315,7 +315,7 @@ def adjust_classes(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndar
                    full: np.ndarray, seed: int, adjust: np.ndarray, values: np.ndarray,
                    errors: np.ndarray | None, units: np.ndarray, strata: np.ndarray) -> None:
     """The ``adjusted`` estimator for the classes in ``adjust``: their columns of ``values`` (and of ``errors``)
-    replaced by :func:`surrogate_adjusted`'s, the classes fitted side by side on the machine's cores. Nothing
+    replaced by :func:`surrogate_adjusted`'s, one class after another. Nothing
     changes with too few coalitions for the surrogate, or with more than SURROGATE_MAX_SHARE of all of them
     evaluated (where the regression alone is the better estimate, and exact once all are)."""
     players = coalitions.shape[1]
