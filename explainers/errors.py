@@ -32,6 +32,13 @@ def block_regions(shape: tuple[int, int], cells: int = ERROR_CELLS) -> np.ndarra
     return (rows * columns + np.arange(width)[None, :] // block).astype(np.int32)
 
 
+def relative_error(errors: np.ndarray, values: np.ndarray) -> float | None:
+    """max over rows of ‖errors‖ / ‖values‖ (None when no row has a known error)."""
+    ratios = [float(np.linalg.norm(e) / max(np.linalg.norm(v), 1e-300))
+              for e, v in zip(np.asarray(errors, np.float64), np.asarray(values, np.float64)) if np.all(np.isfinite(e))]
+    return max(ratios) if ratios else None
+
+
 def uncertain_sign(values: np.ndarray, errors: np.ndarray) -> np.ndarray:
     """Where the 90 % interval value ± Z90·error holds zero strictly inside (a known, non-zero error only)."""
     errors = np.asarray(errors, dtype=np.float64)

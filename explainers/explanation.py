@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from explainers.classifier import Classifier
+from explainers.errors import relative_error
 from explainers.outputs import in_space
 
 SCHEMA_VERSION = 1
@@ -167,13 +168,6 @@ def region_sums(values: np.ndarray, regions: np.ndarray) -> np.ndarray:
     count = int(labels.max()) + 1
     return np.stack([np.bincount(labels, weights=np.asarray(v, np.float64).ravel(), minlength=count)
                      for v in values])
-
-
-def relative_error(errors: np.ndarray, values: np.ndarray) -> float | None:
-    """max over rows of ‖errors‖ / ‖values‖ (None when no row has a known error)."""
-    ratios = [float(np.linalg.norm(e) / max(np.linalg.norm(v), 1e-300))
-              for e, v in zip(np.asarray(errors, np.float64), np.asarray(values, np.float64)) if np.all(np.isfinite(e))]
-    return max(ratios) if ratios else None
 
 
 def additivity_error(values: np.ndarray, base_values: np.ndarray, outputs: np.ndarray) -> float:

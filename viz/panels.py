@@ -19,7 +19,7 @@ import html
 
 import numpy as np
 
-from explainers.errors import ERROR_CELLS, Z90, block_regions, uncertain_sign
+from explainers.errors import ERROR_CELLS, block_regions, uncertain_sign
 from explainers.outputs import shown
 from viz.plots import OUTLINE_OPACITY, HOVER_CELLS, heatmap_uri, hover_grid, image_uri, outline_uri, remembered, \
     symmetric_limit

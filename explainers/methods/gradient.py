@@ -130,8 +130,7 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
         # cell), summed and squared across samples.
         regions = (block_regions(image.shape[:2]) if target is None
                    else cell_regions(tuple(x_space.shape[2:]), image.shape[:2]))
-        region_of = torch.from_numpy((regions if target is None else
-                                      np.arange(int(np.prod(x_space.shape[2:])))).astype(np.int64).ravel())
+        region_of = torch.from_numpy(regions.astype(np.int64).ravel()) if target is None else None
         region_count = int(regions.max()) + 1
         region_sums = torch.zeros((len(classes), region_count), dtype=torch.float64)
         region_squares = torch.zeros_like(region_sums)
@@ -160,8 +159,11 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
             replacement.pop("value", None)
             samples = (grads * (x_space - start)[None]).sum(dim=2).double()  # K × N × cells
             totals += samples.sum(dim=1)
-            per_region = torch.zeros((len(classes), count, region_count), dtype=torch.float64)
-            per_region.index_add_(2, region_of, samples.flatten(2))
+            if region_of is None:  # a layer: its cells are the regions
+                per_region = samples.flatten(2)
+            else:
+                per_region = torch.zeros((len(classes), count, region_count), dtype=torch.float64)
+                per_region.index_add_(2, region_of, samples.flatten(2))
             region_sums += per_region.sum(dim=1)
             region_squares += (per_region ** 2).sum(dim=1)
             done += count

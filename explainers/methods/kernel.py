@@ -32,7 +32,7 @@ import numpy as np
 from scipy.special import comb
 from threadpoolctl import threadpool_limits
 
-from explainers.errors import regression_errors
+from explainers.errors import regression_errors, relative_error
 from explainers.methods.base import TARGET_PARAM, ParameterError, Param, SuperpixelMethod
 from explainers.progress import tell
 from explainers.methods.registry import register
@@ -210,7 +210,7 @@ def kernel_auto(game: Any, players: int, budget: int, seed: int, estimator: str,
         weights, units, strata = pooled_design(coalitions)
         values = constrained_regression(coalitions, weights, outputs - empty, full - empty)
         errors = regression_errors(coalitions, weights, outputs - empty, values, units, strata)
-        error = float(np.linalg.norm(errors[:, top]) / max(np.linalg.norm(values[:, top]), 1e-300))
+        error = relative_error(errors[:, top][None], values[:, top][None])
         tell(progress, f"relative error {error:.1%} (target {target:.0%})")
         left = budget - game.evaluations
         if error <= target or left < 4 or len(pool) >= 2 ** players - 2:

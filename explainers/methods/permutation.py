@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from explainers.errors import mean_and_error
+from explainers.errors import mean_and_error, relative_error
 from explainers.methods.base import TARGET_PARAM, ParameterError, SuperpixelMethod
 from explainers.progress import tell
 from explainers.methods.registry import register
@@ -79,7 +79,7 @@ def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int, see
         done += len(chunk)
         if target > 0 and done >= 2:
             mean, errors = mean_and_error(values / 2, squares, done)
-            error = float(np.linalg.norm(errors[:, top]) / max(np.linalg.norm(mean[:, top]), 1e-300))
+            error = relative_error(errors[:, top][None], mean[:, top][None])
             tell(progress, f"relative error {error:.1%} (target {target:.0%})")
             if error <= target:
                 break
