@@ -9,8 +9,7 @@ Predictions", 2017), with four estimators chosen by the ``estimator`` parameter:
   residuals come from a surrogate that did not see them). The idea is regression-adjusted Monte Carlo (Witter
   et al., "Regression-adjusted Monte Carlo Estimators for Shapley Values and Probabilistic Values", 2025); a
   good surrogate leaves little for the sampled regression to get wrong. Measured against exact values in
-  ``bench/kernel_accuracy.py``. Classes that are not explained get the ``stratified`` values, and so does
-  every class once the budget covers more than SURROGATE_MAX_SHARE of all coalitions.
+  ``bench/kernel_accuracy.py``. Classes that are not explained get the ``stratified`` values.
 - ``stratified``: every coalition of the smallest and largest sizes is enumerated while the budget covers a
   whole pair of sizes (as shap does), the other sizes are sampled without repetition, in complementary pairs
   (Covert & Lee, "Improving KernelSHAP", 2021), in proportion to the Shapley kernel; one efficiency-
@@ -45,13 +44,10 @@ SURROGATE_FOLDS = 5
 SURROGATE_ITERATIONS = 60
 SURROGATE_LEAVES = 15
 SURROGATE_RATE = 0.25
-# Past this share of all 2^S coalitions the stratified regression alone is the more accurate (measured: at half
-# of 12 superpixels' coalitions, the surrogate made the error 1.6 × shap's against stratified's 0.77 ×).
-SURROGATE_MAX_SHARE = 1 / 8
-# The surrogate is fitted only with at least this many sampled coalitions per fold and per player; below
-# that, the stratified values (measured: with 126 coalitions of 50 digit superpixels the surrogate made the
-# error worse, bench/kernel_accuracy.md).
-MIN_PER_FOLD = 8
+# The surrogate is fitted only with at least this many sampled draws (complementary pairs) per fold and
+# coalitions per player; below that, the stratified values (measured: with 126 coalitions of 50 digit
+# superpixels the surrogate made the error worse, bench/kernel_accuracy.md).
+MIN_PER_FOLD = 4
 MIN_PER_PLAYER = 4
 
 
@@ -244,24 +240,30 @@ def _tree_surrogate(coalitions: np.ndarray, outputs: np.ndarray, weights: np.nda
 
 
 def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray, empty: float,
-                       full: float, seed: int, folds: int | None = None,
-                       units: np.ndarray | None = None, strata: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, np.ndarray | None]:
-    """S Shapley values of one class: the exact values of cross-fitted tree surrogates, plus the constrained
-    regression of their out-of-fold residuals (see the module's docstring); with ``units`` and ``strata``
-    also the standard errors of that regression (explainers.errors), the surrogate's own values taken as fixed."""
+                       full: float, seed: int, units: np.ndarray, strata: np.ndarray,
+                       folds: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """S Shapley values of one class and their standard errors: the exact values of the mean ḡ of cross-fitted
+    tree surrogates, plus the constrained regression of what they miss (see the module's docstring).
+
+    ``units`` and ``strata`` as :func:`stratified_design` gives them. The folds split the sampled draws (a
+    complementary pair stays in one fold); every fold's surrogate also learns the enumerated coalitions. A
+    sampled coalition's residual v − g_k comes from the surrogate that did not see it; an enumerated one's is
+    v − ḡ, so that on the enumerated sizes φ(ḡ) + φ(v − ḡ) is exactly φ(v) and the folds' disagreement adds no
+    noise. The standard errors are the regression's (explainers.errors), the surrogate's values taken as fixed."""
     import shap  # imported on use: it takes a second and a half
 
     players = coalitions.shape[1]
     folds = SURROGATE_FOLDS if folds is None else folds
-    rng = np.random.default_rng(seed)
-    fold_of = rng.permutation(len(coalitions)) % folds
+    sampled = units >= 0
+    draws = np.unique(units[sampled])
+    fold_of_draw = dict(zip(draws.tolist(), (np.random.default_rng(seed).permutation(len(draws)) % folds).tolist()))
+    fold_of = np.array([fold_of_draw.get(u, -1) for u in units.tolist()])
     ends = np.stack([np.zeros(players, bool), np.ones(players, bool)])
     end_values = np.array([empty, full])
     hidden = np.zeros((1, players), dtype=np.float32)
     surrogate_values = np.zeros(players)
-    residuals = np.zeros(len(coalitions))
-    end_fit = np.zeros(2)
+    residuals = outputs.astype(np.float64).copy()
+    mean_fit = np.zeros(len(coalitions) + 2)
     for fold in range(folds):
         train = fold_of != fold
         model = _tree_surrogate(np.concatenate([coalitions[train], ends]),
@@ -272,16 +274,19 @@ def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.
         tree = shap.TreeExplainer(model, data=hidden, feature_perturbation="interventional")
         surrogate_values += np.asarray(tree.shap_values(np.ones((1, players), np.float32),
                                                         check_additivity=False)).reshape(-1)[:players]
-        residuals[~train] = outputs[~train] - model.predict(coalitions[~train].astype(np.float32))
-        end_fit += model.predict(ends.astype(np.float32))
+        fit = model.predict(np.concatenate([coalitions, ends]).astype(np.float32))
+        held_out = fold_of == fold
+        residuals[held_out] -= fit[:-2][held_out]
+        mean_fit += fit
     surrogate_values /= folds
-    end_residual = end_values - end_fit / folds
+    mean_fit /= folds
+    residuals[~sampled] -= mean_fit[:-2][~sampled]
+    end_residual = end_values - mean_fit[-2:]
     left = (residuals - end_residual[0])[:, None]
     left_total = np.array([end_residual[1] - end_residual[0]])
-    correction = constrained_regression(coalitions, weights, left, left_total)[:, 0]
-    errors = None if units is None else regression_errors(coalitions, weights, left, correction[:, None], units,
-                                                          strata)[:, 0]
-    return surrogate_values + correction, errors
+    correction = constrained_regression(coalitions, weights, left, left_total)
+    errors = regression_errors(coalitions, weights, left, correction, units, strata)[:, 0]
+    return surrogate_values + correction[:, 0], errors
 
 
 def kernel_values(game: Any, players: int, budget: int, seed: int, estimator: str,
@@ -315,12 +320,12 @@ def adjust_classes(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndar
                    full: np.ndarray, seed: int, adjust: np.ndarray, values: np.ndarray,
                    errors: np.ndarray | None, units: np.ndarray, strata: np.ndarray) -> None:
     """The ``adjusted`` estimator for the classes in ``adjust``: their columns of ``values`` (and of ``errors``)
-    replaced by :func:`surrogate_adjusted`'s, one class after another. Nothing
-    changes with too few coalitions for the surrogate, or with more than SURROGATE_MAX_SHARE of all of them
-    evaluated (where the regression alone is the better estimate, and exact once all are)."""
+    replaced by :func:`surrogate_adjusted`'s, one class after another. Nothing changes with too few sampled
+    draws or coalitions for the surrogate, or with none sampled (every coalition enumerated: already exact)."""
     players = coalitions.shape[1]
-    enough = len(coalitions) >= max(MIN_PER_FOLD * SURROGATE_FOLDS, MIN_PER_PLAYER * players)
-    if not enough or len(coalitions) > SURROGATE_MAX_SHARE * 2 ** players or len(adjust) == 0:
+    draws = len(np.unique(units[units >= 0]))
+    enough = draws >= MIN_PER_FOLD * SURROGATE_FOLDS and len(coalitions) >= MIN_PER_PLAYER * players
+    if not enough or len(adjust) == 0:
         return
     # One OpenMP thread: the fits are small, and with the CPU shared (another process, the model's own
     # threads) scikit-learn's spinning OpenMP threads were measured taking 130 s instead of 0.4 s per fit.
@@ -329,7 +334,7 @@ def adjust_classes(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndar
         for column in np.asarray(adjust, dtype=np.int64):
             values[:, column], column_errors = surrogate_adjusted(
                 coalitions, weights, outputs[:, column], float(empty[column]), float(full[column]), seed,
-                units=units if errors is not None else None, strata=strata)
+                units, strata)
             if errors is not None:
                 errors[:, column] = column_errors
 
