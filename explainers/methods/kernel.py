@@ -44,6 +44,7 @@ SURROGATE_FOLDS = 5
 SURROGATE_ITERATIONS = 60
 SURROGATE_LEAVES = 15
 SURROGATE_RATE = 0.25
+SURROGATE_MIN_LEAF = 5
 # The surrogate is fitted only with at least this many sampled draws (complementary pairs) per fold and
 # coalitions per player; below that, the stratified values (measured: with 126 coalitions of 50 digit
 # superpixels the surrogate made the error worse, bench/kernel_accuracy.md).
@@ -235,7 +236,7 @@ def _tree_surrogate(coalitions: np.ndarray, outputs: np.ndarray, weights: np.nda
     from sklearn.ensemble import HistGradientBoostingRegressor  # scikit-learn takes a second to import
 
     return HistGradientBoostingRegressor(max_iter=SURROGATE_ITERATIONS, max_leaf_nodes=SURROGATE_LEAVES,
-                                         learning_rate=SURROGATE_RATE, min_samples_leaf=5, random_state=seed).fit(
+                                         learning_rate=SURROGATE_RATE, min_samples_leaf=SURROGATE_MIN_LEAF, random_state=seed).fit(
         coalitions.astype(np.float32), outputs, sample_weight=weights / weights.mean())
 
 
