@@ -173,8 +173,13 @@ def is_dicom_source(source: bytes | str | Path, name: str | None = None) -> bool
 
 
 def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndarray:
-    """Decodes PNG, JPEG, TIFF, BMP, WebP or DICOM (its first frame, its default window: explainers.dicom) into
-    H×W×3 uint8 RGB, EXIF orientation applied.
+    """The pixels (H×W×3 uint8 RGB) of :func:`load_image`: decoded in the sandbox, ImageError with a sentence."""
+    return load_image(source, name).pixels
+
+
+def _decode_here(source: bytes | str | Path, name: str | None = None) -> np.ndarray:
+    """Decodes PNG, JPEG, TIFF, BMP or WebP into H×W×3 uint8 RGB, EXIF orientation applied (in the sandbox's
+    child: :func:`load_here`).
 
     Raises ImageError with a sentence naming the file for anything unreadable, empty, oversized, of another
     format, not a regular file, over MAX_PIXELS or with an aspect ratio beyond 1:MAX_ASPECT (from the header).
@@ -182,10 +187,6 @@ def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndar
     most MAX_SIDE (a JPEG while decoding, through ``draft``; others with ``reduce``) before any numpy
     conversion, and 16-bit, 32-bit and float images are stretched in float32 after that.
     """
-    if is_dicom_source(source, name):
-        from explainers.dicom import read_scan
-
-        return read_scan(source, name if isinstance(source, (bytes, bytearray)) else None).image().pixels
     if isinstance(source, (str, Path)):
         path = Path(source)
         name = name or path.name
@@ -272,15 +273,28 @@ def load_image(source: bytes | str | Path, name: str | None = None, *, sample: b
                frame: int = 0) -> InputImage:
     """Reads an image file (a path) or an upload (bytes) into an :class:`InputImage`; raises ImageError.
 
-    A file keeps its own name for display; an upload is named by its digest (its file name is only used in
-    error messages, which go to the person who uploaded it). A DICOM scan is always named by its digest (a
-    file name may hold a patient's name), at ``frame`` (0: the first) through its default window.
+    Decoded in the sandbox (:mod:`explainers.sandbox`): a decoder that crashes, loops or runs out of memory stops
+    a child process, and the caller gets one sentence (SandboxError). A file keeps its own name for display; an
+    upload is named by its digest (its file name is only used in error messages, which go to the person who
+    uploaded it). A DICOM scan is always named by its digest (a file name may hold a patient's name), at
+    ``frame`` (0: the first) through its default window.
     """
-    if is_dicom_source(source, name):
-        from explainers.dicom import read_scan
+    from explainers import sandbox
 
-        return read_scan(source, name if isinstance(source, (bytes, bytearray)) else None).image(frame)
-    pixels = decode_image(source, name)
+    if isinstance(source, (bytes, bytearray)) and not is_dicom_source(source, name):
+        _check_size(len(source), name or "the upload")  # here too, so an oversized upload is never piped
+    reply = sandbox.run_on_source("image", source, {"name": name, "sample": sample, "frame": frame})
+    return sandbox.image_reply(reply)
+
+
+def load_here(source: bytes | str | Path, name: str | None = None, *, sample: bool = False,
+              frame: int = 0) -> InputImage:
+    """:func:`load_image`'s work, in this process: only the sandbox's child calls it."""
+    if is_dicom_source(source, name):
+        from explainers.dicom_decode import read_dicom
+
+        return read_dicom(source, name if isinstance(source, (bytes, bytearray)) else None).image(frame)
+    pixels = _decode_here(source, name)
     digest = image_digest(pixels)
     if isinstance(source, (str, Path)):
         return InputImage(pixels, "sample" if sample else "file", Path(source).name, digest)
