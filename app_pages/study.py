@@ -11,7 +11,7 @@ from viz.panels import image_panel, overlay_panel, shown_limit
 from studies import (AnswerError, is_ready, load_facts, normalise_id, questions_for, study_explanation,
                      trial_image)
 from ui.compute import get_cache
-from ui.study import PID_PARAM, STUDY_PARAM, answer_key, find_study, get_store, question_widget
+from ui.study import PID_PARAM, STUDY_PARAM, answer_key, echoed, find_study, get_store, question_widget
 
 # No ensure_navigation(): app.py alone opens this page (the link is the app's root URL), and the buttons act in
 # callbacks, before the script runs, so that no rerun can drop a click.
@@ -20,7 +20,9 @@ NOT_OPEN = "This study is not open yet; please try again later."
 study_id = st.query_params.get(STUDY_PARAM, "")
 study = find_study(study_id)
 if study is None:
-    st.info(f"There is no study called “{study_id}” here; please check the link you were given.")
+    shown = echoed(study_id)  # never the link's text as it came: st.info renders Markdown
+    st.info((f"There is no study called “{shown}” here" if shown else "There is no study with that link")
+            + "; please check the link you were given.")
     st.stop()
 st.title(study.title)
 cache = get_cache()
@@ -45,7 +47,8 @@ def resume() -> None:
 participant_id = st.query_params.get(PID_PARAM) or st.session_state.get(f"study_pid_{study.id}")
 participant = store.get_participant(study.id, participant_id) if participant_id else None
 if participant_id and participant is None:
-    st.warning(f"There is no participant {normalise_id(participant_id)} in this study; check the id, or start "
+    shown = echoed(normalise_id(participant_id), "participant")
+    st.warning(f"There is no participant {shown or 'with that id'} in this study; check the id, or start "
                "afresh below.")
     del st.query_params[PID_PARAM]
     st.session_state.pop(f"study_pid_{study.id}", None)

@@ -18,6 +18,8 @@ from explainers.dicom import (AUTO_PERCENTILES, MAX_DICOM_BYTES, MAX_FRAME_VALUE
                               frame_message, linear_window, scan_windows)
 from explainers.images import InputImage, image_digest
 
+# JPEG (baseline, extended, lossless), JPEG-LS and JPEG 2000: the syntaxes python-gdcm and openjpeg decode.
+_CODESTREAM_SYNTAXES = {f"1.2.840.10008.1.2.4.{n}" for n in (50, 51, 57, 70, 80, 81, 90, 91, 92, 93, 201, 202, 203)}
 DAMAGED = "The pixel data of this DICOM file is truncated or damaged, so it cannot be shown."
 
 
@@ -38,6 +40,7 @@ class DicomFile:
 
         if not 0 <= index < self.frames:
             raise DicomError(frame_message(self.frames, index))
+        self._check_compressed(index)
         try:
             pixels = pixel_array(_reader(self.source), index=index if self.frames > 1 else None)
         except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -64,6 +67,32 @@ class DicomFile:
             raise DicomError("This scan's modality LUT (its rescale to physical units) is damaged, so it cannot "
                              "be shown.") from None
         return np.nan_to_num(np.asarray(values, dtype=np.float64), copy=False)
+
+    def _check_compressed(self, index: int) -> None:
+        """Refuses a compressed frame whose codestream disagrees with the header (before any decoder runs)."""
+        import pydicom
+        from pydicom.encaps import get_frame
+
+        from explainers.codestreams import geometry, mismatch
+
+        syntax = getattr(getattr(self.dataset, "file_meta", None), "TransferSyntaxUID", None)
+        if str(syntax) not in _CODESTREAM_SYNTAXES:
+            return  # native pixels, RLE (its decoders check their sizes), or a syntax nothing here decodes
+        try:
+            pixel_data = pydicom.dcmread(_reader(self.source)).PixelData
+            frame = get_frame(pixel_data, index, number_of_frames=self.frames)
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except BaseException:  # noqa: BLE001 - fragments that do not hold the frame
+            raise DicomError(DAMAGED) from None
+        found = geometry(bytes(frame[:1 << 16]))
+        if found is None:
+            raise DicomError(f"The pixel data of this DICOM file is not a {syntax.name} image, so it cannot be "
+                             "shown.")
+        header = self.header
+        problem = mismatch(found, header["rows"], header["columns"], self.samples, header["bits_allocated"])
+        if problem:
+            raise DicomError(problem)
 
     def _syntax(self) -> str:
         syntax = getattr(getattr(self.dataset, "file_meta", None), "TransferSyntaxUID", None)
@@ -198,6 +227,10 @@ def _checked_header(source: bytes | str | Path, dataset: Any, what: str) -> dict
         raise DicomError(f"{what} declares {bits} bits per sample; DICOM allows 1, 8, 16, 32 or 64.")
     photometric = _text(dataset, "PhotometricInterpretation", "MONOCHROME2").upper()
     palette = photometric == "PALETTE COLOR"
+    wanted = 1 if photometric.startswith("MONOCHROME") or palette else 3
+    if samples != wanted:
+        raise DicomError(f"{what} declares {samples} sample{'s' * (samples > 1)} per pixel, which does not fit "
+                         f"its photometric interpretation ({photometric[:20]}), so its header is damaged.")
     values = rows * columns * (3 if palette else samples)
     if values > MAX_FRAME_VALUES:
         unpacked = " (1-bit pixels unpack to a byte each)" if bits == 1 else ""
@@ -208,7 +241,8 @@ def _checked_header(source: bytes | str | Path, dataset: Any, what: str) -> dict
         raise DicomError(f"{what} is a DICOM file without pixel data.")
     return {"frames": frames, "rows": rows, "columns": columns, "samples": samples,
             "modality": _text(dataset, "Modality", "OT") or "OT", "monochrome1": photometric == "MONOCHROME1",
-            "palette": palette, "photometric": photometric, "bits_stored": _integer(dataset, "BitsStored", 0, what),
+            "palette": palette, "photometric": photometric, "bits_allocated": bits,
+            "bits_stored": _integer(dataset, "BitsStored", 0, what),
             "own_window": _own_window(dataset), **_position(dataset)}
 
 

@@ -217,7 +217,9 @@ def _decode_here(source: bytes | str | Path, name: str | None = None) -> np.ndar
             from None
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image we can read; use PNG, JPEG, TIFF, BMP or WebP.") from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, OverflowError, struct.error,
+    except MemoryError:
+        raise  # the sandbox's child turns it into its own sentence: the file was too big, not damaged
+    except (OSError, ValueError, SyntaxError, EOFError, OverflowError, struct.error,
             ZeroDivisionError) as error:  # what PIL's decoders raise on damaged data
         raise ImageError(f"{name} is damaged or truncated and cannot be decoded ({_one_line(error)}).") from None
 

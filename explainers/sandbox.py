@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 # Per decode: a 512 MB DICOM series streams through pydicom in well under this; a child past it is stuck.
 WALL_SECONDS = float(os.environ.get("EXPLAINERS_DECODE_SECONDS", 60))
 CPU_SECONDS = int(os.environ.get("EXPLAINERS_DECODE_CPU_SECONDS", 40))
-# Address space of a child: its libraries take about 0.6 GB of it; the rest bounds one decode's working set.
-MEMORY_BYTES = int(float(os.environ.get("EXPLAINERS_DECODE_MEMORY_MB", 3072)) * 2**20)
+# Address space of a child: its libraries take about 0.2 GB of it; the rest bounds one decode's working set.
+MEMORY_BYTES = int(float(os.environ.get("EXPLAINERS_DECODE_MEMORY_MB", 2048)) * 2**20)
 STOPPED = "The decoder stopped on this file; nothing was kept."
 _HEADER = struct.Struct(">Q")
 _ROOT = Path(__file__).resolve().parents[1]
@@ -77,10 +77,10 @@ def write_message(stream: Any, header: dict[str, Any], blobs: list[bytes | memor
 class _Child:
     """One decoding process and its two pipes."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_bytes: int = MEMORY_BYTES) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "EXPLAINERS_DECODE_MEMORY_BYTES": str(MEMORY_BYTES), "PYTHONDONTWRITEBYTECODE": "1"}
+               "EXPLAINERS_DECODE_MEMORY_BYTES": str(memory_bytes), "PYTHONDONTWRITEBYTECODE": "1"}
         # stderr goes nowhere: a decoder's complaints may quote the file, and nothing of a file is logged.
         self.process = subprocess.Popen([sys.executable, "-m", "explainers.sandbox_child"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=_ROOT,
@@ -154,23 +154,25 @@ class _Reader:
 class DecoderPool:
     """Up to ``size`` warm children; a task waits for a free one. Thread-safe (every Streamlit session shares it)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = max(1, size)
+    def __init__(self, size: int, memory_bytes: int = MEMORY_BYTES, wall_seconds: float = WALL_SECONDS) -> None:
+        self.size, self.memory_bytes, self.wall_seconds = max(1, size), memory_bytes, wall_seconds
         self._idle: queue.LifoQueue[_Child] = queue.LifoQueue()
         self._lock = threading.Lock()
         self._count = 0
         self.replaced = 0  # children that died or overran and were replaced (for the benchmark and the log)
+        self.last_stop: str | None = None  # why the last child stopped: "timeout", "signal 6", "exit 1", …
+        self.last_peak_bytes = 0  # the last task's peak resident memory in its child (for the benchmark)
 
     def warm(self) -> None:
         """Starts the children now (at server start), so the first upload does not wait for one."""
         with self._lock:
             missing, self._count = self.size - self._count, self.size
         for _ in range(missing):
-            self._idle.put(_Child())
+            self._idle.put(_Child(self.memory_bytes))
 
     def call(self, operation: str, arguments: dict[str, Any], payload: bytes | None = None,
              wall_seconds: float | None = None) -> Reply:
-        deadline = time.monotonic() + (wall_seconds or WALL_SECONDS)
+        deadline = time.monotonic() + (wall_seconds or self.wall_seconds)
         child = self._take(deadline)
         try:
             reply = child.call(operation, arguments, payload, deadline)
@@ -179,7 +181,10 @@ class DecoderPool:
             with self._lock:
                 self._count -= 1
                 self.replaced += 1
-            log.warning("decoder child stopped (%s, exit %s); replaced", stopped, child.process.returncode)
+            code = child.process.returncode
+            self.last_stop = "timeout" if str(stopped) == "timeout" else \
+                f"signal {-code}" if code is not None and code < 0 else f"{stopped} {code}"
+            log.warning("decoder child stopped (%s); replaced", self.last_stop)
             threading.Thread(target=self._replace, daemon=True).start()
             raise SandboxError(STOPPED) from None
         except BaseException:
@@ -187,6 +192,7 @@ class DecoderPool:
             with self._lock:
                 self._count -= 1
             raise
+        self.last_peak_bytes = reply.peak_bytes
         self._idle.put(child)
         return reply
 
@@ -199,7 +205,7 @@ class DecoderPool:
                     start = self._count < self.size
                     self._count += start
                 if start:
-                    return _Child()
+                    return _Child(self.memory_bytes)
                 try:
                     child = self._idle.get(timeout=max(0.01, deadline - time.monotonic()))
                 except queue.Empty:
@@ -215,7 +221,7 @@ class DecoderPool:
             if self._count >= self.size:
                 return
             self._count += 1
-        self._idle.put(_Child())
+        self._idle.put(_Child(self.memory_bytes))
 
     def close(self) -> None:
         while True:

@@ -1,5 +1,6 @@
 """Model cards for users' own models (issue 15): a YAML file naming the weights, their format, the classes, the
-preprocessing and the domain defaults, read with ``yaml.safe_load`` and checked field by field; anything wrong
+preprocessing and the domain defaults, read with a strict ``yaml.SafeLoader`` (no aliases, a few levels deep, at
+most 64 KB: a 1 KB "billion laughs" card must not expand to gigabytes) and checked field by field; anything wrong
 is one sentence (:class:`CardError`). Nothing here loads the weights: :mod:`models.weights_files` judges them by
 their bytes, and loading happens later in a child process.
 
@@ -36,12 +37,17 @@ A card (every path relative to the card's folder, never outside it)::
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 MAX_CARD_BYTES = 64 * 1024
+# A card nests three levels (preprocessing → mean → numbers); PyYAML's composer recurses once per level.
+MAX_CARD_DEPTH = 10
 MAX_CLASSES_FILE_BYTES = 1 * 2**20
 MAX_CLASSES = 100_000
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -132,10 +138,19 @@ def _numbers(value: Any, what: str, count: tuple[int, ...], positive: bool = Fal
     return tuple(float(v) for v in values)
 
 
+def _shown(value: Any) -> str:
+    """A value for a message: the start of a text or number, else only what kind of value it is."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return "a very long number"  # str() of a huge int is slow, and refused past 4300 digits
+    if isinstance(value, (str, int, float, bool)):
+        return repr(str(value)[:40])
+    return {dict: "a mapping", list: "a list"}.get(type(value), "a " + type(value).__name__)
+
+
 def _choice(section: dict, key: str, choices: tuple[str, ...] | None, default: Any, where: str) -> Any:
     value = section.get(key, default)
     if choices is not None and value not in choices:
-        raise CardError(f"The card's {where}{key} must be one of {', '.join(choices)}, not {str(value)[:40]!r}.")
+        raise CardError(f"The card's {where}{key} must be one of {', '.join(choices)}, not {_shown(value)}.")
     return value
 
 
@@ -219,19 +234,86 @@ def _architecture(value: Any, format_: str) -> str | None:
                     f"({', '.join(PROJECT_ARCHITECTURES)}).")
 
 
-def read_card(path: Path | str, reserved: set[str] = frozenset()) -> ModelCard:
-    """The checked card at ``path``; CardError with one sentence otherwise. ``reserved``: names already taken."""
+class _Refused(Exception):
+    """A YAML construct model cards may not use, with the line where it starts."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+@lru_cache(maxsize=1)
+def _strict_loader() -> type:
+    """A SafeLoader that raises at the first alias (before anything is expanded) and past MAX_CARD_DEPTH levels.
+
+    Like studies.parsing's, which models may not import; anchors alone expand nothing, so they pass.
+    """
     import yaml
 
-    path = Path(path)
-    if path.is_symlink() or not path.is_file():
-        raise CardError(f"{path.name} is not a card file.")
-    if path.stat().st_size > MAX_CARD_BYTES:
-        raise CardError(f"{path.name} is over {MAX_CARD_BYTES // 1024} KB, too large for a model card.")
+    class StrictLoader(yaml.SafeLoader):
+        def __init__(self, stream: str):
+            super().__init__(stream)
+            self.depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.AliasEvent):
+                raise _Refused(line, f"YAML aliases (*{event.anchor[:40]}) are not allowed in model cards")
+            self.depth += 1
+            if self.depth > MAX_CARD_DEPTH:
+                raise _Refused(line, f"the card nests deeper than {MAX_CARD_DEPTH} levels; a model card needs three")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return StrictLoader
+
+
+def _read_text(path: Path) -> str:
+    """The card's text: a regular file (checked before opening: a pipe or device is never read) of at most
+    MAX_CARD_BYTES, reading no further even if it grows meanwhile."""
+    too_big = CardError(f"{path.name} is over {MAX_CARD_BYTES // 1024} KB, too large for a model card.")
     try:
-        card = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError):
+        info = os.stat(path)
+        if path.is_symlink() or not stat.S_ISREG(info.st_mode):
+            raise CardError(f"{path.name} is not a card file.")
+        if info.st_size > MAX_CARD_BYTES:
+            raise too_big
+        with open(path, "rb") as file:
+            data = file.read(MAX_CARD_BYTES + 1)
+    except OSError:
+        raise CardError(f"{path.name} is not a card file.") from None
+    if len(data) > MAX_CARD_BYTES:
+        raise too_big
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
         raise CardError(f"{path.name} is not readable YAML.") from None
+
+
+def _load(path: Path) -> Any:
+    """The card's document through the strict loader; CardError with one sentence otherwise."""
+    import yaml
+
+    loader = _strict_loader()(_read_text(path))
+    try:
+        return loader.get_single_data()
+    except _Refused as refused:
+        raise CardError(f"{path.name} line {refused.line}: {refused.message}.") from None
+    except ValueError:  # an integer of thousands of digits, which Python refuses to convert
+        raise CardError(f"{path.name} holds a number too long to read.") from None
+    except (yaml.YAMLError, RecursionError):
+        raise CardError(f"{path.name} is not readable YAML.") from None
+    finally:
+        loader.dispose()
+
+
+def read_card(path: Path | str, reserved: set[str] = frozenset()) -> ModelCard:
+    """The checked card at ``path``; CardError with one sentence otherwise. ``reserved``: names already taken."""
+    path = Path(path)
+    card = _load(path)
     if not isinstance(card, dict):
         raise CardError(f"{path.name} is not a model card (a YAML mapping of fields).")
     unknown = sorted(set(map(str, card)) - _TOP)

@@ -1,5 +1,6 @@
 """Who may read what is stored: password hashes (scrypt, from the standard library) and a limiter that slows
-down and then stops repeated failed sign-ins per client. Pure logic: the pages supply the names."""
+down and then stops repeated failed sign-ins, per client and per account. Pure logic: the pages supply the
+names. The records live in this process's memory, shared by every session of the server."""
 
 from __future__ import annotations
 
@@ -44,39 +45,57 @@ class _Record:
     last: float = 0.0
 
 
+# Where failures of names the limiter has no room for are counted together (see SignInLimiter.max_records).
+_OVERFLOW = "\0overflow"
+
+
 class SignInLimiter:
-    """Failed attempts per client: each failure doubles the wait before the next attempt (1 s, 2 s, 4 s … at
-    most ``max_delay``), and ``lock_after`` failures within ``window`` seconds lock the client out for
-    ``window`` seconds. A success clears the client's record."""
+    """Failed attempts per key (a client, or an account): each failure doubles the wait before the next attempt
+    (1 s, 2 s, 4 s … at most ``max_delay``; 0 for lockout alone), and ``lock_after`` failures within ``window``
+    seconds lock the key out for ``window`` seconds. A success clears the key's record.
+
+    At most ``max_records`` keys are remembered: past that (after forgetting the expired ones) new keys share
+    one record, so a flood of made-up names fills no memory and frees no locked key: it fails closed."""
 
     def __init__(self, max_delay: float = 30.0, lock_after: int = 10, window: float = 900.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, max_records: int = 100_000):
         self.max_delay, self.lock_after, self.window, self.clock = max_delay, lock_after, window, clock
+        self.max_records = max_records
         self._records: dict[str, _Record] = {}
         self._lock = threading.Lock()
 
-    def wait_seconds(self, client: str) -> float:
-        """How long ``client`` must wait before the next attempt (0: it may try now)."""
+    def _key(self, key: str, now: float) -> str:
+        """The key, or the shared overflow one when the table is full of live records; call with the lock held."""
+        if key in self._records or len(self._records) < self.max_records:
+            return key
+        self._records = {name: record for name, record in self._records.items()
+                         if record.failures and now - record.failures[-1] < self.window}
+        return key if len(self._records) < self.max_records else _OVERFLOW
+
+    def wait_seconds(self, key: str) -> float:
+        """How long ``key`` must wait before the next attempt (0: it may try now)."""
         now = self.clock()
         with self._lock:
-            record = self._records.get(client)
+            key = self._key(key, now)  # first: it may replace the table
+            record = self._records.get(key)
             if record is None:
                 return 0.0
             record.failures = [t for t in record.failures if now - t < self.window]
             if len(record.failures) >= self.lock_after:
                 return max(0.0, record.failures[0] + self.window - now)
-            if not record.failures:
+            if not record.failures or self.max_delay <= 0:
                 return 0.0
             delay = min(self.max_delay, 2.0 ** (len(record.failures) - 1))
             return max(0.0, record.last + delay - now)
 
-    def failed(self, client: str) -> None:
+    def failed(self, key: str) -> None:
         now = self.clock()
         with self._lock:
-            record = self._records.setdefault(client, _Record())
+            key = self._key(key, now)  # first: it may replace the table
+            record = self._records.setdefault(key, _Record())
             record.failures.append(now)
             record.last = now
 
-    def succeeded(self, client: str) -> None:
+    def succeeded(self, key: str) -> None:
         with self._lock:
-            self._records.pop(client, None)
+            self._records.pop(key, None)

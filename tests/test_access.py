@@ -38,9 +38,24 @@ def test_failed_sign_ins_are_slowed_then_locked_per_client() -> None:
     assert limiter.wait_seconds("10.0.0.5") == 0
 
 
+def test_an_account_is_locked_without_a_wait_and_a_flood_of_names_frees_nothing() -> None:
+    now = [0.0]
+    accounts = SignInLimiter(max_delay=0, lock_after=10, window=900, clock=lambda: now[0], max_records=50)
+    for _ in range(9):
+        accounts.failed("bob")
+        assert accounts.wait_seconds("bob") == 0  # no doubling wait: the owner's typos cost nothing
+    accounts.failed("bob")
+    assert accounts.wait_seconds("bob") == 900
+    for number in range(500):  # made-up names past the table's room share one record, which locks
+        accounts.failed(f"name{number}")
+    assert accounts.wait_seconds("bob") == 900 and accounts.wait_seconds("someone new") == 900
+    now[0] += 901
+    assert accounts.wait_seconds("bob") == 0 and accounts.wait_seconds("someone new") == 0
+
+
 def signed_app(**state) -> AppTest:
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    app.secrets["access"] = {"users": {"alice": HASH}}
+    app.secrets["access"] = {"users": {"alice": HASH, "bob": HASH}}
     for key, value in {"model_name": "digits_cnn", "budget_partition": 40, **state}.items():
         app.session_state[key] = value
     return app.run()
@@ -62,6 +77,26 @@ def test_the_pages_need_a_sign_in_when_users_are_configured() -> None:
     assert not app.exception, app.exception
     assert "says **7**" in " ".join(m.value for m in app.markdown)
     assert "Signed in as alice." in " ".join(c.value for c in app.caption)
+
+
+def sign_in_once(name: str, password: str) -> str:
+    """One attempt from a brand-new browser session (as a guesser behind a proxy could make): the error shown."""
+    app = signed_app()
+    app.text_input(key="sign_in_name").input(name)
+    app.text_input(key="sign_in_password").input(password)
+    app.button[0].click().run()
+    assert not app.exception, app.exception
+    return " ".join(e.value for e in app.error)
+
+
+def test_a_new_session_per_guess_still_locks_the_account() -> None:
+    shown = [sign_in_once("bob", f"guess {number}") for number in range(20)]
+    assert all("not right" in message for message in shown[:10])
+    locked = "Too many failed sign-ins for this account; try again in 15 minutes."
+    assert all(message == locked for message in shown[10:])
+    assert sign_in_once("bob", "correct horse") == locked  # the right password too, while locked
+    # A made-up name locks the same way, so a lockout tells nobody which accounts exist.
+    assert [sign_in_once("nobody", "guess") for _ in range(11)][-1] == locked
 
 
 def test_an_unknown_user_gets_the_same_sentence_as_a_wrong_password() -> None:

@@ -120,3 +120,35 @@ def test_tricks_are_refused(folder: Path) -> None:
     assert "is a link" in refused(linked)
     (folder / "card_link.yaml").symlink_to(folder / "card.yaml")
     assert "not a card file" in refused(folder / "card_link.yaml")
+
+
+def billion_laughs(where: str = "domain:\n  fill") -> str:
+    """About 1 KB of YAML whose last alias stands for 9**9 strings (gigabytes once expanded)."""
+    lines = ["name: bomb", "weights: tumour_resnet18.safetensors", "architecture: torchvision/resnet18",
+             "classes: [a, b]", "a0: &a0 [" + ", ".join(['"lol"'] * 9) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    return "\n".join(lines) + f"\n{where}: *a8\n"
+
+
+def test_an_alias_bomb_is_refused_before_anything_expands(folder: Path) -> None:
+    text = billion_laughs()
+    assert len(text) < 1200
+    message = refused(card_with(folder, text, "bomb.yaml"))
+    assert message == "bomb.yaml line 6: YAML aliases (*a0) are not allowed in model cards."
+
+
+def test_a_deeply_nested_card_is_refused(folder: Path) -> None:
+    deep = EXAMPLE.replace("  fill: constant", "  fill: " + "[" * 5000 + "]" * 5000)
+    assert "nests deeper than 10 levels" in refused(card_with(folder, deep, "deep.yaml"))
+    deep = EXAMPLE.replace("  fill: constant", "  fill:\n" + "".join(f"{'  ' * i}  k{i}:\n" for i in range(1, 30)))
+    assert "deep.yaml line" in refused(card_with(folder, deep, "deep.yaml"))
+
+
+def test_a_value_shown_in_a_sentence_is_never_expanded_or_dumped(folder: Path) -> None:
+    long_number = EXAMPLE.replace("  fill: constant", "  fill: " + "9" * 1000)
+    assert "not a very long number" in refused(card_with(folder, long_number))
+    longer = EXAMPLE.replace("  fill: constant", "  fill: " + "9" * 10_000)
+    assert "number too long to read" in refused(card_with(folder, longer))
+    listed = EXAMPLE.replace("  fill: constant", "  fill: [" + ", ".join(["x" * 100] * 300) + "]")
+    assert "fill must be one of mean, blur, constant, not a list." in refused(card_with(folder, listed))
+    assert "too large" in refused(card_with(folder, EXAMPLE + "source: " + "x" * 70_000 + "\n"))

@@ -14,6 +14,8 @@ configured the app is open only while the server listens on this machine alone (
 
 from __future__ import annotations
 
+import hashlib
+import math
 import uuid
 from typing import Any
 
@@ -35,6 +37,22 @@ def _unknown_user_hash() -> str:
 def limiter() -> SignInLimiter:
     """One limiter per server: failed sign-ins are counted per client across sessions."""
     return SignInLimiter()
+
+
+@st.cache_resource(show_spinner=False)
+def account_limiter() -> SignInLimiter:
+    """One per server, by the account tried: behind a proxy or on loopback the "client" is a browser session, so
+    a new session per guess would never be slowed; this locks the account (10 failures in 15 minutes) instead.
+    Lockout alone, no doubling wait, so someone else's typos do not slow the account's owner."""
+    return SignInLimiter(max_delay=0)
+
+
+def _account_key(account: str | None) -> str:
+    # Hashed: any name typed is counted (known or not, so a lockout says nothing about who exists), and a
+    # megabyte-long name costs the table 40 bytes. None: the study results' one password, an account of its own.
+    if account is None:
+        return "study results"
+    return "account:" + hashlib.sha256(account.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def client_id() -> str:
@@ -74,16 +92,27 @@ def access_mode() -> tuple[str, str | None]:
                        "on purpose.")
 
 
-def checked_password(given: str, check: Any) -> tuple[bool, str | None]:
-    """Runs ``check(given)`` under the per-client limiter: (granted, a sentence when not)."""
+def checked_password(given: str, check: Any, account: str | None = None) -> tuple[bool, str | None]:
+    """Runs ``check(given)`` under the limiters of this client and of ``account`` (the user name typed; None
+    for the study results' password): (granted, a sentence when not). While either is locked the check is not
+    run, so a right password is refused too."""
     client, limit = client_id(), limiter()
+    account_key, per_account = _account_key(account), account_limiter()
+    wait = per_account.wait_seconds(account_key)
+    if wait > 0:
+        minutes = max(1, math.ceil(wait / 60))
+        what = "sign-ins for this account" if account is not None else "attempts at this password"
+        return False, f"Too many failed {what}; try again in {minutes} minute{'s' * (minutes != 1)}."
     wait = limit.wait_seconds(client)
     if wait > 0:
         return False, f"Too many failed attempts from here; try again in {wait:.0f} s."
     if check(given):
+        # The account's failures stay until they expire: a success of its owner must not hand a guesser
+        # another ten tries.
         limit.succeeded(client)
         return True, None
     limit.failed(client)
+    per_account.failed(account_key)
     return False, "That user name or password is not right."
 
 
@@ -120,7 +149,8 @@ def require_sign_in() -> str | None:
         password = st.text_input("Password", type="password", key="sign_in_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        granted, message = checked_password(password, lambda p: verify_password(p, str(users.get(name) or _unknown_user_hash())))
+        granted, message = checked_password(
+            password, lambda p: verify_password(p, str(users.get(name) or _unknown_user_hash())), account=name)
         if granted:
             st.session_state[USER_KEY] = name
             st.rerun()

@@ -6,6 +6,7 @@ the researcher's controls; the results page (``app_pages/study_results.py``) is 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,22 @@ from studies import PlannedTrial, Question, Study, StudyError, StudyStore, find_
 
 STUDY_PARAM = "study"  # ?study=<id> opens the participant page of that study
 PID_PARAM = "pid"  # &pid=<participant id> resumes it
+
+
+# What a study id (studies.loading) and a participant id (studies.store, after normalise_id) can look like: only
+# these are ever echoed back from a link; letters, digits, - and _ carry no Markdown but _ (escaped below).
+_STUDY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_PARTICIPANT_ID = re.compile(r"[0-9A-Z]{8}")
+
+
+def echoed(text: Any, kind: str = "study") -> str | None:
+    """``text`` from the URL (``kind``: "study" or "participant"), safe to put in Markdown, or None when it is
+    not shaped like such an id: a link's text must never become a live link or an image fetched from elsewhere
+    (st.info, st.warning and st.markdown render Markdown)."""
+    pattern = _STUDY_ID if kind == "study" else _PARTICIPANT_ID
+    if not isinstance(text, str) or not pattern.fullmatch(text):
+        return None
+    return text.replace("_", "\\_")
 
 
 def participant_link_requested() -> bool:
