@@ -1,16 +1,8 @@
-"""The decoding child of :mod:`explainers.sandbox`: reads tasks from stdin, decodes, answers on stdout.
-
-Limits are set on itself before the first task: no core files (an abort would write the file's pixels to disk),
-an address-space limit (MemoryError, or death, instead of swapping the server), and per task a CPU-time limit
-(SIGXCPU ends it) whose soft value is raised for each new task. Anything a decoder prints goes to stderr, which
-the parent discards, so stdout carries the protocol alone.
-"""
+"""The decoding child of :mod:`explainers.sandbox` (its loop and limits: :func:`storage.sandbox.serve`): images
+and DICOM files decoded, every failure of a decoder on a hostile file turned into one sentence."""
 
 from __future__ import annotations
 
-import json
-import os
-import resource
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -87,59 +79,14 @@ def handle(operation: str, arguments: dict[str, Any], payload: bytes | None) -> 
                 "kind": "image"}, []
 
 
-def _read_message(stream: Any) -> tuple[dict[str, Any], bytes | None] | None:
-    head = stream.read(8)
-    if len(head) < 8:
-        return None
-    header = json.loads(stream.read(int.from_bytes(head, "big")))
-    blobs = [stream.read(size) for size in header.get("blobs", [])]
-    return header, (blobs[0] if blobs else None)
-
-
-def _peak_bytes() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _reset_peak() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size (Linux ≥ 4.0)
-    except OSError:
-        pass
-
-
 def main() -> None:
-    from explainers.sandbox import write_message
+    from storage.sandbox import serve
 
-    protocol = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # a library's print() must not corrupt the protocol
-    sys.stdout = sys.stderr
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    import pydicom  # noqa: F401 - imported before the first task, so a decode costs no import
-    import pydicom.pixels  # noqa: F401
+    import pydicom.pixels  # noqa: F401 - imported before the first task, so a decode costs no import
     import PIL.Image  # noqa: F401
     import explainers.dicom_decode  # noqa: F401
 
-    memory = int(os.environ.get("EXPLAINERS_DECODE_MEMORY_BYTES", 3 << 30))
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    while True:
-        message = _read_message(sys.stdin.buffer)
-        if message is None:
-            return  # the server closed the pipe
-        header, payload = message
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        limit = int(used.ru_utime + used.ru_stime) + int(header.get("cpu", 40))
-        resource.setrlimit(resource.RLIMIT_CPU, (limit, resource.RLIM_INFINITY))
-        _reset_peak()
-        result, arrays = handle(header["op"], header.get("args", {}), payload)
-        specs = [{"dtype": array.dtype.str, "shape": list(array.shape)} for array in arrays]
-        write_message(protocol, {"result": result, "arrays": specs, "peak_bytes": _peak_bytes()},
-                      [memoryview(array).cast("B") for array in arrays])
+    serve(handle)
 
 
 if __name__ == "__main__":

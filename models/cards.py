@@ -294,18 +294,31 @@ def _read_text(path: Path) -> str:
 
 
 def _load(path: Path) -> Any:
-    """The card's document through the strict loader; CardError with one sentence otherwise."""
+    """The card's document, parsed first in a sandboxed child (:func:`storage.sandbox.probe`), then here through
+    the strict loader; CardError with one sentence otherwise."""
+    from storage.sandbox import ChildStopped, probe
+
+    text = _read_text(path)
+    try:
+        probe("storage.yaml_child", text, path.name, "The card reader stopped on this file; nothing was kept.")
+    except ChildStopped as stopped:
+        raise CardError(str(stopped)) from None
+    return parse_text(text, path.name)
+
+
+def parse_text(text: str, name: str) -> Any:
+    """A card's text through the strict loader (aliases and deep nesting refused); CardError otherwise."""
     import yaml
 
-    loader = _strict_loader()(_read_text(path))
+    loader = _strict_loader()(text)
     try:
         return loader.get_single_data()
     except _Refused as refused:
-        raise CardError(f"{path.name} line {refused.line}: {refused.message}.") from None
+        raise CardError(f"{name} line {refused.line}: {refused.message}.") from None
     except ValueError:  # an integer of thousands of digits, which Python refuses to convert
-        raise CardError(f"{path.name} holds a number too long to read.") from None
+        raise CardError(f"{name} holds a number too long to read.") from None
     except (yaml.YAMLError, RecursionError):
-        raise CardError(f"{path.name} is not readable YAML.") from None
+        raise CardError(f"{name} is not readable YAML.") from None
     finally:
         loader.dispose()
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import storage
 from storage.folders import ROOT
+from storage.sandbox import ChildStopped, probe
 from studies.checks import _verify
 from studies.parsing import MAX_STUDY_BYTES, _describe, _join, _parse, _Reader
 from studies.schema import (DEFAULT_QUESTIONS, DESIGNS, NO_EXPLANATION, ORDERS, QUESTION_KINDS, ExplanationSettings,
@@ -40,6 +41,11 @@ def load_study(path: str | Path, *, verify: bool = True) -> Study:
     """
     path = Path(path)
     text = _read_study_file(path)
+    try:  # parsed first in a sandboxed child: a parse that ends there ends here too, in bounded time and memory
+        probe("storage.yaml_child", text, path.name, "The study file reader stopped on this file; nothing was kept.",
+              suffix=path.suffix.lower())
+    except ChildStopped as stopped:
+        raise StudyError([Problem(path.name, None, "", str(stopped).rstrip("."))]) from None
     return parse_study(text, name=path.name, suffix=path.suffix.lower(), folder=path.resolve().parent,
                        verify=verify, path=path)
 

@@ -17,6 +17,7 @@ from pydicom.sequence import Sequence
 from explainers import sandbox
 from explainers.dicom import DicomError, read_scan
 from explainers.images import ImageError, load_image
+from storage.sandbox import ChildStopped
 
 FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,12 +103,12 @@ def test_over_memory_and_overrunning_children_are_stopped_and_replaced(tmp_path:
     from tests.test_bad_inputs import sixteen_bit_png
 
     big = sixteen_bit_png(6300)  # about 80 MB of 16-bit pixels, then float32 copies
-    small = sandbox.DecoderPool(1, memory_bytes=300 * 2**20)
+    small = sandbox.decoder_pool(1, memory_bytes=300 * 2**20)
     try:
         reply = None
         try:
             reply = small.call("image", {"path": None, "name": "big.png"}, big)
-        except sandbox.SandboxError as error:
+        except ChildStopped as error:
             assert str(error) == sandbox.STOPPED
         if reply is not None:  # Python's MemoryError inside the child: a sentence, not a death
             assert "more memory" in reply.result["error"] or "too large" in reply.result["error"]
@@ -115,9 +116,9 @@ def test_over_memory_and_overrunning_children_are_stopped_and_replaced(tmp_path:
         assert reply.arrays[0].shape == (300, 451, 3) and 0 < reply.peak_bytes < 300 * 2**20
     finally:
         small.close()
-    slow = sandbox.DecoderPool(1, wall_seconds=0.05)
+    slow = sandbox.decoder_pool(1, wall_seconds=0.05)
     try:
-        with pytest.raises(sandbox.SandboxError, match="The decoder stopped on this file; nothing was kept."):
+        with pytest.raises(ChildStopped, match="The decoder stopped on this file; nothing was kept."):
             slow.call("image", {"path": None, "name": "big.png"}, big)
         assert slow.last_stop == "timeout" and slow.replaced == 1
         assert slow.call("image", {"path": str(CHELSEA), "name": None}, wall_seconds=30).arrays[0].shape[2] == 3
