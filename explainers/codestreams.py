@@ -65,7 +65,8 @@ def geometry(data: bytes) -> Geometry | None:
     return jpeg_geometry(data) if data[:2] == b"\xff\xd8" else j2k_geometry(data)
 
 
-def mismatch(found: Geometry, rows: int, columns: int, samples: int, bits_allocated: int) -> str | None:
+def mismatch(found: Geometry, rows: int, columns: int, samples: int, bits_allocated: int,
+             bits_stored: int = 0) -> str | None:
     """One sentence when the header and the codestream disagree, else None."""
     if found.rows and (found.rows, found.columns) != (rows, columns):
         return (f"This scan's header says {columns} × {rows} pixels but its compressed pixels are "
@@ -76,4 +77,7 @@ def mismatch(found: Geometry, rows: int, columns: int, samples: int, bits_alloca
     if found.precision > bits_allocated or (found.family == "JPEG" and bits_allocated > 16):
         return (f"This scan's header says {bits_allocated} bits per sample, which does not fit its "
                 f"{found.family} compression of {found.precision}-bit samples, so the file is damaged.")
+    if found.family == "JPEG" and 0 < bits_stored < found.precision:
+        return (f"This scan's header says {bits_stored} bits are stored per sample, fewer than its JPEG "
+                f"compression's {found.precision}, so the file is damaged.")
     return None

@@ -40,7 +40,8 @@ class DicomFile:
 
         if not 0 <= index < self.frames:
             raise DicomError(frame_message(self.frames, index))
-        self._check_compressed(index)
+        if os.environ.get("EXPLAINERS_DICOM_PRECHECKS", "1") != "0":  # "0": only to test the sandbox behind them
+            self._check_compressed(index)
         try:
             pixels = pixel_array(_reader(self.source), index=index if self.frames > 1 else None)
         except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -90,7 +91,8 @@ class DicomFile:
             raise DicomError(f"The pixel data of this DICOM file is not a {syntax.name} image, so it cannot be "
                              "shown.")
         header = self.header
-        problem = mismatch(found, header["rows"], header["columns"], self.samples, header["bits_allocated"])
+        problem = mismatch(found, header["rows"], header["columns"], self.samples, header["bits_allocated"],
+                           header["bits_stored"])
         if problem:
             raise DicomError(problem)
 

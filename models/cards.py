@@ -310,7 +310,10 @@ def parse_text(text: str, name: str) -> Any:
     """A card's text through the strict loader (aliases and deep nesting refused); CardError otherwise."""
     import yaml
 
-    loader = _strict_loader()(text)
+    try:
+        loader = _strict_loader()(text)  # the reader checks for unprintable characters here already
+    except yaml.YAMLError:
+        raise CardError(f"{name} is not readable YAML.") from None
     try:
         return loader.get_single_data()
     except _Refused as refused:
