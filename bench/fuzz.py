@@ -167,15 +167,18 @@ def main() -> None:
         write(text)
 
 
-def write(text: str) -> None:
+def write(text: str, section: str = "fuzz") -> None:
+    """Puts ``text`` into BENCHMARKS.md between the section's markers (added at the end the first time)."""
     path = ROOT / "BENCHMARKS.md"
-    start, end = "<!-- fuzz:start -->", "<!-- fuzz:end -->"
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
     content = path.read_text()
     block = f"{start}\n{text}\n{end}"
     if start in content:
         content = content[:content.index(start)] + block + content[content.index(end) + len(end):]
     else:
-        content += f"\n## Fuzzing the decoders (bench/fuzz.py)\n\n{block}\n"
+        titles = {"fuzz": "Fuzzing the decoders (bench/fuzz.py)",
+                  "sandbox": "The decoding sandbox's added time per decode (bench/sandbox_overhead.py)"}
+        content += f"\n## {titles.get(section, section)}\n\n{block}\n"
     path.write_text(content)
 
 

@@ -36,7 +36,11 @@ def warm_up(model: str | None = None) -> None:
     from jobs.engine import Engine, shared_engine
     from models import all_specs, default_sample, get_spec, load_classifier
 
+    from explainers import sandbox
+
     started = time.perf_counter()
+    if sandbox.enabled():
+        sandbox.pool().warm()  # the decoding children, so the first upload costs no process start
     if model is None:
         names = [spec.name for spec in all_specs() if spec.available]
         if not names:
