@@ -33,6 +33,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct(">Q")
+# The most a child's answer may carry: a 32-million-value frame in float64 (256 MB), with room to spare.
+MAX_REPLY_BYTES = 512 * 2**20
 _ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -91,6 +93,8 @@ class _Child:
         if length > 1 << 20:
             raise _Stopped("header")
         header = json.loads(reader.read(length))
+        if sum(int(size) for size in header.get("blobs", [])) > MAX_REPLY_BYTES:
+            raise _Stopped("size")  # a child that a file took over must not make the server allocate without end
         arrays = []
         for spec, size in zip(header.get("arrays", []), header["blobs"]):
             shape, dtype = tuple(int(n) for n in spec["shape"]), np.dtype(spec["dtype"])
@@ -194,7 +198,12 @@ class ChildPool:
                     start = self._count < self.size
                     self._count += start
                 if start:
-                    return _Child(self.module, self.memory_bytes)
+                    try:
+                        return _Child(self.module, self.memory_bytes)
+                    except OSError:
+                        with self._lock:
+                            self._count -= 1
+                        raise ChildStopped("No reader could be started here; try again in a moment.") from None
                 try:
                     child = self._idle.get(timeout=max(0.01, deadline - time.monotonic()))
                 except queue.Empty:
