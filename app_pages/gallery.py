@@ -28,20 +28,20 @@ if not entries:
 
 left, middle, right = st.columns(3)
 model = left.selectbox("Model", ["all"] + sorted({e.model for e in entries}), key=keys.GALLERY_MODEL)
-images = sorted({e.image_label or e.image_digest for e in entries if model in ("all", e.model)})
+images = sorted({e.image_name for e in entries if model in ("all", e.model)})
 image = middle.selectbox("Image", ["all"] + images, key=keys.GALLERY_IMAGE)
 method = right.selectbox("Method", ["all"] + sorted({e.method for e in entries}), key=keys.GALLERY_METHOD)
 shown = [e for e in entries if model in ("all", e.model) and method in ("all", e.method)
-         and image in ("all", e.image_label or e.image_digest)]
+         and image in ("all", e.image_name)]
 st.dataframe([{
-    "model": e.model, "image": e.image_label or e.image_digest, "method": e.method,
+    "model": e.model, "image": e.image_name, "method": e.method,
     "budget": e.request.get("max_evals"), "seed": e.request.get("seed"), "seconds": round(e.seconds, 1),
     "size (kB)": round(e.bytes / 1024, 1),
 } for e in shown], hide_index=True)
 if not shown:
     st.stop()
 
-labels = {e.key: f"{e.model} · {e.image_label or e.image_digest} · {e.method} · budget {e.request.get('max_evals')}"
+labels = {e.key: f"{e.model} · {e.image_name} · {e.method} · budget {e.request.get('max_evals')}"
           for e in shown}
 key = st.selectbox("Open", list(labels), format_func=labels.get, key=keys.GALLERY_OPEN)
 entry = next(entry for entry in shown if entry.key == key)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainers.images import UPLOAD_EXTENSIONS
-from explainers.worklist import LOW_CONFIDENCE, WorklistError, count_cached, from_folder, from_uploads, inside, \
-    matches, predict_all
+from explainers.images import ImageError, UPLOAD_EXTENSIONS
+from explainers.worklist import LOW_CONFIDENCE, Predictor, WorklistError, count_cached, matches, predict_all, summary
+from explainers.worklist_sources import from_folder, from_uploads, inside
 from models import ModelUnavailableError, get_spec, list_samples
 from storage.folders import folder
 from ui import keys
@@ -28,6 +28,7 @@ except ModelUnavailableError as error:
     st.stop()
 
 root = folder("scans")
+cache = get_cache()
 left, right = st.columns([1, 2])
 source = left.radio("Scans from", ["A folder on this server", "Files or a zip"], key=keys.WORKLIST_SOURCE)
 try:
@@ -37,8 +38,9 @@ try:
         chosen = right.selectbox(f"Folder (under {root.name}/)", subfolders, key=keys.WORKLIST_FOLDER)
         key = ("folder", spec.name, chosen)
         if st.session_state.get(keys.WORKLIST_KEY) != key:
-            with st.spinner("Reading the scans…"):
-                worklist = from_folder(spec, inside(root, chosen), (s.path for s in list_samples()))
+            with st.spinner("Reading the scans and their verdicts…"):  # predicted as they are read
+                worklist = from_folder(spec, inside(root, chosen), (s.path for s in list_samples()),
+                                       Predictor(classifier, cache))
             st.session_state[keys.WORKLIST], st.session_state[keys.WORKLIST_KEY] = worklist, key
     else:
         uploads = right.file_uploader("Scans (PNG, JPEG, DICOM …) or a zip of them", accept_multiple_files=True,
@@ -48,38 +50,39 @@ try:
             st.info("Upload scans, several at once or a zip, to list them here.")
             st.stop()
         if st.session_state.get(keys.WORKLIST_KEY) != key:
-            with st.spinner("Reading the scans…"):
-                worklist = from_uploads(spec, [(upload.name, upload.getvalue()) for upload in uploads])
+            with st.spinner("Reading the scans and their verdicts…"):
+                # A zip's scans keep a reference to its bytes (Streamlit holds the upload anyway), to decode
+                # one again when it is opened.
+                worklist = from_uploads(spec, [(upload.name, upload.getvalue()) for upload in uploads],
+                                        Predictor(classifier, cache))
             st.session_state[keys.WORKLIST], st.session_state[keys.WORKLIST_KEY] = worklist, key
 except WorklistError as error:
     st.error(str(error))
     st.stop()
 
 worklist = st.session_state[keys.WORKLIST]
-cache = get_cache()
 with st.spinner("Reading the verdicts…"):
-    predict_all(worklist, classifier, cache)
-requests = {scan.index: compare_requests(classifier, scan.image) for scan in worklist.scans if scan.image}
+    predict_all(worklist, classifier, cache)  # only what a kept worklist lacks for this model
+requests = {scan.index: compare_requests(classifier, scan.image.digest) for scan in worklist.scans if scan.image}
 count_cached(worklist, lambda scan: requests[scan.index], cache)
 
 names = spec.class_names
 readable = [scan for scan in worklist.scans if scan.probs is not None]
-labelled = [scan for scan in readable if scan.label is not None]
-agree = sum(1 for scan in labelled if names[scan.verdict] == scan.label)
+counts = summary(worklist, names)
 explained = sum(1 for scan in readable if scan.explained >= scan.wanted)
-summary = f"{len(worklist.scans)} scans"
-if labelled:
-    summary += f"; {agree} of {len(labelled)} labelled ones agree with their label"
-summary += f"; {explained} of {len(readable)} fully explained (the Compare page's methods and settings)."
-st.markdown(summary)
+line = f"{counts['scans']} scans"
+if counts["labelled"]:
+    line += f"; {counts['agree']} of {counts['labelled']} labelled ones agree with their label"
+line += f"; {explained} of {len(readable)} fully explained (the Compare page's methods and settings)."
+st.markdown(line)
 outside = [scan for scan in readable if scan.domain_warning]
 if outside:
     st.warning(f"{len(outside)} of {len(readable)} scans do not look like the model's domain (marked ⚠ under "
                f"“in domain”): their verdicts may mean nothing. {outside[0].name}: {outside[0].domain_warning}")
 if spec.clinical:
     st.caption(f"**{RESEARCH_NOTICE}**")
-if worklist.skipped:
-    st.warning(f"{worklist.skipped} more files are not listed: a worklist holds up to {len(worklist.scans)}.")
+if worklist.notes:
+    st.warning(" ".join(worklist.notes))
 
 with st.container(border=True):
     a, b, c, d = st.columns([2, 1, 1, 1])
@@ -92,16 +95,15 @@ shown = [scan for scan in worklist.scans if matches(scan, classes, names, disagr
 
 @st.cache_data(show_spinner=False, max_entries=1024)
 def thumbnail(digest: str, _pixels: np.ndarray) -> str:
-    from PIL import Image
-
-    picture = Image.fromarray(_pixels)
-    picture.thumbnail((56, 56))
-    return image_uri(np.asarray(picture))[0]
+    return image_uri(_pixels)[0]
 
 
+frames = worklist.multi_frame
 rows = [{
-    "thumbnail": thumbnail(scan.image.digest, scan.image.pixels) if scan.image else None,
+    "#": scan.row,
+    "thumbnail": thumbnail(scan.image.digest, scan.image.thumbnail) if scan.image else None,
     "scan": scan.name,
+    **({"frame": scan.frame + 1 if scan.frame is not None else None} if frames else {}),
     "verdict": spec.class_title(scan.verdict) if scan.probs is not None else scan.error,
     "confidence": scan.confidence,
     "in domain": "" if scan.probs is None else ("⚠ no" if scan.domain_warning else "✓"),
@@ -130,8 +132,18 @@ missing = [(scan, request) for scan in openable for request in requests[scan.ind
 active = [job for job in st.session_state.get(keys.WORKLIST_JOBS, []) if not job.done]
 if missing and not active:
     if st.button(f"Explain all shown ({len(missing)} explanations missing)", key="worklist_explain_all"):
-        st.session_state[keys.WORKLIST_JOBS] = [submit(request, scan.image, score=True)
-                                                  for scan, request in missing]
+        wanted: dict[int, list] = {}
+        for scan, request in missing:
+            wanted.setdefault(scan.index, []).append(request)
+        jobs = []
+        for index, scan_requests in wanted.items():
+            try:
+                image = worklist.scans[index].image.load()  # decoded again, one scan at a time
+            except ImageError as error:
+                st.error(f"{worklist.scans[index].name}: {error}")
+                continue
+            jobs += [submit(request, image, score=True) for request in scan_requests]
+        st.session_state[keys.WORKLIST_JOBS] = jobs
         st.rerun()
 if active:
     release_others("worklist", active)

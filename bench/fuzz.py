@@ -46,10 +46,18 @@ def _read(case: Case) -> None:
     from explainers.images import is_dicom_source, load_image
 
     if case.family == "zips":
-        from explainers.worklist import from_uploads
+        from explainers.worklist_sources import from_uploads
         from models import get_spec
 
-        from_uploads(get_spec("digits_cnn"), [(case.name, case.data)])
+        worklist = from_uploads(get_spec("digits_cnn"), [(case.name, case.data)])
+        rows = [scan.error for scan in worklist.scans if scan.error]
+        bad = [error for error in rows + list(getattr(worklist, "notes", [])) if not one_sentence(str(error))]
+        if bad:
+            raise AssertionError(f"a row's reason is not one sentence: {bad[0]!r}")
+        if rows:
+            from explainers.worklist import WorklistError
+
+            raise WorklistError(rows[0])  # counted as a sentence: the zip's rows say why they were not read
     elif case.family == "cards":
         from models.cards import read_card
 
@@ -72,13 +80,11 @@ def run_case(case: Case) -> Outcome:
     from explainers.images import ImageError
 
     expected: tuple[type[BaseException], ...] = (ImageError,)
-    try:
-        from explainers.worklist import WorklistError
-        from models.cards import CardError
+    from explainers.archives import ArchiveError
+    from explainers.worklist import WorklistError
+    from models.cards import CardError
 
-        expected += (WorklistError, CardError)
-    except ImportError:
-        pass
+    expected += (WorklistError, ArchiveError, CardError)
     pool = sandbox.pool()
     started = time.perf_counter()
     pool.last_peak_bytes = 0

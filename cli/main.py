@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from cli.precompute import add_precompute_parser, cmd_precompute
 from cli.report import add_report_parser, cmd_report
+from cli.scans import add_scans_parser, cmd_scans
 from cli.study import add_study_parser, cmd_study
 
 EXIT_USAGE = 2
@@ -135,7 +136,7 @@ def cmd_methods(_: argparse.Namespace) -> int:
     from explainers.methods import all_methods
 
     for method in all_methods():
-        print(f"{method.name}\t{method.title}; budget: {method.budget_meaning} "
+        print(f"{method.name}\t{method.title}; version {method.version}; budget: {method.budget_meaning} "
               f"({method.min_budget}–{method.max_budget}, default {method.default_budget})")
         for param in method.params:
             allowed = ", ".join(param.choices) if param.choices else f"{param.low:g}–{param.high:g}"
@@ -208,7 +209,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(json.dumps({"cleared": removed, "folder": str(cache.folder)}))
     elif args.action == "list":  # one JSON line per entry, most recently used first
         for entry in cache.entries():
-            print(json.dumps({"key": entry.key, "model": entry.model, "image": entry.image_label or entry.image_digest,
+            print(json.dumps({"key": entry.key, "model": entry.model, "image": entry.image_name,
                               "method": entry.method, "budget": entry.request.get("max_evals"),
                               "owner": entry.owner or "everyone (sample)", "bytes": entry.bytes}))
     elif args.action == "delete":
@@ -302,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("keys", nargs="*", metavar="KEY", help="for delete: the entries' keys, from `cache list`")
 
     add_study_parser(commands)
+    add_scans_parser(commands)
 
     users = commands.add_parser("users", help="sign-in: hash a password for .streamlit/secrets.toml")
     users.add_argument("action", choices=("hash",))
@@ -323,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models import ModelUnavailableError, UnknownModelError
 
     handlers = {"models": cmd_models, "methods": cmd_methods, "predict": cmd_predict, "explain": cmd_explain,
-                "precompute": cmd_precompute, "report": cmd_report, "cache": cmd_cache, "study": cmd_study, "users": cmd_users}
+                "precompute": cmd_precompute, "report": cmd_report, "cache": cmd_cache, "study": cmd_study, "users": cmd_users,
+                "scans": cmd_scans}
     try:
         return handlers[args.command](args)
     except (UsageError, ImageError, ParameterError, UnknownModelError, ModelUnavailableError,

@@ -23,10 +23,11 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
+# LOCAL and SHARED are imported from here by the callers that store entries.
+from explainers.cache_index import LOCAL, SCHEMA, SHARED, UNKNOWN, CacheEntry, listed_label  # noqa: F401
 from explainers.explanation import Explanation, ExplanationFileError
 from storage import connect, folder
 from storage import transaction as in_transaction
@@ -45,49 +46,12 @@ _READ_ATTEMPTS = 8
 _RECOVERY = threading.Lock()  # one thread of this process at a time moves a corrupt index aside
 _FAILURES = (OSError, sqlite3.DatabaseError)
 _NOT_STORED = "explanations are computed but not stored."
-# Who may see an entry in the Gallery: SHARED (a bundled sample's) for everyone; else the user who asked for it
-# (LOCAL on an open, single-user app and on the command line). Rows of an index older than the column are
-# UNKNOWN: shown only on an open app.
-SHARED, LOCAL, UNKNOWN = "", "local", "unknown"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    key TEXT PRIMARY KEY, model TEXT NOT NULL, weights_digest TEXT NOT NULL, image_digest TEXT NOT NULL,
-    image_label TEXT NOT NULL, method TEXT NOT NULL, request TEXT NOT NULL, file TEXT NOT NULL,
-    sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, created REAL NOT NULL, last_used REAL NOT NULL,
-    seconds REAL NOT NULL, owner TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS entries_last_used ON entries (last_used);
-CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 
 
 def default_cache_dir() -> Path:
     """storage.folder("cache"): $EXPLAINERS_CACHE_DIR, else $XDG_CACHE_HOME/shap-image-studio, else
     ~/.cache/shap-image-studio."""
     return folder("cache")
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    key: str
-    model: str
-    image_digest: str
-    image_label: str
-    method: str
-    request: dict[str, Any]
-    bytes: int
-    created: float
-    last_used: float
-    seconds: float
-    owner: str = UNKNOWN
-
-    @property
-    def shared(self) -> bool:
-        return self.owner == SHARED
-
-    def visible_to(self, user: str | None) -> bool:
-        """Whether the Gallery lists it for ``user`` (None: an open app, where everything is listed)."""
-        return user is None or self.owner in (SHARED, user)
 
 
 def _sqlite_name(error: BaseException) -> str:
@@ -118,7 +82,7 @@ class ExplanationCache:
 
     @staticmethod
     def _create(db: sqlite3.Connection) -> None:
-        db.executescript(_SCHEMA)
+        db.executescript(SCHEMA)
         columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
         if "owner" not in columns:  # an index written before entries had owners
             db.execute(f"ALTER TABLE entries ADD COLUMN owner TEXT NOT NULL DEFAULT '{UNKNOWN}'")
@@ -236,22 +200,36 @@ class ExplanationCache:
                 return None
             file, expected = row
             if file == failed:  # still the row's file after a second look: it really is bad
-                if self._run(lambda db: db.execute("DELETE FROM entries WHERE key = ? AND file = ?",
-                                                   (key, file)).rowcount, 0, write=True):
-                    self._unlink(file)
+                self._discard(key, file)
                 return None
             try:
                 data = (self.blobs / file).read_bytes()
                 if hashlib.sha256(data).hexdigest() != expected:
                     raise ExplanationFileError("the file's checksum does not match its index entry")
-                explanation = Explanation.load(io.BytesIO(data))
+                explanation, stamped = Explanation.load_stamped(io.BytesIO(data))
             except (OSError, ExplanationFileError, ValueError, KeyError, TypeError):
                 failed = file  # or a writer replaced the row and removed this file meanwhile: look again
                 continue
+            if stamped != key:  # another request's file, or one from before files were stamped
+                discarded = self._discard(key, file)
+                if discarded or self.read_only:
+                    # The key's first characters only: a log line must name no image and no file.
+                    log.warning("cache: entry %s… did not match its request; %s", key[:8],
+                                "discarded" if discarded else "ignored")
+                    return None
+                continue  # the row changed meanwhile (or could not be removed): look again
             self._run(lambda db: db.execute("UPDATE entries SET last_used = ? WHERE key = ?", (time.time(), key)),
                       None, write=True)
             return explanation
         return None
+
+    def _discard(self, key: str, file: str) -> bool:
+        """Removes the row of ``key`` if it still names ``file``, and then the file; whether it did."""
+        if self._run(lambda db: db.execute("DELETE FROM entries WHERE key = ? AND file = ?", (key, file)).rowcount,
+                     0, write=True):
+            self._unlink(file)
+            return True
+        return False
 
     def __contains__(self, key: "str | ExplanationRequest") -> bool:
         key = key if isinstance(key, str) else key.key
@@ -296,7 +274,8 @@ class ExplanationCache:
         if self.read_only:
             return False
         key, buffer = request.key, io.BytesIO()
-        explanation.save(buffer)
+        explanation.save(buffer, request_key=key)  # checked on every read: a file answers only its own request
+        image_label = listed_label(image_label, request.image_digest, owner)  # never a file name (cache_index)
         data = buffer.getvalue()
         digest = hashlib.sha256(data).hexdigest()
         file = f"{key}.{digest[:16]}.npz"

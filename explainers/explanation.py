@@ -18,6 +18,7 @@ from explainers.outputs import in_space
 SCHEMA_VERSION = 1
 
 _ARRAYS = ("values", "base_values", "probs", "classes", "image")
+_REQUEST_KEY = "request_key"  # not a field: the cache's stamp (see Explanation.save)
 _OPTIONAL_ARRAYS = ("segments", "segment_values", "segment_values_all", "base_values_all", "segment_errors",
                     "segment_errors_all", "error_regions")
 
@@ -130,30 +131,39 @@ class Explanation:
                        class_names=tuple(class_names), segment_values=segment_values,
                        segment_errors=errors, additivity_error=additivity_error(values, base_values, self.outputs(classes)))
 
-    def save(self, target: str | Path | BinaryIO) -> None:
-        """Writes one ``.npz`` (no pickles): the arrays plus a JSON ``meta`` record."""
+    def save(self, target: str | Path | BinaryIO, request_key: str | None = None) -> None:
+        """Writes one ``.npz`` (no pickles): the arrays plus a JSON ``meta`` record; the cache also stamps the
+        file with the key of the request it answers (``request_key``), which it checks on every read."""
         arrays = {name: getattr(self, name) for name in _ARRAYS}
         arrays.update({name: getattr(self, name) for name in _OPTIONAL_ARRAYS if getattr(self, name) is not None})
         meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _ARRAYS + _OPTIONAL_ARRAYS}
         meta["class_names"] = list(self.class_names)
         arrays["meta"] = np.array(json.dumps(meta))
+        if request_key is not None:
+            arrays[_REQUEST_KEY] = np.array(request_key)
         np.savez_compressed(target, **arrays)
 
     @classmethod
     def load(cls, source: str | Path | BinaryIO) -> "Explanation":
         """Reads a file written by :meth:`save`; raises ExplanationFileError on anything else."""
+        return cls.load_stamped(source)[0]
+
+    @classmethod
+    def load_stamped(cls, source: str | Path | BinaryIO) -> tuple["Explanation", str | None]:
+        """:meth:`load`, and the request key the file was stamped with (None: not stamped, e.g. an older file)."""
         try:
             with np.load(source, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 arrays = {name: data[name] for name in _ARRAYS}
                 arrays.update({name: data[name] for name in _OPTIONAL_ARRAYS if name in data.files})
+                request_key = str(data[_REQUEST_KEY]) if _REQUEST_KEY in data.files else None
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise ExplanationFileError(f"This is not a saved explanation or it is damaged ({error}).") from None
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise ExplanationFileError(f"This explanation was saved with schema version "
                                        f"{meta.get('schema_version')}; this version reads {SCHEMA_VERSION}.")
         meta["class_names"] = tuple(meta["class_names"])
-        return cls(**meta, **arrays)
+        return cls(**meta, **arrays), request_key
 
 
 def pixel_map(segment_values: np.ndarray, segments: np.ndarray) -> np.ndarray:

@@ -56,9 +56,10 @@ class ExplanationRequest:
         return dict(self.params)
 
     def identity(self) -> dict[str, Any]:
-        """What determines the stored explanation (the key's content)."""
+        """What determines the stored explanation (the key's content), the method's algorithm version included."""
         identity: dict[str, Any] = {"model": self.model, "weights_digest": self.weights_digest,
                                     "image_digest": self.image_digest, "method": self.method,
+                                    "method_version": self.spec.version,
                                     "params": self.parameters, "max_evals": self.budget, "seed": self.seed,
                                     "output": self.output}
         if not self.spec.solves_every_class:

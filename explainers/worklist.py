@@ -1,27 +1,34 @@
 """A worklist: the scans of a folder (or of uploaded files, or a zip) with their verdicts, the label their folder
-or file name gives, and how many of their explanations are cached. Pure computation: the Scans page draws it.
+or file name gives, and how many of their explanations are cached. Pure computation: the Scans page and the
+``scans`` command draw it; explainers.worklist_sources reads folders, uploads and zips into one.
 
 Scans are named by a digest of their pixels (``scan 3b2dfea7``), never by their file names, which may hold a
 patient's name; only the label a name encodes (a class, e.g. "glioma" from ``Te-gl_0010`` or a folder named
-``glioma``) is read from it.
+``glioma``) is read from it. A multi-frame DICOM file gives one row per frame; rows are numbered, so identical
+pictures stay apart.
+
+Memory: a worklist keeps each scan's digest and a thumbnail, never its pixels; a scan is decoded again when
+opened (:meth:`ScanImage.load`). Verdicts are predicted while the scans are read (a :class:`Predictor` takes each
+picture once, in batches of model-sized inputs), so reading a folder holds one decoded picture and one batch at a
+time, never the folder, and nothing is decoded twice.
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from explainers.archives import Allowance, ZipSource
 from explainers.domain import domain_warning
-from explainers.images import IMAGE_SUFFIXES, ImageError, InputImage, load_image
+from explainers.images import ImageError, InputImage, load_image
 from explainers.predictions import store_prediction, stored_prediction
 
+# Rows, frames of multi-frame files included.
 MAX_SCANS = 500
-MAX_ZIP_BYTES = 512 * 1024 * 1024
+THUMBNAIL_SIDE = 64
 # Below this confidence a verdict counts as low.
 LOW_CONFIDENCE = 0.6
 
@@ -30,23 +37,67 @@ class WorklistError(ValueError):
     """A folder or archive that cannot be listed; the message is one sentence."""
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a scan's file is, to decode it again: a path, an upload's bytes, or a member of a zip."""
+
+    name: str = ""  # what sentences call it ("file 3.png", after its row), never its own name
+    path: Path | None = None
+    data: bytes | None = None
+    archive: ZipSource | None = None
+    member: int | None = None  # its place in the zip's directory
+    sample: bool = False  # a bundled sample (its explanations are shared with everyone)
+
+    def content(self, fresh: bool = False) -> bytes | Path:
+        """The file's path or bytes; a zip member is unpacked again (``fresh``: with an allowance of its own)."""
+        if self.archive is not None:
+            return self.archive.read(self.member, self.name, Allowance() if fresh else None)
+        return self.path if self.path is not None else self.data
+
+
+@dataclass(frozen=True, eq=False)
+class ScanImage:
+    """A worklist scan's picture without its pixels: the digest, a thumbnail (≤ THUMBNAIL_SIDE), and where to
+    decode it again (:meth:`load`)."""
+
+    digest: str
+    display_name: str
+    thumbnail: np.ndarray
+    origin: Origin
+    frame: int | None = None  # from 0; None for a single-frame file
+
+    def load(self) -> InputImage:
+        """The full picture, decoded again; ImageError (one sentence) when it can no longer be read as it was."""
+        image = load_image(self.origin.content(fresh=True), name=self.origin.name, sample=self.origin.sample,
+                           frame=self.frame or 0)
+        if image.digest != self.digest:
+            raise ImageError(f"{self.origin.name} changed since the worklist was read; read the worklist again.")
+        return replace(image, display_name=self.display_name)
+
+
 @dataclass
 class Scan:
     """One row of the worklist."""
 
-    index: int
-    image: InputImage | None  # None when it could not be read
+    index: int  # its place in the worklist, from 0 (the "#" column shows index + 1)
+    image: ScanImage | None  # None when it could not be read
     label: str | None  # what its folder or file name says it shows
     error: str | None = None
+    frame: int | None = None  # from 0, in a multi-frame file
     probs: np.ndarray | None = None
+    predicted_by: tuple[str, str] | None = None  # (model, weights digest) that ``probs`` are from
     explained: int = 0  # explanations cached, of ``wanted``
     wanted: int = 0
     domain_warning: str | None = None  # one sentence when it does not look like the model's domain
     domain_checked: str | None = None  # the input kind the warning was computed for (once per scan and kind)
 
     @property
+    def row(self) -> int:
+        return self.index + 1
+
+    @property
     def name(self) -> str:
-        return self.image.display_name if self.image is not None else f"file {self.index + 1}"
+        return f"scan {self.image.digest[:8]}" if self.image is not None else f"file {self.row}"
 
     @property
     def verdict(self) -> int | None:
@@ -60,7 +111,23 @@ class Scan:
 @dataclass
 class Worklist:
     scans: list[Scan] = field(default_factory=list)
-    skipped: int = 0  # files beyond MAX_SCANS
+    skipped: int = 0  # entries not listed, for any of the reasons in ``notes``
+    notes: list[str] = field(default_factory=list)  # one sentence per reason entries were left out
+    _opened: tuple[int, InputImage] | None = field(default=None, repr=False)
+
+    def load(self, index: int) -> InputImage:
+        """Scan ``index``'s full picture, decoded again; the last one is kept (pages ask on every run)."""
+        if self._opened is None or self._opened[0] != index:
+            self._opened = None  # the previous picture goes before the next is decoded
+            image = self.scans[index].image
+            if image is None:
+                raise ImageError(self.scans[index].error or "This scan could not be read.")
+            self._opened = index, image.load()
+        return self._opened[1]
+
+    @property
+    def multi_frame(self) -> bool:
+        return any(scan.frame is not None for scan in self.scans)
 
 
 def label_for(spec: Any, path: PurePosixPath | Path) -> str | None:
@@ -75,99 +142,70 @@ def label_for(spec: Any, path: PurePosixPath | Path) -> str | None:
     return None
 
 
-def scan_files(folder: Path) -> list[Path]:
-    """Images and DICOM files under ``folder`` (its subfolders too), sorted; links and hidden files left out."""
-    if not folder.is_dir():
-        raise WorklistError("That folder does not exist on the server.")
-    found = []
-    for path in sorted(folder.rglob("*")):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts) or path.is_symlink():
-            continue
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-            found.append(path)
-    return found
+def thumbnail(pixels: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    from PIL import Image
+
+    picture = Image.fromarray(pixels)
+    picture.thumbnail((side, side))
+    return np.asarray(picture)
 
 
-def inside(root: Path, relative: str) -> Path:
-    """``relative`` under ``root``, refusing anything that leads out of it (``..``, absolute paths, links)."""
-    target = (root / relative).resolve()
-    if target != root.resolve() and root.resolve() not in target.parents:
-        raise WorklistError("Only folders under the server's scan folder can be opened.")
-    return target
+class Predictor:
+    """Fills in scans' verdicts and domain warnings from their decoded pictures as they are read: stored
+    predictions first, the rest in batches of model-sized inputs (so only those are kept, not the pictures)."""
 
+    def __init__(self, classifier: Any, cache: Any, batch: int = 32):
+        self.classifier, self.cache, self.batch = classifier, cache, batch
+        self.pending: list[tuple[Scan, np.ndarray]] = []
+        self.predicted = 0  # scans that needed the model
 
-def from_folder(spec: Any, folder: Path, sample_paths: Iterable[Path] = ()) -> Worklist:
-    """Reads every scan of ``folder`` (up to MAX_SCANS); a file that cannot be read is a row with its reason."""
-    files = scan_files(folder)
-    samples = {path.resolve() for path in sample_paths}
-    worklist = Worklist(skipped=max(0, len(files) - MAX_SCANS))
-    for index, path in enumerate(files[:MAX_SCANS]):
-        label = label_for(spec, path.relative_to(folder))
-        try:
-            image = load_image(path, sample=path.resolve() in samples)
-        except ImageError as error:
-            worklist.scans.append(Scan(index, None, label, str(error)))
-            continue
-        if not image.display_name.startswith("scan "):  # a picture: named by its pixels too
-            image = replace(image, display_name=f"scan {image.digest[:8]}")
-        worklist.scans.append(Scan(index, image, label))
-    return worklist
+    @property
+    def model(self) -> tuple[str, str]:
+        return self.classifier.name, self.classifier.weights_digest
 
+    def stored(self, scan: Scan) -> bool:
+        """Takes the stored prediction, if there is one of the right length."""
+        probs = stored_prediction(self.cache, *self.model, scan.image.digest)
+        if probs is None or len(probs) != len(self.classifier.class_names):
+            return False
+        scan.probs, scan.predicted_by = probs, self.model
+        return True
 
-def from_uploads(spec: Any, files: Sequence[tuple[str, bytes]]) -> Worklist:
-    """Uploaded files, a zip among them opened in place (its members' paths give labels, nothing else)."""
-    members: list[tuple[PurePosixPath, bytes]] = []
-    for name, data in files:
-        if name.lower().endswith(".zip"):
-            members += _zip_members(data)
-        else:
-            members.append((PurePosixPath(PurePosixPath(name).name), data))
-    worklist = Worklist(skipped=max(0, len(members) - MAX_SCANS))
-    for index, (path, data) in enumerate(members[:MAX_SCANS]):
-        label = label_for(spec, path)
-        try:
-            image = load_image(data, name=f"file {index + 1}{path.suffix.lower()}")
-        except ImageError as error:
-            worklist.scans.append(Scan(index, None, label, str(error)))
-            continue
-        worklist.scans.append(Scan(index, replace(image, source="upload", display_name=f"scan {image.digest[:8]}"),
-                                   label))
-    return worklist
+    def __call__(self, scan: Scan, image: InputImage) -> None:
+        kind = self.classifier.spec.input_kind
+        scan.domain_warning, scan.domain_checked = domain_warning(image, kind), kind
+        if not self.stored(scan):
+            self.pending.append((scan, self.classifier.prepare(image.pixels)))
+            if len(self.pending) >= self.batch:
+                self.flush()
 
-
-def _zip_members(data: bytes) -> list[tuple[PurePosixPath, bytes]]:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        infos = [info for info in archive.infolist() if not info.is_dir()
-                 and PurePosixPath(info.filename).suffix.lower() in IMAGE_SUFFIXES
-                 and not any(part.startswith(".") or part == ".." for part in PurePosixPath(info.filename).parts)]
-        if sum(info.file_size for info in infos) > MAX_ZIP_BYTES:
-            raise WorklistError(f"This zip unpacks to more than {MAX_ZIP_BYTES // 2**20} MB of scans.")
-        return [(PurePosixPath(info.filename), archive.read(info)) for info in infos[:MAX_SCANS]]
-    except zipfile.BadZipFile as error:
-        raise WorklistError("This zip file is damaged and cannot be opened.") from error
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        probs = self.classifier.predict(np.stack([prepared for _, prepared in self.pending]))
+        for (scan, _), row in zip(self.pending, probs):
+            scan.probs, scan.predicted_by = row, self.model
+            store_prediction(self.cache, *self.model, scan.image.digest, row)
+        self.predicted += len(self.pending)
+        self.pending = []
 
 
 def predict_all(worklist: Worklist, classifier: Any, cache: Any, batch: int = 32) -> int:
-    """Every readable scan's probabilities: stored, else predicted in batches and stored; and its out-of-domain
-    warning. Returns how many needed the model."""
-    missing = []
+    """Verdicts and domain warnings of the readable scans that lack them for this model: stored, else decoded
+    again and predicted in batches. Returns how many needed the model."""
+    predictor = Predictor(classifier, cache, batch)
     for scan in worklist.scans:
-        if scan.image is None:
+        if scan.image is None or (scan.predicted_by == predictor.model
+                                  and scan.domain_checked == classifier.spec.input_kind):
             continue
-        kind = classifier.spec.input_kind
-        if scan.domain_checked != kind:  # pixel statistics of the whole scan: once, not on every page run
-            scan.domain_warning, scan.domain_checked = domain_warning(scan.image, kind), kind
-        scan.probs = stored_prediction(cache, classifier.name, classifier.weights_digest, scan.image.digest)
-        if scan.probs is None or len(scan.probs) != len(classifier.class_names):
-            missing.append(scan)
-    for start in range(0, len(missing), batch):
-        chunk = missing[start:start + batch]
-        probs = classifier.predict(np.stack([classifier.prepare(scan.image.pixels) for scan in chunk]))
-        for scan, row in zip(chunk, probs):
-            scan.probs = row
-            store_prediction(cache, classifier.name, classifier.weights_digest, scan.image.digest, row)
-    return len(missing)
+        if scan.domain_checked == classifier.spec.input_kind and predictor.stored(scan):
+            continue
+        try:
+            predictor(scan, scan.image.load())
+        except ImageError as error:  # changed or gone since it was listed
+            scan.image, scan.error = None, str(error)
+    predictor.flush()
+    return predictor.predicted
 
 
 def count_cached(worklist: Worklist, requests_for: Any, cache: Any) -> None:
@@ -178,6 +216,15 @@ def count_cached(worklist: Worklist, requests_for: Any, cache: Any) -> None:
         requests = requests_for(scan)
         scan.wanted = len(requests)
         scan.explained = sum(1 for request in requests if request.key in cache)
+
+
+def summary(worklist: Worklist, names: Sequence[str]) -> dict[str, int]:
+    """Counts for the page's summary and the command line's last line."""
+    readable = [scan for scan in worklist.scans if scan.probs is not None]
+    labelled = [scan for scan in readable if scan.label is not None]
+    return {"scans": len(worklist.scans), "readable": len(readable),
+            "failed": sum(1 for scan in worklist.scans if scan.image is None), "skipped": worklist.skipped,
+            "agree": sum(1 for scan in labelled if names[scan.verdict] == scan.label), "labelled": len(labelled)}
 
 
 def matches(scan: Scan, classes: set[str] | None, names: Sequence[str], disagrees: bool, low: bool,

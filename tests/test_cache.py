@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import logging
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +18,8 @@ from dataclasses import replace
 
 from explainers.cache import ExplanationCache
 from explainers.images import InputImage
+from explainers.methods import all_methods, get_method
+from explainers.methods.kernel import Kernel
 from explainers.request import build_request, run_cached
 from cli.main import main
 
@@ -140,7 +146,9 @@ def test_entries_can_be_filtered_for_the_gallery(cache, digits_model, digit_seve
     run(cache, digits_model, digit_seven, image_label="digit_7.png")
     run(cache, digits_model, digit_seven, method="exact", max_evals=4096, params={"segments": 6})
     assert {e.method for e in cache.entries(model="digits_cnn")} == {"kernel", "exact"}
-    assert [e.image_label for e in cache.entries(method="kernel")] == ["digit_7.png"]
+    # A file's name stays out of the shared index: the image is named by its digest.
+    digest = InputImage.from_pixels(digit_seven).digest
+    assert [e.image_label for e in cache.entries(method="kernel")] == [f"image {digest[:8]}"]
 
 
 def test_command_line_reports_cached_and_manages_the_cache(tmp_path, monkeypatch, capsys) -> None:
@@ -154,3 +162,67 @@ def test_command_line_reports_cached_and_manages_the_cache(tmp_path, monkeypatch
     assert stats["entries"] == 1 and stats["folder"] == str(tmp_path / "cli-cache")
     assert main(["cache", "clear"]) == 0 and json.loads(capsys.readouterr().out)["cleared"] == 1
     assert main(args + ["--no-cache"]) == 0 and json.loads(capsys.readouterr().out.splitlines()[-1])["cached"] is False
+
+
+def kernel_request(model, image, seed=0):
+    source = InputImage.from_pixels(image, "file")
+    return build_request(model, source, "kernel", top_k=2, budget=60, params={"segments": 12}, seed=seed), source
+
+
+def point_row_at(cache, key: str, data: bytes) -> str:
+    """Puts ``data`` in the row's file and its checksum in the row, as a consistent index would hold it: only
+    the file's own stamp can tell whose explanation it is. Returns the file's name."""
+    with sqlite3.connect(cache.path) as db:
+        (file,) = db.execute("SELECT file FROM entries WHERE key = ?", (key,)).fetchone()
+        db.execute("UPDATE entries SET sha256 = ?, bytes = ? WHERE key = ?",
+                   (hashlib.sha256(data).hexdigest(), len(data), key))
+    (cache.blobs / file).write_bytes(data)
+    return file
+
+
+def test_an_entry_whose_file_holds_another_requests_key_is_discarded_not_served(cache, digits_model, digit_seven,
+                                                                                caplog) -> None:
+    requests = [kernel_request(digits_model, digit_seven, seed)[0] for seed in (0, 1)]
+    for seed in (0, 1):
+        run(cache, digits_model, digit_seven, seed=seed)
+    files = {entry.key: next(cache.blobs.glob(f"{entry.key}.*.npz")) for entry in cache.entries()}
+    first, second = (files[request.key].read_bytes() for request in requests)
+    swapped = [point_row_at(cache, requests[0].key, second), point_row_at(cache, requests[1].key, first)]
+
+    with caplog.at_level(logging.WARNING, logger="explainers.cache"):
+        assert cache.get(requests[0]) is None and cache.get_by_key(requests[1].key) is None  # misses
+    assert requests[0] not in cache and requests[1] not in cache  # the entries are gone, files and all
+    assert not any((cache.blobs / file).exists() for file in swapped)
+    lines = [record.getMessage() for record in caplog.records if record.name == "explainers.cache"]
+    assert len(lines) == 2 and all("did not match its request; discarded" in line for line in lines)
+    assert not any(".npz" in line or requests[0].image_digest in line for line in lines)  # no file, no image
+    again, cached = run(cache, digits_model, digit_seven, seed=0)
+    assert not cached and again.seed == 0 and run(cache, digits_model, digit_seven, seed=0)[1]  # recomputed
+
+
+def test_an_entry_from_before_files_were_stamped_is_recomputed(cache, digits_model, digit_seven) -> None:
+    request, _ = kernel_request(digits_model, digit_seven)
+    stored, _ = run(cache, digits_model, digit_seven)
+    unstamped = io.BytesIO()
+    stored.save(unstamped)  # as the cache wrote its files before they carried their request's key
+    point_row_at(cache, request.key, unstamped.getvalue())
+    assert cache.get(request) is None and request not in cache
+    assert not run(cache, digits_model, digit_seven)[1] and cache.get(request) is not None
+
+
+def test_a_methods_version_is_part_of_the_key(cache, monkeypatch, digits_model, digit_seven) -> None:
+    request, _ = kernel_request(digits_model, digit_seven)
+    before = request.key
+    run(cache, digits_model, digit_seven)
+    assert cache.get(request).params["method_version"] == Kernel.version  # in the provenance
+    monkeypatch.setattr(Kernel, "version", Kernel.version + 1)  # the algorithm changed
+    changed, _ = kernel_request(digits_model, digit_seven)
+    assert changed.key != before and changed.identity()["method_version"] == Kernel.version
+    assert not run(cache, digits_model, digit_seven)[1]  # what the old version stored is not served as current
+
+
+def test_every_method_declares_its_version_and_kernel_counts_its_change(capsys) -> None:
+    assert all(isinstance(method.version, int) and method.version >= 1 for method in all_methods())
+    assert get_method("kernel").version >= 2  # folds split the sampled draws (commit 1f40b71)
+    assert main(["methods"]) == 0
+    assert f"\nkernel\tKernel SHAP (superpixels); version {Kernel.version};" in "\n" + capsys.readouterr().out

@@ -21,7 +21,7 @@ import pytest
 import explainers.cache as cache_module
 import explainers.request as request_module
 from cli.main import main
-from explainers.cache import READ_ONLY_ENV, ExplanationCache
+from explainers.cache import READ_ONLY_ENV, SHARED, ExplanationCache
 from explainers.images import InputImage
 from explainers.request import build_request, run_cached
 
@@ -231,8 +231,9 @@ def test_a_full_disk_returns_the_explanation_with_a_warning_and_leaves_no_file(t
 
         monkeypatch.setattr(cache_module, "connect", full)
         request, source = request_for(digits_model, digit_seven)
-        # A long label needs pages the index may not grow: SQLITE_FULL, as at 52 KB free.
-        stored = cache.put(request, reference, image_label="x" * 200_000)
+        # A long label needs pages the index may not grow: SQLITE_FULL, as at 52 KB free. (A sample's, SHARED:
+        # any other image's label is replaced by its digest name.)
+        stored = cache.put(request, reference, image_label="x" * 200_000, owner=SHARED)
         assert not stored
         explanation, cached = reference, False
     else:

@@ -5,15 +5,19 @@ command line, and an index written before entries had owners keeps working."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cli.main import main
 from explainers.cache import LOCAL, SHARED, UNKNOWN, ExplanationCache
-from explainers.images import InputImage
+from explainers.images import InputImage, load_image
 from explainers.request import build_request, run_cached
 from storage.access import hash_password
 from tests.test_access import ROOT
@@ -39,7 +43,8 @@ def test_entries_belong_to_who_asked_and_samples_to_everyone(tmp_path, digits_mo
     explain(cache, digits_model, scan(2), "upload", "upload bbbb", owner="bob")
     explain(cache, digits_model, scan(3), "file", "scan.png")  # the command line, or an open app
     owners = {entry.image_label: entry.owner for entry in cache.entries()}
-    assert owners == {"digit_7.png": SHARED, "upload aaaa": "alice", "upload bbbb": "bob", "scan.png": LOCAL}
+    named = f"image {InputImage.from_pixels(scan(3)).digest[:8]}"  # a file's name never reaches the index
+    assert owners == {"digit_7.png": SHARED, "upload aaaa": "alice", "upload bbbb": "bob", named: LOCAL}
     seen = {user: {e.image_label for e in cache.entries() if e.visible_to(user)} for user in ("alice", "bob", None)}
     assert seen["alice"] == {"digit_7.png", "upload aaaa"} and seen["bob"] == {"digit_7.png", "upload bbbb"}
     assert seen[None] == set(owners)
@@ -103,3 +108,66 @@ def test_the_gallery_shows_a_signed_in_user_only_their_own_scans(digits_model, d
     bob = gallery_as("bob")
     assert sorted(bob.dataframe[0].value["image"]) == ["digit_7.png", "upload b0b00"]
     cache.clear()
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A cache folder of this test's own, for the command line and the app alike (the app keeps one cache per
+    server: it is let go before and after)."""
+    from ui.compute import get_cache
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("EXPLAINERS_CACHE_DIR", str(folder))
+    get_cache.clear()
+    yield folder
+    monkeypatch.undo()
+    get_cache.clear()
+
+
+def open_gallery() -> AppTest:
+    """The Gallery of an open, single-user app (where every entry is listed)."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.secrets["access"] = {"mode": "none"}
+    app.switch_page("app_pages/gallery.py")
+    return app.run()
+
+
+def texts(app: AppTest) -> str:
+    """Everything the page sent to the browser, as text: its elements and the Gallery's table."""
+    return str(app._tree) + " ".join(str(table.value.to_dict()) for table in app.dataframe)
+
+
+def test_a_file_name_from_the_command_line_reaches_no_shared_file_and_no_visitor(tmp_path, cache_dir) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    image = folder / "CANARY_patient.jpg"
+    Image.open(ROOT / "assets" / "samples" / "digits" / "digit_7.png").convert("RGB").save(image, format="JPEG")
+    env = {**os.environ, "EXPLAINERS_CACHE_DIR": str(cache_dir)}
+    for command in (["explain", "--image", str(image), "--method", "partition", "--max-evals", "20"],
+                    ["precompute", "--images", str(folder), "--methods", "partition", "--max-evals", "24"]):
+        result = subprocess.run([sys.executable, "-m", "explainers", *command, "--model", "digits_cnn", "--quiet"],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "CANARY" not in result.stderr  # nor in a log line
+    files = [path for path in cache_dir.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".npz" for path in files) and any(path.name == "index.sqlite3" for path in files)
+    assert not [path.name for path in files if b"CANARY" in path.read_bytes()]
+    digest = load_image(image).digest
+    assert {entry.image_label for entry in ExplanationCache(cache_dir).entries()} == {f"image {digest[:8]}"}
+
+    app = open_gallery()
+    assert not app.exception, app.exception
+    assert set(app.dataframe[0].value["image"]) == {f"image {digest[:8]}"} and "CANARY" not in texts(app)
+
+
+def test_the_gallery_names_an_old_rows_file_by_its_digest(cache_dir, capsys, digits_model) -> None:
+    cache = ExplanationCache()
+    key = explain(cache, digits_model, scan(9), "upload", "upload 9999")
+    with sqlite3.connect(cache.path) as db:  # as an index written before file names were kept out held it
+        db.execute("UPDATE entries SET image_label = 'CANARY_old.png' WHERE key = ?", (key,))
+    [entry] = cache.entries()
+    assert entry.image_name == f"image {entry.image_digest[:8]}"
+    app = open_gallery()
+    assert not app.exception, app.exception
+    assert list(app.dataframe[0].value["image"]) == [entry.image_name] and "CANARY" not in texts(app)
+    assert main(["cache", "list"]) == 0 and "CANARY" not in capsys.readouterr().out  # nor on the command line

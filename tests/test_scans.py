@@ -1,6 +1,7 @@
 """The Scans page's worklist: the bundled MRIs with their verdicts and labels, filters, opening a scan (and the
-next one) on the other pages, uploads of DICOM files and zips, "explain all" on the job engine, and no way out of
-the server's scan folder."""
+next one) on the other pages, uploads of DICOM files and zips (one numbered row per frame, what was left out
+stated), "explain all" on the job engine, and no way out of the server's scan folder. Zips at scale and hostile
+ones: tests/test_worklist_zips.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pydicom
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explainers.worklist import WorklistError, inside
+from explainers.worklist import WorklistError
+from explainers.worklist_sources import inside
 from models import get_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +108,8 @@ def test_uploaded_dicom_files_and_a_zip_are_listed_and_a_broken_one_says_why() -
     app.run()
     assert not app.exception, app.exception
     rows = table(app)
-    assert len(rows) == 5  # the member that leads out of the archive is left out
+    assert len(rows) == 5 and [row["#"] for row in rows] == [1, 2, 3, 4, 5]
+    assert "1 entry with a path leading outside the zip was skipped." in app.warning[-1].value
     assert sum(row["label"] == "glioma" for row in rows) == 2  # from the folder name inside the zip
     assert any("not a DICOM file" in str(row["verdict"]) for row in rows)
     # The CT is flagged out of the MRI model's domain, by its modality; the MRs and the JPEGs are in it.
@@ -137,3 +140,21 @@ def test_no_folder_outside_the_scan_folder_opens(tmp_path) -> None:
     for escape in ("..", "../..", "/etc", "inner/../.."):
         with pytest.raises(WorklistError):
             inside(tmp_path, escape)
+
+
+def test_a_multi_frame_upload_is_one_row_per_frame_and_opens_the_frame(tmp_path) -> None:
+    app = scans_page("digits_cnn", worklist_source="Files or a zip", compare_methods=["partition"])
+    data = (FILES / "SC_rgb_rle_2frame.dcm").read_bytes()
+    app.get("file_uploader")[0].set_value([("a.dcm", data, "application/dicom")])
+    app.run()
+    assert not app.exception, app.exception
+    rows = table(app)
+    assert [(row["#"], row["frame"]) for row in rows] == [(1, 1), (2, 2)]
+    assert rows[0]["scan"] != rows[1]["scan"] and all(row["thumbnail"].startswith("data:image/") for row in rows)
+    app.session_state["worklist_table"] = {"selection": {"rows": [1], "columns": []}}
+    app.run()
+    next(button for button in app.button if button.label.startswith("Open scan")).click().run()
+    assert not app.exception, app.exception
+    assert app.session_state["worklist_index"] == 1
+    opened = app.session_state["_worklist"].load(1)
+    assert opened.frame == 1 and opened.display_name.endswith("frame 2 of 2")

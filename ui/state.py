@@ -72,12 +72,13 @@ def _upload_image() -> tuple[InputImage | None, str | None]:
     if (frame, window.name) not in shown:
         try:
             image = scan.image(frame, window)
-        except ImageError as error:
-            return None, str(error)
+        except ImageError as error:  # kept too: a file that stopped its decoder is not decoded again on every run
+            image = str(error)
         if len(shown) >= 8:
             shown.pop(next(iter(shown)))
         shown[frame, window.name] = image
-    return shown[frame, window.name], None
+    found = shown[frame, window.name]
+    return (None, found) if isinstance(found, str) else (found, None)
 
 
 def opened_scan() -> tuple[Any, int] | None:
@@ -120,9 +121,9 @@ def keep_settings() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def compare_requests(classifier: Classifier, image: InputImage) -> list:
-    """The requests the Compare page makes for ``image`` with its current methods and settings (those a method
-    cannot make for this model are left out)."""
+def compare_requests(classifier: Classifier, image: InputImage | str) -> list:
+    """The requests the Compare page makes for ``image`` (or its digest) with its current methods and settings
+    (those a method cannot make for this model are left out)."""
     from explainers.methods import ParameterError, get_method
     from explainers.request import build_request
     from ui.controls import COMPARE_DEFAULT_METHODS, chosen_output, compare_settings
@@ -151,7 +152,11 @@ def current_selection() -> Selection:
             return Selection(spec, None, "no scan", None, "Open a scan from the Scans page's worklist.")
         worklist, index = opened
         scan = worklist.scans[index]
-        return Selection(spec, scan.image, scan.name, scan.label, scan.error)
+        try:  # a worklist keeps thumbnails only: the opened scan is decoded again (and kept until the next)
+            image = worklist.load(index)
+        except ImageError as error:
+            return Selection(spec, None, scan.name, scan.label, str(error))
+        return Selection(spec, image, image.display_name, scan.label, None)
     if st.session_state.get(keys.SOURCE) == "Upload":
         image, error = _upload_image()
         return Selection(spec, image, image.display_name if image else "no upload", None, error,

@@ -96,6 +96,9 @@ class Method:
     # request's identity: another class is a lookup.
     solves_every_class: ClassVar[bool] = False
     order: ClassVar[int] = 100  # place in the lists (pages, `methods`)
+    # The algorithm's version, part of every request's key: raise it whenever the method computes other values
+    # for the same request, so that explanations stored before the change are no longer served as current.
+    version: ClassVar[int] = 1
 
     @property
     def uses_segments(self) -> bool:
@@ -138,8 +141,10 @@ class Method:
 
     @staticmethod
     def provenance(request: ExplanationRequest, classes: np.ndarray, used: dict[str, Any]) -> dict[str, Any]:
-        """``Explanation.params``, the same for every method: the resolved request, then what was used."""
-        return {**request.parameters, "max_evals": request.budget, "top_k": int(len(classes)), **used}
+        """``Explanation.params``, the same for every method: the resolved request, the method's version, then
+        what was used."""
+        return {**request.parameters, "max_evals": request.budget, "top_k": int(len(classes)),
+                "method_version": request.spec.version, **used}
 
 
 class SuperpixelMethod(Method):

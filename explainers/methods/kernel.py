@@ -374,6 +374,7 @@ class Kernel(SuperpixelMethod):
     min_budget = 5
     max_budget = 20_000
     order = 30
+    version = 2  # 2: the adjusted estimator's folds split the sampled draws (commit 1f40b71)
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
               estimator: str = "adjusted", target_error: float = 0.0, **params: Any) -> tuple[Any, ...]:

@@ -15,6 +15,8 @@ def register(cls: M) -> M:
     """Class decorator: registers one instance of ``cls`` under ``cls.name`` (a duplicate name is an error)."""
     if cls.name in _METHODS:
         raise ValueError(f"a method named {cls.name!r} is already registered")
+    if type(cls.version) is not int or cls.version < 1:  # part of every cache key: a plain, positive int
+        raise ValueError(f"the method {cls.name!r} needs a positive integer version, not {cls.version!r}")
     _METHODS[cls.name] = cls()
     return cls
 
