@@ -41,9 +41,10 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from storage.yaml_strict import Refused, strict_loader
 
 MAX_CARD_BYTES = 64 * 1024
 # A card nests three levels (preprocessing → mean → numbers); PyYAML's composer recurses once per level.
@@ -234,41 +235,9 @@ def _architecture(value: Any, format_: str) -> str | None:
                     f"({', '.join(PROJECT_ARCHITECTURES)}).")
 
 
-class _Refused(Exception):
-    """A YAML construct model cards may not use, with the line where it starts."""
-
-    def __init__(self, line: int, message: str):
-        super().__init__(message)
-        self.line, self.message = line, message
-
-
-@lru_cache(maxsize=1)
 def _strict_loader() -> type:
-    """A SafeLoader that raises at the first alias (before anything is expanded) and past MAX_CARD_DEPTH levels.
-
-    Like studies.parsing's, which models may not import; anchors alone expand nothing, so they pass.
-    """
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        def __init__(self, stream: str):
-            super().__init__(stream)
-            self.depth = 0
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            event = self.peek_event()
-            line = event.start_mark.line + 1
-            if isinstance(event, yaml.AliasEvent):
-                raise _Refused(line, f"YAML aliases (*{event.anchor[:40]}) are not allowed in model cards")
-            self.depth += 1
-            if self.depth > MAX_CARD_DEPTH:
-                raise _Refused(line, f"the card nests deeper than {MAX_CARD_DEPTH} levels; a model card needs three")
-            try:
-                return super().compose_node(parent, index)
-            finally:
-                self.depth -= 1
-
-    return StrictLoader
+    return strict_loader("model cards", MAX_CARD_DEPTH, "the card nests deeper than {depth} levels; a model card "
+                         "needs three")
 
 
 def _read_text(path: Path) -> str:
@@ -316,7 +285,7 @@ def parse_text(text: str, name: str) -> Any:
         raise CardError(f"{name} is not readable YAML.") from None
     try:
         return loader.get_single_data()
-    except _Refused as refused:
+    except Refused as refused:
         raise CardError(f"{name} line {refused.line}: {refused.message}.") from None
     except ValueError:  # an integer of thousands of digits, which Python refuses to convert
         raise CardError(f"{name} holds a number too long to read.") from None

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import difflib
 import json
-from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
+from storage.yaml_strict import Refused, strict_loader
 from studies.schema import Problem, StudyError, field_line
 
 
@@ -24,55 +24,18 @@ MAX_STUDY_BYTES = 1_000_000
 MAX_DEPTH = 20
 
 
-class _Refused(Exception):
-    """A YAML construct study files may not use, with the line where it starts."""
-
-    def __init__(self, line: int | None, message: str):
-        super().__init__(message)
-        self.line, self.message = line, message
-
-
-@lru_cache(maxsize=1)
 def _strict_loader() -> type:
-    """A SafeLoader that refuses aliases (a "billion laughs" expands them without end) and deep nesting.
-
-    It raises at the first alias, before anything is expanded; anchors alone expand nothing, so the first is
-    reported once the document is composed (a file with aliases is told about its aliases).
-    """
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        def __init__(self, stream: str):
-            super().__init__(stream)
-            self.depth = 0
-            self.first_anchor: tuple[int, str] | None = None
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            event = self.peek_event()
-            line = event.start_mark.line + 1
-            if isinstance(event, yaml.AliasEvent):
-                raise _Refused(line, f"YAML aliases (*{event.anchor}) are not allowed in study files")
-            if getattr(event, "anchor", None) and self.first_anchor is None:
-                self.first_anchor = (line, event.anchor)
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise _Refused(line, f"the file nests deeper than {MAX_DEPTH} levels; a study needs a few")
-            try:
-                return super().compose_node(parent, index)
-            finally:
-                self.depth -= 1
-
-    return StrictLoader
+    return strict_loader("study files", MAX_DEPTH, "the file nests deeper than {depth} levels; a study needs a few")
 
 
 def _load_yaml(text: str) -> tuple[Any, Any]:
-    """The document and its root node, through the strict loader (raises _Refused or a YAMLError)."""
+    """The document and its root node, through the strict loader (raises Refused or a YAMLError)."""
     loader = _strict_loader()(text)
     try:
         root = loader.get_single_node()
         if loader.first_anchor is not None:
             line, anchor = loader.first_anchor
-            raise _Refused(line, f"YAML anchors (&{anchor}) are not allowed in study files; write each value out")
+            raise Refused(line, f"YAML anchors (&{anchor}) are not allowed in study files; write each value out")
         return (loader.construct_document(root) if root is not None else None), root
     finally:
         loader.dispose()
@@ -157,7 +120,7 @@ def _parse(text: str, name: str, suffix: str) -> tuple[Any, dict[str, int], list
     try:
         data, root = _load_yaml(text)
         lines, duplicates = _yaml_lines(root)
-    except _Refused as refused:
+    except Refused as refused:
         raise StudyError([Problem(name, refused.line, "", refused.message)]) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
