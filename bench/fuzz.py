@@ -156,6 +156,8 @@ def main() -> None:
     parser.add_argument("--cards", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
+    parser.add_argument("--section", default="fuzz", help="the BENCHMARKS.md section --write fills (run with "
+                        "EXPLAINERS_DICOM_PRECHECKS=0 and --section fuzz-unguarded to test the sandbox alone)")
     args = parser.parse_args()
     import itertools
 
@@ -172,7 +174,7 @@ def main() -> None:
                 print(f"  {name} · {kind}: {example}")
     print(f"{time.time() - started:.0f} s")
     if args.write:
-        write(text)
+        write(text, args.section)
 
 
 def write(text: str, section: str = "fuzz") -> None:
@@ -185,6 +187,8 @@ def write(text: str, section: str = "fuzz") -> None:
         content = content[:content.index(start)] + block + content[content.index(end) + len(end):]
     else:
         titles = {"fuzz": "Fuzzing the decoders (bench/fuzz.py)",
+                  "fuzz-unguarded": "The same DICOM cases with the header pre-checks off: the sandbox alone "
+                                    "(EXPLAINERS_DICOM_PRECHECKS=0 python -m bench.fuzz)",
                   "sandbox": "The decoding sandbox's added time per decode (bench/sandbox_overhead.py)"}
         content += f"\n## {titles.get(section, section)}\n\n{block}\n"
     path.write_text(content)
