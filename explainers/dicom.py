@@ -118,7 +118,7 @@ class DicomScan:
         self._check_index(index)
         window = window or self.windows()[0]
         arguments = {"name": self.name, "index": index, "window": [window.name, window.centre, window.width]}
-        return sandbox.image_reply(sandbox.run_on_source("scan_image", self.source, arguments))
+        return sandbox.image_reply(sandbox.run_on_source("scan_image", self.source, arguments), self.source)
 
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.frames:

@@ -286,7 +286,7 @@ def load_image(source: bytes | str | Path, name: str | None = None, *, sample: b
     if isinstance(source, (bytes, bytearray)) and not is_dicom_source(source, name):
         _check_size(len(source), name or "the upload")  # here too, so an oversized upload is never piped
     reply = sandbox.run_on_source("image", source, {"name": name, "sample": sample, "frame": frame})
-    return sandbox.image_reply(reply)
+    return sandbox.image_reply(reply, source, sample)
 
 
 def load_here(source: bytes | str | Path, name: str | None = None, *, sample: bool = False,

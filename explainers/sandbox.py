@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,8 +86,10 @@ def run_on_source(operation: str, source: bytes | bytearray | str | Path, argume
     return call(operation, {**arguments, "path": os.fspath(source)})
 
 
-def image_reply(reply: Reply) -> "InputImage":
-    """The InputImage a child decoded; its digest is computed again here, so a child cannot choose a cache key."""
+def image_reply(reply: Reply, source: bytes | bytearray | str | Path, sample: bool = False) -> "InputImage":
+    """The InputImage a child decoded from ``source``. Nothing it says is taken on trust that could reach others:
+    the digest is computed again here (a child cannot choose a cache key), the source kind is the one asked for
+    (a child cannot make an upload a shared sample), and the name must be one this app gives."""
     from explainers.images import InputImage, image_digest
 
     fields = reply.result
@@ -95,9 +98,17 @@ def image_reply(reply: Reply) -> "InputImage":
         raise SandboxError(STOPPED)
     pixels = reply.arrays[0]
     digest = image_digest(pixels)
-    if digest != fields.get("digest"):
+    name = str(fields.get("display_name"))
+    upload = isinstance(source, (bytes, bytearray))
+    kind = "upload" if upload else "sample" if sample else "file"
+    names = {f"upload {digest[:8]}"} if upload else {Path(source).name}
+    if digest != fields.get("digest") or not (name in names or _SCAN_NAME.fullmatch(name)
+                                              and name.startswith(f"scan {digest[:8]}")):
         raise SandboxError(STOPPED)
     window = tuple(float(value) for value in fields["window"]) if fields.get("window") else None
     frame = fields.get("frame")
-    return InputImage(pixels, fields["source"], str(fields["display_name"]), digest, window=window,
-                      frame=int(frame) if frame is not None else None, modality=fields.get("modality"))
+    return InputImage(pixels, kind, name, digest, window=window, frame=int(frame) if frame is not None else None,
+                      modality=str(fields["modality"])[:16] if fields.get("modality") else None)
+
+
+_SCAN_NAME = re.compile(r"scan [0-9a-f]{8}(, frame \d+ of \d+)?")

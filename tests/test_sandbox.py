@@ -126,12 +126,18 @@ def test_over_memory_and_overrunning_children_are_stopped_and_replaced(tmp_path:
         slow.close()
 
 
-def test_a_child_cannot_choose_the_digest_of_what_it_decoded() -> None:
-    reply = sandbox.pool().call("image", {"path": str(CHELSEA), "name": None, "sample": True})
-    assert sandbox.image_reply(reply).digest == load_image(CHELSEA, sample=True).digest
-    reply.result["digest"] = "0" * 16
-    with pytest.raises(sandbox.SandboxError):
-        sandbox.image_reply(reply)
+def test_a_child_cannot_choose_the_digest_the_kind_or_the_name_of_what_it_decoded() -> None:
+    upload = CHELSEA.read_bytes()
+    reply = sandbox.pool().call("image", {"path": None, "name": "Smith.png", "sample": False}, upload)
+    image = sandbox.image_reply(reply, upload)
+    assert image.digest == load_image(CHELSEA, sample=True).digest and image.source == "upload"
+    for field, lie in [("digest", "0" * 16), ("display_name", "Smith.png"), ("source", "sample")]:
+        lying = sandbox.Reply({**reply.result, field: lie}, reply.arrays, 0)
+        if field == "source":  # ignored: the kind is the one the caller asked for
+            assert sandbox.image_reply(lying, upload).source == "upload"
+            continue
+        with pytest.raises(sandbox.SandboxError):
+            sandbox.image_reply(lying, upload)
 
 
 def test_decoded_pixels_are_writable_and_the_same_as_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
