@@ -1,4 +1,5 @@
-"""Reading the scans of a zip without trusting its directory.
+"""Reading the scans of a zip without trusting its directory, in the sandbox's children (the server never opens
+a zip a person brought).
 
 Members are unpacked in chunks that stop as soon as one holds more than its directory says, more than the
 per-file limit, or more than what is left of the zip's total allowance; names that lead outside the zip are
@@ -7,6 +8,7 @@ skipped and counted; a damaged, encrypted or unusually compressed member is one 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import struct
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from explainers.images import MAX_FILE_BYTES, ImageError
+from explainers.images import MAX_FILE_BYTES, ImageError, InputImage
 
 # Everything unpacked from one zip while a worklist is read (one member at a time; see MAX_FILE_BYTES).
 MAX_TOTAL_BYTES = 256 * 2**20
@@ -76,51 +78,98 @@ def _hidden(path: PurePosixPath) -> bool:
 
 
 class ZipSource:
-    """One zip, as bytes (an upload) or a path (the command line), opened once; members are read by their place
-    in its directory, so the same name twice stays two members."""
+    """One zip, as bytes (an upload) or a path (the command line). It is opened, listed and unpacked only in the
+    sandbox's children (:func:`list_members`, :func:`member_image`): the server holds its bytes, the listing and
+    the allowance, never a ZipFile. Members are read by their place in its directory, so the same name twice
+    stays two members. A child keeps the last zip it was sent, so reading its members one after another sends it
+    through the pipe about once."""
 
     def __init__(self, source: bytes | Path):
         self.source = source
         self.allowance = Allowance()  # spent while the worklist is read; reopening a scan has its own
-        self._archive: zipfile.ZipFile | None = None
-
-    def __getstate__(self) -> dict[str, Any]:  # a ZipFile holds a lock: reopened after unpickling
-        return {**self.__dict__, "_archive": None}
-
-    def archive(self) -> zipfile.ZipFile:
-        if self._archive is None:
-            self._archive = _open(self.source)
-        return self._archive
+        self.key = hashlib.sha256(source).hexdigest() if isinstance(source, (bytes, bytearray)) else None
+        self._names: dict[int, str] = {}
+        self._sizes: dict[int, int] = {}
 
     def listing(self, suffixes: tuple[str, ...]) -> Listing:
         """Members whose names end in ``suffixes``; folders, hidden files and other files are left out silently,
-        those leading outside the zip are counted."""
-        listing, named = Listing(), []
-        for place, info in enumerate(self.archive().infolist()):
-            path = member_path(info.filename)
-            if info.is_dir() or path.suffix.lower() not in suffixes:
-                continue
-            if leads_outside(info.filename):
-                listing.outside += 1
-            elif not _hidden(path):
-                named.append((info.filename, place))
-        listing.members = [place for _, place in sorted(named)]
-        return listing
+        those leading outside the zip are counted. ArchiveError when the zip cannot be opened."""
+        reply = self._call("zip_list", {"suffixes": list(suffixes)})
+        if reply.result.get("error"):
+            raise ArchiveError(str(reply.result["error"]))
+        for place, name, size in reply.result["members"]:
+            self._names[int(place)], self._sizes[int(place)] = str(name), int(size)
+        return Listing([int(place) for place, _, _ in reply.result["members"]], int(reply.result["outside"]))
 
     def path(self, place: int) -> PurePosixPath:
-        return member_path(self.archive().infolist()[place].filename)
+        return member_path(self._names[place])
 
-    def read(self, place: int, shown: str, allowance: Allowance | None = None) -> bytes:
-        """Member ``place`` unpacked (see :func:`read_member`); ``shown`` is what sentences call it."""
-        try:
-            archive = self.archive()
-        except ArchiveError as error:  # a zip on disk that changed since it was listed
-            raise MemberError(str(error)) from None
-        return read_member(archive, archive.infolist()[place], shown, self.allowance if allowance is None
-                           else allowance)
+    def image(self, place: int, shown: str, frame: int = 0, fresh: bool = False) -> tuple[InputImage, int]:
+        """Member ``place`` unpacked (see :func:`read_member`) and decoded at ``frame`` in a child, with its
+        frame count; ``shown`` is what sentences call it. The worklist's allowance pays for a first reading; a
+        later frame or a scan opened again (``fresh``) reads under an allowance of its own."""
+        from explainers import sandbox
+
+        allowance = Allowance() if fresh or frame else self.allowance
+        reply = self._call("zip_image", {"place": place, "name": shown, "frame": frame, "allowance": allowance.left})
+        allowance.left -= int(reply.result.get("spent", 0))
+        if reply.result.get("error"):
+            raise MemberError(str(reply.result["error"]))
+        return sandbox.image_reply(reply, b""), int(reply.result.get("frames", 1))
+
+    def _call(self, operation: str, arguments: dict[str, Any]) -> Any:
+        from explainers import sandbox
+
+        if self.key is None:
+            return sandbox.call(operation, {**arguments, "path": str(self.source), "zip": None}, check=False)
+        reply = sandbox.call(operation, {**arguments, "path": None, "zip": self.key}, check=False)
+        if reply.result.get("send"):  # this child has not seen the zip yet
+            reply = sandbox.call(operation, {**arguments, "path": None, "zip": self.key}, bytes(self.source),
+                                 check=False)
+        return reply
 
 
-def _open(source: bytes | Path) -> zipfile.ZipFile:
+def list_members(archive: zipfile.ZipFile, suffixes: tuple[str, ...]) -> dict[str, Any]:
+    """In a child: the image members' places, names and declared sizes, sorted by name, and how many lead
+    outside the zip."""
+    named, outside = [], 0
+    for place, info in enumerate(archive.infolist()):
+        path = member_path(info.filename)
+        if info.is_dir() or path.suffix.lower() not in suffixes:
+            continue
+        if leads_outside(info.filename):
+            outside += 1
+        elif not _hidden(path):
+            named.append((info.filename[:1024], place, info.file_size))
+    return {"members": [[place, name, size] for name, place, size in sorted(named)], "outside": outside}
+
+
+def member_image(archive: zipfile.ZipFile, place: int, shown: str, frame: int,
+                 left: int) -> tuple[dict[str, Any], InputImage | None, int]:
+    """In a child: (what to report, the decoded image or None, its frame count); the report holds the bytes
+    unpacked (``spent``) and, when it failed, the sentence (``error``)."""
+    from explainers.images import load_here
+
+    allowance = Allowance(left)
+    try:
+        data = read_member(archive, archive.infolist()[place], shown, allowance)
+    except ImageError as error:
+        return {"error": str(error), "spent": left - allowance.left}, None, 0
+    spent = {"spent": left - allowance.left}
+    try:
+        image = load_here(data, name=shown, frame=frame)
+        frames = 1
+        if image.frame is not None:
+            from explainers.dicom_decode import read_dicom
+
+            frames = read_dicom(data, shown).frames
+    except ImageError as error:
+        return {"error": str(error), **spent}, None, 0
+    return spent, image, frames
+
+
+def open_zip(source: bytes | Path) -> zipfile.ZipFile:
+    """The zip (in a child: see ZipSource), its directory size checked first; ArchiveError with a sentence."""
     try:
         handle: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
     except OSError as error:

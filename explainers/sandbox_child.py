@@ -53,8 +53,52 @@ def _scan_image(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[
     return _image(scan.image(int(arguments["index"]), Window(name, centre, width)))
 
 
+_zip: dict[str, Any] = {}  # the last zip sent to this child: its key and its opened archive
+
+
+def _archive(arguments: dict[str, Any], payload: bytes | None) -> Any:
+    """The zip a task names: a path, or bytes sent now or kept from an earlier task (None: send them)."""
+    from explainers.archives import open_zip
+
+    if arguments.get("path") is not None:
+        return open_zip(Path(arguments["path"]))
+    if payload is not None:
+        _zip.clear()
+        _zip.update(key=arguments["zip"], archive=open_zip(payload))
+    return _zip["archive"] if _zip.get("key") == arguments["zip"] else None
+
+
+def _zip_list(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
+    from explainers.archives import ArchiveError, list_members
+
+    try:
+        archive = _archive(arguments, payload)
+    except ArchiveError as error:
+        return {"error": str(error)}, []
+    if archive is None:
+        return {"send": True}, []
+    return list_members(archive, tuple(arguments["suffixes"])), []
+
+
+def _zip_image(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
+    from explainers.archives import ArchiveError, member_image
+
+    try:
+        archive = _archive(arguments, payload)
+    except ArchiveError as error:  # a zip on disk that changed since it was listed
+        return {"error": str(error)}, []
+    if archive is None:
+        return {"send": True}, []
+    report, image, frames = member_image(archive, int(arguments["place"]), str(arguments["name"]),
+                                         int(arguments["frame"]), int(arguments["allowance"]))
+    if image is None:
+        return report, []
+    fields, arrays = _image(image)
+    return {**fields, **report, "frames": frames}, arrays
+
+
 HANDLERS: dict[str, Handler] = {"image": _load, "scan": _scan, "scan_frame": _scan_frame,
-                                "scan_image": _scan_image}
+                                "scan_image": _scan_image, "zip_list": _zip_list, "zip_image": _zip_image}
 
 
 def handle(operation: str, arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any],

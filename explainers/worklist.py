@@ -21,7 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from explainers.archives import Allowance, ZipSource
+from explainers.archives import ZipSource
+from explainers.dicom import read_scan
 from explainers.domain import domain_warning
 from explainers.images import ImageError, InputImage, load_image
 from explainers.predictions import store_prediction, stored_prediction
@@ -48,11 +49,16 @@ class Origin:
     member: int | None = None  # its place in the zip's directory
     sample: bool = False  # a bundled sample (its explanations are shared with everyone)
 
-    def content(self, fresh: bool = False) -> bytes | Path:
-        """The file's path or bytes; a zip member is unpacked again (``fresh``: with an allowance of its own)."""
+    def decode(self, frame: int = 0, fresh: bool = False) -> tuple[InputImage, int]:
+        """The file decoded at ``frame`` in the sandbox, and how many frames it has; a zip member is unpacked in a
+        child too (``fresh``: under an allowance of its own, not the worklist's)."""
         if self.archive is not None:
-            return self.archive.read(self.member, self.name, Allowance() if fresh else None)
-        return self.path if self.path is not None else self.data
+            return self.archive.image(self.member, self.name, frame, fresh)
+        content = self.path if self.path is not None else self.data
+        image = load_image(content, name=self.name, sample=self.sample, frame=frame)
+        if image.frame is None:
+            return image, 1
+        return image, read_scan(content, self.name if isinstance(content, bytes) else None).frames
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,8 +74,7 @@ class ScanImage:
 
     def load(self) -> InputImage:
         """The full picture, decoded again; ImageError (one sentence) when it can no longer be read as it was."""
-        image = load_image(self.origin.content(fresh=True), name=self.origin.name, sample=self.origin.sample,
-                           frame=self.frame or 0)
+        image, _ = self.origin.decode(self.frame or 0, fresh=True)
         if image.digest != self.digest:
             raise ImageError(f"{self.origin.name} changed since the worklist was read; read the worklist again.")
         return replace(image, display_name=self.display_name)

@@ -11,8 +11,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from explainers import archives
 from explainers.archives import ArchiveError, Listing, ZipSource
-from explainers.dicom import read_scan
-from explainers.images import IMAGE_SUFFIXES, ImageError, InputImage, load_image
+from explainers.images import IMAGE_SUFFIXES, ImageError, InputImage
 from explainers.worklist import (MAX_SCANS, Origin, Predictor, Scan, ScanImage, Worklist, WorklistError, label_for,
                                  thumbnail)
 
@@ -48,20 +47,17 @@ def _read_file(worklist: Worklist, label: str | None, origin: Origin, predictor:
                limit: int) -> int:
     """One file's rows (one per frame, each decoded alone); returns how many frames did not fit."""
     try:
-        content = origin.content()
-        first = load_image(content, name=origin.name, sample=origin.sample)
-        scan_file = None if first.frame is None else \
-            read_scan(content, origin.name if isinstance(content, bytes) else None)
+        first, frames = origin.decode(0)
     except ImageError as error:
         worklist.scans.append(Scan(len(worklist.scans), None, label, str(error)))
         return 0
     _add(worklist, first, origin, label, predictor)
     del first  # one decoded picture at a time
-    for frame in range(1, scan_file.frames if scan_file is not None else 1):
+    for frame in range(1, frames):
         if len(worklist.scans) >= limit:
-            return scan_file.frames - frame
+            return frames - frame
         try:
-            _add(worklist, scan_file.image(frame), origin, label, predictor)
+            _add(worklist, origin.decode(frame)[0], origin, label, predictor)
         except ImageError as error:
             worklist.scans.append(Scan(len(worklist.scans), None, label, str(error), frame=frame))
     return 0
