@@ -3,9 +3,11 @@
 One Streamlit server on a free port of 127.0.0.1 (its own process group, killed at the end), with the cache,
 the study answers and HOME in temporary folders, and the tiny study in ``tests/browser/`` precomputed first.
 The test opens the Explain page (the cat's verdict and its overlays), switches the model (the old verdict goes
-at once, the new one follows), runs a Compare on the digits model, and answers one trial of the study through
-its participant link. Every request the browser makes is recorded: none may leave 127.0.0.1. Screenshots and
-the measured times go to ``out/browser/`` (``pytest -s`` prints the times too).
+at once, the new one follows), runs a Compare on the digits model, answers one trial of the study through its
+participant link, and uploads a DICOM that aborts its decoder (the server runs with
+``EXPLAINERS_DICOM_PRECHECKS=0``): one sentence, then another page and a good scan as usual. Every request the
+browser makes is recorded: none may leave 127.0.0.1. Screenshots and the measured times go to ``out/browser/``
+(``pytest -s`` prints the times too).
 
 Chromium comes from Debian (``apt-get install chromium``; ``.ci/run`` installs it), never from
 ``playwright install``. Without it the test skips, except under CI (``$CI`` set), where it fails.
@@ -89,7 +91,10 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         (tmp / name).mkdir()
     env.update(EXPLAINERS_CACHE_DIR=str(tmp / "cache"), EXPLAINERS_STUDY_DIR=str(tmp / "study"),
                HOME=str(tmp / "home"), EXPLAINERS_STUDIES_DIR=str(STUDIES), MODELS_TUNE="0",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1",
+               # No header pre-checks before the DICOM decoders: the aborting upload below really reaches gdcm
+               # and aborts its sandboxed child (the other tests upload no compressed DICOM).
+               EXPLAINERS_DICOM_PRECHECKS="0")
     # The server runs as shipped: an embedded cluster of worker processes (the other tests use threads).
     env.pop("EXPLAINERS_WORKER_PROCESSES", None)
     precompute = subprocess.run([sys.executable, "-m", "explainers", "study", "precompute", str(STUDY_FILE)],
@@ -409,5 +414,100 @@ def test_study_link_consent_and_one_trial(server: str, browser, clock: Clock) ->
         page.screenshot(path=str(ARTEFACTS / "5_study_trial_2.png"), full_page=True)
         traffic.check()
         clock.record("requests (study)", len(traffic.urls), unit="")
+    finally:
+        context.close()
+
+
+def _aborting_dicom() -> bytes:
+    """pydicom's SC_rgb_jpeg_gdcm.dcm with BitsAllocated 32: python-gdcm aborts its process on it (SIGABRT); the
+    server's EXPLAINERS_DICOM_PRECHECKS=0 lets it through to gdcm (as tests/test_sandbox_app.py)."""
+    import pydicom
+    from pydicom import config
+
+    config.settings.writing_validation_mode = config.IGNORE
+    dataset = pydicom.dcmread(Path(pydicom.__file__).parent / "data" / "test_files" / "SC_rgb_jpeg_gdcm.dcm")
+    dataset.BitsAllocated = 32
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=False)
+    return buffer.getvalue()
+
+
+def test_an_upload_that_aborts_its_decoder_is_one_sentence_and_the_server_goes_on(
+        server: str, browser, clock: Clock) -> None:
+    import pydicom
+    from playwright.sync_api import expect
+
+    from explainers.sandbox import STOPPED
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    mr_small = Path(pydicom.__file__).parent / "data" / "test_files" / "MR_small.dcm"
+    context = _context(browser)
+    traffic = Traffic()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        traffic.watch(page)
+        page.goto(server, wait_until="domcontentloaded", timeout=60_000)
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_test_id("stSelectbox").filter(has_text="Model").first).to_be_visible(timeout=60_000)
+        _choose_model(page, DIGITS_MODEL)  # the small model: the good upload's verdict comes quickly
+        expect(page.get_by_text(f"{DIGITS_MODEL} says")).to_be_visible(timeout=60_000)
+        sidebar.get_by_test_id("stRadio").get_by_text("Upload", exact=True).click()
+        uploader = sidebar.locator("input[type=file]")
+        expect(uploader).to_have_count(1, timeout=30_000)
+
+        # 1. The aborting file: one sentence, no file name, no traceback; the server stays healthy.
+        start = time.monotonic()
+        uploader.set_input_files({"name": "Smith_John.dcm", "mimeType": "application/dicom",
+                                  "buffer": _aborting_dicom()})
+        # The sidebar's warning under the uploader (the page repeats it where the image would go, as it does
+        # for any image it has not got).
+        warning = sidebar.get_by_test_id("stAlertContentWarning")
+        expect(warning.get_by_text(STOPPED, exact=True)).to_be_visible(timeout=120_000)
+        clock.record("aborting upload: sentence shown", time.monotonic() - start)
+        page.wait_for_timeout(1000)  # the run ends; anything else it would draw is drawn
+        page.screenshot(path=str(ARTEFACTS / "6_upload_decoder_stopped.png"), full_page=True)
+        assert [line.strip() for line in warning.all_inner_texts()] == [STOPPED], warning.all_inner_texts()
+        # Streamlit's uploader lists the chosen file's name in its own chip, in the uploader's browser only; nothing
+        # else on the page may show it (the file name of a scan is often the patient's).
+        text = page.locator("body").evaluate(
+            "body => { const copy = body.cloneNode(true);"
+            " copy.querySelectorAll('[data-testid=stFileChip]').forEach(chip => chip.remove());"
+            " document.documentElement.appendChild(copy); const text = copy.innerText; copy.remove(); return text; }")
+        assert STOPPED in text
+        assert "Smith" not in text, "the page shows the uploaded file's name outside the uploader's own chip"
+        assert page.get_by_test_id("stException").count() == 0 and "Traceback" not in text, "a traceback shows"
+        assert "Something went wrong" not in text, "the page shows an error of ours"
+        with urllib.request.urlopen(f"{server}/_stcore/health", timeout=10) as response:
+            assert response.read().decode().strip() == "ok"
+
+        # 2. The same server serves another page.
+        start = time.monotonic()
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Models").click()
+        expect(page.get_by_role("heading", name="Models").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("heading", name="Add a model of your own")).to_be_visible(timeout=60_000)
+        clock.record("after the abort: Models page shown", time.monotonic() - start)
+        assert page.get_by_test_id("stException").count() == 0
+
+        # 3. Back on Explain, a good DICOM decodes and gets its verdict.
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Explain").click()
+        start = time.monotonic()
+        uploader = page.get_by_test_id("stSidebar").locator("input[type=file]")
+        expect(uploader).to_have_count(1, timeout=30_000)
+        expect(page.get_by_role("heading", name=f"Explain · {DIGITS_MODEL}")).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1000)  # the page's run ends
+        assert page.get_by_text(f"{DIGITS_MODEL} says").count() == 0, "a verdict shows before the good upload"
+        uploader.set_input_files({"name": "scan.dcm", "mimeType": "application/dicom",
+                                  "buffer": mr_small.read_bytes()})
+        # The scan's caption (the aborting file had one too: its header was read, its pixels stopped the decoder).
+        expect(sidebar.get_by_text("DICOM MR, 64 × 64 pixels")).to_be_visible(timeout=120_000)
+        expect(page.get_by_text(f"{DIGITS_MODEL} says")).to_be_visible(timeout=120_000)
+        clock.record("good DICOM after the abort: verdict shown", time.monotonic() - start)
+        assert page.get_by_text(STOPPED).count() == 0, "the decoder's sentence stayed beside the good scan"
+        assert page.get_by_test_id("stException").count() == 0
+        page.screenshot(path=str(ARTEFACTS / "7_upload_after_abort.png"), full_page=True)
+        with urllib.request.urlopen(f"{server}/_stcore/health", timeout=10) as response:
+            assert response.read().decode().strip() == "ok"
+        traffic.check()
     finally:
         context.close()

@@ -13,6 +13,7 @@ import streamlit as st
 
 from explainers.dicom import DicomScan, read_scan
 from explainers.images import ImageError, InputImage, is_dicom_source, load_image
+from explainers.sandbox import SandboxError
 from models import Classifier, ModelSpec, ModelUnavailableError, all_specs, default_sample, get_spec, list_samples
 from ui import keys
 from ui.resources import get_classifier, get_sample_image
@@ -72,7 +73,11 @@ def _upload_image() -> tuple[InputImage | None, str | None]:
     if (frame, window.name) not in shown:
         try:
             image = scan.image(frame, window)
-        except ImageError as error:  # kept too: a file that stopped its decoder is not decoded again on every run
+        except SandboxError as error:  # the decoder died on it: the scan is dropped, its header shown no more
+            decoded.pop("scan", None)
+            decoded["error"] = str(error)
+            return None, str(error)
+        except ImageError as error:  # kept too: a frame that cannot be shown is not decoded again on every run
             image = str(error)
         if len(shown) >= 8:
             shown.pop(next(iter(shown)))
