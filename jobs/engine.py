@@ -299,10 +299,6 @@ class Engine:
         """Submits and waits (the command line, study precompute)."""
         return self.submit(request, image, owner).result(timeout)
 
-    def predict(self, model: str, weights_digest: str, prepared: Any) -> Any:
-        """Probabilities of prepared images computed on a worker (blocking)."""
-        return self.client.submit(worker.predict_job, model, weights_digest, prepared, pure=False).result()
-
     def job(self, request: ExplanationRequest) -> Job | None:
         """The latest job of ``request`` in this engine, if any."""
         with self._lock:

@@ -154,8 +154,3 @@ def explain_job(request: ExplanationRequest, image: InputImage,
     scores = {faithfulness_key(shown, int(c)): faithfulness(classifier, shown, int(c)).to_dict()
               for c in shown.classes}
     return explanation, scores
-
-
-def predict_job(model: str, weights_digest: str, prepared: np.ndarray) -> np.ndarray:
-    """Probabilities of prepared images (N×H×W×3 at the model's size) on a worker."""
-    return classifier_for(model, weights_digest).predict(prepared)
