@@ -16,6 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARD = ROOT / "tests" / "offline"
+# Every page in the folder, so a new one is checked too: all but Explain (opened first) and the participants'
+# Study page (reached only through a study's link, tested in tests/test_study_pages.py).
+OTHER_PAGES = tuple(sorted(path.stem for path in (ROOT / "app_pages").glob("*.py")
+                           if path.stem not in ("explain", "study")))
 
 PAGES = """
 from streamlit.testing.v1 import AppTest
@@ -26,7 +30,7 @@ for model in ("brain_tumor_vgg16", "digits_cnn"):
     app.run()
     assert not app.exception, app.exception
     assert any(" says " in m.value for m in app.markdown)
-    for page in ("compare", "gallery", "models", "study_results"):
+    for page in {pages!r}:
         app.switch_page(f"app_pages/{{page}}.py").run()
         assert not app.exception, (page, app.exception)
 """
@@ -70,7 +74,8 @@ def test_the_command_line_stays_on_this_machine(offline_env) -> None:
 
 
 def test_the_pages_stay_on_this_machine(offline_env) -> None:
-    result = subprocess.run([sys.executable, "-c", PAGES.format(app=str(ROOT / "app.py"))], cwd=ROOT,
+    script = PAGES.format(app=str(ROOT / "app.py"), pages=OTHER_PAGES)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT,
                             env=offline_env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     check_offline(offline_env)
