@@ -63,13 +63,12 @@ def test_a_model_with_predict_alone_is_explained_by_every_model_agnostic_method(
                                                                                  tmp_path) -> None:
     model = PredictOnly(digits_model)
     cache = ExplanationCache(tmp_path)
-    budgets = {"partition": 40, "permutation": 60, "kernel": 60, "owen": 40, "exact": 256}
     for method in all_methods():
         if method.requires_gradients:
             with pytest.raises(ParameterError, match="needs the model's gradients"):
                 build_request(model, digit_seven, method.name)
             continue
-        request = build_request(model, digit_seven, method.name, budget=budgets[method.name], top_k=1,
+        request = build_request(model, digit_seven, method.name, budget=method.smoke_budget, top_k=1,
                                 params={"segments": 8} if method.uses_segments else {})
         explanation, cached = run_cached(cache, request, digit_seven, model)
         assert explanation.class_names == ("7",) and explanation.additivity_error < 1e-4 and not cached

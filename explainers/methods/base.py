@@ -99,6 +99,10 @@ class Method:
     # The algorithm's version, part of every request's key: raise it whenever the method computes other values
     # for the same request, so that explanations stored before the change are no longer served as current.
     version: ClassVar[int] = 1
+    # A budget that runs in a blink on a 10-superpixel game of the digits model: what the registry-driven tests use.
+    smoke_budget: ClassVar[int] = 60
+    # Whether the values add up to f(x) − f(baseline) exactly (to rounding); a Monte Carlo method's only nearly.
+    exactly_additive: ClassVar[bool] = True
 
     @property
     def uses_segments(self) -> bool:

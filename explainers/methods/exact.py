@@ -46,6 +46,7 @@ class Exact(SuperpixelMethod):
     default_budget = 4096
     min_budget = 4
     max_budget = 2 ** MAX_PLAYERS
+    smoke_budget = 4096
     notes = (f"Needs 2^S evaluations for S superpixels, so it is offered up to {MAX_PLAYERS} superpixels.",)
     # The SLIC target may exceed 14: SLIC often makes fewer superpixels than asked; the game size is checked.
     default_segments = 10

@@ -197,6 +197,8 @@ class Gradient(PixelMethod):
     default_budget = 64
     min_budget = 1
     max_budget = 2048
+    smoke_budget = 64
+    exactly_additive = False  # a Monte Carlo estimate of the path integral
     order = 70
 
     def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,

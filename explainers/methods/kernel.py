@@ -373,6 +373,7 @@ class Kernel(SuperpixelMethod):
     default_budget = 500
     min_budget = 5
     max_budget = 20_000
+    smoke_budget = 200
     order = 30
     version = 2  # 2: the adjusted estimator's folds split the sampled draws (commit 1f40b71)
 

@@ -98,6 +98,7 @@ class Permutation(SuperpixelMethod):
     default_budget = 500
     min_budget = 5
     max_budget = 20_000
+    smoke_budget = 200
     order = 20
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
