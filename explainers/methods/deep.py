@@ -10,11 +10,16 @@ multiplier is Δoutput / Δinput over that pair. The final softmax is attributed
 gradients on the softmax alone (cheap: no network), corrected to sum exactly, so the values add up to
 p(x) − mean p(reference) for the explained probabilities; for log-odds the same is done for
 z_c − logsumexp_{j≠c} z_j of the logits.
+
+Which networks it explains is an allow-list (explainers/methods/_deep_check.py), checked before running by one
+pass of an example through the rewritten copy: a layer, an option or a call in a forward with no rule here is
+refused in one sentence naming the layer, rather than passed through as if it were linear.
 """
 
 from __future__ import annotations
 
 import copy
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -25,6 +30,7 @@ from torch import nn
 from explainers.backgrounds import BACKGROUND_PARAM, mean_reference, make_background, resolve_background
 from explainers.classifier import Classifier, gradient_module_of
 from explainers.explanation import Explanation
+from explainers.methods._deep_check import ALTERNATIVES, DroppedSoftmax, Rewritten, first_unsupported_call
 from explainers.methods.base import Attribution, PixelMethod
 from explainers.methods.registry import register
 from explainers.outputs import log_odds_of_logits
@@ -85,9 +91,9 @@ def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return grad.sum(dim=dims, keepdim=True) if dims else grad
 
 
-class Rescale(nn.Module):
+class Rescale(Rewritten):
     def __init__(self, original: nn.Module):
-        super().__init__()
+        super().__init__(original)
         self.original = copy.deepcopy(original)
         if hasattr(self.original, "inplace"):
             self.original.inplace = False
@@ -100,16 +106,32 @@ def _relu_rescale(x: torch.Tensor) -> torch.Tensor:
     return _RescaleFunction.apply(x, F.relu)
 
 
-class MaxPoolAsReLUTree(nn.Module):
+def _pair(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+class MaxPoolAsReLUTree(Rewritten):
     """Max-pooling rewritten as max(a, b) = b + relu(a − b) over each window, so the rescale rule applies."""
 
     def __init__(self, pool: nn.MaxPool2d):
-        super().__init__()
-        pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
-        self.kernel, self.stride = pair(pool.kernel_size), pair(pool.stride or pool.kernel_size)
-        self.padding, self.dilation = pair(pool.padding), pair(pool.dilation)
-        if pool.ceil_mode or pool.return_indices:
-            raise NotImplementedError("DeepSHAP supports max-pooling without ceil_mode or return_indices")
+        super().__init__(pool)
+        self.kernel, self.stride = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
+        self.padding, self.dilation = _pair(pool.padding), _pair(pool.dilation)
+        option = self.unsupported_option(pool)
+        if option is not None:
+            raise ValueError(f"DeepSHAP cannot rewrite a MaxPool2d with {option}")
+
+    @staticmethod
+    def unsupported_option(pool: nn.MaxPool2d) -> str | None:
+        """The option of ``pool`` that this rewrite does not follow, in words; None when it follows them all."""
+        if pool.ceil_mode:  # windows past the edge, which the unfolded windows below do not have
+            return "ceil_mode=True"
+        if pool.return_indices:
+            return "return_indices=True"
+        if _pair(pool.dilation) != (1, 1) and _pair(pool.padding) != (0, 0):
+            # A dilated window may skip the edge pixel, so a replicated edge could become its maximum.
+            return "both padding and dilation"
+        return None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
@@ -127,28 +149,29 @@ class MaxPoolAsReLUTree(nn.Module):
         return items[0].view(n, c, out_h, out_w)
 
 
-class SqueezeExcitationProduct(nn.Module):
+class SqueezeExcitationProduct(Rewritten):
     """torchvision's SqueezeExcitation with its scale · input product made an exact Shapley split."""
 
     def __init__(self, block: nn.Module):
-        super().__init__()
+        super().__init__(block)
         self.block = block
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _ProductFunction.apply(self.block._scale(x), x)
 
 
-# Layers whose output is not an elementwise function of one input, so no rescale rule is defined here.
-UNSUPPORTED = (nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention, nn.LocalResponseNorm)
+# The refusal for each gradient module checked, so the example pass runs once per loaded model.
+_REFUSALS: weakref.WeakKeyDictionary[nn.Module, str | None] = weakref.WeakKeyDictionary()
 
 
-def unsupported_layer(module: nn.Module) -> str | None:
-    """Why DeepLIFT's rules do not cover this network, or None."""
+def unsupported_layer(module: nn.Module, example: torch.Tensor) -> str | None:
+    """Why DeepLIFT's rules here do not cover this network, or None: an option of a layer the rewrite does not
+    follow, else the first operation outside the allow-list in one pass of ``example`` (N×3×H×W)."""
     for name, layer in module.named_modules():
-        if isinstance(layer, UNSUPPORTED):
-            return f"its layer {name} ({type(layer).__name__}) has no DeepLIFT rule here; use gradient or a " \
-                   "model-agnostic method"
-    return None
+        option = MaxPoolAsReLUTree.unsupported_option(layer) if isinstance(layer, nn.MaxPool2d) else None
+        if option is not None:
+            return f"its layer {name} (MaxPool2d with {option}) has no DeepLIFT rule here; {ALTERNATIVES}"
+    return first_unsupported_call(rewrite_for_deeplift(module).to(DTYPE), example.to(DTYPE))
 
 
 def rewrite_for_deeplift(model: nn.Module) -> nn.Module:
@@ -167,7 +190,7 @@ def rewrite_for_deeplift(model: nn.Module) -> nn.Module:
             elif isinstance(child, nn.MaxPool2d):
                 setattr(parent, name, MaxPoolAsReLUTree(child))
             elif isinstance(child, (nn.Softmax, nn.LogSoftmax)):
-                setattr(parent, name, nn.Identity())
+                setattr(parent, name, DroppedSoftmax(child))
             else:
                 rewrite(child)
 
@@ -252,10 +275,20 @@ class Deep(PixelMethod):
     default_budget = 8
     min_budget = 1
     max_budget = 128
+    smoke_budget = 3
     order = 60
 
     def unsupported(self, classifier: Classifier) -> str | None:
-        return super().unsupported(classifier) or unsupported_layer(gradient_module_of(classifier))
+        reason = super().unsupported(classifier)
+        if reason is not None:
+            return reason
+        module = gradient_module_of(classifier)
+        if module not in _REFUSALS:
+            # Random pixels at the model's input size, so data-dependent branches take their usual path.
+            height, width = classifier.prepare(np.zeros((8, 8, 3), np.uint8)).shape[:2]
+            example = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0)) * 255
+            _REFUSALS[module] = unsupported_layer(module, example)
+        return _REFUSALS[module]
 
     def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
                   progress: ProgressCallback | None, output: str = "probability", background: str = "auto",
