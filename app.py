@@ -11,7 +11,8 @@ import uuid
 
 import streamlit as st
 
-from explainers.images import MAX_FILE_BYTES, UPLOAD_EXTENSIONS
+from explainers import formats
+from explainers.images import MAX_FILE_BYTES
 from models import all_specs, default_sample, get_spec, samples_for
 from ui import keys
 from storage.folders import ROOT
@@ -85,8 +86,8 @@ with st.sidebar:
                      key=keys.sample(spec.domain),
                      format_func=lambda name: f"{samples[name].domain}: {samples[name].title}")
     else:
-        st.file_uploader(f"PNG, JPEG, TIFF, BMP or WebP up to {MAX_FILE_BYTES // 2**20} MB, or a DICOM scan",
-                         type=list(UPLOAD_EXTENSIONS), key=keys.UPLOAD)
+        st.file_uploader(f"{formats.listed(formats.pictures())} up to {MAX_FILE_BYTES // 2**20} MB, or a "
+                         f"{formats.listed(formats.scans())} scan", type=list(formats.extensions()), key=keys.UPLOAD)
         scan = uploaded_scan()
         if scan is not None:  # a DICOM scan: its slice and display window
             if scan.frames > 1:

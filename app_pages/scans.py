@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explainers.images import ImageError, UPLOAD_EXTENSIONS
+from explainers import formats
+from explainers.images import ImageError
 from explainers.worklist import LOW_CONFIDENCE, Predictor, WorklistError, count_cached, matches, predict_all, summary
 from explainers.worklist_sources import from_folder, from_uploads, inside
 from models import ModelUnavailableError, get_spec, list_samples
@@ -43,8 +44,8 @@ try:
                                        Predictor(classifier, cache))
             st.session_state[keys.WORKLIST], st.session_state[keys.WORKLIST_KEY] = worklist, key
     else:
-        uploads = right.file_uploader("Scans (PNG, JPEG, DICOM …) or a zip of them", accept_multiple_files=True,
-                                      type=[*UPLOAD_EXTENSIONS, "zip"], key=keys.WORKLIST_UPLOADS)
+        uploads = right.file_uploader(f"Scans ({formats.listed()}) or a zip of them", accept_multiple_files=True,
+                                      type=[*formats.extensions(), "zip"], key=keys.WORKLIST_UPLOADS)
         key = ("uploads", spec.name, tuple(upload.file_id for upload in uploads or []))
         if not uploads:
             st.info("Upload scans, several at once or a zip, to list them here.")

@@ -18,6 +18,7 @@ from cli.precompute import add_precompute_parser, cmd_precompute
 from cli.report import add_report_parser, cmd_report
 from cli.scans import add_scans_parser, cmd_scans
 from cli.study import add_study_parser, cmd_study
+from explainers import formats
 
 EXIT_USAGE = 2
 
@@ -258,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_model_and_image(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
-        sub.add_argument("--image", required=True, help="PNG, JPEG, TIFF, BMP, WebP or DICOM (.dcm) file")
+        sub.add_argument("--image", required=True, help=f"{formats.listed(suffix=True)} file")
         sub.add_argument("--frame", type=int, default=1, help="the frame (slice) of a multi-frame DICOM file, from 1")
         sub.add_argument("--top-k", type=int, default=3, help="how many of the most probable classes")
         sub.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",

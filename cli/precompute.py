@@ -79,6 +79,7 @@ class _Bar:
 
 def cmd_precompute(args: argparse.Namespace) -> int:
     from cli.main import UsageError
+    from explainers import formats
     from explainers.cache import ExplanationCache
     from explainers.images import ImageError, load_image
     from explainers.methods import ParameterError, all_methods, get_method
@@ -90,7 +91,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     get_spec(args.model)
     files = image_paths(args.images)
     if not files:
-        raise UsageError(f"No PNG, JPEG, TIFF, BMP or WebP files at {args.images}.")
+        raise UsageError(f"No {formats.listed()} files at {args.images}.")  # the formats image_paths looks for
     classifier = load_classifier(args.model)
     names = [name.strip() for name in args.methods.split(",")] if args.methods else \
         [method.name for method in all_methods() if method.unsupported(classifier) is None]

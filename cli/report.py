@@ -8,13 +8,15 @@ import json
 import sys
 from pathlib import Path
 
+from explainers import formats
+
 DEFAULT_METHODS = "partition,kernel,gradient"
 
 
 def add_report_parser(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser("report", help="a PDF report of one image: verdict, maps, scores, parameters")
     sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
-    sub.add_argument("--image", required=True, help="PNG, JPEG, TIFF, BMP, WebP or DICOM (.dcm) file")
+    sub.add_argument("--image", required=True, help=f"{formats.listed(suffix=True)} file")
     sub.add_argument("--frame", type=int, default=1, help="the frame (slice) of a multi-frame DICOM file, from 1")
     sub.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default {DEFAULT_METHODS})")
     sub.add_argument("--max-evals", type=int, default=None, help="every method's budget (default: each its own)")

@@ -23,9 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from explainers import formats
 from explainers.images import ImageError, InputImage
 
-DICOM_SUFFIXES = (".dcm", ".dicom")
+DICOM_SUFFIXES = formats.suffixes(formats.scans())  # (".dcm", ".dicom")
 # A DICOM file may hold a whole series (multi-frame): larger than a picture, read one frame at a time.
 MAX_DICOM_BYTES = 512 * 1024 * 1024
 MAX_FRAMES = 4096
@@ -49,10 +50,6 @@ class DicomError(ImageError):
 def is_dicom(head: bytes) -> bool:
     """True when ``head`` (the file's first 132 bytes or more) has the DICOM preamble."""
     return len(head) >= 132 and head[128:132] == b"DICM"
-
-
-def looks_like_dicom(name: str | None, head: bytes) -> bool:
-    return is_dicom(head) or (name is not None and name.lower().endswith(DICOM_SUFFIXES))
 
 
 @dataclass(frozen=True)

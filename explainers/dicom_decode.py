@@ -16,7 +16,7 @@ import numpy as np
 
 from explainers.dicom import (AUTO_PERCENTILES, MAX_DICOM_BYTES, MAX_FRAME_VALUES, MAX_FRAMES, DicomError, Window,
                               frame_message, linear_window, scan_windows)
-from explainers.images import InputImage, image_digest
+from explainers.images import InputImage, image_digest, to_uint8
 
 # JPEG (baseline, extended, lossless), JPEG-LS and JPEG 2000: the syntaxes python-gdcm and openjpeg decode.
 _CODESTREAM_SYNTAXES = {f"1.2.840.10008.1.2.4.{n}" for n in (50, 51, 57, 70, 80, 81, 90, 91, 92, 93, 201, 202, 203)}
@@ -106,7 +106,7 @@ class DicomFile:
         header = self.header
         window = window or scan_windows(self.samples, header["palette"], header["own_window"], header["modality"])[0]
         if self.samples > 1 or header["palette"]:
-            picture = _to_uint8(values)
+            picture = to_uint8(values)
             if picture.ndim == 2:
                 picture = np.repeat(picture[..., None], 3, axis=2)
         else:
@@ -134,15 +134,6 @@ def _pixel_sentence(error: BaseException, syntax: str) -> str:
     return DAMAGED
 
 
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values)
-    if values.dtype == np.uint8:
-        return values
-    values = np.nan_to_num(values.astype(np.float64, copy=False))
-    low, high = float(values.min()), float(values.max())
-    return ((values - low) / max(high - low, 1e-12) * 255).round().clip(0, 255).astype(np.uint8)
-
-
 def apply_window(values: np.ndarray, window: Window, dataset: Any = None) -> np.ndarray:
     """Values in the modality's units to 0–255 through ``window``; a file's own window that pydicom cannot apply
     (width 0, an empty VOI LUT) falls back to the automatic one."""
@@ -152,11 +143,11 @@ def apply_window(values: np.ndarray, window: Window, dataset: Any = None) -> np.
         from pydicom.pixels import apply_voi_lut
 
         try:
-            return _to_uint8(np.asarray(apply_voi_lut(values, dataset, index=0), dtype=np.float64))
+            return to_uint8(np.asarray(apply_voi_lut(values, dataset, index=0), dtype=np.float64))
         except Exception:  # noqa: BLE001 - a malformed window is the file's mistake; show it automatically
             pass
     if window.name == "full range":
-        return _to_uint8(values)
+        return to_uint8(values)
     low, high = np.percentile(values, AUTO_PERCENTILES)
     return linear_window(values, (low + high) / 2, max(high - low, 1.0) + 1)
 

@@ -22,8 +22,13 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF", "BMP": "BMP", "WEBP": "WebP"}
-UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "dcm", "dicom")
+from explainers import formats
+
+# All from explainers.formats, the one list of what is read.
+ALLOWED_FORMATS = formats.pil_names()  # PIL's name → the user's: {"WEBP": "WebP", "MPO": "JPEG", …}
+UPLOAD_EXTENSIONS = formats.extensions()  # pictures and scans: ("png", "jpg", …, "dcm", "dicom")
+IMAGE_SUFFIXES = formats.suffixes()  # the same with the dot, for folders: (".png", …)
+PICTURE_FORMATS = formats.listed(formats.pictures())  # "PNG, JPEG, TIFF, BMP or WebP"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 # Larger images are almost certainly a decompression bomb or a mistake; explanations run at ≤ 240 px anyway.
 MAX_PIXELS = 40_000_000
@@ -43,12 +48,17 @@ class ImageError(ValueError):
     """An image a user gave us that we cannot use; the message is one sentence meant for them."""
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    """Stretches a high-bit-depth or float image to 0..255 (its own min to max, as a viewer would).
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Stretches a high-bit-depth or float image to 0..255 (its own min to max, as a viewer would); uint8 is
+    returned as it is (a scan's colour frame is already what is shown).
 
-    Works in float32 on one working copy (the image is at most MAX_SIDE on a side by now): NaN and -inf
-    become the minimum, +inf the maximum.
+    NaN and -inf become the minimum, +inf the maximum; integers are offset exactly. One working copy: float32
+    (a picture is at most MAX_SIDE on a side by now), but float64 stays float64 (a scan's values after its
+    modality LUT, whose digits float32 would round off).
     """
+    array = np.asarray(array)
+    if array.dtype == np.uint8:
+        return array
     if np.issubdtype(array.dtype, np.integer):
         if array.size == 0:
             return np.zeros(array.shape, dtype=np.uint8)
@@ -59,7 +69,8 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
         work = np.subtract(array, low, dtype=np.int64).astype(np.float32)
         work *= np.float32(255.0 / (high - low))
     else:
-        work = np.array(array, dtype=np.float32)
+        wide = array.dtype == np.float64
+        work = np.array(array, dtype=np.float64 if wide else np.float32)
         finite = np.isfinite(work)
         if not finite.any():
             return np.zeros(array.shape, dtype=np.uint8)
@@ -70,8 +81,13 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
             return np.zeros(array.shape, dtype=np.uint8)
         np.nan_to_num(work, copy=False, nan=low, posinf=high, neginf=low)
         with np.errstate(over="ignore", invalid="ignore"):  # a float32 range wider than float32 overflows to inf
-            work -= np.float32(low)
-            work *= np.float32(255.0 / (high - low))
+            if wide:  # divided, then scaled, as scans always were: a value on a .5 rounds as before (same digest)
+                work -= low
+                work /= high - low
+                work *= 255.0
+            else:
+                work -= np.float32(low)
+                work *= np.float32(255.0 / (high - low))
     np.rint(work, out=work)
     np.clip(work, 0, 255, out=work)
     return work.astype(np.uint8)
@@ -80,7 +96,7 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
 def _to_rgb(image: Image.Image) -> np.ndarray:
     """Any PIL mode to H×W×3 uint8: 16-bit and float stretched, transparency composited over black."""
     if image.mode in _HIGH_DEPTH_MODES:
-        gray = _to_uint8(np.asarray(image))
+        gray = to_uint8(np.asarray(image))
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
@@ -155,7 +171,7 @@ def _downscaled(image: Image.Image) -> Image.Image:
 
 
 def is_dicom_source(source: bytes | str | Path, name: str | None = None) -> bool:
-    """A DICOM file: the DICM preamble, or a .dcm/.dicom name (which explainers.dicom then checks)."""
+    """A DICOM file: the DICM preamble, or a scan's extension (.dcm, …), which explainers.dicom then checks."""
     from explainers.dicom import DICOM_SUFFIXES, is_dicom
 
     if isinstance(source, (bytes, bytearray)):
@@ -178,8 +194,8 @@ def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndar
 
 
 def _decode_here(source: bytes | str | Path, name: str | None = None) -> np.ndarray:
-    """Decodes PNG, JPEG, TIFF, BMP or WebP into H×W×3 uint8 RGB, EXIF orientation applied (in the sandbox's
-    child: :func:`load_here`).
+    """Decodes a picture (a format of ALLOWED_FORMATS) into H×W×3 uint8 RGB, EXIF orientation applied (in the
+    sandbox's child: :func:`load_here`).
 
     Raises ImageError with a sentence naming the file for anything unreadable, empty, oversized, of another
     format, not a regular file, over MAX_PIXELS or with an aspect ratio beyond 1:MAX_ASPECT (from the header).
@@ -200,10 +216,10 @@ def _decode_here(source: bytes | str | Path, name: str | None = None) -> np.ndar
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
-                raise ImageError(f"{name} is a {image.format} image; use PNG, JPEG, TIFF, BMP or WebP.")
+                raise ImageError(f"{name} is a {image.format} image; use {PICTURE_FORMATS}.")
             _check_header_size(*image.size, name)
             image.seek(0)  # the first frame of a multi-page TIFF or animated WebP
-            if image.format in ("JPEG", "MPO") and max(image.size) > MAX_SIDE:
+            if ALLOWED_FORMATS[image.format] == "JPEG" and max(image.size) > MAX_SIDE:
                 factor = math.ceil(max(image.size) / MAX_SIDE)
                 image.draft(None, (image.width // factor, image.height // factor))  # DCT scaling: less to decode
             image.load()
@@ -216,7 +232,7 @@ def _decode_here(source: bytes | str | Path, name: str | None = None) -> np.ndar
         raise ImageError(f"{name} is too large to decode safely (over {MAX_PIXELS // 1_000_000} megapixels).") \
             from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image we can read; use PNG, JPEG, TIFF, BMP or WebP.") from None
+        raise ImageError(f"{name} is not an image we can read; use {PICTURE_FORMATS}.") from None
     except MemoryError:
         raise  # the sandbox's child turns it into its own sentence: the file was too big, not damaged
     except (OSError, ValueError, SyntaxError, EOFError, OverflowError, struct.error,
@@ -261,11 +277,6 @@ class InputImage:
         return self.pixels.shape
 
 
-def as_pixels(image: "InputImage | np.ndarray") -> np.ndarray:
-    """The pixels of an InputImage, or the array itself."""
-    return image.pixels if isinstance(image, InputImage) else np.asarray(image)
-
-
 def as_input(image: "InputImage | np.ndarray") -> InputImage:
     """An InputImage for an InputImage or a bare H×W×3 array (from code, not from a person)."""
     return image if isinstance(image, InputImage) else InputImage.from_pixels(image, "file")
@@ -301,9 +312,6 @@ def load_here(source: bytes | str | Path, name: str | None = None, *, sample: bo
     if isinstance(source, (str, Path)):
         return InputImage(pixels, "sample" if sample else "file", Path(source).name, digest)
     return InputImage(pixels, "upload", f"upload {digest[:8]}", digest)
-
-
-IMAGE_SUFFIXES = tuple(f".{extension}" for extension in UPLOAD_EXTENSIONS)
 
 
 def image_files(folder: Path) -> list[Path]:
