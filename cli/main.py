@@ -18,14 +18,8 @@ from cli.precompute import add_precompute_parser, cmd_precompute
 from cli.report import add_report_parser, cmd_report
 from cli.scans import add_scans_parser, cmd_scans
 from cli.study import add_study_parser, cmd_study
+from cli.common import EXIT_USAGE, TerminalProgress, UsageError, load_inputs
 from explainers import formats
-
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Something the user can fix; printed as one sentence."""
-
 
 def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
     params = {}
@@ -35,44 +29,6 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--param expects NAME=VALUE, not {pair!r}.")
         params[name.strip()] = value.strip()
     return params
-
-
-class TerminalProgress:
-    """A one-line progress bar on stderr, drawn from explainers.progress.Progress (one time-left estimate)."""
-
-    def __init__(self, stream: Any = sys.stderr, width: int = 30, unit: str = "evaluations"):
-        from explainers.progress import Progress
-
-        self.stream, self.width, self.unit = stream, width, unit
-        self.progress = Progress(self._draw)
-
-    def __call__(self, done: int, total: int) -> None:
-        self.progress(done, total)
-
-    def note(self, text: str) -> None:
-        self.progress.note(text)
-
-    def _draw(self, state: Any) -> None:
-        filled = int(self.width * state.fraction)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {state.describe(self.unit)}, "
-                          f"{state.elapsed:.0f} s ")
-        if state.done >= state.total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-def _load(model_name: str, image_path: str, weights: str, frame: int = 1) -> tuple[Any, Any]:
-    from explainers.images import load_image
-    from models import get_spec, load_classifier
-
-    from models.samples import list_samples
-
-    get_spec(model_name)  # an unknown model is reported before the image is read
-    path = Path(image_path)
-    # A bundled sample's explanation is listed in every user's Gallery; any other file's only on an open app.
-    bundled = {sample.path.resolve() for sample in list_samples()}
-    image = load_image(path, sample=path.resolve() in bundled if path.is_file() else False, frame=frame - 1)
-    return load_classifier(model_name, weights=weights), image
 
 
 def flagged_params() -> dict[str, list[Any]]:
@@ -149,7 +105,7 @@ def cmd_methods(_: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from explainers.explanation import top_classes
 
-    classifier, image = _load(args.model, args.image, args.weights, args.frame)
+    classifier, image = load_inputs(args.model, args.image, args.weights, args.frame)
     probs = classifier.predict(classifier.prepare(image.pixels))[0]
     classes = top_classes(probs, min(args.top_k, len(probs)))
     print(json.dumps({
@@ -169,7 +125,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     method = get_method(args.method)
     params = {**_parse_params(args.param), **_flag_params(method, args)}
-    classifier, image = _load(args.model, args.image, args.weights, args.frame)
+    classifier, image = load_inputs(args.model, args.image, args.weights, args.frame)
     request = build_request(classifier, image, method.name, params=params, budget=args.max_evals, seed=args.seed,
                             top_k=args.top_k, output=args.output)
     progress = None if args.quiet else TerminalProgress()

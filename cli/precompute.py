@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cli.common import UsageError
+
 # Jobs in flight per worker thread: enough to keep every worker busy, few enough to bound the images in memory.
 IN_FLIGHT_PER_WORKER = 3
 
@@ -78,7 +80,6 @@ class _Bar:
 
 
 def cmd_precompute(args: argparse.Namespace) -> int:
-    from cli.main import UsageError
     from explainers import formats
     from explainers.cache import ExplanationCache
     from explainers.images import ImageError, load_image

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from cli.common import TerminalProgress, UsageError, load_inputs
 from explainers import formats
 
 DEFAULT_METHODS = "partition,kernel,gradient"
@@ -32,7 +33,6 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cli.main import TerminalProgress, UsageError, _load
     from explainers.cache import ExplanationCache
     from explainers.images import load_image
     from explainers.methods import get_method
@@ -41,7 +41,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from explainers.request import build_request, run_cached
     from viz.report import build_report
 
-    classifier, image = _load(args.model, args.image, "pretrained", args.frame)
+    classifier, image = load_inputs(args.model, args.image, "pretrained", args.frame)
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
     if not names:
         raise UsageError("--methods names no method.")

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cli.common import UsageError
+
 # The Compare page's methods unless chosen otherwise (ui.controls.COMPARE_DEFAULT_METHODS, which cli/ may not
 # import; tests/test_scans_cli.py checks they agree): what ``cached`` counts, at each method's defaults.
 COMPARE_METHODS = ("partition", "permutation", "kernel", "deep", "gradient")
@@ -31,7 +33,6 @@ def add_scans_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_scans(args: argparse.Namespace) -> int:
-    from cli.main import UsageError
     from explainers.cache import ExplanationCache
     from explainers.worklist import Predictor, WorklistError, count_cached, summary
     from explainers.worklist_sources import from_path

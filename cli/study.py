@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import studies
+from cli.common import EXIT_USAGE, TerminalProgress, UsageError
 
 
 def add_study_parser(commands: Any) -> None:
@@ -30,7 +31,6 @@ def add_study_parser(commands: Any) -> None:
 
 def cmd_study(args: argparse.Namespace) -> int:
     """``study check | precompute | export``; a mistake in the study file is a UsageError."""
-    from cli.main import UsageError  # here, not above: cli.main imports this module
     from explainers.cache import ExplanationCache
 
     try:
@@ -58,7 +58,6 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def _study_check(args: argparse.Namespace) -> int:
     """Every problem of the file, one per line; else a summary and whether the cache is ready."""
-    from cli.main import EXIT_USAGE
     from explainers.cache import ExplanationCache
 
     try:
@@ -86,8 +85,6 @@ class _StudyTerminalProgress:
     """One line per explanation on stderr, with the evaluations bar under it."""
 
     def __call__(self, done: int, total: int, label: str) -> Any:
-        from cli.main import TerminalProgress
-
         if done >= total:
             return None
         print(f"[{done + 1}/{total}] {label}", file=sys.stderr, flush=True)
