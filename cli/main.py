@@ -188,7 +188,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     """``users hash NAME``: the line to add under [access.users] in .streamlit/secrets.toml."""
     import getpass
 
-    from storage.access import hash_password
+    from signin import hash_password
 
     if sys.stdin.isatty():
         password = getpass.getpass(f"Password for {args.name}: ")

@@ -10,7 +10,7 @@ import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
-from storage.access import SignInLimiter, hash_password, verify_password
+from signin import SignInLimiter, hash_password, verify_password
 
 ROOT = Path(__file__).resolve().parents[1]
 HASH = hash_password("correct horse")

@@ -19,7 +19,7 @@ from cli.main import main
 from explainers.cache import LOCAL, SHARED, UNKNOWN, ExplanationCache
 from explainers.images import InputImage, load_image
 from explainers.request import build_request, run_cached
-from storage.access import hash_password
+from signin import hash_password
 from tests.test_access import ROOT
 
 HASH = hash_password("correct horse")

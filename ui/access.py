@@ -21,7 +21,7 @@ from typing import Any
 
 import streamlit as st
 
-from storage.access import SignInLimiter, hash_password, verify_password
+from signin import SignInLimiter, hash_password, verify_password
 
 USER_KEY = "signed_in_user"
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}

@@ -1,4 +1,4 @@
-"""Who may read what is stored: password hashes (scrypt, from the standard library) and a limiter that slows
+"""Sign-in, a package of its own (it imports nothing of ours): password hashes (scrypt, from the standard library) and a limiter that slows
 down and then stops repeated failed sign-ins, per client and per account. Pure logic: the pages supply the
 names. The records live in this process's memory, shared by every session of the server."""
 
