@@ -50,14 +50,15 @@ class Origin:
     sample: bool = False  # a bundled sample (its explanations are shared with everyone)
 
     def decode(self, frame: int = 0, fresh: bool = False) -> tuple[InputImage, int]:
-        """The file decoded at ``frame`` in the sandbox, and how many frames it has; a zip member is unpacked in a
-        child too (``fresh``: under an allowance of its own, not the worklist's)."""
+        """The file decoded at ``frame`` in the sandbox, and how many frames it has (counted on the first frame
+        only: 0 for the others); a zip member is unpacked in a child too (``fresh``: under an allowance of its own,
+        not the worklist's)."""
         if self.archive is not None:
             return self.archive.image(self.member, self.name, frame, fresh)
         content = self.path if self.path is not None else self.data
         image = load_image(content, name=self.name, sample=self.sample, frame=frame)
-        if image.frame is None:
-            return image, 1
+        if image.frame is None or frame:  # one frame, or a later one: the count came with the first
+            return image, 1 if image.frame is None else 0
         return image, read_scan(content, self.name if isinstance(content, bytes) else None).frames
 
 

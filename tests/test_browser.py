@@ -199,6 +199,14 @@ def _context(browser):
     return browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
 
 
+def _watched_page(context, traffic: Traffic):
+    """A new page with the tests' default timeout, its every request recorded by ``traffic``."""
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    traffic.watch(page)
+    return page
+
+
 def _choose_model(page, title: str) -> None:
     """Streamlit's sidebar selectbox: open it, click the option in its list."""
     sidebar = page.get_by_test_id("stSidebar")
@@ -233,9 +241,7 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
     context = _context(browser)
     traffic = Traffic()
     try:
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        traffic.watch(page)
+        page = _watched_page(context, traffic)
 
         # 1. The Explain page at once after the server starts (as scripts/run.sh starts it: ui.serve, whose
         # warm-up computes this very page in the background): the cat's verdict, then its overlays.
@@ -379,9 +385,7 @@ def test_study_link_consent_and_one_trial(server: str, browser, clock: Clock) ->
     context = _context(browser)
     traffic = Traffic()
     try:
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        traffic.watch(page)
+        page = _watched_page(context, traffic)
         start = time.monotonic()
         page.goto(f"{server}/?study={STUDY_ID}", wait_until="domcontentloaded", timeout=60_000)
         page.get_by_role("button", name="I agree, start the study").click(timeout=60_000)
@@ -444,9 +448,7 @@ def test_an_upload_that_aborts_its_decoder_is_one_sentence_and_the_server_goes_o
     context = _context(browser)
     traffic = Traffic()
     try:
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        traffic.watch(page)
+        page = _watched_page(context, traffic)
         page.goto(server, wait_until="domcontentloaded", timeout=60_000)
         sidebar = page.get_by_test_id("stSidebar")
         expect(sidebar.get_by_test_id("stSelectbox").filter(has_text="Model").first).to_be_visible(timeout=60_000)
