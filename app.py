@@ -14,8 +14,8 @@ import streamlit as st
 from explainers import formats
 from explainers.images import MAX_FILE_BYTES
 from models import all_specs, default_sample, get_spec, samples_for
-from ui import keys
 from storage.folders import ROOT
+from ui import keys
 from ui.access import require_sign_in, sign_out_button
 from ui.compute import get_cache, warm_engine
 from ui.state import available_models, current_selection, keep_settings, opened_scan, step_scan, uploaded_scan
@@ -26,7 +26,7 @@ ICON = str(ROOT / "assets" / "icon.png")
 log = logging.getLogger("shap_image_studio")
 
 
-def run_page(page: st.navigation) -> None:  # type: ignore[valid-type]
+def run_page(page: st.Page) -> None:
     """Runs a page; an error of ours shows one sentence and an id, the traceback goes to the server's log."""
     try:
         page.run()
@@ -83,7 +83,7 @@ with st.sidebar:
         # (an MRI for the tumour model, a digit for digits) and switching back restores the last choice.
         samples = {sample.name: sample for sample in samples_for(spec)}
         st.selectbox("Sample image", list(samples), index=list(samples).index(default_sample(spec).name),
-                     key=keys.sample(spec.domain),
+                     key=keys.sample(spec.policy.name),
                      format_func=lambda name: f"{samples[name].domain}: {samples[name].title}")
     else:
         st.file_uploader(f"{formats.listed(formats.pictures())} up to {MAX_FILE_BYTES // 2**20} MB, or a "

@@ -16,14 +16,24 @@ from ui.compute import explanation_for, get_cache
 from ui.controls import background_choice, method_params, output_choice
 from ui.resources import head_mask_of
 from ui.state import page_start
-from viz.panels import PATCH_PIXELS, hidden_note, image_panel, map_unit, overlay_panel, percent, probability_bars, \
-    shown_limit
+from viz.panels import (
+    PATCH_PIXELS,
+    hidden_note,
+    image_panel,
+    map_unit,
+    overlay_panel,
+    percent,
+    probability_bars,
+    shown_limit,
+)
 
 # The verdict, the controls and the results: made before the model loads, so a new image empties the previous
 # verdict and maps at once.
 selection, classifier, layout = page_start("Explain", layout=True)
-spec = selection.spec
-prepared = classifier.prepare(selection.image.pixels)
+spec, image = selection.spec, selection.image
+if image is None:  # page_start has stopped the page already; this says so to the type checker
+    st.stop()
+prepared = classifier.prepare(image.pixels)
 
 methods = {method.name: method for method in all_methods()}
 with layout.controls.container(border=True):
@@ -50,11 +60,12 @@ with layout.controls.container(border=True):
     # Clinical scans: the verdict at once, each explanation on request (a slider change would start a job of
     # minutes); photos and digits explain themselves. A cached explanation always shows at once.
     hide_background = background_choice(spec, middle)
-    automatic = middle.toggle("Compute automatically", value=spec.domain != "mri", key=keys.auto_compute(spec.domain),
+    automatic = middle.toggle("Compute automatically", value=spec.policy.compute_automatically,
+                              key=keys.auto_compute(spec.policy.name),
                               help="On: every change of the settings starts its explanation. Off: the verdict comes "
                                    "at once and an explanation starts with its button (cached ones show at once).")
     # The verdict: stored, or one forward pass (then stored), before any explanation.
-    probs = cached_prediction(get_cache(), classifier, selection.image)
+    probs = cached_prediction(get_cache(), classifier, image)
     order = np.argsort(-probs, kind="stable")
     chosen = right.selectbox("Explained classes", ["top-k"] + [spec.class_names[c] for c in order],
                              key=keys.EXPLAINED_CLASS, help="The top-k classes, or one class of your choice.",
@@ -76,7 +87,7 @@ if selection.true_label is not None:
     summary += (f"; the file name says **{spec.class_title(selection.true_label)}** "
                 f"{'✓' if agrees else '✗ (disagrees)'}")
 verdict_area.markdown(summary + ".")
-verdict_notes(spec, selection.image, verdict_area)
+verdict_notes(spec, image, verdict_area)
 
 image_column, probability_column = verdict_area.columns([1, 2])
 sent: set[str] = set()  # what this run's panels sent (the picture, the style sheet): once per page
@@ -88,10 +99,10 @@ card_expander(classifier, probability_column)
 results = layout.results
 classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
 try:
-    request = build_request(classifier, selection.image, method.name, params=params, budget=budget, seed=seed,
+    request = build_request(classifier, image, method.name, params=params, budget=budget, seed=seed,
                             top_k=top_k, classes=classes, output=output)
     with results:
-        explanation = explanation_for(request, selection.image, automatic=automatic)
+        explanation = explanation_for(request, image, automatic=automatic)
 except ParameterError as error:
     results.error(str(error))
     st.stop()
@@ -99,7 +110,7 @@ if explanation is None:  # a job computes it: its progress is drawn, and the pag
     st.stop()
 
 output = explanation.output
-mask = head_mask_of(selection.image.digest, prepared) if hide_background else None
+mask = head_mask_of(image.digest, prepared) if hide_background else None
 limit = shown_limit([(values, explanation.segments) for values in explanation.values], output, mask=mask)
 boundaries = segment_boundaries(explanation.segments) if outlines and explanation.segments is not None else None
 columns = results.columns(3)  # always thirds: each panel the size of the image beside the verdict
@@ -112,9 +123,11 @@ for index, class_id in enumerate(explanation.classes):
 quantity = "probability" if output == "probability" else "log-odds"
 colour = ("each superpixel is coloured by its value" if explanation.segments is not None
           else f"colours are per {PATCH_PIXELS} pixels")
+uncertain = (" and its standard error; dotted regions have an uncertain sign (0 inside the 90 % interval)"
+             if explanation.segment_errors is not None else "")
 results.caption(f"Red raises the class's {quantity}, blue lowers it; {colour}, and every panel shares one scale "
                 f"(±{limit:.3g} {map_unit(output, explanation.segments is not None)}); hover for a region's total"
-                f"{' and its standard error; dotted regions have an uncertain sign (0 inside the 90 % interval)' if explanation.segment_errors is not None else ''}. "
+                f"{uncertain}. "
                 f"Each map plus its base value adds up to the model's {quantity} "
                 f"(largest gap here: {explanation.additivity_error:.1e})." + hidden_note(
                 {method.title: max(outside_share(values, mask) for values in explanation.values)} if mask is not None
@@ -131,9 +144,11 @@ with results.expander("Details and download"):
         "parameters": explanation.params,
         "seed": explanation.seed,
     })
+    saved = explanation  # the closure below sees the checked (not None) explanation
+
     def npz_file() -> bytes:  # made when the button is clicked
         buffer = io.BytesIO()
-        explanation.save(buffer)
+        saved.save(buffer)
         return buffer.getvalue()
 
     st.download_button("Download explanation (.npz)", npz_file,

@@ -1,6 +1,8 @@
 """Gallery: the cached explanations this user may see (their own and the samples'; all of them on an open,
 single-user app), filterable by model, image and method; opens without computing; deletes an entry."""
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from models import UnknownModelError, get_spec
@@ -43,7 +45,7 @@ if not shown:
 
 labels = {e.key: f"{e.model} · {e.image_name} · {e.method} · budget {e.request.get('max_evals')}"
           for e in shown}
-key = st.selectbox("Open", list(labels), format_func=labels.get, key=keys.GALLERY_OPEN)
+key = st.selectbox("Open", list(labels), format_func=labels.__getitem__, key=keys.GALLERY_OPEN)
 entry = next(entry for entry in shown if entry.key == key)
 if user is None or not entry.shared:  # a sample's entry is everyone's: only an open app's user removes it
     if st.button("Delete this entry", key="gallery_delete_button",
@@ -58,6 +60,7 @@ if explanation is None:
     st.warning("This entry could not be read and was removed from the cache; compute it again.")
     st.stop()
 opacity = st.slider("Opacity", 0.0, 1.0, 0.7, 0.05, key=keys.GALLERY_OPACITY)
+in_words: Callable[[str], str]
 try:  # class names in words where the model is still registered ("no tumour", not "notumor")
     in_words = get_spec(explanation.model).class_title
 except UnknownModelError:

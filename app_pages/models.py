@@ -15,29 +15,29 @@ st.caption("Every model runs on this machine from weights that ship with the app
            "nothing is downloaded. Each card's accuracy is measured here, on the labelled samples that ship.")
 
 specs = all_specs()
-for folder_name, reason in PROBLEMS:
-    st.warning(f"The model in {folder_name} is not offered: {reason}")
+for folder_name, problem in PROBLEMS:  # filled by all_specs() above, the first lookup
+    st.warning(f"The model in {folder_name} is not offered: {problem}")
 st.dataframe(
     [{
         "model": spec.title,
         "name": spec.name,
         "status": "available" if spec.available else "unavailable",
-        "task": spec.task,
+        "task": spec.card.task,
         "input": f"{spec.input_size[0]}×{spec.input_size[1]}",
         "classes": spec.num_classes,
-        "licence": spec.licence,
+        "licence": spec.card.licence,
     } for spec in specs],
     hide_index=True,
 )
 
 for spec in specs:
     reason = spec.missing_reason()
-    with st.expander(f"{'✅' if reason is None else '⛔'} {spec.title}", expanded=reason is None and spec.clinical):
+    with st.expander(f"{'✅' if reason is None else '⛔'} {spec.title}", expanded=reason is None and spec.card.clinical):
         if reason is not None:
             st.warning(f"Unavailable: {reason}.")
             st.markdown(card_markdown(spec, None if labelled_samples(spec) else Accuracy(0, 0, {})))
             continue
-        if spec.clinical:
+        if spec.card.clinical:
             st.error(RESEARCH_NOTICE, icon="⚕️")
         if not labelled_samples(spec):  # nothing to measure on: the model need not load
             st.markdown(f"**Name** `{spec.name}`  \n" + card_markdown(spec, Accuracy(0, 0, {})))

@@ -37,7 +37,7 @@ try:
         subfolders = ["."] + sorted(str(path.relative_to(root)) for path in root.rglob("*")
                                     if path.is_dir() and not path.name.startswith(".")) if root.is_dir() else ["."]
         chosen = right.selectbox(f"Folder (under {root.name}/)", subfolders, key=keys.WORKLIST_FOLDER)
-        key = ("folder", spec.name, chosen)
+        key: tuple[str, str, str | tuple[str, ...]] = ("folder", spec.name, chosen)
         if st.session_state.get(keys.WORKLIST_KEY) != key:
             with st.spinner("Reading the scans and their verdicts…"):  # predicted as they are read
                 worklist = from_folder(spec, inside(root, chosen), (s.path for s in list_samples()),
@@ -80,7 +80,7 @@ outside = [scan for scan in readable if scan.domain_warning]
 if outside:
     st.warning(f"{len(outside)} of {len(readable)} scans do not look like the model's domain (marked ⚠ under "
                f"“in domain”): their verdicts may mean nothing. {outside[0].name}: {outside[0].domain_warning}")
-if spec.clinical:
+if spec.card.clinical:
     st.caption(f"**{RESEARCH_NOTICE}**")
 if worklist.notes:
     st.warning(" ".join(worklist.notes))

@@ -7,29 +7,42 @@ the moment it is submitted.
 
 import streamlit as st
 
-from viz.panels import image_panel, overlay_panel, shown_limit
-from studies import (AnswerError, is_ready, load_facts, normalise_id, questions_for, study_explanation,
-                     trial_image)
+from studies import (
+    AnswerError,
+    Participant,
+    Study,
+    StudyFacts,
+    is_ready,
+    load_facts,
+    normalise_id,
+    questions_for,
+    study_explanation,
+    trial_image,
+)
 from ui.compute import get_cache
 from ui.study import PID_PARAM, STUDY_PARAM, answer_key, echoed, find_study, get_store, question_widget
+from viz.panels import image_panel, overlay_panel, shown_limit
 
 # No ensure_navigation(): app.py alone opens this page (the link is the app's root URL), and the buttons act in
 # callbacks, before the script runs, so that no rerun can drop a click.
 NOT_OPEN = "This study is not open yet; please try again later."
 
 study_id = st.query_params.get(STUDY_PARAM, "")
-study = find_study(study_id)
-if study is None:
+found = find_study(study_id)
+if found is None:
     shown = echoed(study_id)  # never the link's text as it came: st.info renders Markdown
     st.info((f"There is no study called “{shown}” here" if shown else "There is no study with that link")
             + "; please check the link you were given.")
     st.stop()
+# Names that are never None, for the callbacks below (mypy does not carry a check into a function).
+study: Study = found
 st.title(study.title)
 cache = get_cache()
-facts = load_facts(study, cache)
-if facts is None or not is_ready(study, cache).ready:
+stored_facts = load_facts(study, cache)
+if stored_facts is None or not is_ready(study, cache).ready:
     st.info(NOT_OPEN)
     st.stop()
+facts: StudyFacts = stored_facts
 store = get_store()
 
 
@@ -45,15 +58,15 @@ def resume() -> None:
 
 
 participant_id = st.query_params.get(PID_PARAM) or st.session_state.get(f"study_pid_{study.id}")
-participant = store.get_participant(study.id, participant_id) if participant_id else None
-if participant_id and participant is None:
+known = store.get_participant(study.id, participant_id) if participant_id else None
+if participant_id and known is None:
     shown = echoed(normalise_id(participant_id), "participant")
     st.warning(f"There is no participant {shown or 'with that id'} in this study; check the id, or start "
                "afresh below.")
     del st.query_params[PID_PARAM]
     st.session_state.pop(f"study_pid_{study.id}", None)
 
-if participant is None:
+if known is None:
     if st.session_state.get(f"study_declined_{study.id}"):
         st.info("Thank you for your time. You have not taken part, and nothing about you was recorded; you may "
                 "close this page.")
@@ -68,14 +81,16 @@ if participant is None:
         st.text_input("Participant id", key="study_resume_id", placeholder="e.g. K7Q2M9XD")
         st.button("Resume", key="study_resume", on_click=resume)
     st.stop()
+participant: Participant = known
 
 progress = store.progress(participant.id)
-if progress.finished:
+next_position = progress.next_position
+if next_position is None:  # finished
     st.success("You have answered every image. Thank you for taking part!")
     st.caption(f"Your participant id is **{participant.id}**; quote it if you want your answers deleted.")
     st.stop()
+position: int = next_position
 
-position = progress.next_position
 planned = participant.plan[position]
 st.caption(f"Your participant id is **{participant.id}**; enter it on this study's page to resume.")
 st.subheader(f"Image {position + 1} of {progress.total}")

@@ -5,12 +5,11 @@ import pandas as pd
 import streamlit as st
 
 import storage
-from studies import (NO_EXPLANATION, StudyError, answers_csv, configured_password, is_ready, results_access,
-                     summarise)
-from viz.study_plots import accuracy_figure, completion_figure, questions_figure, time_figure
+from studies import NO_EXPLANATION, StudyError, answers_csv, configured_password, is_ready, results_access, summarise
 from ui.access import checked_password
 from ui.compute import get_cache
 from ui.study import get_store, participant_url, read_study, study_files
+from viz.study_plots import accuracy_figure, completion_figure, questions_figure, time_figure
 
 st.header("Study results")
 

@@ -29,7 +29,7 @@ def main() -> None:
 
     app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=3600)
     app.session_state["model_name"] = args.model
-    app.session_state[keys.sample(get_spec(args.model).domain)] = args.sample
+    app.session_state[keys.sample(get_spec(args.model).policy.name)] = args.sample
     app.session_state["compare_methods"] = METHODS
     app.switch_page("app_pages/compare.py")
     app.run()

@@ -188,9 +188,9 @@ def load_game(classifier, model: str, image_path: str, segments: int, checks: in
 
 
 def check() -> None:
-    from models import load_classifier
+    from models import Classifier, load_classifier
 
-    classifiers = {}
+    classifiers: dict[str, Classifier] = {}
     for model, image_path, segments in CASES:
         classifier = classifiers.setdefault(model, load_classifier(model))
         exact = load_game(classifier, model, image_path, segments)

@@ -16,9 +16,9 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from bench.fuzz_cases import Case, attribute_cases, byte_cases, card_cases, picture_cases, zip_cases
 
@@ -129,7 +129,7 @@ def run(cases: Iterable[Case], check_every: int = 1) -> dict[str, Family]:
         if number % check_every == 0:
             try:
                 assert load_image(GOOD, sample=True).shape == (300, 451, 3)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - any failure of a good image after a case is a crash
                 family.counts["crash"] += 1
                 family.examples.setdefault("crash", f"after {case.label}: a good image failed ({error})")
     return families

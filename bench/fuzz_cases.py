@@ -11,11 +11,12 @@ import random
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
+
 
 @dataclass(frozen=True)
 class Case:

@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from bench.exact_tables import CASES, load_game
-from explainers.images import load_image
 from explainers.errors import Z90
+from explainers.images import load_image
 from explainers.methods import kernel
-from explainers.methods.kernel import ESTIMATORS, kernel_estimate, kernel_values
+from explainers.methods.kernel import ESTIMATORS, kernel_estimate
 from explainers.superpixels import build_game
-from models import load_classifier
+from models import Classifier, load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGIT = "assets/samples/digits/digit_7.png"
@@ -55,7 +57,7 @@ class TableGame:
 class CountingGame:
     """A live game that counts the distinct coalitions asked of it by one estimator run."""
 
-    def __init__(self, game):
+    def __init__(self, game: Callable[[np.ndarray], np.ndarray]) -> None:
         self.game = game
         self.asked: set[bytes] = set()
 
@@ -83,6 +85,7 @@ def errors_for(make_game, players: int, reference: np.ndarray, columns: np.ndarr
                 raise AssertionError(f"{estimator} asked {len(game.asked)} coalitions on a budget of {budget}")
             errors.append(np.mean([relative_error(values[:, c], reference[:, i]) for i, c in enumerate(columns)]))
             if estimator == DEFAULT:
+                assert standard is not None  # kernel_estimate returns standard errors unless errors=False
                 hits += [np.abs(values[:, c] - reference[:, i]) <= Z90 * standard[:, c]
                          for i, c in enumerate(columns)]
         result[estimator] = float(np.median(errors))
@@ -126,7 +129,7 @@ def main() -> None:
              "(`python -m bench.kernel_accuracy`). shap is KernelExplainer with `l1_reg=False`. Lower is better; "
              "the target is adjusted ÷ shap ≤ 0.5. The last column is the share of exact values inside the "
              "adjusted estimator's nominal 90 % intervals (its error bars)."]
-    classifiers: dict[str, object] = {}
+    classifiers: dict[str, Classifier] = {}
     for model, image_path, segments in CASES:
         classifier = classifiers.setdefault(model, load_classifier(model))
         exact = load_game(classifier, model, image_path, segments)
@@ -135,12 +138,13 @@ def main() -> None:
         for budget in args.budgets:
             if budget >= 2 ** exact.players:
                 continue
-            results[budget] = errors_for(lambda: TableGame(exact.table, exact.players), exact.players, reference,
+            # partial binds this case's table now (a closure would read ``exact`` whenever it is called)
+            results[budget] = errors_for(partial(TableGame, exact.table, exact.players), exact.players, reference,
                                          np.arange(exact.table.shape[1]), budget, args.seeds, estimators)
             print(exact.name, budget, {k: round(v, 4) for k, v in results[budget].items()}, flush=True)
         label = (f"{model}, {Path(image_path).name}, {exact.players} superpixels, classes "
-                 f"{', '.join(classifier.class_names[int(c)] for c in exact.classes)} (exact table checked against the CPU model "
-                 f"to {exact.max_check_error:.0e})")
+                 f"{', '.join(classifier.class_names[int(c)] for c in exact.classes)} "
+                 f"(exact table checked against the CPU model to {exact.max_check_error:.0e})")
         lines += table_rows(label, args.budgets, results, estimators)
 
     digits = load_classifier("digits_cnn")
@@ -149,8 +153,8 @@ def main() -> None:
                       total=0, progress=None)
     players = game.players
     columns = np.argsort(-game(np.ones((1, players), bool))[0])[:DIGIT_CLASSES]
-    runs = [kernel_values(game, players, args.digits_reference, 1000 + i, "stratified")[:, columns]
-            for i in range(2)]
+    runs = [kernel_estimate(game, players, args.digits_reference, 1000 + i, "stratified", errors=False)[0]
+            [:, columns] for i in range(2)]
     reference = np.mean(runs, axis=0)
     noise = float(np.mean([relative_error(runs[0][:, i], runs[1][:, i]) for i in range(len(columns))])) / 2
     print(f"digits reference: {game.evaluations} evaluations, half-disagreement {noise:.4f}", flush=True)
@@ -160,7 +164,8 @@ def main() -> None:
                                      estimators)
         print("digits", budget, {k: round(v, 4) for k, v in results[budget].items()}, flush=True)
     lines += table_rows(f"digits_cnn, {Path(DIGIT).name}, {players} superpixels, classes "
-                        f"{', '.join(digits.class_names[int(c)] for c in columns)}; reference: 2 × {args.digits_reference:,} evaluations "
+                        f"{', '.join(digits.class_names[int(c)] for c in columns)}; "
+                        f"reference: 2 × {args.digits_reference:,} evaluations "
                         f"(their disagreement ÷ 2: {noise:.4f})", args.budgets, results, estimators)
     lines.append(f"\nRun time {time.perf_counter() - started:.0f} s.")
     Path(args.out).write_text("\n".join(lines) + "\n")

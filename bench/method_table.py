@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from explainers.request import explain
 from explainers.images import load_image
 from explainers.methods import all_methods
+from explainers.request import explain
 from models import load_classifier
+from models.registry import WeightsKind
 
-CASES = (
+CASES: tuple[tuple[str, WeightsKind, str], ...] = (
     ("efficientnet_lite0", "pretrained", "assets/samples/photos/chelsea.png"),
     ("brain_tumor_vgg16", "pretrained", "assets/samples/mri/Te-gl_0010.jpg"),
     ("digits_cnn", "pretrained", "assets/samples/digits/digit_7.png"),

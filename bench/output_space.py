@@ -42,7 +42,7 @@ class Memo:
         keys = [hashlib.sha1(image.tobytes()).hexdigest() for image in images]
         todo = [i for i, key in enumerate(keys) if key not in self.memory]
         if todo:
-            for i, row in zip(todo, self.classifier.predict(images[todo])):
+            for i, row in zip(todo, self.classifier.predict(images[todo]), strict=True):  # a row per image
                 self.memory[keys[i]] = row
         return np.stack([self.memory[key] for key in keys])
 
@@ -63,6 +63,7 @@ def main() -> None:
             result = explain(model, image, "kernel", top_k=1, max_evals=args.budget, output=output,
                              params={"segments": args.segments})
             score = faithfulness(model, result)
+            assert result.segments is not None  # kernel is a superpixel method: its explanation has segments
             totals = np.abs(segment_totals(result.values[0], result.segments))
             spread = float(np.mean(totals >= 0.05 * totals.max())) if totals.max() > 0 else 0.0
             rows.append((path.stem, result.class_names[0], float(result.probs[result.classes[0]]), output,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from explainers.request import explain
 from explainers.faithfulness import faithfulness
 from explainers.images import load_image
+from explainers.request import explain
 from models import load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def summary(rows: list[dict]) -> list[str]:
                   for method in METHODS}
         for method in METHODS:
             other = METHODS[1 - METHODS.index(method)]
-            pairs = list(zip(chosen[method], chosen[other]))
+            pairs = list(zip(chosen[method], chosen[other], strict=True))  # one row each per image
             better_deletion = sum(mine["deletion"] < theirs["deletion"] for mine, theirs in pairs)
             better_insertion = sum(mine["insertion"] > theirs["insertion"] for mine, theirs in pairs)
             lines.append(f"| {model} | {budget} | {method} | "

@@ -23,15 +23,18 @@ import time
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from PIL import Image
 
 from explainers.cache import ExplanationCache
-from explainers.faithfulness import over_segments
 from explainers.images import load_image
 from explainers.request import build_request, run_cached
+from explainers.superpixels import slic_segments
 from models import get_spec, load_classifier
 from models.samples import default_sample, get_sample
+from service.compare import SLIC_SEGMENTS
+from service.compare import compare_grid as service_grid
 from viz.panels import colour_bar, image_panel, overlay_panel, probability_bars, shown_limit
-from viz.plots import image_figure, overlay_figure, probability_figure, symmetric_limit
+from viz.plots import OVERLAY_COLOURS, composite, data_uri, hover_grid, image_uri, remembered, symmetric_limit
 
 COMPARE_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]  # the Compare page's default
 EXPLAIN_METHOD = "partition"  # the Explain page's first method
@@ -75,6 +78,80 @@ def old_image_figure(image, *, title="", height=320) -> go.Figure:
                          margin={"l": 0, "r": 0, "t": 36 if title else 4, "b": 0})
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False, scaleanchor="x")
+    return figure
+
+
+# The second way: Plotly figures carrying compressed pictures (viz/plots.py until the pages drew HTML panels and
+# these were left to the tests alone), copied so that all three ways are measured on the same explanations.
+COLORBAR = {"title": {"text": "SHAP", "side": "right"}, "thickness": 12, "len": 0.9, "exponentformat": "e",
+            "nticks": 5}
+
+
+def overlay_uri(picture: np.ndarray) -> str:
+    """A palette PNG; small pictures (digits) keep every colour."""
+    pil = Image.fromarray(picture)
+    if picture.shape[0] * picture.shape[1] > 64 * 64:
+        pil = pil.quantize(OVERLAY_COLOURS, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+    return data_uri(pil, "PNG", compress_level=6)
+
+
+def _image_axes(figure: go.Figure, title: str, height: int) -> go.Figure:
+    figure.update_layout(
+        title={"text": title, "x": 0.02, "font": {"size": 14}}, height=height,
+        margin={"l": 0, "r": 0, "t": 36 if title else 4, "b": 0},
+    )
+    figure.update_xaxes(visible=False, showgrid=False)
+    figure.update_yaxes(visible=False, showgrid=False, scaleanchor="x")
+    return figure
+
+
+def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7,
+                   title: str = "", height: int = 320, segments: np.ndarray | None = None,
+                   outlines: np.ndarray | None = None, show_colorbar: bool = True) -> go.Figure:
+    """The attribution map over a grey copy of the image, diverging colours centred on 0, as one PNG.
+
+    Hovering shows the value of the 8×8 block under the pointer (its mean per pixel), or with ``segments``
+    the superpixel's id, its SHAP value (the sum over its pixels) and its mean per pixel.
+    """
+    image, values = np.asarray(image), np.asarray(values)
+    outlines = None if outlines is None else np.asarray(outlines, dtype=bool)
+    source = remembered(lambda: overlay_uri(composite(image, values, limit, opacity, outlines)),
+                         "overlay", image, values, float(limit), float(opacity), outlines)
+    figure = go.Figure(go.Image(source=source, hoverinfo="skip"))
+    x_edges, y_edges, z, customdata, block = hover_grid(values, segments)
+    if customdata is not None:
+        hovertemplate = ("superpixel %{customdata[0]:.0f} · SHAP value %{customdata[1]:.3g}<br>"
+                         "(its pixels' sum; per pixel %{z:.3g})<extra></extra>")
+    elif block > 1:
+        hovertemplate = (f"x %{{x:.0f}}, y %{{y:.0f}}<br>SHAP value %{{z:.3g}}<br>(per pixel, mean of {block}×{block})"
+                         "<extra></extra>")
+    else:
+        hovertemplate = "x %{x:.0f}, y %{y:.0f}<br>SHAP value %{z:.3g}<extra></extra>"
+    # Drawn with opacity 0: the cells stay invisible while hover and the colour bar (which ignores the trace's
+    # opacity) work as before.
+    figure.add_trace(go.Heatmap(
+        z=z, x=x_edges, y=y_edges, zmin=-limit, zmax=limit, zmid=0, colorscale="RdBu_r", opacity=0,
+        customdata=customdata, hovertemplate=hovertemplate, showscale=show_colorbar, colorbar=COLORBAR,
+    ))
+    return _image_axes(figure, title, height)
+
+
+def image_figure(image: np.ndarray, *, title: str = "", height: int = 320) -> go.Figure:
+    """The image as the model sees it, at its input resolution (hover: the pixel and its colour as drawn)."""
+    image = np.asarray(image)
+    source, lossless = remembered(lambda: image_uri(image), "image", image)
+    colour = "RGB %{z[0]}, %{z[1]}, %{z[2]}" if lossless else "RGB ≈ %{z[0]}, %{z[1]}, %{z[2]} (as compressed)"
+    figure = go.Figure(go.Image(source=source, hovertemplate=f"x %{{x}}, y %{{y}}<br>{colour}<extra></extra>"))
+    return _image_axes(figure, title, height)
+
+
+def probability_figure(names: list[str], probs: list[float], height: int = 220) -> go.Figure:
+    """Horizontal bars of the top-k class probabilities, most probable on top."""
+    figure = go.Figure(go.Bar(x=probs[::-1], y=names[::-1], orientation="h", text=[f"{p:.1%}" for p in probs[::-1]],
+                              textposition="auto", marker_color="#4c78a8",
+                              hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
+    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 4, "b": 0},
+                         xaxis={"range": [0, 1], "tickformat": ".0%"})
     return figure
 
 
@@ -124,26 +201,22 @@ def html_explain_page(prepared, label, names, probs, explanation) -> list[tuple[
     return panels
 
 
-def html_compare_grid(prepared, names, ready) -> list[tuple[str, str]]:
-    """The HTML panels of app_pages/compare.py's grid, and its colour bar."""
+def html_compare_grid(spec, prepared, ready) -> list[tuple[str, str]]:
+    """The HTML panels of app_pages/compare.py's grid, and its colour bar, on the service's grid (its defaults:
+    pixel methods summed over the first superpixel method's superpixels, one scale)."""
     first = next(iter(ready.values()))
-    classes = first.classes[:TOP_K]
-    # As the page does by default: pixel methods summed over the first superpixel method's superpixels.
-    basis = next(e.segments for e in ready.values() if e.segments is not None)
-    segments = {name: basis if e.segments is None else e.segments for name, e in ready.items()}
-    rows = [[over_segments(ready[name].values[list(ready[name].classes).index(c)], basis)
-             if ready[name].segments is None else ready[name].values[list(ready[name].classes).index(c)]
-             for name in ready] for c in classes]
-    limit = shown_limit([(values, segments[name]) for name, values in zip(ready, rows[0])], first.output)
-    panels, sent = [], set()
-    for row, class_id in enumerate(classes):
+    grid = service_grid(spec, prepared, ready, TOP_K, output=first.output,
+                        superpixels=lambda: slic_segments(prepared, SLIC_SEGMENTS))
+    panels, sent = [], set[str]()
+    for row, class_id in enumerate(grid.classes):
         panels.append((f"row {row + 1} image", image_panel(
-            prepared, title=f"{names[class_id]} · p = {first.probs[class_id]:.3f}", sent=sent)))
+            prepared, title=f"{spec.class_names[class_id]} · p = {first.probs[class_id]:.3f}", sent=sent)))
         for column, name in enumerate(ready):
             panels.append((f"row {row + 1} {name}", overlay_panel(
-                prepared, rows[row][column], limit=limit, opacity=OPACITY, title=name if row == 0 else "\u00a0",
-                segments=segments[name], colorbar=False, output=first.output, sent=sent)))
-    return panels + [("colour bar", colour_bar(limit))]
+                prepared, grid.maps[row][column], limit=grid.limits[row][column], opacity=OPACITY,
+                title=name if row == 0 else "\u00a0", segments=grid.segments[name], colorbar=False,
+                output=first.output, sent=sent)))
+    return panels + [("colour bar", colour_bar(grid.limits[0][0]))]
 
 
 def measure(build) -> tuple[list[tuple[str, int]], float]:
@@ -158,9 +231,9 @@ def measure(build) -> tuple[list[tuple[str, int]], float]:
 def report(title: str, build_html, build_plotly, build_old) -> None:
     now, first_seconds = measure(build_html)
     _, rerun_seconds = measure(build_html)  # a rerun of the page: the pictures are remembered
-    pictures, _ = measure(build_plotly)
-    old, old_seconds = measure(build_old)
-    pictures, old = dict(pictures), dict(old)
+    pictures_sizes, _ = measure(build_plotly)
+    old_sizes, old_seconds = measure(build_old)
+    pictures, old = dict(pictures_sizes), dict(old_sizes)
     print(f"\n## {title}\n\n| panel | bytes (HTML panels) | Plotly with pictures | Plotly with float heatmaps |"
           "\n|---|---|---|---|")
     for name, size in now:
@@ -204,7 +277,7 @@ def main() -> None:
                                 old_image_figure))
     grid = {name: ready[name] for name in COMPARE_METHODS}
     report(f"Compare grid ({TOP_K} rows × {len(grid)} methods)",
-           lambda: html_compare_grid(prepared, names, grid),
+           lambda: html_compare_grid(spec, prepared, grid),
            lambda: compare_grid(prepared, names, grid, overlay_figure, image_figure),
            lambda: compare_grid(prepared, names, grid, old_overlay_figure, old_image_figure))
 

@@ -16,18 +16,22 @@ import argparse
 import os
 import platform
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import shap
 import torch
 from skimage.segmentation import slic
 
-from explainers.request import explain
 from explainers.backgrounds import make_background
 from explainers.images import load_image
+from explainers.request import explain
 from models import load_classifier
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {
     "efficientnet_lite0": "assets/samples/photos/chelsea.png",
@@ -50,7 +54,7 @@ def best_throughput(classifier, image: np.ndarray, batches=(1, 2, 4, 8, 16, 32),
         results[batch] = batch * calls / (time.perf_counter() - started)
         if results[batch] < 0.85 * max(results.values()):
             break
-    best = max(results, key=results.get)
+    best = max(results, key=results.__getitem__)
     return best, results[best]
 
 
@@ -101,7 +105,7 @@ def included_reports() -> list[str]:
     return lines
 
 
-def timed(function) -> tuple[float, object]:
+def timed(function: Callable[[], T]) -> tuple[float, T]:
     started = time.perf_counter()
     result = function()
     return time.perf_counter() - started, result
@@ -178,17 +182,18 @@ def main() -> None:
         lines.append("| method | budget | our seconds | model evaluations | floor seconds | × floor | "
                      "shap's code seconds | × shap | class switch ms |")
         lines.append("|---|---|---|---|---|---|---|---|---|")
-        runs = [
-            ("partition", budgets["partition"], {}, lambda: shap_partition(classifier, image, budgets["partition"])),
+        # partial binds this model's classifier, image and budgets now (a closure would read them when called)
+        runs: list[tuple[str, int, dict[str, int], Callable[[], float] | None]] = [
+            ("partition", budgets["partition"], {}, partial(shap_partition, classifier, image, budgets["partition"])),
             ("kernel", budgets["kernel"], {"segments": 50},
-             lambda: shap_kernel_seed_loop(classifier, image, budgets["kernel"])),
+             partial(shap_kernel_seed_loop, classifier, image, budgets["kernel"])),
             ("permutation", budgets["kernel"], {"segments": 50}, None),
-            ("gradient", budgets["gradient"], {}, lambda: shap_gradient(classifier, image, budgets["gradient"])),
+            ("gradient", budgets["gradient"], {}, partial(shap_gradient, classifier, image, budgets["gradient"])),
             ("deep", 8 if scale >= 1 else 4, {}, None),
         ]
         for method, budget, params, reference in runs:
-            ours, result = timed(lambda: explain(classifier, image, method, top_k=3, max_evals=budget,
-                                                 params=params))
+            ours, result = timed(partial(explain, classifier, image, method, top_k=3, max_evals=budget,
+                                         params=params))
             switch = class_switch_ms(classifier, result)
             switch_ms.append(switch)
             floor = result.n_evals / throughput

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from explainers.progress import Progress, ProgressState
+
+if TYPE_CHECKING:  # only the type: importing the models takes seconds, and `--help` needs none of it
+    from models.registry import WeightsKind
 
 EXIT_USAGE = 2
 
@@ -16,35 +21,65 @@ class UsageError(Exception):
 
 
 class TerminalProgress:
-    """A one-line progress bar on stderr, drawn from explainers.progress.Progress (one time-left estimate)."""
+    """The command line's one progress bar: a line on stderr, drawn from explainers.progress.Progress (one
+    time-left estimate, as on the pages).
 
-    def __init__(self, stream: Any = sys.stderr, width: int = 30, unit: str = "evaluations"):
-        from explainers.progress import Progress
+    ``detail`` is drawn before the count, for what else is counted (``precompute``'s images read);
+    :meth:`step` is a study precompute's progress, a line naming each explanation and then its own bar.
+    """
 
-        self.stream, self.width, self.unit = stream, width, unit
+    def __init__(self, stream: Any = None, width: int = 30, unit: str = "evaluations"):
+        # sys.stderr when drawing starts, not when this module was imported (a test may have replaced it).
+        self.stream, self.width, self.unit = stream if stream is not None else sys.stderr, width, unit
         self.progress = Progress(self._draw)
+        self.detail = ""
+        self._open = False  # a bar is drawn and its line not yet ended
+        self._ended_at: tuple[int, int] | None = None  # the count whose line was ended: not drawn again
+        self._step: TerminalProgress | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        self.progress(done, total)
+        if self._ended_at != (done, total):
+            self.progress(done, total)
 
     def note(self, text: str) -> None:
         self.progress.note(text)
 
-    def _draw(self, state: Any) -> None:
-        filled = int(self.width * state.fraction)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {state.describe(self.unit)}, "
-                          f"{state.elapsed:.0f} s ")
-        if state.done >= state.total:
+    def end(self) -> None:
+        """Ends the bar's line (when the work stopped before its total), so what is printed next starts afresh."""
+        if self._open:
             self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+    def step(self, done: int, total: int, label: str) -> TerminalProgress | None:
+        """``studies.StudyProgress``: "[3/12] label" for the explanation that comes next, then a fresh bar that
+        counts its model evaluations (returned); None once all are done."""
+        if self._step is not None:
+            self._step.end()
+        if done >= total:
+            return None
+        self.stream.write(f"[{done + 1}/{total}] {label}\n")
+        self.stream.flush()
+        self._step = TerminalProgress(self.stream, self.width, self.unit)
+        return self._step
+
+    def _draw(self, state: ProgressState) -> None:
+        filled = int(self.width * state.fraction)
+        detail = f"{self.detail}, " if self.detail else ""
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {detail}{state.describe(self.unit)}, "
+                          f"{state.elapsed:.0f} s ")
+        self._open = True
+        if state.done >= state.total:
+            self.end()
+            self._ended_at = (state.done, state.total)
         self.stream.flush()
 
 
-def load_inputs(model_name: str, image_path: str, weights: str, frame: int = 1) -> tuple[Any, Any]:
+def load_inputs(model_name: str, image_path: str, weights: WeightsKind, frame: int = 1) -> tuple[Any, Any]:
     """The classifier and the image a command names (a bundled sample keeps its name, any other file is named by
     its digest in what is shared); an unknown model is reported before the image is read."""
     from explainers.images import load_image
     from models import get_spec, load_classifier
-
     from models.samples import list_samples
 
     get_spec(model_name)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from pathlib import Path
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from cli.common import EXIT_USAGE, TerminalProgress, UsageError, load_inputs
 from cli.precompute import add_precompute_parser, cmd_precompute
 from cli.report import add_report_parser, cmd_report
 from cli.scans import add_scans_parser, cmd_scans
 from cli.study import add_study_parser, cmd_study
-from cli.common import EXIT_USAGE, TerminalProgress, UsageError, load_inputs
 from explainers import formats
+
 
 def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
     params = {}
@@ -241,9 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
         first = params[0]
         choices = tuple(dict.fromkeys(choice for param in params for choice in param.choices)) or None
         kind = {"int": int, "float": float}.get(first.kind, str)
-        users = ", ".join(sorted({m.name for m in _methods_with(first.name)}))
+        names = ", ".join(sorted({m.name for m in _methods_with(first.name)}))  # the methods that take it
         explain.add_argument(flag, type=kind, default=None, choices=choices,
-                             help=f"{first.help} ({users}; the same as --param {first.name}=VALUE)".replace("%", "%%"))
+                             help=f"{first.help} ({names}; the same as --param {first.name}=VALUE)".replace("%", "%%"))
     explain.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                          help="a method parameter, e.g. --param blur_kernel=64 (repeatable)")
     explain.add_argument("--out", default=None, help="write the explanation to this .npz file")

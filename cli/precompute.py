@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.common import UsageError
+from cli.common import TerminalProgress, UsageError
 
 # Jobs in flight per worker thread: enough to keep every worker busy, few enough to bound the images in memory.
 IN_FLIGHT_PER_WORKER = 3
@@ -53,32 +53,6 @@ def image_paths(pattern: str) -> list[Path]:
     return [match for match in matches if match.suffix.lower() in IMAGE_SUFFIXES and match.is_file()]
 
 
-class _Bar:
-    """images read, jobs finished of all, rate and time left, on one line of stderr."""
-
-    def __init__(self, quiet: bool, images: int, total: int):
-        self.quiet, self.images, self.total, self.started, self.last = quiet, images, total, time.monotonic(), 0.0
-
-    def draw(self, read: int, finished: int, computed: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.quiet or (not force and now - self.last < 0.5):
-            return
-        self.last = now
-        elapsed = now - self.started
-        rate = computed / elapsed * 60 if elapsed > 0 else 0.0
-        left = ""
-        if computed and finished < self.total:
-            left = f", about {(self.total - finished) * elapsed / max(finished, 1):.0f} s left"
-        filled = int(30 * finished / self.total) if self.total else 30
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] images {read}/{self.images}, jobs "
-                         f"{finished}/{self.total}, {rate:.1f} explanations/min{left}   ")
-        sys.stderr.flush()
-
-    def end(self) -> None:
-        if not self.quiet:
-            sys.stderr.write("\n")
-
-
 def cmd_precompute(args: argparse.Namespace) -> int:
     from explainers import formats
     from explainers.cache import ExplanationCache
@@ -110,10 +84,16 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     cache = ExplanationCache()
     engine = Engine(cache=cache, address=args.scheduler, workers=args.workers)
     total = len(files) * len(methods)
-    bar = _Bar(args.quiet, len(files), total)
+    bar = TerminalProgress(unit="jobs")
     in_flight: list[tuple[Path, Any]] = []
     failed: list[dict[str, str]] = []
     counts = {"requests": 0, "computed": 0, "cached": 0, "finished": 0}
+
+    def draw() -> None:
+        """Images read, then jobs finished (cached ones and failed images count as finished), rate, time left."""
+        if not args.quiet:
+            bar.detail = f"images {read}/{len(files)}"
+            bar(counts["finished"], total)
 
     def collect(block: bool) -> None:
         """Counts the finished jobs; with ``block``, waits until at least one has finished."""
@@ -126,7 +106,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
                     counts["computed"] += 1
                 else:
                     failed.append({"file": str(path), "method": job.request.method, "reason": job.error or ""})
-            bar.draw(read, counts["finished"], counts["computed"])
+            draw()
             if not block or len(in_flight) < limit:
                 return
             in_flight[0][1].wait(0.2)
@@ -171,7 +151,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
         print("Stopped: what finished is stored; run the same command to resume.", file=sys.stderr)
         engine.close()
         return 130
-    bar.draw(read, counts["finished"], counts["computed"], force=True)
+    draw()
     bar.end()
     engine.close()
     _report(args, counts, failed, started)

@@ -1,5 +1,5 @@
-"""``python -m explainers report``: a PDF report of one image (viz.report), its explanations reused from the cache
-and the missing ones computed; the last line on stdout is JSON with ``out``."""
+"""``python -m explainers report``: a PDF report of one image (service.report), its explanations reused from the
+cache and the missing ones computed; the last line on stdout is JSON with ``out``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from cli.common import TerminalProgress, UsageError, load_inputs
 from explainers import formats
@@ -37,30 +38,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     from explainers.images import load_image
     from explainers.methods import get_method
     from explainers.predictions import accuracy
+    from explainers.request import run_cached
     from models import labelled_samples
-    from explainers.request import build_request, run_cached
-    from viz.report import build_report
+    from service.compare import compare_requests, explainable
+    from service.report import report_file
 
     classifier, image = load_inputs(args.model, args.image, "pretrained", args.frame)
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
     if not names:
         raise UsageError("--methods names no method.")
+    # Each method at its own budget, or at --max-evals brought within the method's bounds.
+    methods = [get_method(name) for name in names]
+    settings: dict[str, tuple[int | None, dict[str, Any]]] = {method.name: (None if args.max_evals is None
+                              else min(max(args.max_evals, method.min_budget), method.max_budget), {})
+                for method in methods}
+    plan = compare_requests(classifier, image, settings, top_k=args.top_k, seed=args.seed, output=args.output)
+    if plan.refused:
+        raise UsageError(next(iter(plan.refused.values())))
     cache = ExplanationCache()
     explanations, computed = {}, []
-    for name in names:
-        method = get_method(name)
-        budget = None if args.max_evals is None else min(max(args.max_evals, method.min_budget), method.max_budget)
-        request = build_request(classifier, image, method.name, budget=budget, seed=args.seed, top_k=args.top_k,
-                                output=args.output)
+    for name, request in plan.requests.items():
         progress = None if args.quiet else TerminalProgress(stream=sys.stderr)
-        explanations[method.name], cached = run_cached(cache, request, image, classifier, progress)
+        explanations[name], cached = run_cached(cache, request, image, explainable(classifier), progress)
         if not cached:
-            computed.append(method.name)
+            computed.append(name)
     out = Path(args.out)
-    labelled = [(load_image(sample.path, sample=True), sample.label) for sample in labelled_samples(classifier.spec)]
-    out.write_bytes(build_report(cache, classifier, image, explanations, top_k=args.top_k,
-                                 accuracy=accuracy(cache, classifier, labelled),
-                                 hide_background=args.hide_background))
+    labelled = [(load_image(sample.path, sample=True), sample.label) for sample in labelled_samples(classifier.spec)
+                if sample.label is not None]
+    out.write_bytes(report_file(cache, classifier, image, explanations, top_k=args.top_k,
+                                accuracy=accuracy(cache, explainable(classifier), labelled),
+                                hide_background=args.hide_background))
     print(json.dumps({"out": str(out), "model": classifier.name, "image": image.display_name,
                       "methods": list(explanations), "computed": computed, "bytes": out.stat().st_size}))
     return 0

@@ -83,7 +83,7 @@ def _requests(classifier: Any, digest: str, methods: list[str], args: argparse.N
         try:
             requests.append(build_request(classifier, digest, method.name, budget=method.default_budget,
                                           params={param.name: param.default for param in method.params},
-                                          seed=args.seed, top_k=top_k, output=classifier.spec.output))
+                                          seed=args.seed, top_k=top_k, output=classifier.spec.policy.output))
         except ParameterError:
             continue
     return requests

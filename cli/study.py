@@ -38,7 +38,7 @@ def cmd_study(args: argparse.Namespace) -> int:
             return _study_check(args)
         definition = studies.load_study(args.study_file, verify=args.action == "precompute")
         if args.action == "precompute":
-            progress = None if args.quiet else _StudyTerminalProgress()
+            progress = None if args.quiet else TerminalProgress().step
             report = studies.precompute(definition, ExplanationCache(), progress=progress)
             print(json.dumps({"study": definition.id, "explanations": report.computed + report.cached,
                               "computed": report.computed, "cached": report.cached,
@@ -80,12 +80,3 @@ def _study_check(args: argparse.Namespace) -> int:
                       "missing": len(readiness.missing)}))
     return 0
 
-
-class _StudyTerminalProgress:
-    """One line per explanation on stderr, with the evaluations bar under it."""
-
-    def __call__(self, done: int, total: int, label: str) -> Any:
-        if done >= total:
-            return None
-        print(f"[{done + 1}/{total}] {label}", file=sys.stderr, flush=True)
-        return TerminalProgress()

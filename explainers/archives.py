@@ -193,8 +193,10 @@ def _check_directory(handle: Any) -> None:
     record = end_record(handle)
     if record is None:
         raise zipfile.BadZipFile("no end of central directory")
-    if record[zipfile._ECD_SIZE] > MAX_DIRECTORY_BYTES:
-        raise ArchiveError(f"This zip lists {record[zipfile._ECD_ENTRIES_TOTAL]:,} entries, far more than a "
+    size = record[zipfile._ECD_SIZE]  # type: ignore[attr-defined]  # typeshed omits zipfile's private _ECD_*
+    entries = record[zipfile._ECD_ENTRIES_TOTAL]  # type: ignore[attr-defined]  # typeshed omits zipfile's _ECD_*
+    if size > MAX_DIRECTORY_BYTES:
+        raise ArchiveError(f"This zip lists {entries:,} entries, far more than a "
                            "worklist can hold; zip fewer files at a time.")
 
 

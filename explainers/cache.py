@@ -22,15 +22,17 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # LOCAL and SHARED are imported from here by the callers that store entries.
 from explainers.cache_index import LOCAL, SCHEMA, SHARED, UNKNOWN, CacheEntry, listed_label  # noqa: F401
 from explainers.explanation import Explanation, ExplanationFileError
 from storage import connect, folder
 from storage import transaction as in_transaction
+from storage.files import write_atomically
 from storage.sqlite import connect_read_only
 
 if TYPE_CHECKING:
@@ -231,7 +233,7 @@ class ExplanationCache:
             return True
         return False
 
-    def __contains__(self, key: "str | ExplanationRequest") -> bool:
+    def __contains__(self, key: str | ExplanationRequest) -> bool:
         key = key if isinstance(key, str) else key.key
         return self._run(lambda db: db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone()
                          is not None, False)
@@ -243,7 +245,7 @@ class ExplanationCache:
                                                         ("image_digest", image_digest)) if value is not None}
         clauses, values = [f"{column} = ?" for column in filters], list(filters.values())
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._run(lambda db: db.execute(
+        rows: list[tuple[Any, ...]] = self._run(lambda db: db.execute(
             "SELECT key, model, image_digest, image_label, method, request, bytes, created, last_used, seconds, "
             f"owner FROM entries {where} ORDER BY last_used DESC", values).fetchall(), [])
         return [CacheEntry(key, model_, digest, label, method_, json.loads(request), size, created, used, seconds,
@@ -263,8 +265,11 @@ class ExplanationCache:
     def put_json(self, key: str, value: Any) -> bool:
         """Stores ``value``; False (and :attr:`warning` set) when it could not be written."""
         text = json.dumps(value)
-        return self._run(lambda db: db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?)", (key, text)) and True,
-                         False, write=True)
+        def store(db: sqlite3.Connection) -> bool:
+            db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?)", (key, text))
+            return True
+
+        return self._run(store, False, write=True)
 
     def put(self, request: ExplanationRequest, explanation: Explanation, image_label: str = "",
             owner: str = LOCAL) -> bool:
@@ -303,18 +308,7 @@ class ExplanationCache:
 
     def _place(self, file: str, data: bytes) -> None:
         """The file in place under its final name, or an OSError and nothing left behind."""
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        temporary = self.blobs / f".{file}.{os.getpid()}.{threading.get_ident()}.{time.monotonic_ns()}.tmp"
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.blobs / file)
-        finally:
-            # A failed write (a full disk) must not leave its half file for an hour until sweep.
-            with suppress(OSError):
-                temporary.unlink(missing_ok=True)
+        write_atomically(self.blobs / file, data)  # a temporary "*.tmp" left by a killed writer goes in sweep
 
     def _evict(self, db: sqlite3.Connection, keep: str) -> list[str]:
         """Least recently used entries out until the total fits, but ``keep``; their files, to remove after."""
@@ -335,8 +329,10 @@ class ExplanationCache:
 
     def delete(self, key: str) -> bool:
         """Removes one entry (the Gallery's delete); whether there was one to remove."""
-        files = self._run(lambda db: db.execute("DELETE FROM entries WHERE key = ? RETURNING file", (key,))
-                          .fetchall(), [], write=True)
+        def remove(db: sqlite3.Connection) -> list[tuple[str]]:
+            return db.execute("DELETE FROM entries WHERE key = ? RETURNING file", (key,)).fetchall()
+
+        files: list[tuple[str]] = self._run(remove, [], write=True)
         for (file,) in files:
             self._unlink(file)
         return bool(files)

@@ -22,13 +22,30 @@ class Classifier(Protocol):
     superpixel games build their masked images on it.
     """
 
-    name: str
-    class_names: tuple[str, ...]
-    weights_digest: str
-    batch_size: int
-    default_fill: str  # what "auto" means for the superpixel fill: "mean", "blur" or "constant"
-    default_background: str  # what "auto" means for the references: "blurred", "samples", "black", "mean"
-    sample_folder: Path | None  # images of the model's domain, for the "samples" references
+    # Read-only members (properties here), so that a model's properties and plain attributes both fulfil them.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def weights_digest(self) -> str: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def default_fill(self) -> str:
+        """What "auto" means for the superpixel fill: "mean", "blur" or "constant" (the model's domain policy)."""
+
+    @property
+    def default_background(self) -> str:
+        """What "auto" means for the references: "blurred", "samples", "black" or "mean"."""
+
+    @property
+    def sample_folder(self) -> Path | None:
+        """Images of the model's domain, for the "samples" references."""
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The image as the model sees it: H×W×3 uint8 at its input size."""

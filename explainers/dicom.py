@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -77,14 +77,11 @@ class DicomScan:
     photometric: str = ""
     bits_stored: int = 0
     own_window: bool = False  # a usable VOI LUT or window in the file
-    slice_position: float | None = None  # along the slice normal, for ordering a series
-    instance: float | None = None
 
     @classmethod
-    def from_header(cls, source: bytes | str | Path, name: str | None, header: dict[str, Any]) -> "DicomScan":
+    def from_header(cls, source: bytes | str | Path, name: str | None, header: dict[str, Any]) -> DicomScan:
         fields = {key: header[key] for key in ("frames", "rows", "columns", "samples", "modality", "monochrome1",
-                                               "palette", "photometric", "bits_stored", "own_window",
-                                               "slice_position", "instance")}
+                                               "palette", "photometric", "bits_stored", "own_window")}
         return cls(source, name, **fields)
 
     @property
@@ -148,15 +145,3 @@ def read_scan(source: bytes | str | Path, name: str | None = None) -> DicomScan:
     from explainers import sandbox
 
     return DicomScan.from_header(source, name, sandbox.run_on_source("scan", source, {"name": name}).result)
-
-
-def series_order(scans: Sequence[DicomScan]) -> list[int]:
-    """The order of single-frame files of one series: by position along the slice normal, else instance number,
-    else as given."""
-    def key(item: tuple[int, DicomScan]) -> tuple:
-        index, scan = item
-        if scan.slice_position is not None:
-            return (0, scan.slice_position, index)
-        return (1, scan.instance if scan.instance is not None else index, index)
-
-    return [index for index, _ in sorted(enumerate(scans), key=key)]

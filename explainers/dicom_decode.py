@@ -14,8 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from explainers.dicom import (AUTO_PERCENTILES, MAX_DICOM_BYTES, MAX_FRAME_VALUES, MAX_FRAMES, DicomError, Window,
-                              frame_message, linear_window, scan_windows)
+from explainers.dicom import (
+    AUTO_PERCENTILES,
+    MAX_DICOM_BYTES,
+    MAX_FRAME_VALUES,
+    MAX_FRAMES,
+    DicomError,
+    Window,
+    frame_message,
+    linear_window,
+    scan_windows,
+)
 from explainers.images import InputImage, image_digest, to_uint8
 
 # JPEG (baseline, extended, lossless), JPEG-LS and JPEG 2000: the syntaxes python-gdcm and openjpeg decode.
@@ -79,6 +88,7 @@ class DicomFile:
         syntax = getattr(getattr(self.dataset, "file_meta", None), "TransferSyntaxUID", None)
         if str(syntax) not in _CODESTREAM_SYNTAXES:
             return  # native pixels, RLE (its decoders check their sizes), or a syntax nothing here decodes
+        assert syntax is not None  # str(None) is none of the codestream syntaxes, so None returned above
         try:
             pixel_data = pydicom.dcmread(_reader(self.source)).PixelData
             frame = get_frame(pixel_data, index, number_of_frames=self.frames)
@@ -166,7 +176,7 @@ def _text(dataset: Any, keyword: str, default: str) -> str:
     try:
         value = dataset.get(keyword, default)
         return str(value if value not in (None, "") else default)[:64]
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - pydicom raises many kinds on a damaged element; the default stands in
         return default
 
 
@@ -236,7 +246,7 @@ def _checked_header(source: bytes | str | Path, dataset: Any, what: str) -> dict
             "modality": _text(dataset, "Modality", "OT") or "OT", "monochrome1": photometric == "MONOCHROME1",
             "palette": palette, "photometric": photometric, "bits_allocated": bits,
             "bits_stored": _integer(dataset, "BitsStored", 0, what),
-            "own_window": _own_window(dataset), **_position(dataset)}
+            "own_window": _own_window(dataset)}
 
 
 def _own_window(dataset: Any) -> bool:
@@ -252,25 +262,6 @@ def _own_window(dataset: Any) -> bool:
     except Exception:  # noqa: BLE001 - a malformed window is no window
         return False
     return False
-
-
-def _position(dataset: Any) -> dict[str, float | None]:
-    """The slice's position along its normal and its instance number, when readable (for ordering a series)."""
-    found: dict[str, float | None] = {"slice_position": None, "instance": None}
-    try:
-        position, orientation = dataset.get("ImagePositionPatient"), dataset.get("ImageOrientationPatient")
-        if position is not None and orientation is not None and len(orientation) == 6 and len(position) == 3:
-            normal = np.cross(np.asarray(orientation[:3], float), np.asarray(orientation[3:], float))
-            value = float(np.dot(normal, np.asarray(position, float)))
-            found["slice_position"] = value if np.isfinite(value) else None
-    except Exception:  # noqa: BLE001 - no usable position: ordered by instance number instead
-        pass
-    try:
-        number = dataset.get("InstanceNumber")
-        found["instance"] = float(number) if number not in (None, "") else None
-    except Exception:  # noqa: BLE001
-        pass
-    return found
 
 
 def _has_pixel_data(source: bytes | str | Path) -> bool:

@@ -15,6 +15,8 @@ The statistics and their thresholds are measured on the bundled images and pydic
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from explainers.images import InputImage
@@ -65,28 +67,28 @@ def _modality_words(modality: str) -> str:
     return _MODALITIES.get(modality, f"a {modality} image")
 
 
-def domain_warning(image: InputImage, input_kind: str) -> str | None:
-    """One sentence when ``image`` does not look like what a model of ``input_kind`` ("mri", "drawing", "photo")
-    was trained on; None when it does."""
-    pixels, modality = _sampled(image.pixels), (image.modality or "").upper() or None
-    colour = colourfulness(pixels)
-    if input_kind == "mri":
-        if modality is not None and modality != "MR":
-            return (f"This scan is {_modality_words(modality)} (its modality is {modality}), not an MRI: the model "
-                    "was trained on brain MRI slices, so its verdict means nothing here.")
-        if colour > COLOUR_LIMIT:
-            return ("This image is in colour; the model was trained on greyscale brain MRI slices, so its verdict "
-                    "on it means nothing.")
-        if modality is None and dark_frame(pixels) < DARK_FRAME_LIMIT:
-            return ("This image has no dark background around it, as a brain MRI slice has; the model was trained "
-                    "on such slices, so its verdict may mean nothing here.")
-        return None
-    if input_kind == "drawing":
-        if modality is not None or colour > COLOUR_LIMIT or dark_frame(pixels) < DARK_FRAME_LIMIT \
-                or mid_tones(pixels) > MID_TONE_LIMIT:
-            return ("This does not look like a handwritten digit (light strokes on a dark, plain background); the "
-                    "model knows only those, so its verdict may mean nothing here.")
-        return None
+def _mri_warning(pixels: np.ndarray, modality: str | None, colour: float) -> str | None:
+    if modality is not None and modality != "MR":
+        return (f"This scan is {_modality_words(modality)} (its modality is {modality}), not an MRI: the model "
+                "was trained on brain MRI slices, so its verdict means nothing here.")
+    if colour > COLOUR_LIMIT:
+        return ("This image is in colour; the model was trained on greyscale brain MRI slices, so its verdict "
+                "on it means nothing.")
+    if modality is None and dark_frame(pixels) < DARK_FRAME_LIMIT:
+        return ("This image has no dark background around it, as a brain MRI slice has; the model was trained "
+                "on such slices, so its verdict may mean nothing here.")
+    return None
+
+
+def _drawing_warning(pixels: np.ndarray, modality: str | None, colour: float) -> str | None:
+    if modality is not None or colour > COLOUR_LIMIT or dark_frame(pixels) < DARK_FRAME_LIMIT \
+            or mid_tones(pixels) > MID_TONE_LIMIT:
+        return ("This does not look like a handwritten digit (light strokes on a dark, plain background); the "
+                "model knows only those, so its verdict may mean nothing here.")
+    return None
+
+
+def _photo_warning(pixels: np.ndarray, modality: str | None, colour: float) -> str | None:
     if modality is not None:
         return (f"This is {_modality_words(modality)}; the model was trained on everyday colour photos, so its "
                 "verdict means nothing here.")
@@ -94,3 +96,15 @@ def domain_warning(image: InputImage, input_kind: str) -> str | None:
         return ("This greyscale image on a dark background looks like a scan or a drawing; the model was trained on "
                 "everyday colour photos, so its verdict may mean little here.")
     return None
+
+
+# The check of each input kind (a model's domain policy names its kind: models.domains.DomainPolicy.kind).
+CHECKS: dict[str, Callable[[np.ndarray, str | None, float], str | None]] = {
+    "photo": _photo_warning, "mri": _mri_warning, "drawing": _drawing_warning}
+
+
+def domain_warning(image: InputImage, input_kind: str) -> str | None:
+    """One sentence when ``image`` does not look like what a model of ``input_kind`` (a key of :data:`CHECKS`)
+    was trained on; None when it does."""
+    pixels, modality = _sampled(image.pixels), (image.modality or "").upper() or None
+    return CHECKS[input_kind](pixels, modality, colourfulness(pixels))

@@ -34,8 +34,10 @@ def block_regions(shape: tuple[int, int], cells: int = ERROR_CELLS) -> np.ndarra
 
 def relative_error(errors: np.ndarray, values: np.ndarray) -> float | None:
     """max over rows of ‖errors‖ / ‖values‖ (None when no row has a known error)."""
-    ratios = [float(np.linalg.norm(e) / max(np.linalg.norm(v), 1e-300))
-              for e, v in zip(np.asarray(errors, np.float64), np.asarray(values, np.float64)) if np.all(np.isfinite(e))]
+    # one error row per value row (both are classes × segments), so the rows must pair up exactly
+    ratios = [float(np.linalg.norm(e)) / max(float(np.linalg.norm(v)), 1e-300)
+              for e, v in zip(np.asarray(errors, np.float64), np.asarray(values, np.float64), strict=True)
+              if np.all(np.isfinite(e))]
     return max(ratios) if ratios else None
 
 

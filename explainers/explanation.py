@@ -99,9 +99,11 @@ class Explanation:
 
     def region_values(self) -> np.ndarray:
         """K × S: the values of the regions the error bars are given for (superpixels, or error_regions)."""
-        if self.error_regions is None:
-            return self.segment_values
-        return region_sums(self.values, self.error_regions)
+        if self.error_regions is not None:
+            return region_sums(self.values, self.error_regions)
+        if self.segment_values is None:
+            raise ValueError("this explanation has no regions: neither superpixels nor error regions")
+        return self.segment_values
 
     def outputs(self, classes: np.ndarray | None = None) -> np.ndarray:
         """The model's outputs in this explanation's space for ``classes`` (the explained ones by default):
@@ -112,10 +114,10 @@ class Explanation:
         """Whether ``classes`` can be shown without evaluating the model again."""
         return self.segment_values_all is not None or set(np.asarray(classes).tolist()) <= set(self.classes.tolist())
 
-    def for_classes(self, classes: np.ndarray, class_names: tuple[str, ...]) -> "Explanation":
+    def for_classes(self, classes: np.ndarray, class_names: tuple[str, ...]) -> Explanation:
         """The same explanation for other classes, from stored values only (see can_explain)."""
         classes = np.asarray(classes, dtype=np.int64)
-        if self.segment_values_all is not None and self.base_values_all is not None:
+        if self.segment_values_all is not None and self.base_values_all is not None and self.segments is not None:
             segment_values = self.segment_values_all[classes]
             values = pixel_map(segment_values, self.segments)
             base_values = self.base_values_all[classes]
@@ -129,7 +131,8 @@ class Explanation:
             raise ValueError("these classes were not explained; compute the explanation again")
         return replace(self, values=values, base_values=base_values, classes=classes,
                        class_names=tuple(class_names), segment_values=segment_values,
-                       segment_errors=errors, additivity_error=additivity_error(values, base_values, self.outputs(classes)))
+                       segment_errors=errors,
+                       additivity_error=additivity_error(values, base_values, self.outputs(classes)))
 
     def save(self, target: str | Path | BinaryIO, request_key: str | None = None) -> None:
         """Writes one ``.npz`` (no pickles): the arrays plus a JSON ``meta`` record; the cache also stamps the
@@ -144,12 +147,12 @@ class Explanation:
         np.savez_compressed(target, **arrays)
 
     @classmethod
-    def load(cls, source: str | Path | BinaryIO) -> "Explanation":
+    def load(cls, source: str | Path | BinaryIO) -> Explanation:
         """Reads a file written by :meth:`save`; raises ExplanationFileError on anything else."""
         return cls.load_stamped(source)[0]
 
     @classmethod
-    def load_stamped(cls, source: str | Path | BinaryIO) -> tuple["Explanation", str | None]:
+    def load_stamped(cls, source: str | Path | BinaryIO) -> tuple[Explanation, str | None]:
         """:meth:`load`, and the request key the file was stamped with (None: not stamped, e.g. an older file)."""
         try:
             with np.load(source, allow_pickle=False) as data:

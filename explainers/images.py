@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from explainers import formats
+from storage.messages import one_line
 
 # All from explainers.formats, the one list of what is read.
 ALLOWED_FORMATS = formats.pil_names()  # PIL's name → the user's: {"WEBP": "WebP", "MPO": "JPEG", …}
@@ -74,20 +75,20 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
         finite = np.isfinite(work)
         if not finite.any():
             return np.zeros(array.shape, dtype=np.uint8)
-        low = float(np.min(work, where=finite, initial=np.inf))
-        high = float(np.max(work, where=finite, initial=-np.inf))
+        lowest = float(np.min(work, where=finite, initial=np.inf))
+        highest = float(np.max(work, where=finite, initial=-np.inf))
         del finite
-        if high <= low:
+        if highest <= lowest:
             return np.zeros(array.shape, dtype=np.uint8)
-        np.nan_to_num(work, copy=False, nan=low, posinf=high, neginf=low)
+        np.nan_to_num(work, copy=False, nan=lowest, posinf=highest, neginf=lowest)
         with np.errstate(over="ignore", invalid="ignore"):  # a float32 range wider than float32 overflows to inf
             if wide:  # divided, then scaled, as scans always were: a value on a .5 rounds as before (same digest)
-                work -= low
-                work /= high - low
+                work -= lowest
+                work /= highest - lowest
                 work *= 255.0
             else:
-                work -= np.float32(low)
-                work *= np.float32(255.0 / (high - low))
+                work -= np.float32(lowest)
+                work *= np.float32(255.0 / (highest - lowest))
     np.rint(work, out=work)
     np.clip(work, 0, 255, out=work)
     return work.astype(np.uint8)
@@ -223,9 +224,7 @@ def _decode_here(source: bytes | str | Path, name: str | None = None) -> np.ndar
                 factor = math.ceil(max(image.size) / MAX_SIDE)
                 image.draft(None, (image.width // factor, image.height // factor))  # DCT scaling: less to decode
             image.load()
-            image = _downscaled(image)
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
+            return _to_rgb(ImageOps.exif_transpose(_downscaled(image)))
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -237,13 +236,7 @@ def _decode_here(source: bytes | str | Path, name: str | None = None) -> np.ndar
         raise  # the sandbox's child turns it into its own sentence: the file was too big, not damaged
     except (OSError, ValueError, SyntaxError, EOFError, OverflowError, struct.error,
             ZeroDivisionError) as error:  # what PIL's decoders raise on damaged data
-        raise ImageError(f"{name} is damaged or truncated and cannot be decoded ({_one_line(error)}).") from None
-
-
-def _one_line(error: BaseException) -> str:
-    """An exception's text on one line without a final full stop, to sit inside our sentence."""
-    text = " ".join(str(error).split()).rstrip(".") or type(error).__name__
-    return text[:200]
+        raise ImageError(f"{name} is damaged or truncated and cannot be decoded ({one_line(error)}).") from None
 
 
 def image_digest(image: np.ndarray) -> str:
@@ -267,7 +260,7 @@ class InputImage:
 
     @classmethod
     def from_pixels(cls, pixels: np.ndarray, source: SourceKind = "file", display_name: str | None = None,
-                    **details: object) -> "InputImage":
+                    **details: object) -> InputImage:
         pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
         digest = image_digest(pixels)
         return cls(pixels, source, display_name or f"image {digest[:8]}", digest, **details)  # type: ignore[arg-type]
@@ -277,7 +270,7 @@ class InputImage:
         return self.pixels.shape
 
 
-def as_input(image: "InputImage | np.ndarray") -> InputImage:
+def as_input(image: InputImage | np.ndarray) -> InputImage:
     """An InputImage for an InputImage or a bare H×W×3 array (from code, not from a person)."""
     return image if isinstance(image, InputImage) else InputImage.from_pixels(image, "file")
 

@@ -27,7 +27,7 @@ _TINY = 1e-38
 def check_output(output: str) -> Output:
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
-    return output  # type: ignore[return-value]
+    return output
 
 
 def log_odds(probs: np.ndarray) -> np.ndarray:

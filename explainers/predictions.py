@@ -3,8 +3,9 @@ verdicts (and a page's verdict) come without a model call once they have been co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,8 @@ class Accuracy:
 
 def accuracy(cache: Any | None, classifier: Classifier, labelled: Sequence[tuple[InputImage, str]]) -> Accuracy:
     """The top-1 accuracy over ``(image, true class name)`` pairs, from cached predictions where there are."""
-    correct, per_class = 0, {}
+    correct = 0
+    per_class: dict[str, tuple[int, int]] = {}  # class name → (correct, total)
     for image, label in labelled:
         probs = cached_prediction(cache, classifier, image)
         hit = classifier.class_names[int(np.argmax(probs))] == label

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 # done, total: what every method reports (see explainers.methods.base.ProgressCallback).
 ProgressCallback = Callable[[int, int], None]

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -136,77 +136,26 @@ def run(request: ExplanationRequest, image: InputImage | np.ndarray, classifier:
     return request.shown(replace(result, image_digest=request.image_digest))
 
 
-class _Flight:
-    """One computation in progress in this process, which identical requests wait for."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: Explanation | None = None  # None when it failed or was cancelled
-        self.progress: tuple[int, int] | None = None  # the computing caller's last (done, total)
-
-    def report(self, progress: ProgressCallback | None) -> ProgressCallback:
-        def relay(done: int, total: int) -> None:
-            self.progress = (done, total)
-            if progress is not None:
-                progress(done, total)
-        return relay
-
-
-_IN_FLIGHT: dict[str, _Flight] = {}
-_IN_FLIGHT_LOCK = threading.Lock()
-_WAIT_SLICE_SECONDS = 0.2  # how often a waiting caller passes on the progress (its chance to be cancelled)
-
-
 def run_cached(cache: Any | None, request: ExplanationRequest, image: InputImage | np.ndarray, classifier: Classifier,
                progress: ProgressCallback | None = None, owner: str | None = None) -> tuple[Explanation, bool]:
-    """The request from ``cache`` when it was answered before, else computed and stored. Returns the
+    """The request from ``cache`` when it was answered before, else computed here and stored. Returns the
     explanation and whether it came from the cache. A stored entry belongs to ``owner`` (the signed-in user;
     None: this machine's only user), except that a bundled sample's is shared with everyone.
 
-    Identical requests (same ``key``) in flight in one process are computed once: the others wait, seeing the
-    computing caller's progress, then read the cache, or take its result when it could not be stored. When
-    the computing caller fails or is cancelled (Streamlit's StopException or RerunException), a waiter
-    computes itself, so one user's cancelled run never fails another's.
+    For one caller at a time (the command line, scripts): callers that may ask for the same thing at once (the
+    pages, precompute) submit to ``jobs.Engine``, where identical requests in flight share one job.
     """
-    while True:  # each turn either answers or follows a computation that failed: a caller's own turn ends it
-        if cache is not None:
-            stored = cache.get(request)
-            if stored is not None:
-                return stored, True
-        with _IN_FLIGHT_LOCK:
-            flight = _IN_FLIGHT.get(request.key)
-            leading = flight is None
-            if leading:
-                flight = _IN_FLIGHT[request.key] = _Flight()
-        if leading:
-            break
-        shown = None
-        while not flight.done.wait(_WAIT_SLICE_SECONDS):
-            if progress is not None and flight.progress is not None and flight.progress != shown:
-                shown = flight.progress
-                progress(*shown)  # may raise the caller's own cancellation, which leaves the flight alone
-        if flight.result is not None:
-            stored = cache.get(request) if cache is not None else None
-            return (stored, True) if stored is not None else (request.shown(flight.result), False)
-    try:
-        # The computation that just finished may have stored it between the look above and the lock.
-        stored = cache.get(request) if cache is not None else None
+    if cache is not None:
+        stored = cache.get(request)
         if stored is not None:
-            flight.result = stored
             return stored, True
-        source = as_input(image)
-        # A superpixel explanation keeps every class's values, so whichever classes it shows, it serves them all.
-        result = flight.result = run(request, source, classifier, flight.report(progress))
-        if cache is not None:
-            shared = source.source == "sample"
-            cache.put(request, result, image_label=source.display_name,
-                      owner=SHARED if shared else owner or LOCAL)
-        return result, False
-    finally:
-        # Also on cancellation: the waiters must never wait for a computation that is gone.
-        with _IN_FLIGHT_LOCK:
-            del _IN_FLIGHT[request.key]
-        flight.done.set()
+    source = as_input(image)
+    # A superpixel explanation keeps every class's values, so whichever classes it shows, it serves them all.
+    result = run(request, source, classifier, progress)
+    if cache is not None:
+        cache.put(request, result, image_label=source.display_name,
+                  owner=SHARED if source.source == "sample" else owner or LOCAL)
+    return result, False
 
 
 def explain(classifier: Classifier, image: InputImage | np.ndarray, method: str = "partition", *, top_k: int = 3,
@@ -217,9 +166,3 @@ def explain(classifier: Classifier, image: InputImage | np.ndarray, method: str 
     request = build_request(classifier, image, method, params=params, budget=max_evals, seed=seed, top_k=top_k,
                             classes=classes, output=output)
     return run(request, image, classifier, progress)
-
-
-def for_classes(explanation: Explanation, classifier: Classifier, classes: Sequence[int]) -> Explanation:
-    """The explanation of other classes without evaluating the model (see Explanation.can_explain)."""
-    classes = np.asarray(classes, dtype=np.int64)
-    return explanation.for_classes(classes, tuple(classifier.class_names[c] for c in classes))

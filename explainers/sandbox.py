@@ -23,7 +23,7 @@ from explainers.images import ImageError
 from storage.sandbox import ChildPool, ChildStopped, Reply
 
 if TYPE_CHECKING:
-    from explainers.images import InputImage
+    from explainers.images import InputImage, SourceKind
 
 # Per decode: a 512 MB DICOM series streams through pydicom in well under this; a child past it is stuck.
 WALL_SECONDS = float(os.environ.get("EXPLAINERS_DECODE_SECONDS", 60))
@@ -87,7 +87,7 @@ def run_on_source(operation: str, source: bytes | bytearray | str | Path, argume
     return call(operation, {**arguments, "path": os.fspath(source)})
 
 
-def image_reply(reply: Reply, source: bytes | bytearray | str | Path, sample: bool = False) -> "InputImage":
+def image_reply(reply: Reply, source: bytes | bytearray | str | Path, sample: bool = False) -> InputImage:
     """The InputImage a child decoded from ``source``. Nothing it says is taken on trust that could reach others:
     the digest is computed again here (a child cannot choose a cache key), the source kind is the one asked for
     (a child cannot make an upload a shared sample), and the name must be one this app gives."""
@@ -100,13 +100,20 @@ def image_reply(reply: Reply, source: bytes | bytearray | str | Path, sample: bo
     pixels = reply.arrays[0]
     digest = image_digest(pixels)
     name = str(fields.get("display_name"))
-    upload = isinstance(source, (bytes, bytearray))
-    kind = "upload" if upload else "sample" if sample else "file"
-    names = {f"upload {digest[:8]}"} if upload else {Path(source).name}
+    kind: SourceKind
+    if isinstance(source, (bytes, bytearray)):
+        kind, names = "upload", {f"upload {digest[:8]}"}
+    else:
+        kind, names = "sample" if sample else "file", {Path(source).name}
     if digest != fields.get("digest") or not (name in names or _SCAN_NAME.fullmatch(name)
                                               and name.startswith(f"scan {digest[:8]}")):
         raise SandboxError(STOPPED)
-    window = tuple(float(value) for value in fields["window"]) if fields.get("window") else None
+    window: tuple[float, float] | None = None
+    if fields.get("window"):
+        values = [float(value) for value in fields["window"]]
+        if len(values) != 2:  # a window is a centre and a width; anything else is no reply of ours
+            raise SandboxError(STOPPED)
+        window = (values[0], values[1])
     frame = fields.get("frame")
     return InputImage(pixels, kind, name, digest, window=window, frame=int(frame) if frame is not None else None,
                       modality=str(fields["modality"])[:16] if fields.get("modality") else None)

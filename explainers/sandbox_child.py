@@ -4,8 +4,9 @@ and DICOM files decoded, every failure of a decoder on a hostile file turned int
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,11 @@ Handler = Callable[[dict[str, Any], Any], tuple[dict[str, Any], list[np.ndarray]
 
 
 def _source(arguments: dict[str, Any], payload: bytes | None) -> bytes | Path:
-    return payload if arguments.get("path") is None else Path(arguments["path"])
+    if arguments.get("path") is not None:
+        return Path(arguments["path"])
+    # the parent sends an upload's bytes as the payload whenever it sends no path (explainers.sandbox.run_on_source)
+    assert payload is not None, "a task with neither a path nor a payload"
+    return payload
 
 
 def _image(image: InputImage) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -124,11 +129,11 @@ def handle(operation: str, arguments: dict[str, Any], payload: bytes | None) -> 
 
 
 def main() -> None:
-    from storage.sandbox import serve
-
+    import PIL.Image  # noqa: F401 - imported early too, for the same reason
     import pydicom.pixels  # noqa: F401 - imported before the first task, so a decode costs no import
-    import PIL.Image  # noqa: F401
-    import explainers.dicom_decode  # noqa: F401
+
+    import explainers.dicom_decode  # noqa: F401 - imported early too, for the same reason
+    from storage.sandbox import serve
 
     serve(handle)
 

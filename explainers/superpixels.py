@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import torch
@@ -127,8 +126,9 @@ class SuperpixelGame:
         # On a GPU (a classifier with a non-CPU ``device`` and ``predict_tensor``) the masked images are built
         # there too: only the coalitions go in and the probabilities come out.
         device = getattr(classifier, "device", None)
+        self._predict_tensor = getattr(classifier, "predict_tensor", None)
         self.on_device = device is not None and getattr(device, "type", "cpu") != "cpu" \
-            and hasattr(classifier, "predict_tensor")
+            and self._predict_tensor is not None
         self.device = device if self.on_device else torch.device("cpu")
         self._pixel_segments = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.int64).ravel()).to(self.device)
         self._image = torch.from_numpy(self.image).to(self.device)
@@ -166,9 +166,9 @@ class SuperpixelGame:
             step = max(1, self.classifier.batch_size)
             for start in range(0, len(todo), step):
                 chunk = todo[start:start + step]
-                outputs = (self.classifier.predict_tensor(self._masked(chunk)) if self.on_device
+                outputs = (self._predict_tensor(self._masked(chunk)) if self._predict_tensor and self.on_device
                            else self.classifier.predict(self.masked_images(chunk), batch_size=step))
-                for key, row in zip(missing[start:start + step], outputs):
+                for key, row in zip(missing[start:start + step], outputs, strict=True):
                     self._memory[key] = row
                 self.evaluations += len(chunk)
                 if self.progress is not None:

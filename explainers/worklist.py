@@ -15,9 +15,10 @@ time, never the folder, and nothing is decoded twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,9 +54,11 @@ class Origin:
         """The file decoded at ``frame`` in the sandbox, and how many frames it has (counted on the first frame
         only: 0 for the others); a zip member is unpacked in a child too (``fresh``: under an allowance of its own,
         not the worklist's)."""
-        if self.archive is not None:
+        if self.archive is not None and self.member is not None:
             return self.archive.image(self.member, self.name, frame, fresh)
         content = self.path if self.path is not None else self.data
+        if content is None:
+            raise ValueError("an origin holds a path, bytes or a zip member")  # our own error: Scan always sets one
         image = load_image(content, name=self.name, sample=self.sample, frame=frame)
         if image.frame is None or frame:  # one frame, or a later one: the count came with the first
             return image, 1 if image.frame is None else 0
@@ -171,6 +174,8 @@ class Predictor:
 
     def stored(self, scan: Scan) -> bool:
         """Takes the stored prediction, if there is one of the right length."""
+        if scan.image is None:  # unreadable: nothing was stored for it
+            return False
         probs = stored_prediction(self.cache, *self.model, scan.image.digest)
         if probs is None or len(probs) != len(self.classifier.class_names):
             return False
@@ -178,7 +183,7 @@ class Predictor:
         return True
 
     def __call__(self, scan: Scan, image: InputImage) -> None:
-        kind = self.classifier.spec.input_kind
+        kind = self.classifier.spec.policy.kind
         scan.domain_warning, scan.domain_checked = domain_warning(image, kind), kind
         if not self.stored(scan):
             self.pending.append((scan, self.classifier.prepare(image.pixels)))
@@ -189,9 +194,10 @@ class Predictor:
         if not self.pending:
             return
         probs = self.classifier.predict(np.stack([prepared for _, prepared in self.pending]))
-        for (scan, _), row in zip(self.pending, probs):
+        for (scan, _), row in zip(self.pending, probs, strict=True):
             scan.probs, scan.predicted_by = row, self.model
-            store_prediction(self.cache, *self.model, scan.image.digest, row)
+            if scan.image is not None:  # it was readable when it was queued; a failed scan keeps no prediction
+                store_prediction(self.cache, *self.model, scan.image.digest, row)
         self.predicted += len(self.pending)
         self.pending = []
 
@@ -202,9 +208,9 @@ def predict_all(worklist: Worklist, classifier: Any, cache: Any, batch: int = 32
     predictor = Predictor(classifier, cache, batch)
     for scan in worklist.scans:
         if scan.image is None or (scan.predicted_by == predictor.model
-                                  and scan.domain_checked == classifier.spec.input_kind):
+                                  and scan.domain_checked == classifier.spec.policy.kind):
             continue
-        if scan.domain_checked == classifier.spec.input_kind and predictor.stored(scan):
+        if scan.domain_checked == classifier.spec.policy.kind and predictor.stored(scan):
             continue
         try:
             predictor(scan, scan.image.load())
@@ -230,7 +236,12 @@ def summary(worklist: Worklist, names: Sequence[str]) -> dict[str, int]:
     labelled = [scan for scan in readable if scan.label is not None]
     return {"scans": len(worklist.scans), "readable": len(readable),
             "failed": sum(1 for scan in worklist.scans if scan.image is None), "skipped": worklist.skipped,
-            "agree": sum(1 for scan in labelled if names[scan.verdict] == scan.label), "labelled": len(labelled)}
+            "agree": sum(1 for scan in labelled if _verdict_name(scan, names) == scan.label), "labelled": len(labelled)}
+
+
+def _verdict_name(scan: Scan, names: Sequence[str]) -> str | None:
+    verdict = scan.verdict
+    return None if verdict is None else names[verdict]
 
 
 def matches(scan: Scan, classes: set[str] | None, names: Sequence[str], disagrees: bool, low: bool,
@@ -238,12 +249,13 @@ def matches(scan: Scan, classes: set[str] | None, names: Sequence[str], disagree
     """Whether a scan passes the worklist's filters."""
     if scan.probs is None:
         return not (classes or disagrees or low or unexplained)
-    verdict = names[scan.verdict]
+    verdict = _verdict_name(scan, names)
     if classes and verdict not in classes:
         return False
     if disagrees and (scan.label is None or scan.label == verdict):
         return False
-    if low and scan.confidence >= LOW_CONFIDENCE:
+    confidence = scan.confidence
+    if low and confidence is not None and confidence >= LOW_CONFIDENCE:
         return False
     if unexplained and scan.explained >= scan.wanted:
         return False

@@ -5,17 +5,27 @@ frames included) and whatever is left out is counted with one sentence per reaso
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from explainers import archives
 from explainers.archives import ArchiveError, Listing, ZipSource
 from explainers.images import IMAGE_SUFFIXES, ImageError, InputImage
-from explainers.worklist import (MAX_SCANS, Origin, Predictor, Scan, ScanImage, Worklist, WorklistError, label_for,
-                                 thumbnail)
+from explainers.worklist import (
+    MAX_SCANS,
+    Origin,
+    Predictor,
+    Scan,
+    ScanImage,
+    Worklist,
+    WorklistError,
+    label_for,
+    thumbnail,
+)
 
-Entries = Iterable[tuple[PurePosixPath, Origin]]
+Entries = Iterable[tuple[PurePosixPath | Path, Origin]]  # a folder's files are Paths, a zip's members not
 
 
 def _read(spec: Any, entries: Entries, predictor: Predictor | None, limit: int) -> Worklist:

@@ -217,14 +217,15 @@ class Engine:
                                          silence_logs=logging.ERROR, **LOOPBACK_HTTP)
             return Client(self._cluster)
         threads = int(os.environ.get(THREADS_ENV) or 0) or max(1, (os.cpu_count() or 1) // self.workers)
-        self._process = subprocess.Popen(
+        process = self._process = subprocess.Popen(
             [sys.executable, "-m", "jobs.cluster", "--workers", str(self.workers), "--threads", str(threads),
              "--memory-limit", str(self.memory_limit)],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
-        line = self._process.stdout.readline()  # the address, once the workers are up
+        assert process.stdout is not None  # a pipe: stdout=PIPE above
+        line = process.stdout.readline()  # the address, once the workers are up
         if not line:
-            self._process.wait(10)
-            raise JobFailed(f"The embedded cluster did not start (exit code {self._process.returncode}); its log "
+            process.wait(10)
+            raise JobFailed(f"The embedded cluster did not start (exit code {process.returncode}); its log "
                             "is in the server's output.")
         started = json.loads(line)
         self.workers = started["workers"]
@@ -263,7 +264,8 @@ class Engine:
             if self._cluster is not None:
                 self._cluster.close()
             if self._process is not None:
-                self._process.stdin.close()  # the cluster process ends when its input closes
+                if self._process.stdin is not None:
+                    self._process.stdin.close()  # the cluster process ends when its input closes
                 try:
                     self._process.wait(20)
                 except subprocess.TimeoutExpired:

@@ -1,21 +1,22 @@
-"""Model registry and loaders: a name in, a ready-to-call classifier out. Never imports streamlit."""
+"""Model registry and loaders: a name in, a ready-to-call classifier out. Never imports streamlit.
+
+Importing it registers nothing: the first lookup reads the cards (models.registry.ensure_loaded)."""
 
 from models.classifier import Classifier, ModelUnavailableError, load_classifier, resize_for
-from models.registry import ModelSpec, UnknownModelError, all_specs, get_spec
+from models.domains import DomainPolicy
+from models.registry import ModelSpec, UnknownModelError, all_specs, ensure_loaded, get_spec
 from models.samples import Sample, default_sample, get_sample, labelled_samples, list_samples, samples_for
-from models import zoo as _zoo  # noqa: F401  (registers the models)
-from models.installed import register_installed
-
-register_installed()  # users' own models, from $EXPLAINERS_MODELS_DIR
 
 __all__ = [
     "Classifier",
+    "DomainPolicy",
     "ModelSpec",
     "ModelUnavailableError",
     "UnknownModelError",
     "Sample",
     "all_specs",
     "default_sample",
+    "ensure_loaded",
     "get_sample",
     "labelled_samples",
     "list_samples",

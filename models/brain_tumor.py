@@ -71,6 +71,9 @@ class FixedAffine(nn.Module):
     to be trained, and unlike ``nn.BatchNorm1d`` it cannot drift in train mode.
     """
 
+    scale: torch.Tensor  # buffers, declared for the type checker (register_buffer sets them)
+    shift: torch.Tensor
+
     def __init__(self, num_features: int) -> None:
         super().__init__()
         self.num_features = num_features
@@ -307,15 +310,25 @@ def load_from_onnx(onnx_path: str | Path) -> BrainTumorVGG16:
         _copy(layer.scale, scale, f"{what}.scale")
         _copy(layer.shift, shift, f"{what}.shift")
 
-    dense(head.fc1, "fc1")
+    def linear(name: str) -> nn.Linear:
+        layer = head.get_submodule(name)
+        assert isinstance(layer, nn.Linear)  # the head BrainTumorVGG16 builds
+        return layer
+
+    def affine(name: str) -> FixedAffine:
+        layer = head.get_submodule(name)
+        assert isinstance(layer, FixedAffine)
+        return layer
+
+    dense(linear("fc1"), "fc1")
     walk.step("Relu")
-    batch_norm(head.bn1, "bn1")
-    dense(head.fc2, "fc2")
+    batch_norm(affine("bn1"), "bn1")
+    dense(linear("fc2"), "fc2")
     walk.step("Relu")
-    batch_norm(head.bn2, "bn2")
-    dense(head.fc3, "fc3")
+    batch_norm(affine("bn2"), "bn2")
+    dense(linear("fc3"), "fc3")
     walk.step("Relu")
-    dense(head.fc4, "fc4")
+    dense(linear("fc4"), "fc4")
     # On the 2-D logits every default (axis -1 from opset 13, 1 before) means "over the 4 classes".
     walk.step("Softmax", axis=(None, 1, -1))
     if walk.tensor != walk.output_name:

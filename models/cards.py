@@ -24,7 +24,7 @@ A card (every path relative to the card's folder, never outside it)::
       layout: nchw                   # ONNX input layout: nchw or nhwc
       outputs: logits                # or probabilities (the network ends in its own softmax)
     domain:
-      input_kind: mri                # photo, mri or drawing
+      input_kind: mri                # photo, mri or drawing: its policy (models.domains) gives the defaults below
       fill: constant                 # mean, blur or constant: what a hidden superpixel shows
       background: samples            # blurred, samples, black or mean: DeepSHAP's and GradientSHAP's reference
       output: log-odds               # probability or log-odds
@@ -33,6 +33,9 @@ A card (every path relative to the card's folder, never outside it)::
     source: …
     licence: …
     clinical: true
+
+Built-in cards (models/builtin/) go through the same reader with ``builtin=True``: trusted, they skip the sandboxed
+first parse and may name a weights source (``weights:`` as a mapping, models.sources) and a ``runtime:`` section.
 """
 
 from __future__ import annotations
@@ -40,10 +43,14 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.domains import POLICIES, DomainPolicy, policy_for
+from models.preprocessing import Preprocessing
+from models.sources import SourceKind, WeightsSource
 from storage.yaml_strict import Refused, strict_loader
 
 MAX_CARD_BYTES = 64 * 1024
@@ -52,14 +59,17 @@ MAX_CARD_DEPTH = 10
 MAX_CLASSES_FILE_BYTES = 1 * 2**20
 MAX_CLASSES = 100_000
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-PROJECT_ARCHITECTURES = ("digits_cnn", "brain_tumor_vgg16")
+PROJECT_ARCHITECTURES = ("digits_cnn", "brain_tumor_vgg16", "efficientnet_lite0")  # models.zoo.PROJECT's
 _TOP = {"name", "title", "weights", "format", "architecture", "classes", "classes_file", "class_words",
         "preprocessing", "domain", "intended_use", "training_data", "source", "licence", "clinical", "task"}
 _PREPROCESSING = {"input_size": None, "resize": ("stretch", "center_crop"), "resize_shorter_side": None,
                   "colour": ("rgb", "grayscale"), "scale": None, "mean": None, "std": None,
                   "channel_order": ("rgb", "bgr"), "layout": ("nchw", "nhwc"), "outputs": ("logits", "probabilities")}
-_DOMAIN = {"input_kind": ("photo", "mri", "drawing"), "fill": ("mean", "blur", "constant"),
+_DOMAIN = {"input_kind": tuple(POLICIES), "fill": ("mean", "blur", "constant"),
            "background": ("blurred", "samples", "black", "mean"), "output": ("probability", "log-odds")}
+_SOURCES: dict[SourceKind, tuple[str, ...]] = {"repository": ("repository", "fix"), "torch_hub": ("torch_hub",),
+                                               "package": ("package", "file")}
+_RUNTIME = {"batch_size": None, "engine": ("torch", "onnxruntime"), "onnx_export": None}  # built-in cards only
 
 
 class CardError(ValueError):
@@ -67,17 +77,13 @@ class CardError(ValueError):
 
 
 @dataclass(frozen=True)
-class Preprocessing:
-    input_size: tuple[int, int] = (224, 224)
-    resize: str = "stretch"
-    resize_shorter_side: int | None = None
-    colour: str = "rgb"
-    scale: float = 255.0
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
-    channel_order: str = "rgb"
-    layout: str = "nchw"
-    outputs: str = "logits"
+class Runtime:
+    """How the app runs the model: images per forward pass on a CPU, PyTorch or ONNX Runtime (on the weights' own
+    graph, a built-in's), and whether its module may be exported to ONNX to try ONNX Runtime on it."""
+
+    batch_size: int = 16
+    engine: str = "torch"
+    onnx_export: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,23 +93,22 @@ class ModelCard:
     path: Path  # the card file
     name: str
     title: str
-    weights: Path  # inside the card's folder
-    format: str  # "safetensors" or "onnx"
+    weights: Path | None  # inside the card's folder; None for a built-in's weights_source
+    format: str  # "safetensors" or "onnx"; "native" for a built-in's source, read by its architecture's code
     architecture: str | None  # "torchvision/resnet18", "project/digits_cnn"; None for ONNX
     classes: tuple[str, ...]
     classes_file: Path | None = None  # where the classes came from, when not listed in the card
     class_words: dict[str, str] = field(default_factory=dict)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
-    input_kind: str = "photo"
-    fill: str = "mean"
-    background: str = "blurred"
-    output: str = "probability"
+    policy: DomainPolicy = POLICIES["photo"]
     intended_use: str = ""
     training_data: str = ""
-    source: str = ""
+    source: str = ""  # where the weights come from, in words
     licence: str = "not stated"
     clinical: bool = False
     task: str = ""
+    weights_source: WeightsSource | None = None  # a built-in's published weights
+    runtime: Runtime = Runtime()
 
 
 def _text(value: Any, what: str, limit: int = 2000) -> str:
@@ -145,7 +150,8 @@ def _shown(value: Any) -> str:
         return "a very long number"  # str() of a huge int is slow, and refused past 4300 digits
     if isinstance(value, (str, int, float, bool)):
         return repr(str(value)[:40])
-    return {dict: "a mapping", list: "a list"}.get(type(value), "a " + type(value).__name__)
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list"}
+    return kinds.get(type(value), "a " + type(value).__name__)
 
 
 def _choice(section: dict, key: str, choices: tuple[str, ...] | None, default: Any, where: str) -> Any:
@@ -235,6 +241,47 @@ def _architecture(value: Any, format_: str) -> str | None:
                     f"({', '.join(PROJECT_ARCHITECTURES)}).")
 
 
+def _weights_source(value: dict) -> WeightsSource:
+    """A built-in card's ``weights`` mapping: exactly one of repository, package or torch_hub, with its settings."""
+    kinds = [kind for kind in _SOURCES if kind in value]
+    if len(kinds) != 1:
+        raise CardError(f"A built-in card's weights must name one of {', '.join(_SOURCES)}.")
+    kind = kinds[0]
+    unknown = sorted(set(map(str, value)) - set(_SOURCES[kind]))
+    if unknown or not all(isinstance(v, str) and v.strip() for v in value.values()):
+        raise CardError(f"A built-in card's {kind} weights take text settings {', '.join(_SOURCES[kind])} only.")
+    if kind == "torch_hub":
+        import torchvision
+
+        try:
+            torchvision.models.get_weight(value[kind])
+        except (ValueError, KeyError, AttributeError):
+            raise CardError(f"torchvision has no weights named {value[kind][:60]!r}.") from None
+    return WeightsSource(kind, value["file"] if kind == "package" else value[kind], package=value.get("package", ""),
+                         fix=value.get("fix", ""))
+
+
+def _runtime(card: dict, builtin: bool) -> Runtime:
+    section = _section(card, "runtime", _RUNTIME)
+    batch = section.get("batch_size", Runtime.batch_size)
+    if not (isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= 256):
+        raise CardError("The card's runtime batch_size must be a whole number from 1 to 256.")
+    engine = _choice(section, "engine", _RUNTIME["engine"], Runtime.engine, "runtime ")
+    # A built-in may be exported to ONNX and timed against PyTorch; a user's model runs as its card says.
+    export = section.get("onnx_export", builtin)
+    if not isinstance(export, bool):
+        raise CardError("The card's runtime onnx_export must be true or false.")
+    return Runtime(batch, engine, export)
+
+
+def _policy(card: dict) -> DomainPolicy:
+    """The policy of the card's input kind, with the fields the card sets."""
+    section = _section(card, "domain", _DOMAIN)
+    kind = _choice(section, "input_kind", _DOMAIN["input_kind"], "photo", "domain ")
+    return policy_for(kind, **{key: _choice(section, key, choices, None, "domain ")
+                               for key, choices in _DOMAIN.items() if key != "input_kind" and key in section})
+
+
 def _strict_loader() -> type:
     return strict_loader("model cards", MAX_CARD_DEPTH, "the card nests deeper than {depth} levels; a model card "
                          "needs three")
@@ -295,13 +342,15 @@ def parse_text(text: str, name: str) -> Any:
         loader.dispose()
 
 
-def read_card(path: Path | str, reserved: set[str] = frozenset()) -> ModelCard:
-    """The checked card at ``path``; CardError with one sentence otherwise. ``reserved``: names already taken."""
+def read_card(path: Path | str, reserved: Set[str] = frozenset(), builtin: bool = False) -> ModelCard:
+    """The checked card at ``path``; CardError with one sentence otherwise. ``reserved``: names already taken.
+    ``builtin``: a card of this repository (models/builtin), trusted to skip the sandboxed first parse and allowed
+    a weights source and a runtime section."""
     path = Path(path)
-    card = _load(path)
+    card = parse_text(_read_text(path), path.name) if builtin else _load(path)
     if not isinstance(card, dict):
         raise CardError(f"{path.name} is not a model card (a YAML mapping of fields).")
-    unknown = sorted(set(map(str, card)) - _TOP)
+    unknown = sorted(set(map(str, card)) - (_TOP | {"runtime"} if builtin else _TOP))
     if unknown:
         raise CardError(f"The card has an unknown field {unknown[0][:40]!r}.")
     name = card.get("name")
@@ -311,15 +360,20 @@ def read_card(path: Path | str, reserved: set[str] = frozenset()) -> ModelCard:
     if name in reserved:
         raise CardError(f"A model named {name!r} exists already; choose another name.")
     folder = path.parent
-    weights = _inside(folder, card.get("weights"), "weights")
-    suffix_format = {".safetensors": "safetensors", ".onnx": "onnx"}.get(weights.suffix.lower())
-    format_ = card.get("format", suffix_format)
-    if format_ not in ("safetensors", "onnx"):
-        raise CardError("The card's format must be safetensors or onnx (pickled .pt, .pth, .bin and .ckpt files "
-                        "are never loaded).")
-    if suffix_format != format_:
-        raise CardError(f"The card says {format_} but its weights file is {weights.name}.")
-    domain = _section(card, "domain", _DOMAIN)
+    weights: Path | None = None
+    source = None
+    if builtin and isinstance(card.get("weights"), dict):
+        source, format_ = _weights_source(card["weights"]), "native"
+    else:
+        weights = _inside(folder, card.get("weights"), "weights")
+        suffix_format = {".safetensors": "safetensors", ".onnx": "onnx"}.get(weights.suffix.lower())
+        declared = card.get("format", suffix_format)
+        if declared not in ("safetensors", "onnx"):
+            raise CardError("The card's format must be safetensors or onnx (pickled .pt, .pth, .bin and .ckpt files "
+                            "are never loaded).")
+        format_ = str(declared)
+        if suffix_format != format_:
+            raise CardError(f"The card says {format_} but its weights file is {weights.name}.")
     words = card.get("class_words", {})
     if not isinstance(words, dict):
         raise CardError("The card's class_words must map class names to words.")
@@ -327,15 +381,20 @@ def read_card(path: Path | str, reserved: set[str] = frozenset()) -> ModelCard:
     clinical = card.get("clinical", False)
     if not isinstance(clinical, bool):
         raise CardError("The card's clinical must be true or false.")
+    default_source = "a card of its user"
+    if source is not None and source.kind == "torch_hub":
+        import torchvision
+
+        default_source = f"torchvision {torchvision.__version__} weights {source.location}"
     return ModelCard(
         path=path.resolve(), name=name, title=_text(card.get("title", name), "title", 120), weights=weights,
         format=format_, architecture=_architecture(card.get("architecture"), format_), classes=classes,
         classes_file=classes_file,
         class_words={str(k): _text(v, "class_words", 100) for k, v in words.items() if str(k) in classes},
-        preprocessing=_preprocessing(card),
-        **{key: _choice(domain, key, choices, getattr(ModelCard, key), "domain ") for key, choices in _DOMAIN.items()},
+        preprocessing=_preprocessing(card), policy=_policy(card),
         intended_use=_text(card.get("intended_use", ""), "intended_use"),
         training_data=_text(card.get("training_data", ""), "training_data"),
-        source=_text(card.get("source", "a card of its user"), "source"),
+        source=_text(card.get("source", default_source), "source"),
         licence=_text(card.get("licence", "not stated"), "licence", 200), clinical=clinical,
-        task=_text(card.get("task", f"image classification, {len(classes)} classes"), "task", 200))
+        task=_text(card.get("task", f"image classification, {len(classes)} classes"), "task", 200),
+        weights_source=source, runtime=_runtime(card, builtin))

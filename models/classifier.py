@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,8 +15,15 @@ from torch import nn
 from models.device import GPU_BATCH, GPU_MAX_BATCH, half_precision, select_device
 from models.folding import fold_batchnorm
 from models.registry import ModelSpec, WeightsKind, get_spec
-from models.runtime import (OnnxPredictor, RuntimeChoice, RuntimeKind, measure_choice, onnx_predictor,
-                            remembered_choice, tuning_enabled)
+from models.runtime import (
+    OnnxPredictor,
+    RuntimeChoice,
+    RuntimeKind,
+    measure_choice,
+    onnx_predictor,
+    remembered_choice,
+    tuning_enabled,
+)
 
 # One forward pass takes at most this many images, whatever the caller asks: a CPU is no faster per image
 # beyond a few dozen, and 1000 EfficientNet images at once held 17 GB in ONNX Runtime.
@@ -28,6 +36,9 @@ MAX_ASPECT = 50
 class ScaleShift(nn.Module):
     """Per-channel (x − mean) / std on N×C×H×W input; a module so gradient methods see it."""
 
+    mean: torch.Tensor  # buffers, declared for the type checker (register_buffer sets them)
+    std: torch.Tensor
+
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
@@ -39,6 +50,8 @@ class ScaleShift(nn.Module):
 
 class Grayscale(nn.Module):
     """RGB to one luma channel (ITU-R BT.601 weights), for single-channel networks."""
+
+    weights: torch.Tensor  # a buffer, declared for the type checker
 
     def __init__(self) -> None:
         super().__init__()
@@ -70,7 +83,8 @@ class _Logits(nn.Module):
         self.network = network
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network.logits(self.transform(x))
+        network: Any = self.network  # a network with a ``logits`` method (checked by Classifier.logit_module)
+        return network.logits(self.transform(x))
 
 
 def resize_for(spec: ModelSpec, image: np.ndarray) -> np.ndarray:
@@ -119,7 +133,7 @@ class Classifier:
         if self.device.type != "cpu":
             import copy
 
-            self._forward = copy.deepcopy(self.module).to(self.device, memory_format=torch.channels_last)
+            self._forward = copy.deepcopy(self.module).to(self.device).to(memory_format=torch.channels_last)
             if self.half:
                 self._forward = self._forward.half()
         self.weights = weights
@@ -159,7 +173,7 @@ class Classifier:
 
     @property
     def default_output(self) -> str:
-        return self.spec.output
+        return self.spec.policy.output
 
     def use_runtime(self, runtime: RuntimeKind, batch_size: int | None = None) -> None:
         """Runs ``predict`` in PyTorch or in ONNX Runtime (which needs ``onnx``), optionally at another batch."""
@@ -173,15 +187,15 @@ class Classifier:
     def name(self) -> str:
         return self.spec.name
 
-    # -- the domain defaults that explainers' "auto" settings read (see explainers.classifier) -----------------
+    # -- the domain policy's defaults that explainers' "auto" settings read (see explainers.classifier) --------
 
     @property
     def default_fill(self) -> str:
-        return self.spec.fill
+        return self.spec.policy.fill
 
     @property
     def default_background(self) -> str:
-        return self.spec.background
+        return self.spec.policy.background
 
     @property
     def sample_folder(self) -> Path:

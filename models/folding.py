@@ -11,6 +11,7 @@ folded copy is used only if it computes the same outputs as the original.
 from __future__ import annotations
 
 import copy
+import itertools
 
 import torch
 from torch import nn
@@ -19,11 +20,11 @@ from torch import nn
 TOLERANCE = 1e-4
 
 
-def _fold_pair(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> None:
-    scale = torch.rsqrt(norm.running_var + norm.eps)
+def _fold_pair(conv: nn.Conv2d, norm: nn.BatchNorm2d, running_mean: torch.Tensor, running_var: torch.Tensor) -> None:
+    scale = torch.rsqrt(running_var + norm.eps)
     if norm.weight is not None:
         scale = scale * norm.weight
-    shift = -norm.running_mean * scale
+    shift = -running_mean * scale
     if norm.bias is not None:
         shift = shift + norm.bias
     bias = shift if conv.bias is None else conv.bias * scale + shift
@@ -42,10 +43,11 @@ def fold_batchnorm(module: nn.Module, example: torch.Tensor) -> nn.Module:
     count = 0
     for parent in list(folded.modules()):
         children = list(parent.named_children())
-        for (_, conv), (norm_name, norm) in zip(children, children[1:]):
+        for (_, conv), (norm_name, norm) in itertools.pairwise(children):
+            # A norm without running statistics normalises by each batch's own: nothing fixed to fold.
             if (isinstance(conv, nn.Conv2d) and type(norm) is nn.BatchNorm2d and norm.running_var is not None
-                    and conv.out_channels == norm.num_features):
-                _fold_pair(conv, norm)
+                    and norm.running_mean is not None and conv.out_channels == norm.num_features):
+                _fold_pair(conv, norm, norm.running_mean, norm.running_var)
                 setattr(parent, norm_name, nn.Identity())
                 count += 1
     if count == 0:

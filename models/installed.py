@@ -1,7 +1,8 @@
 """Users' own models in the registry (issue 15): ``models add`` checks a card (models.cards), judges its weights
 by their bytes (models.weights_files), loads and runs them in a child process (models.own.validate), then copies
 the card and its files into its own folder under ``$EXPLAINERS_MODELS_DIR`` with a stamp of the weights' digest.
-At import every such folder is registered beside the built-in models: available while its weights still match
+At the registry's first lookup (models.registry.ensure_loaded) every such folder is registered beside the built-in
+models: available while its weights still match
 the stamp, otherwise unavailable with the reason and the fix. A card that cannot be read is listed in
 :data:`PROBLEMS` with its sentence.
 """
@@ -12,16 +13,16 @@ import datetime as _dt
 import json
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from models.cards import CardError, ModelCard, read_card
 from models.classifier import file_digest
-from models.registry import ModelSpec, WeightsKind, all_specs, register
+from models.registry import all_specs, register
 from storage import folder
 
 CARD_NAME, STAMP_NAME = "card.yaml", "validated.json"
-_DOMAINS = {"photo": ("imagenet", "photos"), "mri": ("mri", "mri"), "drawing": ("digits", "digits")}
 PROBLEMS: list[tuple[str, str]] = []  # (folder name, one sentence) of cards that could not be registered
 _SEEN: set[str] = set()  # the folders already registered (or found wrong) in this process
 
@@ -36,40 +37,18 @@ def _stamp_problem(card: ModelCard) -> str | None:
         recorded = json.loads(stamp.read_text())["weights_digest"]
     except (OSError, ValueError, KeyError, TypeError):
         return f"it has not passed its check: run python -m explainers models add {card.path}"
-    if not card.weights.is_file() or file_digest(card.weights) != recorded:
+    if card.weights is None or not card.weights.is_file() or file_digest(card.weights) != recorded:
         return f"its weights changed since they were checked: run python -m explainers models add {card.path}"
     return None
-
-
-def _spec(card: ModelCard) -> ModelSpec:
-    from models.own import build_model
-
-    domain, samples = _DOMAINS[card.input_kind]
-    pre = card.preprocessing
-
-    def build(weights: WeightsKind):
-        return build_model(card, weights)
-
-    crop = f", shorter side to {pre.resize_shorter_side}, centre crop" if pre.resize == "center_crop" else ""
-    return ModelSpec(
-        name=card.name, title=card.title, task=card.task, domain=domain,  # type: ignore[arg-type]
-        input_size=pre.input_size, class_names=card.classes, source=card.source, licence=card.licence,
-        preprocessing=(f"resize to {pre.input_size[0]}×{pre.input_size[1]}{crop}, {pre.colour}, x / {pre.scale:g}, "
-                       f"mean {list(pre.mean)}, std {list(pre.std)}"),
-        build=build, weights_file=lambda: card.weights, missing_reason=lambda: _stamp_problem(card),
-        resize=pre.resize,  # type: ignore[arg-type]
-        resize_shorter_side=pre.resize_shorter_side, batch_size=16, runtime="torch", onnx_export=False,
-        differentiable=card.format != "onnx",
-        input_kind=card.input_kind, fill=card.fill, background=card.background,  # type: ignore[arg-type]
-        output=card.output, sample_folder=samples,  # type: ignore[arg-type]
-        intended_use=card.intended_use, training_data=card.training_data, class_words=card.class_words,
-        clinical=card.clinical)
 
 
 def register_installed() -> list[str]:
     """Registers the models under the models folder that this process has not seen yet (a worker calls it again
     for a model added since it started); returns their names."""
-    names, taken = [], {spec.name for spec in all_specs()}
+    from models.zoo import spec_from_card
+
+    names: list[str] = []
+    taken = {spec.name for spec in all_specs()}
     root = models_folder()
     if not root.is_dir():
         return names
@@ -82,7 +61,7 @@ def register_installed() -> list[str]:
         except CardError as error:
             PROBLEMS.append((sub.name, str(error)))
             continue
-        register(_spec(card))
+        register(spec_from_card(card, unavailable=partial(_stamp_problem, card)))
         taken.add(card.name)
         names.append(card.name)
     return names
@@ -91,10 +70,11 @@ def register_installed() -> list[str]:
 def install(card_path: Path | str) -> dict[str, Any]:
     """Checks a card and its model, then copies them into the models folder and registers the model; raises
     CardError or models.own.ModelRefused with one sentence. Returns what the command line prints."""
-    from models.own import validate
+    from models.own import validate, weights_file_of
 
     card = read_card(card_path, reserved={spec.name for spec in all_specs()})
     checked = validate(card)
+    weights = weights_file_of(card)
     root = models_folder()
     target = root / card.name
     if target.exists():
@@ -103,12 +83,12 @@ def install(card_path: Path | str) -> dict[str, Any]:
     staging = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=root))
     try:
         shutil.copyfile(card.path, staging / CARD_NAME)
-        for path in {card.weights, *([card.classes_file] if card.classes_file else [])}:
+        for path in {weights, *([card.classes_file] if card.classes_file else [])}:
             relative = path.relative_to(card.path.parent)
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, staging / relative)
-        stamp = {"weights_digest": file_digest(card.weights), "peak_bytes": checked.peak_bytes,
-                 "seconds": round(checked.seconds, 2), "checked": _dt.datetime.now(_dt.timezone.utc).isoformat()}
+        stamp = {"weights_digest": file_digest(weights), "peak_bytes": checked.peak_bytes,
+                 "seconds": round(checked.seconds, 2), "checked": _dt.datetime.now(_dt.UTC).isoformat()}
         (staging / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n")
         staging.rename(target)
     except BaseException:

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from models.cards import ModelCard
-from models.classifier import Grayscale, ProbabilityModel, ScaleShift
 from models.weights_files import RefusedFile, check_weights_file
 
 # The child may allocate this much beyond what importing torch took ($EXPLAINERS_MODEL_CHECK_MEMORY_MB).
@@ -40,45 +39,6 @@ class Validation:
     classes: int
     peak_bytes: int
     seconds: float
-
-
-def _architecture(card: ModelCard) -> nn.Module:
-    family, name = (card.architecture or "/").split("/", 1)
-    if family == "torchvision":
-        import torchvision
-
-        return torchvision.models.get_model(name, weights=None, num_classes=len(card.classes))
-    if name == "digits_cnn":
-        from models.digits import DigitsCNN
-
-        return DigitsCNN()
-    if name == "brain_tumor_vgg16":
-        from models.brain_tumor import BrainTumorVGG16
-
-        return BrainTumorVGG16()
-    raise ModelRefused(f"The architecture {card.architecture} cannot be built.")
-
-
-def input_transform(card: ModelCard) -> nn.Module:
-    """0..255 RGB to what the network takes: channel order, grey, then (x / scale − mean) / std."""
-    pre = card.preprocessing
-    steps: list[nn.Module] = []
-    if pre.channel_order == "bgr" and pre.colour == "rgb":
-        steps.append(_Flip())
-    if pre.colour == "grayscale":
-        steps.append(Grayscale())
-    channels = 1 if pre.colour == "grayscale" else 3
-    mean = tuple(pre.mean) * (channels // len(pre.mean))
-    std = tuple(pre.std) * (channels // len(pre.std))
-    steps.append(ScaleShift(tuple(m * pre.scale for m in mean), tuple(s * pre.scale for s in std)))
-    return nn.Sequential(*steps)
-
-
-class _Flip(nn.Module):
-    """RGB to BGR."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flip(1)
 
 
 class OnnxNetwork(nn.Module):
@@ -119,48 +79,51 @@ def _one_line(error: BaseException) -> str:
     return text[:160] + ("…" if len(text) > 160 else "")
 
 
+def weights_file_of(card: ModelCard) -> Path:
+    """A user's weights file; ModelRefused for a card without one (a built-in's source)."""
+    if card.weights is None:  # a built-in's weights source: models.zoo loads it with its architecture's code
+        raise ModelRefused(f"{card.name} names no weights file beside its card.")
+    return card.weights
+
+
 def build_network(card: ModelCard) -> nn.Module:
     """The card's architecture with its weights, strictly (every key present, none extra, every shape right),
     and every weight finite; ModelRefused with one sentence otherwise."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from models.zoo import architecture
+
+    weights = weights_file_of(card)
     if card.format == "onnx":
         try:
-            return OnnxNetwork(card.weights, card.preprocessing.layout).eval()
+            return OnnxNetwork(weights, card.preprocessing.layout).eval()
         except Exception as error:  # noqa: BLE001 - ONNX Runtime's own refusals, told in a sentence
-            raise ModelRefused(f"ONNX Runtime could not open {card.weights.name}: {_one_line(error)}.") from None
-    network = _architecture(card)
+            raise ModelRefused(f"ONNX Runtime could not open {weights.name}: {_one_line(error)}.") from None
     try:
-        state = load_file(str(card.weights))
+        network = architecture(card.architecture or "").untrained(len(card.classes))
+    except KeyError:
+        raise ModelRefused(f"The architecture {card.architecture} cannot be built.") from None
+    try:
+        state = load_file(str(weights))
     except (SafetensorError, OSError, RuntimeError) as error:
-        raise ModelRefused(f"{card.weights.name} could not be read as safetensors: {_one_line(error)}.") from None
+        raise ModelRefused(f"{weights.name} could not be read as safetensors: {_one_line(error)}.") from None
     expected = network.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing:
-        raise ModelRefused(f"{card.weights.name} lacks {len(missing)} weights of {card.architecture}, such as "
+        raise ModelRefused(f"{weights.name} lacks {len(missing)} weights of {card.architecture}, such as "
                            f"{missing[0][:60]!r}.")
     if unexpected:
-        raise ModelRefused(f"{card.weights.name} has {len(unexpected)} weights that {card.architecture} does not, "
+        raise ModelRefused(f"{weights.name} has {len(unexpected)} weights that {card.architecture} does not, "
                            f"such as {unexpected[0][:60]!r}.")
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise ModelRefused(f"{card.weights.name}'s {key[:60]} is {tuple(tensor.shape)} where "
-                               f"{card.architecture} with {len(card.classes)} classes has {tuple(expected[key].shape)}.")
+            raise ModelRefused(f"{weights.name}'s {key[:60]} is {tuple(tensor.shape)} where {card.architecture} "
+                               f"with {len(card.classes)} classes has {tuple(expected[key].shape)}.")
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise ModelRefused(f"{card.weights.name}'s {key[:60]} holds NaN or infinite values.")
+            raise ModelRefused(f"{weights.name}'s {key[:60]} holds NaN or infinite values.")
     network.load_state_dict(state, strict=True)
     return network.eval()
-
-
-def build_model(card: ModelCard, weights: str = "pretrained") -> nn.Module:
-    """The full model the registry serves: input transform, network (the card's weights, or with ``weights=
-    "random"`` the architecture as initialised), softmax (unless it ends in one)."""
-    if weights == "random" and card.format == "onnx":
-        raise ModelRefused("An ONNX model has no random-weights variant; its graph holds its weights.")
-    network = _architecture(card).eval() if weights == "random" else build_network(card)
-    return ProbabilityModel(input_transform(card), network,
-                            outputs_probabilities=card.preprocessing.outputs == "probabilities")
 
 
 def _peak_resident_bytes() -> int:
@@ -183,6 +146,8 @@ def _check_here(card: ModelCard) -> dict[str, Any]:
         limit = virtual + VALIDATION_MEMORY_BYTES
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         torch.set_num_threads(1)
+        from models.zoo import build_model
+
         model = build_model(card)
         height, width = card.preprocessing.input_size
         with torch.no_grad():
@@ -216,12 +181,13 @@ def validate(card: ModelCard, timeout: float = VALIDATION_SECONDS) -> Validation
     import subprocess
     import sys
 
+    weights = weights_file_of(card)
     try:
-        checked = check_weights_file(card.weights)
+        checked = check_weights_file(weights)
     except RefusedFile as error:
         raise ModelRefused(str(error)) from None
     if checked.format != card.format:
-        raise ModelRefused(f"The card says {card.format} but {card.weights.name} holds {checked.format}.")
+        raise ModelRefused(f"The card says {card.format} but {weights.name} holds {checked.format}.")
     root = str(Path(__file__).resolve().parents[1])
     try:
         done = subprocess.run([sys.executable, "-m", "models.own", str(card.path)], cwd=root, capture_output=True,

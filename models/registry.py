@@ -1,47 +1,50 @@
-"""The model registry: weights as data (name, input size, preprocessing, classes, licence, loader).
+"""The model registry: every model the app offers, each described by a card (models/builtin/*.yaml for the built-in
+ones, a user's folder under $EXPLAINERS_MODELS_DIR for theirs; models.cards reads both).
 
 Every registered model is turned into the same callable by :func:`models.classifier.load_classifier`: a
 ``torch.nn.Module`` that takes N×3×H×W RGB float in [0, 255] at the model's input size and returns class
 probabilities. Explainers only ever see that contract.
+
+Importing this package registers nothing and reads no folder: the first lookup (:func:`all_specs`,
+:func:`get_spec`) loads the cards, once per process (:func:`ensure_loaded`).
 """
 
 from __future__ import annotations
 
-import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Mapping
+from typing import Literal
 
 from torch import nn
 
-Domain = Literal["imagenet", "mri", "digits"]
-InputKind = Literal["photo", "mri", "drawing"]
-Fill = Literal["mean", "blur", "constant"]
-Background = Literal["blurred", "samples", "black", "mean"]
-ResizeMode = Literal["stretch", "center_crop"]
+from models.cards import ModelCard
+from models.domains import DomainPolicy
+from models.preprocessing import describe
+
 WeightsKind = Literal["pretrained", "random"]
+BUILTIN_CARDS = Path(__file__).resolve().parent / "builtin"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the dashboard knows about one model before loading it."""
+    """A card made ready to load: how to build and run the model (the fields), what it is (``card``, shown on the
+    Models page and in reports) and what its domain means for the app (``policy``)."""
 
     name: str
     title: str
-    task: str
-    domain: Domain
     input_size: tuple[int, int]  # height, width
     class_names: tuple[str, ...]
-    source: str
-    licence: str
-    preprocessing: str  # human-readable, shown on the Models page
-    # Builds the full model: input transform + network + softmax; see models.classifier.
+    # Builds the full model: input transform + network + softmax; see models.zoo.build_model.
     build: Callable[[WeightsKind], nn.Module]
     # Where the pretrained weights live; None when they cannot be located at all.
     weights_file: Callable[[], Path | None]
+    card: ModelCard
+    policy: DomainPolicy
     # Why the pretrained weights cannot be used, with the fix; None when they can.
     missing_reason: Callable[[], str | None] = field(default=lambda: None)
-    resize: ResizeMode = "stretch"
+    resize: str = "stretch"  # or "center_crop"
     resize_shorter_side: int | None = None  # for "center_crop": the shorter side before cropping
     # Batch size for forward passes when not measured (see models.runtime): big batches are slower per
     # image on small CPUs.
@@ -56,30 +59,11 @@ class ModelSpec:
     # False for a model that runs in ONNX Runtime (a user's .onnx): no gradients, so DeepSHAP and GradientSHAP
     # say why they cannot explain it.
     differentiable: bool = True
-    # -- the model's domain, as data (what "auto" means for the methods, which samples suit it) ------------
-    input_kind: InputKind = "photo"
-    # What a hidden superpixel shows by default: photos their mean colour; MRIs and digits black, their
-    # background (a mean-coloured patch on a black scan is a bright blob the model reacts to).
-    fill: Fill = "mean"
-    # What "absent" means for DeepSHAP and expected gradients: blurred copies for photos (no detail), the
-    # other bundled images of the domain for MRIs and digits (a typical other case).
-    background: Background = "blurred"
-    # The space explanations add up in unless asked otherwise (explainers.outputs): log-odds for a model whose
-    # probabilities saturate (the tumour model: p = 0.9998 on a glioma), so the maps still say what moved it.
-    output: Literal["probability", "log-odds"] = "probability"
-    sample_folder: str = "photos"  # under the samples folder (storage.folder("samples"))
-    default_sample: str = ""  # the file stem shown first, e.g. "chelsea"
-    # The true label in a sample's file name: a regular expression whose first group is a code, and the codes'
-    # class names (no codes: the group is the class name itself).
-    label_pattern: str | None = None
-    label_codes: Mapping[str, str] = field(default_factory=dict)
-    # -- the model card (shown on the Models page, beside the verdict and in reports) ------------------------
-    intended_use: str = ""
-    training_data: str = ""
-    # Class names in words where the model's own ids are not ("notumor" → "no tumour").
-    class_words: Mapping[str, str] = field(default_factory=dict)
-    # A clinical model carries a standing "research use, not a diagnosis" notice wherever its verdict shows.
-    clinical: bool = False
+
+    @property
+    def preprocessing(self) -> str:
+        """The preprocessing in words, from the card's numbers (models.preprocessing.describe)."""
+        return describe(self.card.preprocessing)
 
     @property
     def num_classes(self) -> int:
@@ -88,7 +72,7 @@ class ModelSpec:
     def class_title(self, name_or_id: str | int) -> str:
         """A class as a person reads it: "no tumour" for "notumor", an id's name in words."""
         name = name_or_id if isinstance(name_or_id, str) else self.class_names[int(name_or_id)]
-        return self.class_words.get(name, name)
+        return self.card.class_words.get(name, name)
 
     @property
     def class_titles(self) -> tuple[str, ...]:
@@ -99,15 +83,8 @@ class ModelSpec:
         return self.missing_reason() is None
 
     def label_of(self, stem: str) -> str | None:
-        """The class a file name says its image shows (e.g. "Te-gl_0010" → glioma), or None."""
-        if self.label_pattern is None:
-            return None
-        match = re.search(self.label_pattern, stem)
-        if match is None:
-            return None
-        code = match.group(1)
-        label = self.label_codes.get(code) if self.label_codes else code
-        return label if label in self.class_names else None
+        """The class a file name says its image shows (e.g. "Te-gl_0010" → glioma), or None: the policy's rule."""
+        return self.policy.label_of(stem, self.class_names)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -121,8 +98,48 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+_LOCK = threading.RLock()  # Streamlit sessions are threads: the first lookups may come at once
+_STATE = {"cards": "unread"}  # then "loading" (by the thread holding _LOCK), then "loaded"
+
+
+def load_builtin() -> list[str]:
+    """Registers the built-in models from their cards, in file-name order (the default model first); returns
+    their names. A card that cannot be read here is our own error, raised as it is."""
+    from models.cards import read_card
+    from models.zoo import spec_from_card
+
+    names = []
+    for path in sorted(BUILTIN_CARDS.glob("*.yaml")):
+        names.append(register(spec_from_card(read_card(path, reserved=set(_REGISTRY), builtin=True))).name)
+    return names
+
+
+def ensure_loaded() -> None:
+    """Registers the built-in models, then the user's (models.installed), the first time it is called in this
+    process; later calls return at once, as does a call made while loading from the loading thread itself."""
+    if _STATE["cards"] == "loaded":
+        return
+    with _LOCK:
+        if _STATE["cards"] != "unread":  # loaded meanwhile, or this thread is loading (the lock is reentrant)
+            return
+        _STATE["cards"] = "loading"
+        before = dict(_REGISTRY)
+        try:
+            from models.installed import register_installed
+
+            load_builtin()
+            register_installed()
+        except BaseException:
+            _REGISTRY.clear()
+            _REGISTRY.update(before)
+            _STATE["cards"] = "unread"
+            raise
+        _STATE["cards"] = "loaded"
+
+
 def all_specs() -> list[ModelSpec]:
     """Every registered model, in registration order (the default models first)."""
+    ensure_loaded()
     return list(_REGISTRY.values())
 
 
@@ -134,6 +151,7 @@ class UnknownModelError(KeyError):
 
 
 def get_spec(name: str) -> ModelSpec:
+    ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:

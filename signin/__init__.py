@@ -1,6 +1,7 @@
-"""Sign-in, a package of its own (it imports nothing of ours): password hashes (scrypt, from the standard library) and a limiter that slows
-down and then stops repeated failed sign-ins, per client and per account. Pure logic: the pages supply the
-names. The records live in this process's memory, shared by every session of the server."""
+"""Sign-in, a package of its own (it imports nothing of ours): password hashes (scrypt, from the standard
+library) and a limiter that slows down and then stops repeated failed sign-ins, per client and per account.
+Pure logic: the pages supply the names. The records live in this process's memory, shared by every session
+of the server."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # scrypt's cost: about 50 ms and 16 MB per check on this kind of machine, so guessing is slow everywhere.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -21,7 +22,10 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
     """``scrypt$N$r$p$salt$hash`` (base64), to paste into the secrets file."""
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
-    encode = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+
+    def encode(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt)}${encode(digest)}"
 
 

@@ -25,9 +25,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class Reply:
     peak_bytes: int
 
 
-def write_message(stream: Any, header: dict[str, Any], blobs: list[bytes | memoryview] = ()) -> None:
+def write_message(stream: Any, header: dict[str, Any], blobs: Sequence[bytes | memoryview] = ()) -> None:
     """One message: an 8-byte length, a JSON header naming the blobs' sizes, then the blobs."""
     header = {**header, "blobs": [len(blob) if isinstance(blob, bytes) else blob.nbytes for blob in blobs]}
     encoded = json.dumps(header).encode()
@@ -88,15 +89,17 @@ class _Child:
         finally:
             reader.selector.close()
 
-    def _answer(self, reader: "_Reader") -> Reply:
+    def _answer(self, reader: _Reader) -> Reply:
         (length,) = _HEADER.unpack(reader.read(_HEADER.size))
         if length > 1 << 20:
             raise _Stopped("header")
         header = json.loads(reader.read(length))
         if sum(int(size) for size in header.get("blobs", [])) > MAX_REPLY_BYTES:
             raise _Stopped("size")  # a child that a file took over must not make the server allocate without end
+        if len(header.get("arrays", [])) != len(header["blobs"]):
+            raise _Stopped("array")  # every array its blob, and no blob without its array
         arrays = []
-        for spec, size in zip(header.get("arrays", []), header["blobs"]):
+        for spec, size in zip(header.get("arrays", []), header["blobs"], strict=True):
             shape, dtype = tuple(int(n) for n in spec["shape"]), np.dtype(spec["dtype"])
             if dtype.hasobject or int(np.prod(shape)) * dtype.itemsize != size:
                 raise _Stopped("array")
@@ -284,7 +287,7 @@ def serve(handle: Callable[[str, dict[str, Any], bytes | None], tuple[dict[str, 
         result, arrays = handle(header["op"], header.get("args", {}), payload)
         specs = [{"dtype": array.dtype.str, "shape": list(array.shape)} for array in arrays]
         write_message(protocol, {"result": result, "arrays": specs, "peak_bytes": _peak_bytes()},
-                      [memoryview(np.ascontiguousarray(array)).cast("B") for array in arrays])
+                      [np.ascontiguousarray(array).data.cast("B") for array in arrays])
 
 
 # -- a text file read in a child first (model cards, study files) ------------------------------------------------

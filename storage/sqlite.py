@@ -5,9 +5,10 @@ together."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 BUSY_TIMEOUT_SECONDS = 30
 

@@ -4,7 +4,7 @@ Anchors alone expand nothing; the first one is remembered so a caller may refuse
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 
@@ -16,7 +16,7 @@ class Refused(Exception):
         self.line, self.message = line, message
 
 
-@lru_cache(maxsize=None)
+@cache
 def strict_loader(files: str, max_depth: int, nesting: str) -> type:
     """A loader class for ``files`` ("model cards"): its alias sentence names them; past ``max_depth`` levels it
     refuses with ``nesting`` (a sentence with ``{depth}`` in it)."""

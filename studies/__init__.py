@@ -19,28 +19,71 @@ The flow of a participant page::
     questions = questions_for(study, planned)
     store.record_trial_answers(study, participant.id, position, {"forward": "7", "confidence": 5, ...})
 
-The modules, by concern: schema (the dataclasses and errors), parsing and loading (the study file),
-checks (against the registries), design (randomisation and plans), precompute (the model's facts and the
-cache), store (participants and answers), statistics (the results) and access (the results password).
+The modules, by concern: schema (the dataclasses and errors), parsing, reader and loading (the study file),
+checks (against the registries), facts (what the model says of each trial), design (randomisation and plans),
+precompute (the facts and the explanations into the cache), store (participants and answers), statistics
+(the results) and access (the results password).
 Studies import explainers and models; neither imports studies, and nothing here imports streamlit.
 """
 
-from studies.access import (LOCKED_MESSAGE, PASSWORD_ENV, PASSWORD_SECRET, Access, check_password,
-                            configured_password, results_access)
+from studies.access import (
+                            LOCKED_MESSAGE,
+                            PASSWORD_ENV,
+                            PASSWORD_SECRET,
+                            Access,
+                            check_password,
+                            configured_password,
+                            results_access,
+)
 from studies.checks import resolve_class
 from studies.design import Assignment, PlannedTrial, assignment, condition_label, participant_plan, questions_for
+from studies.facts import StudyFacts, TrialFacts, facts_key, load_facts
 from studies.loading import find_studies, load_study, parse_study
-from studies.precompute import (PrecomputeReport, Readiness, StudyFacts, StudyProgress, TrialFacts, compute_facts,
-                                facts_key, is_ready, load_facts, precompute, study_explanation, trial_image)
-from studies.schema import (DEFAULT_OPTION_COUNT, DEFAULT_QUESTIONS, DESIGNS, MAX_LISTED_CLASSES, MAX_TEXT_ANSWER,
-                            NO_EXPLANATION, NUMERIC_KINDS, ORDERS, OTHER_OPTION, QUESTION_KINDS, AnswerError,
-                            ExplanationSettings, Problem, Question, Randomisation, Study, StudyError, Trial)
+from studies.precompute import (
+                            PrecomputeReport,
+                            Readiness,
+                            StudyProgress,
+                            compute_facts,
+                            is_ready,
+                            precompute,
+                            study_explanation,
+                            trial_image,
+)
+from studies.schema import (
+                            DEFAULT_OPTION_COUNT,
+                            DEFAULT_QUESTIONS,
+                            DESIGNS,
+                            MAX_LISTED_CLASSES,
+                            MAX_TEXT_ANSWER,
+                            NO_EXPLANATION,
+                            NUMERIC_KINDS,
+                            ORDERS,
+                            OTHER_OPTION,
+                            QUESTION_KINDS,
+                            AnswerError,
+                            ExplanationSettings,
+                            Problem,
+                            Question,
+                            Randomisation,
+                            Study,
+                            StudyError,
+                            Trial,
+)
 from studies.statistics import summarise, t_interval, wilson_interval
-from studies.store import (EXPORT_COLUMNS, ID_LENGTH, STORE_SCHEMA_VERSION, Participant, RecordedTrial, StudyStore,
-                           TrialProgress, answers_csv, clean_answers, is_correct, new_participant_id, normalise_id)
-
-# The store's progress type under its former name, which the tests still use.
-Progress = TrialProgress
+from studies.store import (
+                            EXPORT_COLUMNS,
+                            ID_LENGTH,
+                            STORE_SCHEMA_VERSION,
+                            Participant,
+                            RecordedTrial,
+                            StudyStore,
+                            TrialProgress,
+                            answers_csv,
+                            clean_answers,
+                            is_correct,
+                            new_participant_id,
+                            normalise_id,
+)
 
 __all__ = [
     "DEFAULT_OPTION_COUNT", "DEFAULT_QUESTIONS", "DESIGNS", "EXPORT_COLUMNS", "ID_LENGTH", "LOCKED_MESSAGE",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 PASSWORD_ENV = "STUDY_RESULTS_PASSWORD"
 PASSWORD_SECRET = "study_results_password"

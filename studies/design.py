@@ -5,13 +5,12 @@ participant's number, so a plan can be recomputed and checked."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any
 
+from studies.facts import StudyFacts
 from studies.schema import NO_EXPLANATION, Question, Study, Trial
-
-if TYPE_CHECKING:  # precompute imports this module
-    from studies.precompute import StudyFacts
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ class PlannedTrial:
         return {**self.__dict__, "options": list(self.options)}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "PlannedTrial":
+    def from_json(cls, data: Mapping[str, Any]) -> PlannedTrial:
         return cls(**{**data, "options": tuple(data["options"])})
 
 

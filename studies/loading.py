@@ -10,17 +10,30 @@ import json
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import storage
 from storage.folders import ROOT
 from storage.sandbox import ChildStopped, probe
-from studies.checks import _verify
-from studies.parsing import MAX_STUDY_BYTES, _describe, _join, _parse, _Reader
-from studies.schema import (DEFAULT_QUESTIONS, DESIGNS, NO_EXPLANATION, ORDERS, QUESTION_KINDS, ExplanationSettings,
-                            Problem, Question, Randomisation, Study, StudyError, Trial)
-
+from studies.checks import check_registries
+from studies.parsing import MAX_STUDY_BYTES, parse_document
+from studies.reader import Reader, describe, join
+from studies.schema import (
+    DEFAULT_QUESTIONS,
+    DESIGNS,
+    NO_EXPLANATION,
+    ORDERS,
+    QUESTION_KINDS,
+    ExplanationSettings,
+    Problem,
+    Question,
+    Randomisation,
+    Study,
+    StudyError,
+    Trial,
+)
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _STUDY_FIELDS = ("id", "title", "consent", "instructions", "conditions", "trials", "questions", "randomisation",
@@ -91,8 +104,8 @@ def _read_study_file(path: Path) -> str:
 def parse_study(text: str, *, name: str = "study.yaml", suffix: str = ".yaml", folder: Path | None = None,
                 verify: bool = True, path: Path | None = None) -> Study:
     """Like :func:`load_study`, from text; images are found relative to ``folder``, else to the repository."""
-    data, lines, parse_problems = _parse(text, name, suffix)
-    reader = _Reader(name, lines)
+    data, lines, parse_problems = parse_document(text, name, suffix)
+    reader = Reader(name, lines)
     reader.problems.extend(parse_problems)
     if data is None:
         raise StudyError([Problem(name, None, "", "the file is empty; a study needs a title, consent, conditions "
@@ -118,13 +131,13 @@ def parse_study(text: str, *, name: str = "study.yaml", suffix: str = ".yaml", f
                   trials=trials, questions=questions, randomisation=randomisation, explanation=explanation,
                   path=path, lines=dict(lines))
     if verify:
-        _verify(study, reader)
+        check_registries(study, reader)
         if reader.problems:
             raise StudyError(reader.problems)
     return _with_digest(study)
 
 
-def _read_randomisation(reader: _Reader, top: Mapping[str, Any]) -> Randomisation:
+def _read_randomisation(reader: Reader, top: Mapping[str, Any]) -> Randomisation:
     key = "randomization" if "randomization" in top and "randomisation" not in top else "randomisation"
     if key not in top or top[key] is None:
         return Randomisation()
@@ -134,12 +147,12 @@ def _read_randomisation(reader: _Reader, top: Mapping[str, Any]) -> Randomisatio
                          seed=reader.integer(fields, "seed", key, 0, low=0))
 
 
-def _read_conditions(reader: _Reader, top: Mapping[str, Any]) -> tuple[str, ...]:
+def _read_conditions(reader: Reader, top: Mapping[str, Any]) -> tuple[str, ...]:
     conditions: list[str] = []
     for index, value in enumerate(reader.sequence(top, "conditions", "", required=True)):
         if not isinstance(value, str) or not value.strip():
             reader.problem(f"conditions[{index}]", f"must be a method name or {NO_EXPLANATION}, not "
-                                                    f"{_describe(value)}")
+                                                    f"{describe(value)}")
         elif value.strip() in conditions:
             reader.problem(f"conditions[{index}]", f'repeats "{value.strip()}"; list each condition once')
         else:
@@ -147,7 +160,7 @@ def _read_conditions(reader: _Reader, top: Mapping[str, Any]) -> tuple[str, ...]
     return tuple(conditions)
 
 
-def _read_budget(reader: _Reader, value: Any, path: str) -> dict[str, int]:
+def _read_budget(reader: Reader, value: Any, path: str) -> dict[str, int]:
     """An int (every method) or a mapping method → int; "*" in the mapping stands for every other method."""
     if value is None:
         return {}
@@ -157,35 +170,35 @@ def _read_budget(reader: _Reader, value: Any, path: str) -> dict[str, int]:
             return {}
         return {"*": value}
     if not isinstance(value, dict):
-        reader.problem(path, f"must be a whole number or a mapping of method to number, not {_describe(value)}")
+        reader.problem(path, f"must be a whole number or a mapping of method to number, not {describe(value)}")
         return {}
     budgets = {}
     for method, amount in value.items():
         if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
-            reader.problem(_join(path, str(method)), f"must be a whole number of at least 1, not {_describe(amount)}")
+            reader.problem(join(path, str(method)), f"must be a whole number of at least 1, not {describe(amount)}")
         else:
             budgets[str(method)] = amount
     return budgets
 
 
-def _read_params(reader: _Reader, value: Any, path: str) -> dict[str, dict[str, Any]]:
+def _read_params(reader: Reader, value: Any, path: str) -> dict[str, dict[str, Any]]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         reader.problem(path, f"must map method names to their parameters (e.g. kernel: {{segments: 30}}), not "
-                             f"{_describe(value)}")
+                             f"{describe(value)}")
         return {}
     params = {}
     for method, values in value.items():
         if not isinstance(values, dict):
-            reader.problem(_join(path, str(method)), f"must be a mapping of parameter to value, not "
-                                                      f"{_describe(values)}")
+            reader.problem(join(path, str(method)), f"must be a mapping of parameter to value, not "
+                                                      f"{describe(values)}")
         else:
             params[str(method)] = {str(name): item for name, item in values.items()}
     return params
 
 
-def _read_explanation(reader: _Reader, top: Mapping[str, Any]) -> ExplanationSettings:
+def _read_explanation(reader: Reader, top: Mapping[str, Any]) -> ExplanationSettings:
     if "explanation" not in top or top["explanation"] is None:
         return ExplanationSettings()
     fields = reader.mapping(top["explanation"], "explanation", _EXPLANATION_FIELDS, "the explanation settings")
@@ -216,7 +229,7 @@ def _outside(image_path: Path, folder: Path | None) -> bool:
     return not any(image_path.is_relative_to(root) for root in _image_roots(folder))
 
 
-def _read_trials(reader: _Reader, top: Mapping[str, Any], folder: Path | None) -> tuple[Trial, ...]:
+def _read_trials(reader: Reader, top: Mapping[str, Any], folder: Path | None) -> tuple[Trial, ...]:
     trials: list[Trial] = []
     seen: dict[str, int] = {}
     for index, value in enumerate(reader.sequence(top, "trials", "", required=True)):
@@ -226,20 +239,20 @@ def _read_trials(reader: _Reader, top: Mapping[str, Any], folder: Path | None) -
             continue
         trial_id = reader.text(fields, "id", path, default=f"t{index + 1}")
         if trial_id in seen:
-            reader.problem(_join(path, "id"), f'is "{trial_id}", already the id of trials[{seen[trial_id]}]; '
+            reader.problem(join(path, "id"), f'is "{trial_id}", already the id of trials[{seen[trial_id]}]; '
                                                "give each trial its own id")
         seen[trial_id] = index
         model = reader.text(fields, "model", path, required=True)
         image = reader.text(fields, "image", path, required=True)
         image_path = _resolve_image(image, folder) if image else Path()
         if image and _outside(image_path, folder):
-            reader.problem(_join(path, "image"), f'"{image}" is outside the study\'s folder')
+            reader.problem(join(path, "image"), f'"{image}" is outside the study\'s folder')
         class_shown: str | int = "top"
         if fields.get("class") is not None:
             raw = fields["class"]
             if isinstance(raw, bool) or not isinstance(raw, (str, int)):
-                reader.problem(_join(path, "class"), f'must be "top", a class name or a class id, not '
-                                                      f"{_describe(raw)}")
+                reader.problem(join(path, "class"), f'must be "top", a class name or a class id, not '
+                                                      f"{describe(raw)}")
             else:
                 class_shown = raw.strip() if isinstance(raw, str) else raw
         method = None
@@ -253,18 +266,18 @@ def _read_trials(reader: _Reader, top: Mapping[str, Any], folder: Path | None) -
             elif isinstance(raw, list) and len(raw) >= 2 and all(isinstance(c, (str, int)) for c in raw):
                 choices = tuple(str(c).strip() for c in raw)
                 if len(set(choices)) != len(choices):
-                    reader.problem(_join(path, "choices"), "lists a class twice")
+                    reader.problem(join(path, "choices"), "lists a class twice")
             else:
-                reader.problem(_join(path, "choices"), "must be a number of top classes (at least 2) or a list of "
-                                                        f"at least 2 class names, not {_describe(raw)}")
+                reader.problem(join(path, "choices"), "must be a number of top classes (at least 2) or a list of "
+                                                        f"at least 2 class names, not {describe(raw)}")
         trials.append(Trial(id=trial_id, model=model, image=image, image_path=image_path,
                             class_shown=class_shown, method=method, choices=choices,
-                            budget=_read_budget(reader, fields.get("budget"), _join(path, "budget")),
-                            params=_read_params(reader, fields.get("params"), _join(path, "params"))))
+                            budget=_read_budget(reader, fields.get("budget"), join(path, "budget")),
+                            params=_read_params(reader, fields.get("params"), join(path, "params"))))
     return tuple(trials)
 
 
-def _read_questions(reader: _Reader, top: Mapping[str, Any]) -> tuple[Question, ...]:
+def _read_questions(reader: Reader, top: Mapping[str, Any]) -> tuple[Question, ...]:
     if "questions" not in top or top["questions"] is None:
         return DEFAULT_QUESTIONS
     questions: list[Question] = []
@@ -280,7 +293,7 @@ def _read_questions(reader: _Reader, top: Mapping[str, Any]) -> tuple[Question, 
             continue
         question_id = reader.text(fields, "id", path, required=True)
         if question_id in seen:
-            reader.problem(_join(path, "id"), f'is "{question_id}" again; give each question its own id')
+            reader.problem(join(path, "id"), f'is "{question_id}" again; give each question its own id')
         seen.add(question_id)
         kind = reader.one_of(fields, "kind", path, QUESTION_KINDS, "")
         if "kind" not in fields:
@@ -293,16 +306,16 @@ def _read_questions(reader: _Reader, top: Mapping[str, Any]) -> tuple[Question, 
             if isinstance(raw, list) and len(raw) == 2 and all(isinstance(item, str) for item in raw):
                 labels = (raw[0], raw[1])
             else:
-                reader.problem(_join(path, "labels"), "must be a list of two texts: what the lowest and the "
+                reader.problem(join(path, "labels"), "must be a list of two texts: what the lowest and the "
                                                        "highest point mean")
         options: tuple[str, ...] = ()
         if kind == "choice":
             raw_options = reader.sequence(fields, "options", path, required=True)
             options = tuple(str(option) for option in raw_options)
             if len(options) == 1:
-                reader.problem(_join(path, "options"), "has one option; give at least two")
+                reader.problem(join(path, "options"), "has one option; give at least two")
         elif fields.get("options") is not None:
-            reader.problem(_join(path, "options"), f"only applies to questions of kind choice, not {kind}")
+            reader.problem(join(path, "options"), f"only applies to questions of kind choice, not {kind}")
         questions.append(Question(
             id=question_id, kind=kind, prompt=prompt,
             required=reader.boolean(fields, "required", path, kind != "text"),

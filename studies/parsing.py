@@ -1,14 +1,13 @@
-"""Reading a study file: YAML or JSON parsed with the line of every field, and a reader that checks field
-by field and collects each problem as one sentence naming its line."""
+"""Parsing a study file: YAML or JSON, with the line of every field (studies.reader then reads it field by field)."""
 
 from __future__ import annotations
 
-import difflib
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from storage.yaml_strict import Refused, strict_loader
-from studies.schema import Problem, StudyError, field_line
+from studies.schema import Problem, StudyError
 
 
 def _field_path(parts: Sequence[str | int]) -> str:
@@ -85,7 +84,7 @@ def _depth(data: Any) -> int:
     return deepest
 
 
-def _parse(text: str, name: str, suffix: str) -> tuple[Any, dict[str, int], list[Problem]]:
+def parse_document(text: str, name: str, suffix: str) -> tuple[Any, dict[str, int], list[Problem]]:
     """The document, line numbers of its fields (where known) and problems found while parsing."""
     problems: list[Problem] = []
     if len(text) > MAX_STUDY_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_STUDY_BYTES:
@@ -133,120 +132,3 @@ def _parse(text: str, name: str, suffix: str) -> tuple[Any, dict[str, int], list
     for path, line, first in duplicates:
         problems.append(Problem(name, line, path, f"is given twice (first on line {first}); keep one"))
     return data, lines, problems
-
-
-def _suggest(value: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(value, list(known), n=1)
-    return f'; did you mean "{close[0]}"?' if close else ""
-
-
-class _Reader:
-    """Reads the parsed document field by field, collecting every problem with its line."""
-
-    def __init__(self, name: str, lines: Mapping[str, int]):
-        self.name, self.lines = name, lines
-        self.problems: list[Problem] = []
-
-    def line(self, path: str) -> int | None:
-        return field_line(self.lines, path)
-
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.name, self.line(path), path, message))
-
-    def mapping(self, value: Any, path: str, fields: Sequence[str], what: str) -> dict[str, Any]:
-        """The value as a mapping with only known fields (unknown ones are reported with a suggestion)."""
-        if not isinstance(value, dict):
-            self.problem(path, f"{'' if path else 'the study '}must be a mapping of fields ({', '.join(fields)}), "
-                               f"not {_describe(value)}")
-            return {}
-        for key in value:
-            if str(key) not in fields:
-                self.problem(_join(path, str(key)), f"is not a field of {what} (the fields are {', '.join(fields)})"
-                             f"{_suggest(str(key), fields)}")
-        return {str(key): item for key, item in value.items() if str(key) in fields}
-
-    def text(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False,
-             default: str = "") -> str:
-        if key not in data or data[key] is None:
-            if required:
-                self.problem(path, f"needs a {key}" if path else f"the study needs a {key}")
-            return default
-        value = data[key]
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.problem(_join(path, key), f"must be text, not {_describe(value)}")
-            return default
-        value = str(value).strip()
-        if required and not value:
-            self.problem(_join(path, key), "is empty")
-        return value
-
-    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int, low: int | None = None,
-                high: int | None = None) -> int:
-        if key not in data or data[key] is None:
-            return default
-        value = data[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(_join(path, key), f"must be a whole number, not {_describe(value)}")
-            return default
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            self.problem(_join(path, key), f"must be {bounds}, not {value}")
-            return default
-        return value
-
-    def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-        if key not in data or data[key] is None:
-            return default
-        if not isinstance(data[key], bool):
-            self.problem(_join(path, key), f"must be true or false, not {_describe(data[key])}")
-            return default
-        return data[key]
-
-    def one_of(self, data: Mapping[str, Any], key: str, path: str, choices: Sequence[str], default: str) -> str:
-        if key not in data or data[key] is None:
-            return default
-        value = str(data[key])
-        if value not in choices:
-            self.problem(_join(path, key), f'is "{value}"; choose one of {", ".join(choices)}'
-                                           f'{_suggest(value, choices)}')
-            return default
-        return value
-
-    def sequence(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> list[Any]:
-        if key not in data or data[key] is None:
-            if required:
-                self.problem(path, f"needs a list of {key}" if path else f"the study needs a list of {key}")
-            return []
-        value = data[key]
-        if not isinstance(value, list):
-            self.problem(_join(path, key), f"must be a list, not {_describe(value)}")
-            return []
-        if required and not value:
-            self.problem(_join(path, key), "is empty; give at least one")
-        return value
-
-
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
-def _clause(sentence: Any) -> str:
-    """Another module's sentence, to continue ours: first letter lowered, final full stop dropped."""
-    text = str(sentence).strip().rstrip(".")
-    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"{str(value).lower()}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return f"{value!r}"

@@ -1,20 +1,33 @@
-"""Precomputing a study before it opens: the model's verdict on every trial (:class:`TrialFacts`), every
+"""Precomputing a study before it opens: the model's verdict on every trial (studies.facts), every
 explanation a participant may see filled into the cache, and the reads the pages make without ever
-evaluating a model (:func:`load_facts`, :func:`is_ready`, :func:`study_explanation`, :func:`trial_image`)."""
+evaluating a model (:func:`is_ready`, :func:`study_explanation`, :func:`trial_image`).
+
+The models, the methods and the job engine are imported inside the functions that use them: they take
+seconds to import, and ``import studies`` must stay quick for the pages and the command line's help.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from explainers.progress import ProgressCallback
 from studies.checks import resolve_class
 from studies.design import PlannedTrial
-from studies.parsing import _clause
-from studies.schema import (DEFAULT_OPTION_COUNT, MAX_LISTED_CLASSES, NO_EXPLANATION, OTHER_OPTION, Study,
-                            StudyError, Trial)
+from studies.facts import StudyFacts, TrialFacts, facts_key, load_facts
+from studies.reader import clause
+from studies.schema import (
+    DEFAULT_OPTION_COUNT,
+    MAX_LISTED_CLASSES,
+    NO_EXPLANATION,
+    OTHER_OPTION,
+    Study,
+    StudyError,
+    Trial,
+)
 
 # precompute's progress: (explanations done, explanations in all, what comes next); may return a callback
 # (an explainers.progress.Progress, say) that counts the next explanation's model evaluations.
@@ -22,53 +35,6 @@ StudyProgress = Callable[[int, int, str], "ProgressCallback | None"]
 
 
 # -- what the model says: facts fixed before the study opens ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrialFacts:
-    """The model's verdict on a trial's image and where each condition's explanation is cached."""
-
-    trial_id: str
-    model: str
-    weights_digest: str
-    image_digest: str
-    prediction_id: int
-    prediction: str
-    probability: float
-    class_shown_id: int
-    class_shown: str
-    reveal_class: bool  # the page may name the class shown; not when it is the prediction (the answer)
-    options: tuple[str, ...]  # forward simulation's answers
-    shuffle_options: bool  # top-k options are shuffled per participant so their order does not give rank away
-    keys: Mapping[str, str]  # condition → cache key of its explanation
-
-
-@dataclass(frozen=True)
-class StudyFacts:
-    study_id: str
-    study_digest: str
-    trials: Mapping[str, TrialFacts]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"study_id": self.study_id, "study_digest": self.study_digest,
-                "trials": {trial_id: {**facts.__dict__, "options": list(facts.options), "keys": dict(facts.keys)}
-                           for trial_id, facts in self.trials.items()}}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "StudyFacts":
-        trials = {trial_id: TrialFacts(**{**values, "options": tuple(values["options"])})
-                  for trial_id, values in data["trials"].items()}
-        return cls(data["study_id"], data["study_digest"], trials)
-
-
-def facts_key(study: Study) -> str:
-    return f"study-facts:{study.id}:{study.digest}"
-
-
-def load_facts(study: Study, cache: Any) -> StudyFacts | None:
-    """The facts that :func:`precompute` stored for this version of the study, or None (never computes)."""
-    stored = cache.get_json(facts_key(study))
-    return None if stored is None else StudyFacts.from_json(stored)
 
 
 def _options(trial: Trial, class_names: Sequence[str], probs: Any) -> tuple[tuple[str, ...], bool]:
@@ -84,7 +50,7 @@ def _options(trial: Trial, class_names: Sequence[str], probs: Any) -> tuple[tupl
 
 
 def _unexplainable(study: Study, index: int, condition: str, error: Exception) -> StudyError:
-    return StudyError([study.problem(f"trials[{index}]", f"cannot be explained with {condition}: {_clause(error)}")])
+    return StudyError([study.problem(f"trials[{index}]", f"cannot be explained with {condition}: {clause(error)}")])
 
 
 def _request(study: Study, index: int, condition: str, classifier: Any, image: Any, shown: int) -> Any:
@@ -172,8 +138,7 @@ def precompute(study: Study, cache: Any, *, progress: StudyProgress | None = Non
 
     facts = compute_facts(study, classifier_for)
     cache.put_json(facts_key(study), facts.to_json())  # before the explanations, so is_ready can count them
-    own_engine = engine is None
-    engine = Engine(cache=cache) if own_engine else engine
+    runner = engine if engine is not None else Engine(cache=cache)
     planned = []
     for index, trial in enumerate(study.trials):
         for condition in study.conditions_for(trial):
@@ -183,7 +148,7 @@ def precompute(study: Study, cache: Any, *, progress: StudyProgress | None = Non
             image = load_image(trial.image_path)
             request = _request(study, index, condition, classifier_for(trial.model), image, shown.class_shown_id)
             label = f"{condition} on {trial.id} ({trial.model}, {Path(trial.image).name}, class {shown.class_shown})"
-            job = None if cache.get(request) is not None else engine.submit(request, image)
+            job = None if cache.get(request) is not None else runner.submit(request, image)
             planned.append((index, condition, label, job))
     computed = cached = 0
     try:
@@ -205,8 +170,8 @@ def precompute(study: Study, cache: Any, *, progress: StudyProgress | None = Non
         for *_, job in planned:
             if job is not None and not job.done:
                 job.cancel()
-        if own_engine:
-            engine.close()
+        if engine is None:  # our own, not the caller's
+            runner.close()
     if progress is not None:
         progress(len(planned), len(planned), "done")
     return PrecomputeReport(facts, computed, cached, time.perf_counter() - started)

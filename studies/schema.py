@@ -4,9 +4,10 @@ file, and the errors a study file or a participant's answers can raise."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 NO_EXPLANATION = "none"  # the control condition: the image without an explanation
 QUESTION_KINDS = ("forward_simulation", "likert", "percent", "choice", "text")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from studies.schema import NO_EXPLANATION, Study
 from studies.store import StudyStore, as_number
@@ -109,8 +110,8 @@ def summarise(study: Study, store: StudyStore) -> dict[str, Any]:
             trial_seconds[(row["participant"], row["trial_position"])] = (row["condition"], row["seconds"])
     timing = []
     for condition in conditions:
-        per_trial = [{"participant": key[0], "seconds": seconds} for key, (c, seconds) in trial_seconds.items()
-                     if c == condition]
+        per_trial: list[dict[str, Any]] = [{"participant": key[0], "seconds": seconds}
+                                           for key, (c, seconds) in trial_seconds.items() if c == condition]
         means, count = _per_participant_means(per_trial, lambda row: row["seconds"])
         low, high = t_interval(means)
         seconds = [row["seconds"] for row in per_trial]

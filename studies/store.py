@@ -11,10 +11,12 @@ import re
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Mapping, Sequence, TextIO
+from typing import Any, TextIO
 
 import storage
 from storage import connect, transaction
@@ -134,7 +136,7 @@ def new_participant_id() -> str:
 def normalise_id(text: str) -> str:
     """An id as typed back: case, spaces and dashes ignored, and I/L read as 1, O as 0."""
     cleaned = re.sub(r"[\s-]", "", str(text)).upper()
-    return cleaned.translate(str.maketrans({"I": "1", "L": "1", "O": "0"}))
+    return cleaned.translate(str.maketrans("ILO", "110"))
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,7 @@ class StudyStore:
             db.executescript(_STORE_SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA_VERSION),))
 
-    def _open(self) -> ContextManager[sqlite3.Connection]:
+    def _open(self) -> AbstractContextManager[sqlite3.Connection]:
         # FULL: a committed answer survives a power cut; foreign keys keep answers tied to a participant.
         return connect(self.path, synchronous="FULL", foreign_keys=True)
 
@@ -329,7 +331,7 @@ class StudyStore:
                 "class_shown": planned.class_shown, "prediction": planned.prediction, "condition": condition,
                 "question": question, "kind": kind, "value": value,
                 "correct": None if correct is None else bool(correct), "seconds": seconds,
-                "answered_at": datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds"),
+                "answered_at": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
             })
         return result
 

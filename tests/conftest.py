@@ -54,7 +54,7 @@ def _run_until_the_jobs_are_done(original):
     return run
 
 
-AppTest._run = _run_until_the_jobs_are_done(AppTest._run)
+AppTest._run = _run_until_the_jobs_are_done(AppTest._run)  # type: ignore[method-assign]  # patched on purpose
 SAMPLES = ROOT / "assets" / "samples"
 
 

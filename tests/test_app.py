@@ -76,7 +76,7 @@ def png_bytes(array: np.ndarray) -> bytes:
 def test_uploaded_image_is_explained() -> None:
     app = start(model_name="digits_cnn", image_source="Upload")
     digit = np.asarray(Image.open(ROOT / "assets" / "samples" / "digits" / "digit_4.png").convert("L"))
-    app.sidebar.get("file_uploader")[0].set_value(("four.png", png_bytes(digit), "image/png"))
+    app.sidebar.file_uploader[0].set_value(("four.png", png_bytes(digit), "image/png"))
     app.run()
     assert not app.exception, app.exception
     assert "says **4**" in markdown_text(app)
@@ -86,7 +86,7 @@ def test_uploaded_image_is_explained() -> None:
                                         ("cut.png", png_bytes(np.zeros((64, 64, 3), np.uint8))[:60])])
 def test_bad_upload_gets_one_sentence_and_the_app_keeps_running(name, data) -> None:
     app = start(model_name="digits_cnn", image_source="Upload")
-    app.sidebar.get("file_uploader")[0].set_value((name, data, "image/png"))
+    app.sidebar.file_uploader[0].set_value((name, data, "image/png"))
     app.run()
     assert not app.exception, app.exception
     messages = [message.value for message in app.info]

@@ -2,8 +2,8 @@
 
 The worst cases an attacker found are decoded in a subprocess each, whose peak resident memory must stay
 under 1 GB (``ru_maxrss``, read as VmHWM where Linux has it: its ``ru_maxrss`` starts at the parent's peak,
-carried over fork and exec, and pytest's own peak is not the decoder's); hypothesis then mutates small valid images and study files, and
-``load_image`` / ``parse_study`` may only succeed or raise their own one-sentence error.
+carried over fork and exec, and pytest's own peak is not the decoder's); hypothesis then mutates small valid
+images and study files, and ``load_image`` / ``parse_study`` may only succeed or raise their own one-sentence error.
 """
 
 from __future__ import annotations
@@ -197,7 +197,8 @@ def _seeds() -> list[bytes]:
     return [_encode(rgb, "PNG"), _encode(rgb, "JPEG", quality=90), _encode(rgb, "TIFF"), _encode(rgb, "BMP"),
             _encode(rgb, "WEBP"), _encode(rgb.convert("RGBA"), "PNG"), _encode(rgb.convert("P"), "PNG"),
             _encode(gray16, "PNG"), _encode(gray16, "TIFF"), _encode(floats, "TIFF"),
-            _encode(rgb.convert("CMYK"), "TIFF"), _encode(rgb.convert("L"), "JPEG"), _encode(rgb, "WEBP", lossless=True)]
+            _encode(rgb.convert("CMYK"), "TIFF"), _encode(rgb.convert("L"), "JPEG"),
+            _encode(rgb, "WEBP", lossless=True)]
 
 
 SEEDS = _seeds()

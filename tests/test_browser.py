@@ -175,10 +175,14 @@ class Traffic:
         self.urls.append(socket.url)
         socket.on("framereceived", lambda payload: setattr(self, "received", self.received + len(payload)))
 
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text)
+
     def watch(self, page) -> None:
         page.on("request", lambda request: self.urls.append(request.url))
         page.on("websocket", self._socket)
-        page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
+        page.on("console", self._console)
         page.on("pageerror", lambda error: self.console_errors.append(f"page error: {error}"))
 
     def check(self) -> None:
@@ -360,7 +364,8 @@ def test_the_browser_draws_the_overlay_the_grid_png_draws(browser) -> None:
     shapley = np.random.default_rng(0).normal(0, 1, int(segments.max()) + 1)
     values = (shapley / np.bincount(segments.ravel()))[segments].astype(np.float32)
     shown = shown_map(values, segments)  # what the panel colours: each superpixel's total, in percentage points
-    limit, edges, sent = float(np.abs(shown).max()), find_boundaries(segments), set()
+    limit, edges = float(np.abs(shown).max()), find_boundaries(segments)
+    sent: set[str] = set()
     body = image_panel(cat, sent=sent) + "".join(
         overlay_panel(cat, values, limit=limit, opacity=opacity, segments=segments, outlines=outlines, sent=sent)
         for opacity, outlines in ((0.7, None), (0.4, edges)))
@@ -413,7 +418,8 @@ def test_study_link_consent_and_one_trial(server: str, browser, clock: Clock) ->
             if now != state:
                 state, settled = now, time.monotonic()
             page.wait_for_timeout(100)
-        assert state is not None and (state[0] > 0) == (state[1] > 0), \
+        assert state is not None  # the loop runs at least once (its deadline is 30 s away), so state is set
+        assert (state[0] > 0) == (state[1] > 0), \
             f"trial 2: map shown {state[0]}, trust question {state[1]} (radio groups {state[2]})"
         page.screenshot(path=str(ARTEFACTS / "5_study_trial_2.png"), full_page=True)
         traffic.check()

@@ -1,5 +1,6 @@
-"""The cache fails soft: a corrupt or deleted index, a read-only folder, a full disk, concurrent writers of one
-key and identical requests in flight never cost a traceback, lost work or a wrong explanation."""
+"""The cache fails soft: a corrupt or deleted index, a read-only folder, a full disk and concurrent writers of one
+key never cost a traceback, lost work or a wrong explanation. (Identical requests in flight share one job of the
+job engine: tests/test_jobs.py.)"""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import numpy as np
 import pytest
 
 import explainers.cache as cache_module
-import explainers.request as request_module
 from cli.main import main
 from explainers.cache import READ_ONLY_ENV, SHARED, ExplanationCache
 from explainers.images import InputImage
@@ -27,25 +27,6 @@ from explainers.request import build_request, run_cached
 
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE_SECONDS = 120  # every loop below stops by count, and by this at the latest
-
-
-class Counting:
-    """Counts the model's predict calls (as in tests/test_cache.py), from any thread."""
-
-    def __init__(self, classifier):
-        self.classifier, self.calls, self.original = classifier, 0, classifier.predict
-        self.lock = threading.Lock()
-
-    def __enter__(self):
-        def counted(images, batch_size=None):
-            with self.lock:
-                self.calls += 1
-            return self.original(images, batch_size)
-        self.classifier.predict = counted
-        return self
-
-    def __exit__(self, *exc):
-        self.classifier.predict = self.original
 
 
 def request_for(model, image, seed: int = 0):
@@ -138,11 +119,13 @@ def test_a_read_only_cache_serves_hits_and_stores_nothing(tmp_path, monkeypatch,
     first, _ = run(cache, digits_model, digit_seven)
     used = cache.entries()[0].last_used
     files = npz_files(cache)
-    for read_only in (ExplanationCache(cache.folder, read_only=True), "environment"):
-        if read_only == "environment":
+    for how in ("argument", "environment"):
+        if how == "environment":
             monkeypatch.setenv(READ_ONLY_ENV, "1")
             read_only = ExplanationCache(cache.folder)
-        assert read_only.read_only and "read-only" in read_only.warning
+        else:
+            read_only = ExplanationCache(cache.folder, read_only=True)
+        assert read_only.read_only and read_only.warning is not None and "read-only" in read_only.warning
         hit, cached = run(read_only, digits_model, digit_seven)
         assert cached
         np.testing.assert_array_equal(hit.values, first.values)
@@ -177,7 +160,7 @@ def check_real_read_only(folder: Path, lock, digits_model, digit_seven) -> None:
     lock(folder, True)
     try:
         cache = ExplanationCache(folder)
-        assert cache.read_only and "read-only" in cache.warning
+        assert cache.read_only and cache.warning is not None and "read-only" in cache.warning
         hit, cached = run(cache, digits_model, digit_seven)
         assert cached
         np.testing.assert_array_equal(hit.values, first.values)
@@ -240,7 +223,8 @@ def test_a_full_disk_returns_the_explanation_with_a_warning_and_leaves_no_file(t
         monkeypatch.setattr(os, where.split(".")[1], no_space)
         explanation, cached = run(cache, digits_model, digit_seven)
     np.testing.assert_allclose(explanation.values, reference.values)
-    assert not cached and "full" in cache.warning and str(cache.folder) in cache.warning
+    assert not cached and cache.warning is not None
+    assert "full" in cache.warning and str(cache.folder) in cache.warning
     assert not list(cache.blobs.glob("*.tmp"))
     assert npz_files(cache) == before  # the file of the entry that could not be indexed is gone too
     monkeypatch.undo()
@@ -297,7 +281,8 @@ def test_two_threads_rewriting_one_key_never_make_a_reader_drop_it(tmp_path, dig
     assert not failures and reads > 0
     with sqlite3.connect(reader.path) as db:
         assert npz_files(reader) == {db.execute("SELECT file FROM entries").fetchone()[0]}  # replaced ones gone
-    assert reader.get(request).seconds in {float(2 * i + w) for i in range(50) for w in range(2)}
+    stored = reader.get(request)
+    assert stored is not None and stored.seconds in {float(2 * i + w) for i in range(50) for w in range(2)}
 
 
 WRITER_SCRIPT = """
@@ -342,67 +327,3 @@ def test_a_replaced_entry_keeps_one_file_and_delete_removes_it(tmp_path, digits_
     assert cache.delete(request.key) and request.key not in cache and not cache.delete(request.key)
     assert len(npz_files(cache)) == 1 and run(cache, digits_model, digit_seven, seed=1)[1]
 
-
-# -- identical requests in flight -------------------------------------------------------------------------------
-
-def test_eight_identical_requests_at_once_are_computed_once(tmp_path, digits_model, digit_seven) -> None:
-    with Counting(digits_model) as one:
-        reference, _ = run(ExplanationCache(tmp_path / "reference"), digits_model, digit_seven)
-    cache = ExplanationCache(tmp_path / "cache")
-    start = threading.Barrier(8, timeout=DEADLINE_SECONDS)
-    results: list = [None] * 8
-
-    def ask(index: int) -> None:
-        start.wait()
-        results[index] = run(cache, digits_model, digit_seven)
-
-    with Counting(digits_model) as eight:
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(DEADLINE_SECONDS)
-    assert all(result is not None for result in results)
-    assert eight.calls == one.calls > 0
-    assert sorted(cached for _, cached in results) == [False] + [True] * 7
-    for explanation, _ in results:
-        np.testing.assert_allclose(explanation.values, reference.values)
-    assert request_module._IN_FLIGHT == {}
-
-
-def test_a_cancelled_computation_releases_the_callers_waiting_for_it(tmp_path, digits_model, digit_seven) -> None:
-    class Cancelled(Exception):
-        """Stands in for Streamlit's StopException / RerunException."""
-
-    cache = ExplanationCache(tmp_path / "cache")
-    started, proceed = threading.Event(), threading.Event()
-    outcome: dict[str, object] = {}
-
-    def cancelled_progress(done: int, total: int) -> None:
-        started.set()
-        proceed.wait(DEADLINE_SECONDS)
-        raise Cancelled()
-
-    def first() -> None:
-        try:
-            run(cache, digits_model, digit_seven, progress=cancelled_progress)
-        except Cancelled:
-            outcome["first"] = "cancelled"
-
-    seen: list[tuple[int, int]] = []
-
-    def second() -> None:
-        outcome["second"] = run(cache, digits_model, digit_seven, progress=lambda d, t: seen.append((d, t)))
-
-    leader = threading.Thread(target=first)
-    leader.start()
-    assert started.wait(DEADLINE_SECONDS)
-    waiter = threading.Thread(target=second)
-    waiter.start()
-    time.sleep(0.5)  # the second caller is waiting for the first now
-    proceed.set()
-    leader.join(DEADLINE_SECONDS)
-    waiter.join(DEADLINE_SECONDS)
-    assert not leader.is_alive() and not waiter.is_alive()
-    assert outcome["first"] == "cancelled" and outcome["second"][1] is False  # computed by the second itself
-    assert seen and request_module._IN_FLIGHT == {} and run(cache, digits_model, digit_seven)[1]

@@ -69,9 +69,9 @@ def test_the_worked_example_is_read(folder: Path) -> None:
     assert card.name == "tumour_resnet18" and card.format == "safetensors"
     assert card.architecture == "torchvision/resnet18" and card.weights == (folder / "tumour_resnet18.safetensors")
     assert card.classes == ("glioma", "meningioma", "notumor", "pituitary")
-    assert card.class_words == {"notumor": "no tumour"} and card.clinical and card.output == "log-odds"
+    assert card.class_words == {"notumor": "no tumour"} and card.clinical and card.policy.output == "log-odds"
     assert card.preprocessing.resize == "center_crop" and card.preprocessing.resize_shorter_side == 256
-    assert card.preprocessing.std == (0.229, 0.224, 0.225) and card.input_kind == "mri"
+    assert card.preprocessing.std == (0.229, 0.224, 0.225) and card.policy.kind == "mri"
 
 
 def test_a_classes_file_and_an_onnx_card(folder: Path) -> None:

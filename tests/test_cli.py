@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def test_a_sampled_explanation_carries_its_error_bars_to_the_json_and_the_npz(tm
                  "--out", str(out)]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     saved = Explanation.load(out)
+    assert saved.segment_errors is not None and saved.segment_values is not None and saved.segments is not None
     assert saved.segment_errors.shape == saved.segment_values.shape == (2, saved.segments.max() + 1)
     assert np.all(saved.segment_errors >= 0) and np.all(np.isfinite(saved.segment_errors))
     expected = max(np.linalg.norm(e) / np.linalg.norm(v) for e, v in zip(saved.segment_errors, saved.segment_values))
@@ -128,6 +130,7 @@ def test_explain_accepts_every_method_and_its_parameters(method, budget, extra, 
     if "--estimator" in extra:
         assert report["params"]["estimator"] == extra[extra.index("--estimator") + 1]
     if method in ("permutation", "kernel", "exact", "owen"):
+        assert saved.segments is not None and saved.segment_values is not None
         assert saved.segments.shape == (28, 28) and saved.segment_values.shape[0] == 2
 
 
@@ -142,6 +145,10 @@ def test_the_estimator_flag_offers_every_kernel_estimator() -> None:
     from cli.main import build_parser
     from explainers.methods.kernel import ESTIMATORS
 
-    explain = build_parser()._subparsers._group_actions[0].choices["explain"]
+    groups = build_parser()._subparsers
+    assert groups is not None
+    commands = groups._group_actions[0]
+    assert isinstance(commands, argparse._SubParsersAction)
+    explain = commands.choices["explain"]
     KERNEL_ESTIMATORS = next(a.choices for a in explain._actions if "--estimator" in a.option_strings)
     assert KERNEL_ESTIMATORS == ESTIMATORS

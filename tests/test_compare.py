@@ -116,7 +116,7 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
     assert "ρ = 1.00" in charts[-1].proto.body and 'class="sx-matrix"' in charts[-1].proto.body
     captions = [c.value for c in app.caption if c.value.startswith("deletion")]
     assert len(captions) == 9 and all("random" in c for c in captions)
-    assert [b.label for b in app.get("download_button")] == [
+    assert [b.label for b in app.download_button] == [
         "Grid (PNG)", "Explanations (.npz, zip)", "Per-superpixel values (CSV)", "Scores (CSV)", "Report (PDF)"]
     def no_model(*args, **kwargs):
         raise AssertionError("the cached grid evaluated the model")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from models.classifier import ProbabilityModel, ScaleShift
 
 SIZE = 48  # the smallest that every architecture below pools down without an empty feature map
 # Explained: every layer is covered by a DeepLIFT rule here.
-EXPLAINED = {
+EXPLAINED: dict[str, dict[str, Any]] = {
     "resnet18": {},
     "mobilenet_v3_small": {},  # Hardswish, squeeze-excite with Hardsigmoid
     "efficientnet_b0": {},  # SiLU, squeeze-excite with Sigmoid, stochastic depth

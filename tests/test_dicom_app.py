@@ -33,7 +33,7 @@ def upload(name: str, data: bytes, model: str = TUMOUR, **state) -> AppTest:
     for key, value in state.items():
         app.session_state[key] = value
     app.run()
-    app.sidebar.get("file_uploader")[0].set_value((name, data, "application/dicom"))
+    app.sidebar.file_uploader[0].set_value((name, data, "application/dicom"))
     return app.run()
 
 

@@ -41,7 +41,9 @@ def test_samples_classified_as_named(model: DigitsCNN) -> None:
         with Image.open(path) as img:
             assert img.mode == "L" and img.size == (28, 28)
             arrays.append(np.asarray(img.convert("L"), dtype=np.float32) / 255.0)
-        expected.append(int(re.fullmatch(r"digit_(\d)\.png", path.name).group(1)))
+        match = re.fullmatch(r"digit_(\d)\.png", path.name)
+        assert match is not None
+        expected.append(int(match.group(1)))
     batch = torch.from_numpy(np.stack(arrays)).unsqueeze(1)
     assert batch.shape == (len(paths), 1, 28, 28)
     # White ink on black: the border is dark.

@@ -121,7 +121,7 @@ def test_hover_shows_plus_minus_and_dots_mark_uncertain_regions():
 
 
 @pytest.mark.parametrize("method, estimator", [("kernel", "stratified"), ("kernel", "adjusted"), ("permutation", None)])
-def test_budget_auto_stops_at_the_target_and_never_beyond_the_budget(method, estimator):
+def test_budget_auto_stops_at_the_target_and_never_beyond_the_budget(method: str, estimator: str | None) -> None:
     from explainers.images import load_image
     from explainers.methods import get_method
     from explainers.progress import Progress

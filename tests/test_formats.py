@@ -105,13 +105,13 @@ def test_the_uploaders_offer_every_extension_of_the_registry(app: AppTest) -> No
     app.session_state["image_source"] = "Upload"
     app.run()
     assert not app.exception, app.exception
-    [uploader] = app.sidebar.get("file_uploader")
+    [uploader] = app.sidebar.file_uploader
     assert set(formats.extensions()) <= allowed(uploader)
     assert all(fmt.name in uploader.label for fmt in formats.FORMATS), uploader.label
 
     app.session_state["worklist_source"] = "Files or a zip"
     app.switch_page("app_pages/scans.py").run()
     assert not app.exception, app.exception
-    [scans] = [found for found in app.get("file_uploader") if found.accept_multiple_files]
+    [scans] = [found for found in app.file_uploader if found.accept_multiple_files]
     assert set(formats.extensions()) | {"zip"} <= allowed(scans)
     assert all(fmt.name in scans.label for fmt in formats.FORMATS), scans.label

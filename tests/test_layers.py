@@ -1,10 +1,9 @@
 """House rules about structure, enforced here rather than by memory (see README's Layout):
 
-Arrows point down only: app.py and app_pages/ → ui/ → viz/, cli/ → viz/ (the PDF report), studies/ → jobs/ →
-explainers/, models/ →
-storage/.
-explainers/ types against a Classifier protocol and imports neither models/ nor studies/; storage/ imports
-nothing of ours. ALLOWED below is the rule itself.
+Arrows point down only: app.py and app_pages/ → ui/ → service/ → viz/, cli/ → service/, studies/ → jobs/ →
+explainers/, models/ → storage/; ui/ and cli/ → signin/. explainers/ types against a Classifier protocol and
+imports neither models/ nor studies/; storage/ and signin/ import nothing of ours. ALLOWED below is the rule
+itself.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"app", "app_pages", "ui", "cli", "viz", "studies", "jobs", "explainers", "models", "storage", "signin",
-        "bench", "tests"}
+OURS = {"app", "app_pages", "ui", "cli", "service", "viz", "studies", "jobs", "explainers", "models", "storage",
+        "signin", "bench", "tests"}
 # The packages each one may import from (besides itself and third-party packages).
 ALLOWED = {
     "storage": set(),
@@ -28,18 +27,20 @@ ALLOWED = {
     "jobs": {"explainers", "models", "storage"},
     "studies": {"jobs", "explainers", "models", "storage"},
     "viz": {"studies", "explainers", "storage"},
-    "cli": {"studies", "jobs", "viz", "explainers", "models", "storage", "signin"},
-    "ui": {"viz", "studies", "jobs", "explainers", "models", "storage", "signin"},
-    "app_pages": {"ui", "viz", "studies", "jobs", "explainers", "models", "storage", "signin"},
+    # Compare's requests, grid, ranking, downloads and report, for the pages, ui and the command line alike.
+    "service": {"viz", "studies", "jobs", "explainers", "models", "storage"},
+    "cli": {"service", "studies", "jobs", "viz", "explainers", "models", "storage", "signin"},
+    "ui": {"service", "viz", "studies", "jobs", "explainers", "models", "storage", "signin"},
+    "app_pages": {"ui", "service", "viz", "studies", "jobs", "explainers", "models", "storage", "signin"},
 }
-NO_STREAMLIT = ("storage", "signin", "models", "explainers", "jobs", "studies", "viz", "cli")
+NO_STREAMLIT = ("storage", "signin", "models", "explainers", "jobs", "studies", "viz", "service", "cli")
 # `python -m explainers` keeps working: a two-line shim that hands over to cli (nothing imports it).
 SHIMS = {ROOT / "explainers" / "__main__.py"}
 MAX_LINES = 400
 
 
 def imported_roots(path: Path) -> set[str]:
-    roots = set()
+    roots: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in node.names)
@@ -86,3 +87,4 @@ def test_explainers_never_loads_models_or_studies() -> None:
             "sys.exit(1 if any(m.split('.')[0] in ('models', 'studies', 'ui', 'cli', 'viz') for m in sys.modules) "
             "else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+

@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from explainers.request import explain, for_classes
-from explainers.explanation import top_classes
-from explainers.images import load_image
-from explainers.methods import ParameterError, all_methods, get_method
+from explainers.request import explain
+from explainers.explanation import Explanation, top_classes
+from explainers.methods import ParameterError, all_methods
 from explainers.superpixels import slic_segments
 from models import Classifier, get_spec, load_classifier
 
-METHODS = sorted(method.name for method in all_methods())  # every registered method, each at its smoke budget
 # A 10-player game on the digit: small enough to enumerate in a blink on the real digits model.
 TEN_PLAYERS = {"segments": 10, "sigma": 0.0, "compactness": 10.0}
 
@@ -30,11 +28,17 @@ class CallCounter:
         def counted(images, batch_size=None):
             self.calls += len(np.asarray(images).reshape(-1, *self.classifier.spec.input_size, 3))
             return self.original(images, batch_size)
-        self.classifier.predict = counted
+        self.classifier.predict = counted  # type: ignore[method-assign]  # counting calls on this instance
         return self
 
     def __exit__(self, *exc) -> None:
-        self.classifier.predict = self.original
+        self.classifier.predict = self.original  # type: ignore[method-assign]  # the original again
+
+
+def every_class(e: Explanation) -> np.ndarray:
+    """C × S values of every class: a superpixel method's, which always has them."""
+    assert e.segment_values_all is not None
+    return e.segment_values_all
 
 
 def test_every_method_declares_checked_parameters() -> None:
@@ -47,17 +51,18 @@ def test_every_method_declares_checked_parameters() -> None:
             assert param.help.endswith(".") and param.coerce(param.default) == param.default
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_every_method_adds_up_on_the_digits_model(digits_model, digit_seven, method) -> None:
-    declared = get_method(method)
-    params = TEN_PLAYERS if declared.uses_segments else {}
-    e = explain(digits_model, digit_seven, method, top_k=2, max_evals=declared.smoke_budget, params=params)
-    assert e.class_names[0] == "7" and e.values.shape == (2, 28, 28)
-    gap = np.abs(e.probs[e.classes] - e.base_values).max()
-    if declared.exactly_additive:
-        assert e.additivity_error <= max(1e-3 * gap, 1e-6)
-    else:  # a Monte Carlo estimate: close, not exact
-        assert e.additivity_error < 0.25 * gap
+def test_monte_carlo_methods_add_up_better_with_more_samples(digits_model, digit_seven) -> None:
+    # Every method adds up exactly where it says so (tests/test_registry_smoke.py); the others nearly, closer
+    # the more they sample: on the digit, GradientSHAP's gap is 0.5 to 1.5 of the change at 8 samples.
+    for declared in (method for method in all_methods() if not method.exactly_additive):
+        def relative_error(budget: int) -> float:
+            errors = []
+            for seed in range(3):
+                e = explain(digits_model, digit_seven, declared.name, top_k=2, max_evals=budget, seed=seed)
+                errors.append(e.additivity_error / np.abs(e.probs[e.classes] - e.base_values).max())
+            return float(np.mean(errors))
+        few, many = relative_error(declared.smoke_budget), relative_error(32 * declared.smoke_budget)
+        assert many < 0.25 and many < 0.5 * few, (declared.name, few, many)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +76,7 @@ def test_the_ten_player_game_really_has_ten_players(ten_player_exact) -> None:
 
 def test_kernel_at_full_enumeration_equals_exact(digits_model, digit_seven, ten_player_exact) -> None:
     kernel = explain(digits_model, digit_seven, "kernel", top_k=10, max_evals=1024, params=TEN_PLAYERS)
-    np.testing.assert_allclose(kernel.segment_values_all, ten_player_exact.segment_values_all, atol=1e-6)
+    np.testing.assert_allclose(every_class(kernel), ten_player_exact.segment_values_all, atol=1e-6)
 
 
 @pytest.mark.parametrize("method", ["kernel", "permutation"])
@@ -80,8 +85,8 @@ def test_sampling_methods_approach_exact_as_the_budget_grows(digits_model, digit
     exact = ten_player_exact.segment_values_all[7]
     errors = []
     for budget in (42, 168, 672):
-        runs = [explain(digits_model, digit_seven, method, top_k=1, max_evals=budget, seed=seed,
-                        params=TEN_PLAYERS).segment_values_all[7] for seed in range(3)]
+        runs = [every_class(explain(digits_model, digit_seven, method, top_k=1, max_evals=budget, seed=seed,
+                                    params=TEN_PLAYERS))[7] for seed in range(3)]
         errors.append(np.median([np.linalg.norm(run - exact) / np.linalg.norm(exact) for run in runs]))
     assert errors[-1] < errors[0] and errors[-1] < 0.1, errors
 
@@ -100,8 +105,9 @@ def test_changing_the_explained_class_calls_the_model_no_more(digits_model, digi
     with CallCounter(digits_model) as counter:
         e = explain(digits_model, digit_seven, "kernel", top_k=1, max_evals=100, params={"segments": 12})
         used = counter.calls
-        others = [for_classes(e, digits_model, [c]) for c in range(10)]
-        wider = for_classes(e, digits_model, top_classes(e.probs, 5))
+        others = [e.for_classes(np.array([c]), (digits_model.class_names[c],)) for c in range(10)]
+        five = top_classes(e.probs, 5)
+        wider = e.for_classes(five, tuple(digits_model.class_names[c] for c in five))
         assert counter.calls == used
     assert e.n_evals <= 100 and [o.class_names[0] for o in others] == [str(d) for d in range(10)]
     assert all(o.additivity_error < 1e-5 for o in others) and wider.values.shape == (5, 28, 28)
@@ -142,16 +148,6 @@ def test_gradient_on_an_intermediate_layer_keeps_its_sum(digits_model, digit_sev
     assert e.values.shape == (2, 28, 28) and e.params["layer_module"].startswith("network.")
     gap = np.abs(e.probs[e.classes] - e.base_values).max()
     assert e.additivity_error < 0.3 * gap  # a Monte Carlo estimate in the layer's space
-
-
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "brain_tumor_vgg16"])
-def test_deep_adds_up_on_the_real_offline_models(name, chelsea) -> None:
-    classifier = load_classifier(name)
-    image = chelsea if name == "efficientnet_lite0" else load_image("assets/samples/mri/Te-me_0017.jpg").pixels
-    e = explain(classifier, image, "deep", top_k=2, max_evals=2)  # the tumour model's default: log-odds
-    assert e.output == classifier.spec.output
-    gap = np.abs(e.outputs() - e.base_values)
-    assert gap.max() > 1e-3 and e.additivity_error <= 1e-3 * gap.max()
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v3_large"])
@@ -208,14 +204,14 @@ def test_our_rescale_rule_equals_shaps_deep_explainer_where_shap_works() -> None
 def test_paired_kernel_estimator_is_exact_at_full_enumeration(digits_model, digit_seven, ten_player_exact) -> None:
     paired = explain(digits_model, digit_seven, "kernel", top_k=10, max_evals=1024,
                      params={**TEN_PLAYERS, "estimator": "paired"})
-    np.testing.assert_allclose(paired.segment_values_all, ten_player_exact.segment_values_all, atol=1e-6)
+    np.testing.assert_allclose(every_class(paired), ten_player_exact.segment_values_all, atol=1e-6)
     assert paired.params["estimator"] == "paired"
 
 
 def test_paired_kernel_estimator_converges_and_reproduces(digits_model, digit_seven, ten_player_exact) -> None:
     exact = ten_player_exact.segment_values_all[7]
-    runs = {budget: [explain(digits_model, digit_seven, "kernel", top_k=1, max_evals=budget, seed=seed,
-                             params={**TEN_PLAYERS, "estimator": "paired"}).segment_values_all[7]
+    runs = {budget: [every_class(explain(digits_model, digit_seven, "kernel", top_k=1, max_evals=budget, seed=seed,
+                                         params={**TEN_PLAYERS, "estimator": "paired"}))[7]
                      for seed in (0, 0, 1)] for budget in (42, 672)}
     np.testing.assert_array_equal(runs[42][0], runs[42][1])
     error = {b: np.linalg.norm(r[2] - exact) / np.linalg.norm(exact) for b, r in runs.items()}
@@ -227,7 +223,7 @@ def test_stratified_and_adjusted_estimators_are_exact_at_full_enumeration(estima
                                                                           ten_player_exact) -> None:
     result = explain(digits_model, digit_seven, "kernel", top_k=3, max_evals=1024,
                      params={**TEN_PLAYERS, "estimator": estimator})
-    np.testing.assert_allclose(result.segment_values_all, ten_player_exact.segment_values_all, atol=1e-6)
+    np.testing.assert_allclose(every_class(result), ten_player_exact.segment_values_all, atol=1e-6)
     assert result.n_evals == 1024
 
 
@@ -254,7 +250,8 @@ def test_adjusted_estimator_adds_up_reproduces_and_beats_shap_on_the_digit(digit
     def error(estimator: str, seed: int) -> tuple[float, np.ndarray]:
         result = explain(digits_model, digit_seven, "kernel", top_k=1, max_evals=200, seed=seed,
                          params={**TEN_PLAYERS, "estimator": estimator})
-        values = result.segment_values_all[7]
+        values = every_class(result)[7]
+        assert result.base_values_all is not None  # a superpixel method keeps every class's base value
         assert values.sum() == pytest.approx(result.probs[7] - result.base_values_all[7], abs=1e-6)
         return float(np.linalg.norm(values - exact) / np.linalg.norm(exact)), values
 

@@ -112,7 +112,7 @@ def test_the_models_page_adds_an_uploaded_card_and_refuses_a_pickle(tmp_path: Pa
     assert not app.exception, app.exception
 
     def submit(card_bytes: bytes, files: list[tuple[str, bytes]]) -> None:
-        uploaders = {uploader.label: uploader for uploader in app.get("file_uploader")}
+        uploaders = {uploader.label: uploader for uploader in app.file_uploader}
         uploaders["Model card (.yaml)"].set_value(("card.yaml", card_bytes, "application/x-yaml"))
         uploaders["Its weights (.safetensors or .onnx) and classes file, if any"].set_value(
             [(name, data, "application/octet-stream") for name, data in files])

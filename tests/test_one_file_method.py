@@ -33,7 +33,7 @@ class Uniform(PixelMethod):
     budget_meaning = "evaluations"
 
     def attribute(self, classifier: Any, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: Any, **params: Any) -> Attribution:
+                  progress: Any, output: str, **params: Any) -> Attribution:
         black = classifier.predict(np.zeros_like(image)[None])[0][classes]
         probs = classifier.predict(image[None])[0][classes]
         values = np.broadcast_to(((probs - black) / image[..., 0].size)[:, None, None],

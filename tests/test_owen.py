@@ -5,17 +5,24 @@ and the cat is a cat."""
 from __future__ import annotations
 
 import itertools
+from typing import TypedDict
 
 import numpy as np
 import pytest
 from skimage.color import rgb2lab
 from skimage.graph import rag_mean_color
 
-from explainers.request import explain, for_classes
+from explainers.request import explain
 from explainers.methods.owen import owen_values, superpixel_hierarchy
 from explainers.superpixels import build_game, slic_segments
 
-SMALL = {"segments": 8, "sigma": 0.0, "compactness": 10.0}  # a game the definition can be enumerated on
+class GameSize(TypedDict):
+    segments: int
+    sigma: float
+    compactness: float
+
+
+SMALL: GameSize = {"segments": 8, "sigma": 0.0, "compactness": 10.0}  # a game the definition can be enumerated on
 
 
 def cluster_members(linkage: np.ndarray, players: int) -> list[set[int]]:
@@ -65,7 +72,7 @@ def test_the_values_add_up_for_every_class_at_any_budget(digits_model, digit_sev
         gap = np.abs(e.probs[e.classes] - e.base_values).max()
         assert gap > 0.1 and e.additivity_error <= 1e-5 * gap
         # Every class comes from the same evaluations, so all ten add up too.
-        every = for_classes(e, digits_model, range(10))
+        every = e.for_classes(np.arange(10), digits_model.class_names)
         assert every.additivity_error <= 1e-5
 
 

@@ -5,16 +5,17 @@ are refused with one sentence, and the app's own process never loads them."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
-import pickle
 import pytest
 import torch
 import torchvision
 from safetensors.torch import save_file
 
 from models.cards import read_card
-from models.own import ModelRefused, build_model, validate
+from models.own import ModelRefused, validate
+from models.zoo import build_model
 
 
 def write(folder: Path, state: dict, classes: list[str], architecture: str = "torchvision/resnet18",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -64,8 +65,9 @@ def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(tmp_path) -> No
     env = {**os.environ, "EXPLAINERS_CACHE_DIR": str(tmp_path / "cache")}
     command = _command(folder, "--methods", "partition,kernel")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert process.stderr is not None  # a pipe: stderr=PIPE
     seen, deadline = "", time.monotonic() + 300
-    while "jobs 2/" not in seen and "jobs 3/" not in seen and time.monotonic() < deadline:
+    while not re.search(r"\b[2-9] / \d+ jobs", seen) and time.monotonic() < deadline:
         seen += process.stderr.read(1) or ""
         if process.poll() is not None:
             break

@@ -4,6 +4,7 @@ holding the notice, the verdict, every method's scores and parameters, and nothi
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,16 +28,19 @@ def pdf_text(data: bytes) -> str:
     return " ".join(re.findall(r"\((.*?)\)\s*Tj", "\n".join(parts)))
 
 
-def report(*args: str) -> subprocess.CompletedProcess:
+def report(*args: str, cache: Path | None = None) -> subprocess.CompletedProcess:
+    """``cache``: a folder of its own, for a test that counts what was computed (the session's cache holds what
+    other tests computed, e.g. the Compare page's partition of the same digit)."""
+    env = {**os.environ, "EXPLAINERS_CACHE_DIR": str(cache)} if cache is not None else None
     return subprocess.run([sys.executable, "-m", "explainers", "report", *args, "--quiet"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_a_report_of_a_scan_from_the_command_line(tmp_path: Path) -> None:
     out = tmp_path / "r.pdf"
     args = ["--model", "digits_cnn", "--image", str(ROOT / "assets" / "samples" / "digits" / "digit_7.png"),
             "--methods", "partition,kernel,gradient", "--max-evals", "40", "--out", str(out)]
-    first = report(*args)
+    first = report(*args, cache=tmp_path / "cache")
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout.strip().splitlines()[-1])
     assert result["out"] == str(out) and result["computed"] == ["partition", "kernel", "gradient"]
@@ -47,7 +51,7 @@ def test_a_report_of_a_scan_from_the_command_line(tmp_path: Path) -> None:
                   "deletion AUC", "Parameters", "weights", "Model card", "Intended use",
                   "Accuracy here 10 of 10", "on the bundled labelled samples", "pp per region"):
         assert words.lower() in text.lower(), f"{words!r} not in the report"
-    again = report(*args)  # everything cached now
+    again = report(*args, cache=tmp_path / "cache")  # everything cached now
     assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["computed"] == []
 
 

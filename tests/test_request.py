@@ -11,7 +11,7 @@ import pytest
 from explainers.cache import ExplanationCache
 from explainers.images import InputImage
 from explainers.methods import ParameterError, all_methods
-from explainers.progress import Progress
+from explainers.progress import Progress, ProgressState
 from explainers.request import build_request, run, run_cached
 
 
@@ -77,7 +77,7 @@ def test_a_model_with_predict_alone_is_explained_by_every_model_agnostic_method(
 
 def test_time_left_comes_from_the_recent_rate_not_the_first_update() -> None:
     now = [0.0]
-    states = []
+    states: list[ProgressState] = []
     progress = Progress(states.append, min_interval=0, clock=lambda: now[0])
     now[0] = 40.0  # a slow start (superpixels, a warm-up) before the first evaluation is counted
     progress(1, 300)

@@ -99,7 +99,7 @@ def test_uploaded_dicom_files_and_a_zip_are_listed_and_a_broken_one_says_why() -
     app = scans_page(worklist_source="Files or a zip")
     archive = zip_of({"glioma/a.jpg": (MRI / "Te-gl_0010.jpg").read_bytes(),
                       "glioma/b.jpg": (MRI / "Te-gl_0011.jpg").read_bytes(), "../evil.jpg": b"nope"})
-    uploader = app.get("file_uploader")[0]
+    uploader = app.file_uploader[0]
     uploader.set_value([("MR_small.dcm", (FILES / "MR_small.dcm").read_bytes(), "application/dicom"),
                         ("CT_small.dcm", (FILES / "CT_small.dcm").read_bytes(), "application/dicom"),
                         ("scans.zip", archive, "application/zip"),
@@ -145,7 +145,7 @@ def test_no_folder_outside_the_scan_folder_opens(tmp_path) -> None:
 def test_a_multi_frame_upload_is_one_row_per_frame_and_opens_the_frame(tmp_path) -> None:
     app = scans_page("digits_cnn", worklist_source="Files or a zip", compare_methods=["partition"])
     data = (FILES / "SC_rgb_rle_2frame.dcm").read_bytes()
-    app.get("file_uploader")[0].set_value([("a.dcm", data, "application/dicom")])
+    app.file_uploader[0].set_value([("a.dcm", data, "application/dicom")])
     app.run()
     assert not app.exception, app.exception
     rows = table(app)

@@ -15,7 +15,9 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,7 +230,7 @@ def test_a_participant_resumes_at_the_first_unanswered_trial(tmp_path) -> None:
     participant = store.create_participant(study, facts)
     assert len(participant.id) == 8 and participant.number == 0
     assert store.create_participant(study, facts).number == 1
-    assert store.progress(participant.id) == studies.Progress(0, 3, 0)
+    assert store.progress(participant.id) == studies.TrialProgress(0, 3, 0)
 
     first = participant.plan[0]
     assert store.mark_shown(participant.id, 0) == clock.now
@@ -241,7 +243,7 @@ def test_a_participant_resumes_at_the_first_unanswered_trial(tmp_path) -> None:
     # Returning with the id (typed in lower case, with a dash) resumes at trial 2 with the same plan.
     again = store.get_participant(study.id, f"{participant.id[:4].lower()}-{participant.id[4:].lower()}")
     assert again is not None and again.plan == participant.plan
-    assert store.progress(again.id) == studies.Progress(1, 3, 1)
+    assert store.progress(again.id) == studies.TrialProgress(1, 3, 1)
     assert store.get_participant(study.id, "ZZZZZZZZ") is None
     assert store.get_participant("another-study", participant.id) is None
 
@@ -266,7 +268,8 @@ def test_a_participant_resumes_at_the_first_unanswered_trial(tmp_path) -> None:
         result = store.record_trial_answers(study, participant.id, position, answers_for(participant.plan[position]))
         assert result.seconds is None  # never marked shown: no time rather than a wrong one
     assert result.finished and store.progress(participant.id).finished
-    assert store.get_participant(study.id, participant.id).finished
+    stored = store.get_participant(study.id, participant.id)
+    assert stored is not None and stored.finished
 
 
 def test_trust_is_not_asked_without_an_explanation(tmp_path) -> None:
@@ -326,7 +329,7 @@ def worker_files(tmp_path):
     return study, [str(script), str(study_file), str(facts_file)]
 
 
-def start_worker(files: list[str], db: Path, start_at: float, mode: str) -> subprocess.Popen:
+def start_worker(files: list[str], db: Path, start_at: float, mode: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, *files, str(db), str(start_at), mode], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -361,7 +364,8 @@ def test_a_killed_server_keeps_every_committed_answer(tmp_path, worker_files) ->
     study, files = worker_files
     db = tmp_path / "studies.sqlite3"
     worker = start_worker(files, db, time.time(), "forever")
-    committed = []
+    committed: list[tuple[str, ...]] = []
+    assert worker.stdout is not None and worker.stderr is not None  # pipes: stdout=PIPE, stderr=PIPE
     while len(committed) < 40:
         line = worker.stdout.readline()
         assert line, worker.stderr.read()
@@ -470,8 +474,14 @@ def test_the_results_password() -> None:
     assert not studies.check_password("", "") and not studies.check_password(None, "x")
     assert studies.check_password("ünïcode", "ünïcode")
 
-    class MissingSecrets:  # st.secrets without a secrets file raises on access
-        def get(self, key):
+    class MissingSecrets(Mapping[str, Any]):  # st.secrets without a secrets file raises on access
+        def __getitem__(self, key: str) -> Any:
+            raise FileNotFoundError("no secrets.toml")
+
+        def __iter__(self) -> Iterator[str]:
+            raise FileNotFoundError("no secrets.toml")
+
+        def __len__(self) -> int:
             raise FileNotFoundError("no secrets.toml")
 
     assert studies.configured_password(MissingSecrets(), environ={}) is None
@@ -514,6 +524,7 @@ def test_precompute_fills_the_cache_and_a_second_run_is_all_hits(tmp_path, digit
     assert (second.computed, second.cached) == (0, 4)
 
     facts = studies.load_facts(study, cache)
+    assert facts is not None
     assert facts.trials["seven"].prediction == "7" and not facts.trials["seven"].reveal_class
     three = facts.trials["three"]
     assert (three.class_shown, three.reveal_class, three.options) == ("8", True, ("3", "8", studies.OTHER_OPTION))
@@ -522,6 +533,7 @@ def test_precompute_fills_the_cache_and_a_second_run_is_all_hits(tmp_path, digit
     for planned in participant.plan:
         explanation = studies.study_explanation(cache, planned)
         if planned.explained:
+            assert explanation is not None
             assert explanation.method == planned.condition and explanation.class_names == (planned.class_shown,)
             assert explanation.values.shape == (1, 28, 28)
         else:
@@ -554,7 +566,9 @@ def test_study_cli_precompute_check_and_export(tmp_path, monkeypatch, capsys) ->
     store = StudyStore(db)
     from explainers.cache import ExplanationCache
 
-    participant = store.create_participant(study, studies.load_facts(study, ExplanationCache()))
+    facts = studies.load_facts(study, ExplanationCache())
+    assert facts is not None
+    participant = store.create_participant(study, facts)
     store.record_trial_answers(study, participant.id, 0, {"forward": participant.plan[0].prediction,
                                                          "confidence": 3, "trust": 3})
     capsys.readouterr()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Element, ElementList, Widget, WidgetList
 
 import studies
 from explainers.cache import ExplanationCache
@@ -74,10 +75,12 @@ def open_link(**params: str) -> AppTest:
 
 
 def page_text(app: AppTest) -> str:
-    parts = [element.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning",
-                                        "error") for element in app.get(kind)]
-    for kind in ("radio", "button", "text_area", "text_input", "number_input"):
-        parts += [str(element.label) for element in app.get(kind)]
+    texts: list[ElementList[Element]] = [app.title, app.header, app.subheader, app.markdown, app.caption, app.info,
+                                         app.success, app.warning, app.error]
+    parts = [element.value for elements in texts for element in elements]
+    widgets: list[WidgetList[Widget]] = [app.radio, app.button, app.text_area, app.text_input, app.number_input]
+    for elements in widgets:
+        parts += [str(element.label) for element in elements]
     parts += [str(option) for radio in app.radio for option in radio.options]
     parts += [visible_text(panel.proto.body) for panel in app.get("html")]
     parts += [element.proto.label for element in app.get("expander")]

@@ -5,8 +5,9 @@ shaped like an id is echoed as plain text."""
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest

@@ -25,16 +25,17 @@ def measured_accuracy(classifier: Classifier) -> Accuracy:
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _accuracy(name: str, weights_digest: str, _classifier: Classifier) -> Accuracy:
     samples = labelled_samples(_classifier.spec)
-    return accuracy(get_cache(), _classifier, [(get_sample_image(s.name), s.label) for s in samples])
+    return accuracy(get_cache(), _classifier,
+                    [(get_sample_image(s.name), s.label) for s in samples if s.label is not None])
 
 
 def verdict_notes(spec: ModelSpec, image: Any, container: Any = st) -> None:
     """Beside a verdict: the out-of-domain warning when the image does not look like the model's domain, and the
     standing notice of a clinical model."""
-    warning = domain_warning(image, spec.input_kind)
+    warning = domain_warning(image, spec.policy.kind)
     if warning is not None:
         container.warning(warning, icon="⚠️")
-    if spec.clinical:
+    if spec.card.clinical:
         container.caption(f"**{RESEARCH_NOTICE}** {spec.title} is a research model; its verdict is not a finding.")
 
 

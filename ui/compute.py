@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
@@ -122,6 +122,43 @@ def explanation_for(request: ExplanationRequest, image: InputImage, *, automatic
     release_others("explain", [job])
     watch([job], unit=request.spec.budget_meaning)
     return None
+
+
+def _submit_all(requests: Sequence[ExplanationRequest], image: InputImage) -> None:
+    """A button's callback: every request at once, so the workers compute them side by side (with their
+    faithfulness scores: the grid shows them)."""
+    for request in requests:
+        submit(request, image, score=True)
+
+
+def compare_explanations(requests: Mapping[str, ExplanationRequest], image: InputImage,
+                         slot: str = "compare") -> dict[str, Explanation]:
+    """Method name → explanation, for those ready, in order. For the missing ones: a line saying which, each
+    failed job's sentence, one button that submits all those no job computes yet (a method may already be
+    computing for the Explain page or another user), and one bar per running job with Cancel (the page reruns as
+    each finishes, so its panels appear)."""
+    results = {name: explanation_if_ready(request) for name, request in requests.items()}
+    missing = [name for name, result in results.items() if result is None]
+    engine = get_engine()
+    jobs = {name: engine.job(requests[name]) for name in missing}
+    active = [job for job in jobs.values() if job is not None and not job.done]
+    if not active:
+        release_others(slot, [])  # settings changed: the jobs of the previous ones are no longer wanted
+    if missing:
+        left, right = st.columns([3, 1])
+        left.info(f"{len(missing)} of {len(requests)} methods are not cached yet: {', '.join(missing)} (budgets "
+                  f"add up to {sum(requests[name].budget for name in missing)}).")
+        for name, job in jobs.items():
+            if job is not None and job.done and job.error is not None and not job.cancelled:
+                st.error(f"{requests[name].spec.title} failed: {job.error}")
+        waiting = [requests[name] for name in missing if (job := jobs[name]) is None or job.done]
+        if waiting:
+            right.button("Compute the missing methods", on_click=_submit_all, args=(waiting, image),
+                         key="compare_run", type="primary")
+        if active:
+            release_others(slot, active)
+            watch(active)
+    return {name: result for name, result in results.items() if result is not None}
 
 
 def release_others(slot: str, jobs: Sequence[Job]) -> None:

@@ -11,7 +11,6 @@ from explainers.methods import Method, Param
 from explainers.outputs import OUTPUT_HELP, OUTPUTS
 from ui import keys
 
-
 # The methods the Compare page (and the Scans page's worklist) compare unless chosen otherwise.
 COMPARE_DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]
 
@@ -22,14 +21,16 @@ def param_widget(param: Param, key: str, container: Any = st, on_change: Any = N
         return container.selectbox(label, param.choices, index=param.choices.index(param.default), **extra)
     if param.kind == "bool":
         return container.toggle(label, value=bool(param.default), **extra)
-    if param.kind == "int":
-        if param.placement == "main":  # the shared settings are sliders, as the budget is
-            return container.slider(label, int(param.low), int(param.high), int(param.default),
-                                    step=int(param.step or 1), **extra)
-        return container.number_input(label, min_value=int(param.low), max_value=int(param.high),
-                                      value=int(param.default), step=int(param.step or 1), **extra)
-    return container.number_input(label, min_value=float(param.low), max_value=float(param.high),
-                                  value=float(param.default), step=float(param.step or 0.1), **extra)
+    number = int if param.kind == "int" else float
+    # A missing bound is an open range (Param.coerce checks none there either): a number input without it.
+    low = None if param.low is None else number(param.low)
+    high = None if param.high is None else number(param.high)
+    step = number(param.step or (1 if param.kind == "int" else 0.1))
+    if param.kind == "int" and param.placement == "main" and low is not None and high is not None:
+        # the shared settings are sliders, as the budget is
+        return container.slider(label, low, high, int(param.default), step=step, **extra)
+    return container.number_input(label, min_value=low, max_value=high, value=number(param.default), step=step,
+                                  **extra)
 
 
 def method_params(method: Method, placement: str, container: Any = st) -> dict[str, Any]:
@@ -82,21 +83,22 @@ def output_choice(spec: Any, container: Any = st) -> str:
     """The space the maps add up in for this model (its spec's default until changed; one key per model, so
     Explain and Compare ask for the same explanations)."""
     labels = {"probability": "Probability", "log-odds": "Log-odds"}
-    return container.radio("Values add up to", OUTPUTS, index=OUTPUTS.index(spec.output), horizontal=True,
+    return container.radio("Values add up to", OUTPUTS, index=OUTPUTS.index(spec.policy.output), horizontal=True,
                            format_func=labels.get, key=keys.output(spec.name), help=OUTPUT_HELP)
 
 
 def chosen_output(spec: Any) -> str:
     """The output space last chosen for this model (its default otherwise)."""
-    return st.session_state.get(keys.output(spec.name), spec.output)
+    return st.session_state.get(keys.output(spec.name), spec.policy.output)
 
 
 def background_choice(spec: Any, container: Any = st) -> bool:
-    """For MRI models, whether the maps leave out the background outside the head (off by default: on the
+    """Where the model's domain policy has a head mask (MRIs), whether the maps leave out the background outside
+    the head (off by default: on the
     bundled glioma Te-gl_0010, 11 % (Permutation SHAP) to 59 % (Partition SHAP) of a class's attribution lies
     there, measured with the default budgets, which a default should not hide; one key for Explain and Compare);
     other models always show everything."""
-    if spec.input_kind != "mri":
+    if not spec.policy.head_mask:
         return False
     return container.toggle("Hide the background outside the head", value=False, key=keys.HEAD_MASK,
                             help="The maps leave out the black background around the head (found by a threshold "

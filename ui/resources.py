@@ -9,11 +9,12 @@ from explainers.images import InputImage, load_image
 from explainers.masks import head_mask
 from explainers.superpixels import slic_segments
 from models import Classifier, get_sample, load_classifier
+from models.registry import WeightsKind
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def get_classifier(name: str, weights: str = "pretrained") -> Classifier:
-    return load_classifier(name, weights=weights)  # type: ignore[arg-type]
+def get_classifier(name: str, weights: WeightsKind = "pretrained") -> Classifier:
+    return load_classifier(name, weights=weights)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -28,6 +28,7 @@ def warm_up(model: str | None = None) -> None:
     """Starts the engine, loads ``model`` (default: the first available) on its workers, stores the default
     sample's verdict and submits the default Explain page's explanation unless it is cached. Best effort: what
     fails here is reported by the page that needs it."""
+    from explainers import sandbox
     from explainers.cache import ExplanationCache
     from explainers.images import load_image
     from explainers.methods import all_methods
@@ -35,8 +36,6 @@ def warm_up(model: str | None = None) -> None:
     from explainers.request import build_request
     from jobs.engine import Engine, shared_engine
     from models import all_specs, default_sample, get_spec, load_classifier
-
-    from explainers import sandbox
 
     started = time.perf_counter()
     if sandbox.enabled():

@@ -7,12 +7,13 @@ not run yet in this session.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import streamlit as st
 
 from explainers.dicom import DicomScan, read_scan
 from explainers.images import ImageError, InputImage, is_dicom_source, load_image
+from explainers.request import ExplanationRequest
 from explainers.sandbox import SandboxError
 from models import Classifier, ModelSpec, ModelUnavailableError, all_specs, default_sample, get_spec, list_samples
 from ui import keys
@@ -122,30 +123,24 @@ def keep_settings() -> None:
     kept = set(keys.KEPT) | {keys.param(method.name, param.name, "main") for method in all_methods()
                              for param in method.params if param.placement == "main"}
     for key in list(st.session_state.keys()):
-        if key in kept or key.startswith(keys.KEPT_PREFIXES):
+        if isinstance(key, str) and (key in kept or key.startswith(keys.KEPT_PREFIXES)):
             st.session_state[key] = st.session_state[key]
 
 
-def compare_requests(classifier: Classifier, image: InputImage | str) -> list:
+def compare_requests(classifier: Classifier, image: InputImage | str) -> list[ExplanationRequest]:
     """The requests the Compare page makes for ``image`` (or its digest) with its current methods and settings
     (those a method cannot make for this model are left out)."""
-    from explainers.methods import ParameterError, get_method
-    from explainers.request import build_request
+    from explainers.methods import get_method
+    from service.compare import compare_requests as requests_for
     from ui.controls import COMPARE_DEFAULT_METHODS, chosen_output, compare_settings
 
     spec = classifier.spec
     chosen = st.session_state.get(keys.COMPARE_METHODS, COMPARE_DEFAULT_METHODS)
-    top_k = int(st.session_state.get(keys.COMPARE_TOP_K, min(3, spec.num_classes)))
-    seed = int(st.session_state.get(keys.SEED, 0))
-    requests = []
-    for name in chosen:
-        budget, params = compare_settings(get_method(name))
-        try:
-            requests.append(build_request(classifier, image, name, params=params, budget=budget, seed=seed,
-                                          top_k=top_k, output=chosen_output(spec)))
-        except ParameterError:
-            continue
-    return requests
+    settings = {name: compare_settings(get_method(name)) for name in chosen}
+    plan = requests_for(classifier, image, settings, top_k=int(st.session_state.get(keys.COMPARE_TOP_K,
+                                                                                   min(3, spec.num_classes))),
+                        seed=int(st.session_state.get(keys.SEED, 0)), output=chosen_output(spec))
+    return list(plan.requests.values())
 
 
 def current_selection() -> Selection:
@@ -163,11 +158,11 @@ def current_selection() -> Selection:
             return Selection(spec, None, scan.name, scan.label, str(error))
         return Selection(spec, image, image.display_name, scan.label, None)
     if st.session_state.get(keys.SOURCE) == "Upload":
-        image, error = _upload_image()
-        return Selection(spec, image, image.display_name if image else "no upload", None, error,
+        upload, problem = _upload_image()
+        return Selection(spec, upload, upload.display_name if upload else "no upload", None, problem,
                          st.session_state.get(keys.DECODED_UPLOADS, {}).get("scan"))
     samples = {sample.name: sample for sample in list_samples()}
-    sample = samples.get(st.session_state.get(keys.sample(spec.domain)) or "") or default_sample(spec)
+    sample = samples.get(st.session_state.get(keys.sample(spec.policy.name)) or "") or default_sample(spec)
     return Selection(spec, get_sample_image(sample.name), sample.title, sample.label, None)
 
 
@@ -215,6 +210,14 @@ class Layout:
     results: Any  # a container: everything drawn from the explanation
 
 
+@overload
+def page_start(title: str, layout: Literal[False] = False) -> tuple[Selection, Classifier]: ...
+
+
+@overload
+def page_start(title: str, layout: Literal[True]) -> tuple[Selection, Classifier, Layout]: ...
+
+
 def page_start(title: str, layout: bool = False) -> tuple[Selection, Classifier] | tuple[Selection, Classifier, Layout]:
     """A page's header, the selection, and the loaded model; one sentence and a stop when either is missing.
     With ``layout``, also the page's :class:`Layout`, made before the model loads."""
@@ -223,7 +226,7 @@ def page_start(title: str, layout: bool = False) -> tuple[Selection, Classifier]
     if selection.image is None:
         st.info(selection.error or "Choose an image in the sidebar.")
         st.stop()
-    areas = None
+    areas: Layout | None = None
     if layout:
         areas = Layout(fresh_slot(f"{title}_verdict", selection), st.container(),
                        results_slot(f"{title}_results", selection))
@@ -232,4 +235,4 @@ def page_start(title: str, layout: bool = False) -> tuple[Selection, Classifier]
     except ModelUnavailableError as error:
         st.error(str(error))
         st.stop()
-    return (selection, classifier, areas) if layout else (selection, classifier)
+    return (selection, classifier) if areas is None else (selection, classifier, areas)

@@ -27,14 +27,14 @@ def accuracy_text(spec: Any, accuracy: Any | None) -> str:
 
 
 def card_rows(spec: Any, accuracy: Any | None = None, weights_digest: str | None = None) -> list[tuple[str, str]]:
-    rows = [("Intended use", spec.intended_use or "not stated"),
+    rows = [("Intended use", spec.card.intended_use or "not stated"),
             ("Classes", classes_in_words(spec)),
-            ("Weights", spec.source + (f" (digest {weights_digest})" if weights_digest else "")),
-            ("Training data", spec.training_data or "not stated"),
+            ("Weights", spec.card.source + (f" (digest {weights_digest})" if weights_digest else "")),
+            ("Training data", spec.card.training_data or "not stated"),
             ("Accuracy here", accuracy_text(spec, accuracy)),
             ("Input", spec.preprocessing),
-            ("Licence", spec.licence)]
-    if spec.clinical:
+            ("Licence", spec.card.licence)]
+    if spec.card.clinical:
         rows.append(("Notice", RESEARCH_NOTICE))
     return rows
 

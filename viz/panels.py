@@ -21,8 +21,16 @@ import numpy as np
 
 from explainers.errors import ERROR_CELLS, block_regions, uncertain_sign
 from explainers.outputs import shown
-from viz.plots import OUTLINE_OPACITY, HOVER_CELLS, heatmap_uri, hover_grid, image_uri, outline_uri, remembered, \
-    symmetric_limit
+from viz.plots import (
+    HOVER_CELLS,
+    OUTLINE_OPACITY,
+    heatmap_uri,
+    hover_grid,
+    image_uri,
+    outline_uri,
+    remembered,
+    symmetric_limit,
+)
 from viz.render import colourise
 
 # A pixel method's map is shown per this many pixels (a 10 × 10 patch), so its numbers read like a region's.
@@ -164,7 +172,7 @@ def _plus_minus(value: float, error: float | None, output: str) -> str:
     number, _, unit = shown(value, output).partition(" ")
     spread = shown(error, output, signed=False).partition(" ")[0]
     text = f"{number} ± {spread} {unit}".rstrip()
-    return text + (" (sign uncertain)" if uncertain_sign(value, error) else "")
+    return text + (" (sign uncertain)" if uncertain_sign(np.asarray(value), np.asarray(error)) else "")
 
 
 def _hover_layer(values: np.ndarray, segments: np.ndarray | None, output: str,
@@ -179,35 +187,36 @@ def _hover_layer(values: np.ndarray, segments: np.ndarray | None, output: str,
     if customdata is not None:
         labels = customdata[..., 0].astype(np.int64)
         texts = {int(label): f"superpixel {int(label)}: {_plus_minus(float(total), error_of(int(label)), output)}"
-                 for label, total in zip(customdata[..., 0].ravel(), customdata[..., 1].ravel())}
+                 for label, total in zip(customdata[..., 0].ravel(), customdata[..., 1].ravel(), strict=True)}
         tip = lambda row, column: texts[int(labels[row, column])]  # noqa: E731
     else:
         labels = np.arange(z.size).reshape(z.shape)  # every cell its own box
-        area = np.outer(np.diff(y_edges), np.diff(x_edges))
+        block_totals = np.nan_to_num(z) * np.outer(np.diff(y_edges), np.diff(x_edges))
         tip = lambda row, column: (  # noqa: E731
             f"x {x_edges[column] + 0.5:.0f}–{x_edges[column + 1] - 0.5:.0f}, "
             f"y {y_edges[row] + 0.5:.0f}–{y_edges[row + 1] - 0.5:.0f}: "
-            f"{_plus_minus(float(np.nan_to_num(z[row, column]) * area[row, column]), error_of(int(labels[row, column])), output)}"
+            f"{_plus_minus(float(block_totals[row, column]), error_of(int(labels[row, column])), output)}"
             " in this block")
     # A grid of the hover cells' own sizes (the last row and column may be narrower); one box per run of cells.
     template = f"{_tracks(np.diff(y_edges))}/{_tracks(np.diff(x_edges))}"
     boxes = _boxes(labels)
-    areas = "".join(f"i:nth-child({index}){{grid-area:{row + 1}/{column + 1}/{row + rows + 1}/{column + columns + 1}}}"
-                    for index, (row, column, rows, columns) in enumerate(boxes, start=1))
+    areas = "".join(f"i:nth-child({index}){{grid-area:{row + 1}/{column + 1}/{row + rows + 1}/"
+                    f"{column + columns + 1}}}" for index, (row, column, rows, columns) in enumerate(boxes, start=1))
     name = "sx-g-" + hashlib.blake2b(f"{template}|{areas}".encode(), digest_size=8).hexdigest()
-    style = f"<style>.{name}{{grid-template:{template}}}" + areas.replace("i:nth-child", f".{name}>i:nth-child") + "</style>"
+    style = (f"<style>.{name}{{grid-template:{template}}}" + areas.replace("i:nth-child", f".{name}>i:nth-child")
+             + "</style>")
     layer = "".join(f'<i data-tip="{html.escape(tip(row, column))}"></i>' for row, column, _, _ in boxes)
     return name, style, f'<div class="sx-hover {name}">{layer}</div>'
 
 
 def _tracks(sizes: np.ndarray) -> str:
     """CSS grid tracks in proportion to ``sizes``: "repeat(27,8fr) 6fr"."""
-    tracks, sizes = [], [int(round(size)) for size in sizes]
+    tracks, widths = [], [int(round(size)) for size in sizes]
     start = 0
-    for index in range(1, len(sizes) + 1):
-        if index == len(sizes) or sizes[index] != sizes[start]:
+    for index in range(1, len(widths) + 1):
+        if index == len(widths) or widths[index] != widths[start]:
             count = index - start
-            tracks.append(f"repeat({count},{sizes[start]}fr)" if count > 1 else f"{sizes[start]}fr")
+            tracks.append(f"repeat({count},{widths[start]}fr)" if count > 1 else f"{widths[start]}fr")
             start = index
     return " ".join(tracks)
 
@@ -249,8 +258,9 @@ def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacit
     red raises the class, blue lowers it. With ``segments`` each region is coloured by its total, else the map
     per PATCH_PIXELS pixels (:func:`shown_map`), against ``limit`` in that unit (:func:`shown_limit`), in
     percentage points of the probability or in log-odds (``output``); hovering shows a superpixel's total, or a
-    block's; outside ``mask`` (hidden background) transparent. ``sent``: the page's set of what its panels already sent in this run (the picture, the hover
-    geometry, the style sheet), shared by every panel of the page. ``errors``: (standard error per region, H × W
+    block's; outside ``mask`` (hidden background) transparent. ``sent``: the page's set of what its panels
+    already sent in this run (the picture, the hover geometry, the style sheet), shared by every panel of the
+    page. ``errors``: (standard error per region, H × W
     region labels), as Explanation.error_map gives them: shown on hover ("+3.1 ± 0.4 pp"), and regions whose
     sign is uncertain (zero inside the 90 % interval) are dotted."""
     image, values = np.asarray(image), np.asarray(values)
@@ -268,10 +278,11 @@ def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacit
         inner += (f'<img class="sx-edge" src="{uri}" width="{width}" height="{height}" alt="" '
                   f'style="opacity:{OUTLINE_OPACITY}">')
     region_errors = _matching_errors(values, segments, errors)
-    if region_errors is not None:
+    if region_errors is not None and errors is not None:  # region_errors come from errors
         dots = remembered(lambda: outline_uri(uncertain_dots(values, *errors)), "dots", values, *errors)
         inner += (f'<img class="sx-edge" src="{dots}" width="{width}" height="{height}" '
-                  f'alt="dotted: sign uncertain" title="dotted: the sign is uncertain (0 is inside the 90 % interval)">')
+                  'alt="dotted: sign uncertain" '
+                  'title="dotted: the sign is uncertain (0 is inside the 90 % interval)">')
     geometry, geometry_style, layer = remembered(lambda: _hover_layer(values, segments, output, region_errors),
                                                  "hover", values, segments, output, region_errors)
     styles = (_once(sent, "css", lambda: CSS) + _once(sent, picture, lambda: _picture_style(image))
@@ -323,8 +334,8 @@ def agreement_table(names: list[str], matrix: np.ndarray) -> str:
         f"<tr><th>{html.escape(name)}</th>" + "".join(
             f'<td style="background:rgb({r},{g},{b});color:{"#fff" if abs(value) > 0.6 else "#111"}" '
             f'title="{html.escape(name)} vs {html.escape(other)}: ρ = {value:.2f}">{value:.2f}</td>'
-            for other, value, (r, g, b) in zip(names, row, colour_row)) + "</tr>"
-        for name, row, colour_row in zip(names, np.asarray(matrix, dtype=np.float64), colours))
+            for other, value, (r, g, b) in zip(names, row, colour_row, strict=True)) + "</tr>"
+        for name, row, colour_row in zip(names, np.asarray(matrix, dtype=np.float64), colours, strict=True))
     return (f'{CSS}<table class="sx-matrix"><thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>')
 
 
@@ -332,5 +343,5 @@ def probability_bars(names: list[str], probs: list[float]) -> str:
     """The top-k class probabilities as bars, most probable first."""
     rows = "".join(f'<span>{html.escape(name)}</span><span class="sx-track"><span class="sx-fill" '
                    f'style="width:{100 * min(max(p, 0.0), 1.0):.1f}%"></span></span><span>{percent(p)}</span>'
-                   for name, p in zip(names, probs))
+                   for name, p in zip(names, probs, strict=True))
     return f'{CSS}<div class="sx-probs" role="list" aria-label="class probabilities">{rows}</div>'

@@ -1,9 +1,10 @@
-"""Plotly figures of explanations. They return figures; showing them is the page's job.
+"""The pictures the HTML panels (viz.panels) are made of, each encoded once and remembered: the input image, a map's
+colours as a palette PNG, outlines, and the hover grid; plus the one Plotly chart a page still draws (the deletion
+and insertion curves, on request).
 
-Pictures travel as one compressed image each (a data URI in ``go.Image(source=...)``), composited here with
-numpy: a 224×224 panel sent as JSON float heatmaps over a raw pixel array cost 0.5–0.75 MB (1.5 MB with
-outlines), now 25–65 KB (``python -m bench.page_bytes``). Hovering reads a coarse heatmap on top that is never
-drawn (a value per 8×8 block, or per superpixel); it also carries the colour bar.
+A 224×224 panel sent as JSON float heatmaps over a raw pixel array cost 0.5–0.75 MB (1.5 MB with outlines), as
+compressed pictures 25–65 KB (``python -m bench.page_bytes``). :func:`composite` is the reference of what the
+browser composites from them (tests/test_browser.py compares the two).
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import plotly.graph_objects as go
 from PIL import Image
 
 from viz.render import colourise
 
-# Red raises the class's probability, blue lowers it (the convention of shap's image plots).
-DIVERGING = "RdBu_r"
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+T = TypeVar("T")
+
 # The hover layer's cells along the longer side: 8-pixel blocks on a 224-pixel map, every pixel below 29 px.
 HOVER_CELLS = 28
 # Superpixel outlines: dark grey at 80 % over the overlay.
@@ -35,10 +39,8 @@ JPEG_QUALITY = 90
 # The last pictures encoded, by a digest of their inputs: a page's rerun (every widget change) redraws its
 # panels without encoding them again (~30 ms each). At most ~60 KB each.
 CACHED_PICTURES = 64
-_pictures: OrderedDict[bytes, object] = OrderedDict()
+_pictures: OrderedDict[bytes, Any] = OrderedDict()
 _pictures_lock = threading.Lock()
-COLORBAR = {"title": {"text": "SHAP", "side": "right"}, "thickness": 12, "len": 0.9, "exponentformat": "e",
-            "nticks": 5}
 
 
 def symmetric_limit(maps: np.ndarray | list[np.ndarray], percentile: float = 99.5,
@@ -103,7 +105,7 @@ def heatmap_uri(values: np.ndarray, limit: float) -> str:
         if not finite.all():  # one more palette entry, transparent, for the pixels without a value
             indices = np.asarray(pil).copy()
             indices[~finite] = OVERLAY_COLOURS
-            palette = pil.getpalette()[:3 * OVERLAY_COLOURS]
+            palette = (pil.getpalette() or [])[:3 * OVERLAY_COLOURS]  # a quantized picture always has one
             palette += [0, 0, 0] * (OVERLAY_COLOURS - len(palette) // 3 + 1)
             pil = Image.fromarray(indices, "P")
             pil.putpalette(palette)
@@ -125,7 +127,7 @@ def data_uri(picture: Image.Image, kind: str, **options) -> str:
     return f"data:image/{mime};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def remembered(make: Callable[[], object], *parts) -> object:
+def remembered(make: Callable[[], T], *parts: object) -> T:
     """``make()``, or what it returned last time for equal ``parts`` (arrays compared by value)."""
     digest = hashlib.blake2b(digest_size=16)
     for part in parts:
@@ -145,14 +147,6 @@ def remembered(make: Callable[[], object], *parts) -> object:
         while len(_pictures) > CACHED_PICTURES:
             _pictures.popitem(last=False)
     return made
-
-
-def overlay_uri(picture: np.ndarray) -> str:
-    """A palette PNG; small pictures (digits) keep every colour."""
-    pil = Image.fromarray(picture)
-    if picture.shape[0] * picture.shape[1] > 64 * 64:
-        pil = pil.quantize(OVERLAY_COLOURS, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
-    return data_uri(pil, "PNG", compress_level=6)
 
 
 def image_uri(image: np.ndarray) -> tuple[str, bool]:
@@ -201,61 +195,21 @@ def hover_grid(values: np.ndarray, segments: np.ndarray | None = None, cells: in
     return x_edges, y_edges, z.astype(np.float32), customdata, block
 
 
-def _image_axes(figure: go.Figure, title: str, height: int) -> go.Figure:
-    figure.update_layout(
-        title={"text": title, "x": 0.02, "font": {"size": 14}}, height=height,
-        margin={"l": 0, "r": 0, "t": 36 if title else 4, "b": 0},
-    )
-    figure.update_xaxes(visible=False, showgrid=False)
-    figure.update_yaxes(visible=False, showgrid=False, scaleanchor="x")
-    return figure
+def curves_figure(curves: Mapping[str, Any]) -> go.Figure:
+    """Each method's deletion and insertion curves (``curves``: method name → explainers.faithfulness.Faithfulness
+    of one class), beside those of a random order (the first method's)."""
+    import plotly.graph_objects as go  # here: the pages that draw no chart do not load plotly
 
-
-def overlay_figure(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7,
-                   title: str = "", height: int = 320, segments: np.ndarray | None = None,
-                   outlines: np.ndarray | None = None, show_colorbar: bool = True) -> go.Figure:
-    """The attribution map over a grey copy of the image, diverging colours centred on 0, as one PNG.
-
-    Hovering shows the value of the 8×8 block under the pointer (its mean per pixel), or with ``segments``
-    the superpixel's id, its SHAP value (the sum over its pixels) and its mean per pixel.
-    """
-    image, values = np.asarray(image), np.asarray(values)
-    outlines = None if outlines is None else np.asarray(outlines, dtype=bool)
-    source = remembered(lambda: overlay_uri(composite(image, values, limit, opacity, outlines)),
-                         "overlay", image, values, float(limit), float(opacity), outlines)
-    figure = go.Figure(go.Image(source=source, hoverinfo="skip"))
-    x_edges, y_edges, z, customdata, block = hover_grid(values, segments)
-    if customdata is not None:
-        hovertemplate = ("superpixel %{customdata[0]:.0f} · SHAP value %{customdata[1]:.3g}<br>"
-                         "(its pixels' sum; per pixel %{z:.3g})<extra></extra>")
-    elif block > 1:
-        hovertemplate = (f"x %{{x:.0f}}, y %{{y:.0f}}<br>SHAP value %{{z:.3g}}<br>(per pixel, mean of {block}×{block})"
-                         "<extra></extra>")
-    else:
-        hovertemplate = "x %{x:.0f}, y %{y:.0f}<br>SHAP value %{z:.3g}<extra></extra>"
-    # Drawn with opacity 0: the cells stay invisible while hover and the colour bar (which ignores the trace's
-    # opacity) work as before.
-    figure.add_trace(go.Heatmap(
-        z=z, x=x_edges, y=y_edges, zmin=-limit, zmax=limit, zmid=0, colorscale=DIVERGING, opacity=0,
-        customdata=customdata, hovertemplate=hovertemplate, showscale=show_colorbar, colorbar=COLORBAR,
-    ))
-    return _image_axes(figure, title, height)
-
-
-def image_figure(image: np.ndarray, *, title: str = "", height: int = 320) -> go.Figure:
-    """The image as the model sees it, at its input resolution (hover: the pixel and its colour as drawn)."""
-    image = np.asarray(image)
-    source, lossless = remembered(lambda: image_uri(image), "image", image)
-    colour = "RGB %{z[0]}, %{z[1]}, %{z[2]}" if lossless else "RGB ≈ %{z[0]}, %{z[1]}, %{z[2]} (as compressed)"
-    figure = go.Figure(go.Image(source=source, hovertemplate=f"x %{{x}}, y %{{y}}<br>{colour}<extra></extra>"))
-    return _image_axes(figure, title, height)
-
-
-def probability_figure(names: list[str], probs: list[float], height: int = 220) -> go.Figure:
-    """Horizontal bars of the top-k class probabilities, most probable on top."""
-    figure = go.Figure(go.Bar(x=probs[::-1], y=names[::-1], orientation="h", text=[f"{p:.1%}" for p in probs[::-1]],
-                              textposition="auto", marker_color="#4c78a8",
-                              hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
-    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 4, "b": 0},
-                         xaxis={"range": [0, 1], "tickformat": ".0%"})
+    figure = go.Figure()
+    for name, score in curves.items():
+        figure.add_trace(go.Scatter(x=score.fractions, y=score.deletion, name=f"{name} deletion"))
+        figure.add_trace(go.Scatter(x=score.fractions, y=score.insertion, name=f"{name} insertion",
+                                    line={"dash": "dot"}))
+    score = next(iter(curves.values()))
+    figure.add_trace(go.Scatter(x=score.fractions, y=score.random_deletion, name="random deletion",
+                                line={"color": "grey"}))
+    figure.add_trace(go.Scatter(x=score.fractions, y=score.random_insertion, name="random insertion",
+                                line={"color": "grey", "dash": "dot"}))
+    figure.update_layout(xaxis_title="fraction of features removed / inserted", yaxis_title="probability",
+                         height=380, margin={"t": 10})
     return figure

@@ -58,7 +58,8 @@ def grid_png(image: np.ndarray, columns: list[tuple[str, list[np.ndarray]]], row
         left, right = label, min(width - 10, label + 2 * panel + panel // 2)
         ramp = colourise(np.linspace(-limit, limit, right - left)[None, :].repeat(12, axis=0), limit)
         canvas.paste(Image.fromarray(ramp), (left, top))
-        which = "" if len(scales) == 1 else f" ({', '.join(t for t, l in zip(row_titles, limits) if l == limit)})"
+        which = ("" if len(scales) == 1 else
+                 f" ({', '.join(t for t, own in zip(row_titles, limits, strict=True) if own == limit)})")
         draw.text((6, top - 2), f"{-limit:+.2g}", fill="black", font=font)
         draw.text((right + 8, top - 2), f"{limit:+.2g} {unit}{which}"[:60], fill="black", font=font)
     buffer = io.BytesIO()

@@ -2,16 +2,17 @@
 with a colour bar, faithfulness scores, every parameter, the model's summary and weights digest, the date, and
 "For research use only; not a diagnosis". Nothing identifying a patient: the scan is named by its digest.
 
-Pure presentation: the page and the command line gather the explanations and scores and call
-:func:`report_pdf`.
+Pure presentation: service.report gathers the explanations, the verdict and the scores (and runs the model where
+they are missing) into a :class:`ReportContents`; :func:`report_pdf` only draws it.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -19,6 +20,7 @@ from PIL import Image
 from viz.card import RESEARCH_NOTICE as NOTICE
 from viz.panels import percent
 from viz.render import grid_png
+
 # fpdf2's core fonts are Latin-1: the few other characters we write are spelt out.
 _LATIN1 = {"·": "-", "–": "-", "—": "-", "×": "x", "≈": "~", "↓": "(lower is better)", "↑": "(higher is better)",
            "ρ": "rho", "±": "+/-", "“": '"', "”": '"', "’": "'", "…": "..."}
@@ -41,16 +43,35 @@ class ReportMethod:
     details: dict[str, Any]  # budget, evaluations, seconds, parameters, additivity error
 
 
-def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_summary: str, weights_digest: str,
-               class_names: Sequence[str], probs: np.ndarray, classes: Sequence[int], methods: Sequence[ReportMethod],
-               limit: float, when: _dt.datetime | None = None, card: Sequence[tuple[str, str]] = (),
-               warning: str | None = None, unit: str = "SHAP value", note: str | None = None) -> bytes:
-    """The PDF's bytes. ``card``: the model card's rows; ``warning``: the out-of-domain sentence, if any;
-    ``unit``: what the maps' values are (each region's total, e.g. "pp per region"); ``note``: a sentence under
-    the maps (what a hidden background held)."""
+@dataclass(frozen=True)
+class ReportContents:
+    """Everything the report shows, gathered by service.report (the maps already on one basis and scale)."""
+
+    image: np.ndarray  # the image as the model sees it
+    image_name: str  # never an upload's file name
+    model_title: str
+    model_summary: str
+    weights_digest: str
+    class_names: Sequence[str]  # every class, in words
+    probs: np.ndarray  # the verdict: every class's probability
+    classes: Sequence[int]  # the explained classes: the maps' rows
+    methods: Sequence[ReportMethod]
+    limit: float  # the one colour scale, ±limit in ``unit``
+    unit: str = "SHAP value"  # what the maps' values are (each region's total, e.g. "pp per region")
+    card: Sequence[tuple[str, str]] = ()  # the model card's rows
+    warning: str | None = None  # the out-of-domain sentence, if any
+    note: str | None = None  # a sentence under the maps (what a hidden background held)
+    when: _dt.datetime | None = None  # None: now
+
+
+def report_pdf(contents: ReportContents) -> bytes:
+    """The PDF's bytes: it only draws ``contents`` (no model runs here)."""
     from fpdf import FPDF
 
-    when = when or _dt.datetime.now(_dt.timezone.utc)
+    image, image_name, class_names, probs = contents.image, contents.image_name, contents.class_names, contents.probs
+    classes, methods, limit, unit, note = (contents.classes, contents.methods, contents.limit, contents.unit,
+                                           contents.note)
+    when = contents.when or _dt.datetime.now(_dt.UTC)
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.set_title(_text(f"Explanation report: {image_name}"))
@@ -63,12 +84,13 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
     pdf.cell(0, 7, NOTICE, new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
     pdf.set_font("Helvetica", "", 9)
-    pdf.multi_cell(0, 5, _text(f"{image_name} · {when:%Y-%m-%d %H:%M} UTC · model {model_title} (weights "
-                               f"{weights_digest}) · {model_summary}"), new_x="LMARGIN", new_y="NEXT")
-    if warning:
+    pdf.multi_cell(0, 5, _text(f"{image_name} · {when:%Y-%m-%d %H:%M} UTC · model {contents.model_title} (weights "
+                               f"{contents.weights_digest}) · {contents.model_summary}"), new_x="LMARGIN",
+                   new_y="NEXT")
+    if contents.warning:
         pdf.set_font("Helvetica", "B", 9)
         pdf.set_text_color(170, 90, 0)
-        pdf.multi_cell(0, 5, _text(f"Warning: {warning}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, _text(f"Warning: {contents.warning}"), new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
     pdf.ln(2)
 
@@ -110,16 +132,16 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
     header = ["method", "deletion AUC", "random", "insertion AUC", "random", "additivity error"]
     widths = [40, 28, 22, 28, 22, 35]
     pdf.set_font("Helvetica", "B", 9)
-    for label, w in zip(header, widths):
+    for label, w in zip(header, widths, strict=True):
         pdf.cell(w, 6, label, border=1)
     pdf.ln()
     pdf.set_font("Helvetica", "", 9)
     for method in methods:
-        mean = lambda field: float(np.mean([getattr(score, field) for score in method.scores]))  # noqa: E731
-        cells = [method.title, f"{mean('deletion_auc'):.3f}", f"{mean('random_deletion_auc'):.3f}",
-                 f"{mean('insertion_auc'):.3f}", f"{mean('random_insertion_auc'):.3f}",
+        means = {field: float(np.mean([getattr(score, field) for score in method.scores]))
+                 for field in ("deletion_auc", "random_deletion_auc", "insertion_auc", "random_insertion_auc")}
+        cells = [method.title, *(f"{mean:.3f}" for mean in means.values()),
                  f"{float(method.details.get('additivity error', float('nan'))):.1e}"]
-        for value, w in zip(cells, widths):
+        for value, w in zip(cells, widths, strict=True):
             pdf.cell(w, 6, _text(value), border=1)
         pdf.ln()
     pdf.set_font("Helvetica", "", 8)
@@ -134,11 +156,11 @@ def report_pdf(*, image: np.ndarray, image_name: str, model_title: str, model_su
     for method in methods:
         settings = "; ".join(f"{key}: {value}" for key, value in method.details.items())
         pdf.multi_cell(0, 4, _text(f"{method.title}: {settings}"), new_x="LMARGIN", new_y="NEXT")
-    if card:
+    if contents.card:
         pdf.ln(2)
         pdf.set_font("Helvetica", "B", 11)
         pdf.cell(0, 7, "Model card", new_x="LMARGIN", new_y="NEXT")
-        for heading, text in card:
+        for heading, text in contents.card:
             pdf.set_font("Helvetica", "B", 8)
             pdf.cell(28, 4, _text(heading))
             pdf.set_font("Helvetica", "", 8)
@@ -156,58 +178,3 @@ def _png(image: np.ndarray) -> io.BytesIO:
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
     buffer.seek(0)
     return buffer
-
-
-def build_report(cache: Any, classifier: Any, image: Any, explanations: dict[str, Any], top_k: int = 3,
-                 accuracy: Any | None = None, hide_background: bool = False) -> bytes:
-    """The report of ``image`` from its ``explanations`` (method name → Explanation, computed or cached): the
-    pixel methods summed over the superpixel methods' superpixels, one colour scale fitted so that no panel of
-    the verdict's row saturates, and the faithfulness scores (cached beside the explanations); the model card
-    with ``accuracy`` (explainers.predictions.Accuracy, measured by the caller) and the out-of-domain warning.
-    ``hide_background``: the maps leave out what lies outside the head (an MRI's), and the report says how much of
-    each method's attribution lay there."""
-    from explainers.faithfulness import cached_faithfulness, over_segments
-    from explainers.methods import get_method
-    from explainers.predictions import cached_prediction
-    from explainers.superpixels import slic_segments
-    from explainers.domain import domain_warning
-    from explainers.masks import head_mask, outside_share
-    from viz.card import card_rows, classes_in_words
-    from viz.panels import hidden_note, map_unit, shown_limit, shown_map
-
-    if not explanations:
-        raise ValueError("a report needs at least one explanation")
-    prepared = classifier.prepare(image.pixels)
-    probs = cached_prediction(cache, classifier, image)
-    first = next(iter(explanations.values()))
-    classes = [int(c) for c in first.classes[:top_k]]
-    basis = next((e.segments for e in explanations.values() if e.segments is not None), None)
-    if basis is None and any(e.segments is None for e in explanations.values()):
-        basis = slic_segments(prepared, 50)
-    methods, maps_and_segments = [], []
-    output = first.output
-    spec = classifier.spec
-    mask = head_mask(prepared) if hide_background else None
-    for name, explanation in explanations.items():
-        order = list(explanation.classes)
-        maps = [explanation.values[order.index(c)] for c in classes]
-        segments = explanation.segments if explanation.segments is not None else basis
-        if explanation.segments is None and basis is not None:
-            maps = [over_segments(values, basis) for values in maps]
-        maps_and_segments.append([(values, segments) for values in maps])
-        scores = [cached_faithfulness(cache, classifier, explanation, c) for c in classes]
-        details = {"model evaluations": explanation.n_evals, "seed": explanation.seed,
-                   "seconds": round(explanation.seconds, 1), "additivity error": f"{explanation.additivity_error:.1e}",
-                   "values add up to": explanation.output, **explanation.params}
-        shown = [shown_map(values, segments, output, mask) for values, segments in maps_and_segments[-1]]
-        methods.append(ReportMethod(get_method(name).title.split(" (")[0], shown, scores, details))
-    # One scale: no panel of the verdict's row saturates.
-    limit = shown_limit([cells[0] for cells in maps_and_segments], output, mask=mask)
-    hidden = hidden_note({method.title: outside_share(cells[0][0], mask)
-                          for method, cells in zip(methods, maps_and_segments)} if mask is not None else {})
-    summary = f"{spec.num_classes} classes: " + classes_in_words(spec)
-    return report_pdf(image=prepared, image_name=image.display_name, model_title=spec.title, model_summary=summary,
-                      weights_digest=classifier.weights_digest, class_names=spec.class_titles, probs=probs,
-                      classes=classes, methods=methods, limit=limit, unit=map_unit(output, True),
-                      card=card_rows(spec, accuracy, classifier.weights_digest),
-                      warning=domain_warning(image, spec.input_kind), note=hidden)

@@ -6,8 +6,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from explainers.methods.base import (Attribution, Method, Param, ParameterError, PixelMethod, SuperpixelMethod,
-                                     superpixel_params)
+from explainers.methods.base import (
+    Attribution,
+    Method,
+    Param,
+    ParameterError,
+    PixelMethod,
+    Solution,
+    SuperpixelMethod,
+    superpixel_params,
+)
 from explainers.methods.registry import all_methods, get_method, register, unregister
 from explainers.progress import ProgressCallback
 
@@ -17,4 +25,4 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Attribution", "Method", "Param", "ParameterError", "PixelMethod", "ProgressCallback",
-           "SuperpixelMethod", "all_methods", "get_method", "register", "superpixel_params", "unregister"]
+           "Solution", "SuperpixelMethod", "all_methods", "get_method", "register", "superpixel_params", "unregister"]

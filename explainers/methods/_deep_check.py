@@ -11,7 +11,8 @@ so the example requires gradients and the copy's parameters do not.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn

@@ -9,7 +9,7 @@ registration data as class attributes next to its algorithm, and decorates the c
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -164,9 +164,9 @@ class SuperpixelMethod(Method):
         cls.params = superpixel_params(cls.default_segments, cls.max_segments) + cls.own_params
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              **params: Any) -> tuple[Any, ...]:
-        """S × C values of every class (``explained``: the top-k, for methods that treat them specially), the
-        method's extras, and for a sampled method the S × C standard errors of the values."""
+              **params: Any) -> Solution:
+        """The values of every class from the game (``explained``: the top-k, for methods that treat them
+        specially)."""
         raise NotImplementedError
 
     def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
@@ -180,16 +180,14 @@ class SuperpixelMethod(Method):
         explained = top_classes(probs, request.top_k)
         own = {name: value for name, value in request.parameters.items() if name not in SEGMENT_PARAMS}
         solved = self.solve(game, request.budget, request.seed, explained, **own)
-        values, extras = solved[:2]
-        # A sampled method gives its values' standard errors as a third item (explainers.errors).
-        errors_all = None if len(solved) < 3 or solved[2] is None else np.asarray(solved[2], np.float32).T
-        segment_values_all = np.asarray(values, dtype=np.float32).T  # C × S
+        errors_all = None if solved.errors is None else np.asarray(solved.errors, np.float32).T
+        segment_values_all = np.asarray(solved.values, dtype=np.float32).T  # C × S
         segment_values = segment_values_all[explained]
         used = {"segments_found": game.players, "fill_used": resolve_fill(classifier, settings["fill"])}
         return make_explanation(
             classifier, image, method=self.name, values=pixel_map(segment_values, game.segments),
             base_values=base_all[explained], probs=probs, classes=explained, seed=request.seed,
-            n_evals=game.evaluations, started=started, extras=extras, output=request.output,
+            n_evals=game.evaluations, started=started, extras=solved.extras, output=request.output,
             params=self.provenance(request, explained, used), segments=game.segments,
             segment_values=segment_values, segment_values_all=segment_values_all,
             base_values_all=base_all.astype(np.float32), segment_errors_all=errors_all,
@@ -205,7 +203,7 @@ class PixelMethod(Method):
     """A method with per-pixel attributions: override ``attribute``."""
 
     def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: ProgressCallback | None, output: str, **params: Any) -> "Attribution":
+                  progress: ProgressCallback | None, output: str, **params: Any) -> Attribution:
         """K × H × W values of ``classes`` that add up in ``output``'s space (explainers.outputs)."""
         raise NotImplementedError
 
@@ -222,6 +220,15 @@ class PixelMethod(Method):
             probs=probs, classes=classes, seed=request.seed, n_evals=1 + result.evaluations, started=started,
             output=request.output, extras=result.extras, params=self.provenance(request, classes, result.used),
             segment_errors=result.errors, error_regions=result.error_regions)
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What a superpixel method computes from its game; the base class makes the Explanation."""
+
+    values: np.ndarray  # S × C: every class's value of every superpixel
+    extras: dict[str, Any] = field(default_factory=dict)  # the method's own results, kept in Explanation.extras
+    errors: np.ndarray | None = None  # S × C standard errors of a sampled method's values (explainers.errors)
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import copy
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops.misc import SqueezeExcitation
 
-from explainers.backgrounds import BACKGROUND_PARAM, mean_reference, make_background, resolve_background
+from explainers.backgrounds import BACKGROUND_PARAM, make_background, mean_reference, resolve_background
 from explainers.classifier import Classifier, gradient_module_of
 from explainers.explanation import Explanation
 from explainers.methods._deep_check import ALTERNATIVES, DroppedSoftmax, Rewritten, first_unsupported_call
@@ -87,7 +89,7 @@ class _ProductFunction(torch.autograd.Function):
 
 def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """Sums a broadcast gradient back to the operand's shape (e.g. N×C×1×1 squeeze-excite scales)."""
-    dims = [i for i, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1]
+    dims = [i for i, (g, s) in enumerate(zip(grad.shape, shape, strict=True)) if s == 1 and g != 1]
     return grad.sum(dim=dims, keepdim=True) if dims else grad
 
 
@@ -96,7 +98,7 @@ class Rescale(Rewritten):
         super().__init__(original)
         self.original = copy.deepcopy(original)
         if hasattr(self.original, "inplace"):
-            self.original.inplace = False
+            setattr(self.original, "inplace", False)  # noqa: B010  (nn.Module's typed __setattr__ wants a tensor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _RescaleFunction.apply(x, self.original)
@@ -152,7 +154,7 @@ class MaxPoolAsReLUTree(Rewritten):
 class SqueezeExcitationProduct(Rewritten):
     """torchvision's SqueezeExcitation with its scale · input product made an exact Shapley split."""
 
-    def __init__(self, block: nn.Module):
+    def __init__(self, block: SqueezeExcitation):
         super().__init__(block)
         self.block = block
 
@@ -225,6 +227,7 @@ def softmax_multipliers(logits: torch.Tensor, reference_logits: torch.Tensor, cl
             w = (onehot - torch.softmax(others, dim=-1)).mean(dim=0)
         else:
             # ∂p_c/∂z_j = p_c (1[j = c] − p_j), averaged along the straight path.
+            assert probs is not None  # computed above for the probability
             w = (probs[..., class_id:class_id + 1] * (onehot - probs)).mean(dim=0)  # B × C
         target = targets[:, k]
         residual = target - (w * delta).sum(-1)
@@ -259,6 +262,8 @@ def rescale_attributions(model: nn.Module, x: torch.Tensor, refs: torch.Tensor,
         ref_outputs.append(z_ref)
         if progress is not None:
             progress(min(start + batch_size, len(refs)), len(refs))
+    if total is None:
+        raise ValueError("DeepLIFT needs at least one reference.")
     return total / len(refs), torch.cat(ref_outputs)
 
 
@@ -283,6 +288,8 @@ class Deep(PixelMethod):
         if reason is not None:
             return reason
         module = gradient_module_of(classifier)
+        if module is None:  # super().unsupported has refused a model without one
+            return None
         if module not in _REFUSALS:
             # Random pixels at the model's input size, so data-dependent branches take their usual path.
             height, width = classifier.prepare(np.zeros((8, 8, 3), np.uint8)).shape[:2]
@@ -296,7 +303,10 @@ class Deep(PixelMethod):
         """``budget`` is the number of background references."""
         references = make_background(classifier, image, background, budget)
         class_index = torch.from_numpy(classes)
-        model = rewrite_for_deeplift(gradient_module_of(classifier)).to(DTYPE)
+        module = gradient_module_of(classifier)
+        if module is None:  # Method.unsupported refuses such a model first; this guards a direct call
+            raise ValueError(f"{classifier.name} has no differentiable module for DeepLIFT.")
+        model = rewrite_for_deeplift(module).to(DTYPE)
         x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).to(DTYPE)
         refs = torch.from_numpy(references).permute(0, 3, 1, 2).to(DTYPE)
         attributions, ref_logits = rescale_attributions(

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from explainers.methods.base import ParameterError, SuperpixelMethod
+from explainers.methods.base import ParameterError, Solution, SuperpixelMethod
 from explainers.methods.registry import register
 from explainers.superpixels import SuperpixelGame
 
@@ -54,7 +54,7 @@ class Exact(SuperpixelMethod):
     order = 40
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+              **params: Any) -> Solution:
         if game.players > MAX_PLAYERS:
             raise ParameterError(f"SLIC made {game.players} superpixels; exact Shapley values are offered up to "
                                  f"{MAX_PLAYERS} (2^{MAX_PLAYERS} evaluations): lower the segment count.")
@@ -63,4 +63,4 @@ class Exact(SuperpixelMethod):
             raise ParameterError(f"Exact Shapley values over {game.players} superpixels need {needed} model "
                                  f"evaluations; raise the budget to {needed} or lower the segment count.")
         game.total = needed
-        return shapley_from_table(game(all_coalitions(game.players)), game.players), {}
+        return Solution(shapley_from_table(game(all_coalitions(game.players)), game.players))

@@ -32,9 +32,9 @@ from scipy.special import comb
 from threadpoolctl import threadpool_limits
 
 from explainers.errors import regression_errors, relative_error
-from explainers.methods.base import TARGET_PARAM, ParameterError, Param, SuperpixelMethod
-from explainers.progress import tell
+from explainers.methods.base import TARGET_PARAM, Param, ParameterError, Solution, SuperpixelMethod
 from explainers.methods.registry import register
+from explainers.progress import tell
 from explainers.superpixels import SuperpixelGame
 
 ESTIMATORS = ("adjusted", "stratified", "shap", "paired")
@@ -207,7 +207,8 @@ def kernel_auto(game: Any, players: int, budget: int, seed: int, estimator: str,
         weights, units, strata = pooled_design(coalitions)
         values = constrained_regression(coalitions, weights, outputs - empty, full - empty)
         errors = regression_errors(coalitions, weights, outputs - empty, values, units, strata)
-        error = relative_error(errors[:, top][None], values[:, top][None])
+        known = relative_error(errors[:, top][None], values[:, top][None])
+        error = float("inf") if known is None else known
         tell(progress, f"relative error {error:.1%} (target {target:.0%})")
         left = budget - game.evaluations
         if error <= target or left < 4 or len(pool) >= 2 ** players - 2:
@@ -257,7 +258,8 @@ def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.
     folds = SURROGATE_FOLDS if folds is None else folds
     sampled = units >= 0
     draws = np.unique(units[sampled])
-    fold_of_draw = dict(zip(draws.tolist(), (np.random.default_rng(seed).permutation(len(draws)) % folds).tolist()))
+    fold_of_draw = dict(zip(draws.tolist(), (np.random.default_rng(seed).permutation(len(draws)) % folds).tolist(),
+                            strict=True))
     fold_of = np.array([fold_of_draw.get(u, -1) for u in units.tolist()])
     ends = np.stack([np.zeros(players, bool), np.ones(players, bool)])
     end_values = np.array([empty, full])
@@ -290,23 +292,18 @@ def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.
     return surrogate_values + correction[:, 0], errors
 
 
-def kernel_values(game: Any, players: int, budget: int, seed: int, estimator: str,
-                  adjust: np.ndarray | None = None) -> np.ndarray:
-    """S × C Kernel SHAP values of every class from about ``budget`` evaluations of ``game``; with the
-    ``adjusted`` estimator, the classes in ``adjust`` get the surrogate adjustment."""
-    return kernel_estimate(game, players, budget, seed, estimator, adjust, errors=False)[0]
-
-
 def kernel_estimate(game: Any, players: int, budget: int, seed: int, estimator: str,
                     adjust: np.ndarray | None = None, errors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """S × C Kernel SHAP values (see :func:`kernel_values`) and, with ``errors``, their S × C standard errors
+    """S × C Kernel SHAP values of every class from about ``budget`` evaluations of ``game`` (with the
+    ``adjusted`` estimator, the classes in ``adjust`` get the surrogate adjustment) and, with ``errors``, their
+    S × C standard errors
     (explainers.errors; NaN for shap's KernelExplainer, which keeps its samples to itself)."""
     if estimator == "paired":
-        values, standard = paired_kernel_shap(game, players, budget, seed)
-        return values, standard if errors else None
+        paired, paired_errors = paired_kernel_shap(game, players, budget, seed)
+        return paired, paired_errors if errors else None
     if estimator == "shap":
-        values = shap_kernel_explainer(game, players, budget, seed)
-        return values, np.full_like(values, np.nan) if errors else None
+        explained = shap_kernel_explainer(game, players, budget, seed)
+        return explained, np.full_like(explained, np.nan) if errors else None
     full, empty = game(np.ones((1, players), bool))[0], game(np.zeros((1, players), bool))[0]
     coalitions, weights, units, strata = stratified_design(players, budget, seed, with_units=True)
     outputs = game(coalitions)
@@ -378,7 +375,7 @@ class Kernel(SuperpixelMethod):
     version = 2  # 2: the adjusted estimator's folds split the sampled draws (commit 1f40b71)
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              estimator: str = "adjusted", target_error: float = 0.0, **params: Any) -> tuple[Any, ...]:
+              estimator: str = "adjusted", target_error: float = 0.0, **params: Any) -> Solution:
         extras = {"adjusted_classes": explained.tolist()} if estimator == "adjusted" else {}
         if target_error > 0:
             if estimator not in ("adjusted", "stratified"):
@@ -386,6 +383,6 @@ class Kernel(SuperpixelMethod):
                                      f"estimators, not {estimator}.")
             values, errors, auto = kernel_auto(game, game.players, budget, seed, estimator, explained,
                                                target_error, game.progress)
-            return values, {**extras, **auto}, errors
-        values, errors = kernel_estimate(game, game.players, budget, seed, estimator, adjust=explained)
-        return values, extras, errors
+            return Solution(values, {**extras, **auto}, errors)
+        estimate, standard = kernel_estimate(game, game.players, budget, seed, estimator, adjust=explained)
+        return Solution(estimate, extras, standard)

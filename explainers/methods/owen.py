@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from skimage.color import rgb2lab
 
-from explainers.methods.base import Param, SuperpixelMethod
+from explainers.methods.base import Param, Solution, SuperpixelMethod
 from explainers.methods.registry import register
 from explainers.superpixels import SuperpixelGame
 
@@ -140,7 +140,7 @@ class Owen(SuperpixelMethod):
     order = 50
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              merge_space: float = 1.0, **params: Any) -> tuple[np.ndarray, dict[str, Any]]:
+              merge_space: float = 1.0, **params: Any) -> Solution:
         linkage = superpixel_hierarchy(game.pixels, game.segments, merge_space)
         # Small batches keep shap's refinement greedy (it reorders its queue between batches); the game still
         # sends the model full batches of its own size.
@@ -150,5 +150,5 @@ class Owen(SuperpixelMethod):
         # the half-budget run costs only what shap's refinement order does not share with the whole one).
         before = game.evaluations
         half = owen_values(game, linkage, max(2, budget // 2), seed, batch_size)
-        return values, {"hierarchy": linkage.tolist(), "error_evaluations": game.evaluations - before}, \
-            np.abs(values - half)
+        return Solution(values, {"hierarchy": linkage.tolist(), "error_evaluations": game.evaluations - before},
+                        np.abs(values - half))

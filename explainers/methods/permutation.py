@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from explainers.errors import mean_and_error, relative_error
-from explainers.methods.base import TARGET_PARAM, ParameterError, SuperpixelMethod
-from explainers.progress import tell
+from explainers.methods.base import TARGET_PARAM, ParameterError, Solution, SuperpixelMethod
 from explainers.methods.registry import register
+from explainers.progress import tell
 from explainers.superpixels import SuperpixelGame
 
 # Coalitions sent to the game at once (a few thousand rows of class probabilities in memory).
@@ -39,17 +39,12 @@ def permutation_coalitions(order: np.ndarray) -> np.ndarray:
     return np.cumsum(steps, axis=0).astype(bool)
 
 
-def permutation_shapley(game: SuperpixelGame, players: int, max_evals: int, seed: int) -> np.ndarray:
-    """S × C values, equal to shap's PermutationExplainer(seed=seed) with ``max_evals`` on this game."""
-    return permutation_estimate(game, players, max_evals, seed)[0]
-
-
 def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int, seed: int, target: float = 0.0,
                          top: int = 0, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """S × C values (as :func:`permutation_shapley`) and their standard errors: each antithetic permutation is
-    one independent estimate of every value (NaN from a single permutation). With ``target`` > 0 (budget
-    "auto"), it stops after the first few permutations at which class ``top``'s relative standard error
-    ‖errors‖ / ‖values‖ is at most ``target``."""
+    """S × C values, equal to shap's PermutationExplainer(seed=seed) with ``max_evals`` on this game, and their
+    standard errors: each antithetic permutation is one independent estimate of every value (NaN from a single
+    permutation). With ``target`` > 0 (budget "auto"), it stops after the first few permutations at which class
+    ``top``'s relative standard error ‖errors‖ / ‖values‖ is at most ``target``."""
     permutations = max_evals // (2 * players + 1)
     rng = np.random.RandomState(seed)  # shap seeds numpy's global RandomState with the same seed
     order = np.arange(players)
@@ -67,10 +62,10 @@ def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int, see
         chunk = orders[start:start + group]
         outputs = game(np.concatenate([permutation_coalitions(o) for o in chunk]))
         outputs = outputs.astype(np.float64).reshape(len(chunk), 2 * players + 1, -1)
-        if values is None:
+        if values is None or squares is None:
             values = np.zeros((players, outputs.shape[-1]))
             squares = np.zeros_like(values)
-        for permutation, rows in zip(chunk, outputs):
+        for permutation, rows in zip(chunk, outputs, strict=True):
             joining = rows[1:players + 1] - rows[:players]  # each player joining
             leaving = rows[players:2 * players] - rows[players + 1:]  # each player leaving
             values[permutation] += joining  # in shap's order of additions, to its last bit
@@ -81,7 +76,7 @@ def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int, see
             mean, errors = mean_and_error(values / 2, squares, done)
             error = relative_error(errors[:, top][None], mean[:, top][None])
             tell(progress, f"relative error {error:.1%} (target {target:.0%})")
-            if error <= target:
+            if error is not None and error <= target:
                 break
     assert values is not None and squares is not None  # the caller checked the budget allows one permutation
     return values / (2 * done), mean_and_error(values / 2, squares, done)[1]
@@ -102,11 +97,11 @@ class Permutation(SuperpixelMethod):
     order = 20
 
     def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              target_error: float = 0.0, **params: Any) -> tuple[Any, ...]:
+              target_error: float = 0.0, **params: Any) -> Solution:
         needed = 2 * game.players + 1
         if budget < needed:
             raise ParameterError(f"One permutation over {game.players} superpixels needs {needed} model "
                                  f"evaluations; raise the budget to at least {needed} or lower the segment count.")
         values, errors = permutation_estimate(game, game.players, budget, seed, target_error, int(explained[0]),
                                               game.progress)
-        return values, {}, errors
+        return Solution(values, errors=errors)

@@ -12,7 +12,7 @@ def connect(self, address):
     if self.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
         _record("connect", address); raise OSError("network disabled by the offline test")
     return _connect(self, address)
-socket.socket.connect = connect
+socket.socket.connect = connect  # type: ignore[method-assign]  # the patch is the point: every socket is watched
 _gai = socket.getaddrinfo
 def getaddrinfo(host, *a, **k):
     if not _loopback(host if not isinstance(host, bytes) else host.decode()):
