@@ -30,7 +30,7 @@ def run_page(page: st.Page) -> None:
     """Runs a page; an error of ours shows one sentence and an id, the traceback goes to the server's log."""
     try:
         page.run()
-    except Exception:  # noqa: BLE001 - Streamlit's stop and rerun are not Exceptions, so they pass through
+    except Exception:  # Streamlit's stop and rerun are not Exceptions, so they pass through
         error_id = uuid.uuid4().hex[:8]
         log.exception("error %s on page %s", error_id, getattr(page, "title", "?"))
         st.error(f"Something went wrong on our side (error {error_id}); the details are in the server's log. "

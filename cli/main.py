@@ -66,7 +66,8 @@ def _flag_params(method: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from models import all_specs
-    from models.installed import PROBLEMS, install
+    from models.catalog import install
+    from models.installed import PROBLEMS
 
     if args.action == "add":
         from models.cards import CardError

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 # LOCAL and SHARED are imported from here by the callers that store entries.
-from explainers.cache_index import LOCAL, SCHEMA, SHARED, UNKNOWN, CacheEntry, listed_label  # noqa: F401
+from explainers.cache_index import LOCAL, SCHEMA, SHARED, UNKNOWN, CacheEntry, listed_label  # noqa: F401 - re-exported
 from explainers.explanation import Explanation, ExplanationFileError
 from storage import connect, folder
 from storage import transaction as in_transaction

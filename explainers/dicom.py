@@ -1,9 +1,9 @@
 """DICOM scans: what the rest of the app holds of one (its header's safe facts and where its bytes are) and the
-windows it offers. Every byte of the file is parsed and decoded in the sandbox (:mod:`explainers.sandbox`, by
-:mod:`explainers.dicom_decode`): header first (its size before any pixel is decoded), then one frame at a time,
-through the modality LUT (rescale slope and intercept), a window (the file's own VOI LUT or window, a CT preset,
-or an automatic percentile window for MR, which has no fixed presets) and MONOCHROME1's inversion, to the 8-bit
-picture the models see.
+windows it offers (:mod:`explainers.dicom_types`, re-exported here with the limits). Every byte of the file is
+parsed and decoded in the sandbox (:mod:`explainers.sandbox`, by :mod:`explainers.dicom_decode`): header first
+(its size before any pixel is decoded), then one frame at a time, through the modality LUT (rescale slope and
+intercept), a window (the file's own VOI LUT or window, a CT preset, or an automatic percentile window for MR,
+which has no fixed presets) and MONOCHROME1's inversion, to the 8-bit picture the models see.
 
 Privacy: nothing read from a file's header leaves the sandbox except the attributes in ``SAFE_ATTRIBUTES``
 (image geometry and encoding, none of them in PS3.15 Annex E's Basic Profile) and a slice's position along its
@@ -23,42 +23,27 @@ from typing import Any
 
 import numpy as np
 
-from explainers import formats
-from explainers.images import ImageError, InputImage
+from explainers import sandbox
+from explainers.dicom_types import (
+    AUTO_PERCENTILES,
+    CT_PRESETS,
+    DICOM_SUFFIXES,
+    MAX_DICOM_BYTES,
+    MAX_FRAME_VALUES,
+    MAX_FRAMES,
+    SAFE_ATTRIBUTES,
+    DicomError,
+    Window,
+    frame_message,
+    is_dicom,
+    linear_window,
+    scan_windows,
+)
+from explainers.image_types import InputImage
 
-DICOM_SUFFIXES = formats.suffixes(formats.scans())  # (".dcm", ".dicom")
-# A DICOM file may hold a whole series (multi-frame): larger than a picture, read one frame at a time.
-MAX_DICOM_BYTES = 512 * 1024 * 1024
-MAX_FRAMES = 4096
-# One frame's decoded values (rows × columns × samples, a palette's three channels counted, 1-bit pixels unpacked
-# to a byte each): 32 million holds a 5928 × 4728 mammogram; the modality LUT then works in float64 (256 MB).
-MAX_FRAME_VALUES = 32_000_000
-# Window centre and width, in the modality's units (Hounsfield units for CT).
-CT_PRESETS: dict[str, tuple[float, float]] = {
-    "brain": (40, 80), "subdural": (75, 215), "soft tissue": (40, 400), "bone": (400, 1800), "lung": (-600, 1500),
-}
-AUTO_PERCENTILES = (0.5, 99.5)
-# What may be shown about a scan: geometry and encoding only.
-SAFE_ATTRIBUTES = ("Modality", "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel", "PhotometricInterpretation",
-                   "BitsStored")
-
-
-class DicomError(ImageError):
-    """A DICOM file that cannot be shown; the message is one sentence without anything from the file."""
-
-
-def is_dicom(head: bytes) -> bool:
-    """True when ``head`` (the file's first 132 bytes or more) has the DICOM preamble."""
-    return len(head) >= 132 and head[128:132] == b"DICM"
-
-
-@dataclass(frozen=True)
-class Window:
-    """A display window: ``centre`` and ``width`` in the modality's units, or None for the file's own VOI."""
-
-    name: str
-    centre: float | None = None
-    width: float | None = None
+__all__ = ["AUTO_PERCENTILES", "CT_PRESETS", "DICOM_SUFFIXES", "MAX_DICOM_BYTES", "MAX_FRAME_VALUES", "MAX_FRAMES",
+           "SAFE_ATTRIBUTES", "DicomError", "DicomScan", "Window", "frame_message", "is_dicom", "linear_window",
+           "read_scan", "scan_windows"]
 
 
 @dataclass
@@ -100,15 +85,11 @@ class DicomScan:
 
     def frame(self, index: int = 0) -> np.ndarray:
         """Frame ``index`` in the modality's units (after the modality LUT), decoded alone in the sandbox."""
-        from explainers import sandbox
-
         self._check_index(index)
         return sandbox.run_on_source("scan_frame", self.source, {"name": self.name, "index": index}).arrays[0]
 
     def image(self, index: int = 0, window: Window | None = None) -> InputImage:
         """Frame ``index`` windowed to an 8-bit RGB picture, named by its digest (decoded in the sandbox)."""
-        from explainers import sandbox
-
         self._check_index(index)
         window = window or self.windows()[0]
         arguments = {"name": self.name, "index": index, "window": [window.name, window.centre, window.width]}
@@ -119,29 +100,7 @@ class DicomScan:
             raise DicomError(frame_message(self.frames, index))
 
 
-def frame_message(frames: int, index: int) -> str:
-    return f"This scan has {frames} frame{'s' * (frames > 1)}; there is no frame {index + 1}."
-
-
-def scan_windows(samples: int, palette: bool, own: bool, modality: str) -> list[Window]:
-    if samples > 1 or palette:
-        return [Window("as stored (colour)")]
-    mine = [Window("the file's own")] if own else []
-    auto = [Window("automatic (percentiles)"), Window("full range")]
-    presets = [Window(name, *values) for name, values in CT_PRESETS.items()] if modality == "CT" else []
-    return mine + auto + presets
-
-
-def linear_window(values: np.ndarray, centre: float, width: float) -> np.ndarray:
-    """DICOM's linear VOI function (PS3.3 C.11.2.1.2.1) onto 0–255."""
-    width = max(float(width), 1.0)
-    scaled = ((values - (centre - 0.5)) / (width - 1) + 0.5) * 255
-    return scaled.clip(0, 255).round().astype(np.uint8)
-
-
 def read_scan(source: bytes | str | Path, name: str | None = None) -> DicomScan:
     """Reads and checks a DICOM file's header in the sandbox (no pixel is decoded); DicomError with one sentence
     otherwise, SandboxError when the decoder stopped."""
-    from explainers import sandbox
-
     return DicomScan.from_header(source, name, sandbox.run_on_source("scan", source, {"name": name}).result)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from explainers.dicom import (
+from explainers.dicom_types import (
     AUTO_PERCENTILES,
     MAX_DICOM_BYTES,
     MAX_FRAME_VALUES,
@@ -25,7 +25,7 @@ from explainers.dicom import (
     linear_window,
     scan_windows,
 )
-from explainers.images import InputImage, image_digest, to_uint8
+from explainers.image_types import InputImage, image_digest, to_uint8
 
 # JPEG (baseline, extended, lossless), JPEG-LS and JPEG 2000: the syntaxes python-gdcm and openjpeg decode.
 _CODESTREAM_SYNTAXES = {f"1.2.840.10008.1.2.4.{n}" for n in (50, 51, 57, 70, 80, 81, 90, 91, 92, 93, 201, 202, 203)}

@@ -1,7 +1,8 @@
 """The input formats this app reads: the one list every uploader, help text, error sentence and folder scan is
 made from, so that adding a format here is the whole change (tests/test_formats.py checks each one decodes).
 
-Imports nothing of ours, so that explainers.images and explainers.dicom (which imports images) can both use it.
+Imports nothing of ours, so that explainers.image_types and explainers.dicom_types (which imports image_types) can both
+use it.
 """
 
 from __future__ import annotations

@@ -15,15 +15,13 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from explainers.images import ImageError
+from explainers.dicom_types import DicomError
+from explainers.image_types import ImageError, InputImage, SourceKind, image_digest
 from storage.sandbox import ChildPool, ChildStopped, Reply
-
-if TYPE_CHECKING:
-    from explainers.images import InputImage, SourceKind
 
 # Per decode: a 512 MB DICOM series streams through pydicom in well under this; a child past it is stuck.
 WALL_SECONDS = float(os.environ.get("EXPLAINERS_DECODE_SECONDS", 60))
@@ -68,14 +66,12 @@ def call(operation: str, arguments: dict[str, Any], payload: bytes | None = None
             reply = pool().call(operation, arguments, payload)
         except ChildStopped as stopped:
             raise SandboxError(str(stopped)) from None
-    else:
+    else:  # the only import of the child's code here: the server never loads its decoders otherwise
         from explainers.sandbox_child import handle
 
         reply = Reply(*handle(operation, arguments, payload), 0)
     failure = reply.result.get("error")
     if failure is not None and check:
-        from explainers.dicom import DicomError
-
         raise (DicomError if reply.result.get("kind") == "dicom" else ImageError)(str(failure))
     return reply
 
@@ -91,8 +87,6 @@ def image_reply(reply: Reply, source: bytes | bytearray | str | Path, sample: bo
     """The InputImage a child decoded from ``source``. Nothing it says is taken on trust that could reach others:
     the digest is computed again here (a child cannot choose a cache key), the source kind is the one asked for
     (a child cannot make an upload a shared sample), and the name must be one this app gives."""
-    from explainers.images import InputImage, image_digest
-
     fields = reply.result
     if len(reply.arrays) != 1 or reply.arrays[0].dtype != np.uint8 or reply.arrays[0].ndim != 3 \
             or reply.arrays[0].shape[2] != 3:

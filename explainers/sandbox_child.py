@@ -1,5 +1,8 @@
 """The decoding child of :mod:`explainers.sandbox` (its loop and limits: :func:`storage.sandbox.serve`): images
-and DICOM files decoded, every failure of a decoder on a hostile file turned into one sentence."""
+and DICOM files decoded, every failure of a decoder on a hostile file turned into one sentence.
+
+The one module that imports the decoders (:mod:`explainers.image_decode`, :mod:`explainers.dicom_decode`,
+:mod:`explainers.archive_decode`); it imports nothing of the server's side (sandbox, images, dicom, archives)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from explainers.dicom import Window
-from explainers.images import ImageError, InputImage
+from explainers.archive_decode import list_members, member_image, open_zip
+from explainers.archive_types import ArchiveError
+from explainers.dicom_decode import read_dicom
+from explainers.dicom_types import DicomError, Window
+from explainers.image_decode import load_here
+from explainers.image_types import ImageError, InputImage
 
 Handler = Callable[[dict[str, Any], Any], tuple[dict[str, Any], list[np.ndarray]]]
 
@@ -31,28 +38,20 @@ def _image(image: InputImage) -> tuple[dict[str, Any], list[np.ndarray]]:
 
 
 def _load(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
-    from explainers.images import load_here
-
     return _image(load_here(_source(arguments, payload), arguments.get("name"), sample=bool(arguments.get("sample")),
                             frame=int(arguments.get("frame", 0))))
 
 
 def _scan(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
-    from explainers.dicom_decode import read_dicom
-
     return read_dicom(_source(arguments, payload), arguments.get("name")).header, []
 
 
 def _scan_frame(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
-    from explainers.dicom_decode import read_dicom
-
     values = read_dicom(_source(arguments, payload), arguments.get("name")).frame(int(arguments["index"]))
     return {}, [np.ascontiguousarray(values)]
 
 
 def _scan_image(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
-    from explainers.dicom_decode import read_dicom
-
     name, centre, width = arguments["window"]
     scan = read_dicom(_source(arguments, payload), arguments.get("name"))
     return _image(scan.image(int(arguments["index"]), Window(name, centre, width)))
@@ -63,8 +62,6 @@ _zip: dict[str, Any] = {}  # the last zip sent to this child: its key and its op
 
 def _archive(arguments: dict[str, Any], payload: bytes | None) -> Any:
     """The zip a task names: a path, or bytes sent now or kept from an earlier task (None: send them)."""
-    from explainers.archives import open_zip
-
     if arguments.get("path") is not None:
         return open_zip(Path(arguments["path"]))
     if payload is not None:
@@ -74,8 +71,6 @@ def _archive(arguments: dict[str, Any], payload: bytes | None) -> Any:
 
 
 def _zip_list(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
-    from explainers.archives import ArchiveError, list_members
-
     try:
         archive = _archive(arguments, payload)
     except ArchiveError as error:
@@ -86,8 +81,6 @@ def _zip_list(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[st
 
 
 def _zip_image(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
-    from explainers.archives import ArchiveError, member_image
-
     try:
         archive = _archive(arguments, payload)
     except ArchiveError as error:  # a zip on disk that changed since it was listed
@@ -109,8 +102,6 @@ HANDLERS: dict[str, Handler] = {"image": _load, "scan": _scan, "scan_frame": _sc
 def handle(operation: str, arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any],
                                                                                      list[np.ndarray]]:
     """Runs one task; a user's mistake in the file becomes ``{"error": sentence}``, never an exception."""
-    from explainers.dicom import DicomError
-
     try:
         return HANDLERS[operation](arguments, payload)
     except DicomError as error:
@@ -132,7 +123,6 @@ def main() -> None:
     import PIL.Image  # noqa: F401 - imported early too, for the same reason
     import pydicom.pixels  # noqa: F401 - imported before the first task, so a decode costs no import
 
-    import explainers.dicom_decode  # noqa: F401 - imported early too, for the same reason
     from storage.sandbox import serve
 
     serve(handle)

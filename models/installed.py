@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from models.cards import CardError, ModelCard, read_card
-from models.classifier import file_digest
-from models.registry import all_specs, register
+from models.networks import weights_file_of
+from models.own import validate
+from models.registry import register, registered
+from models.weights_files import file_digest
+from models.zoo import spec_from_card
 from storage import folder
 
 CARD_NAME, STAMP_NAME = "card.yaml", "validated.json"
@@ -45,10 +48,8 @@ def _stamp_problem(card: ModelCard) -> str | None:
 def register_installed() -> list[str]:
     """Registers the models under the models folder that this process has not seen yet (a worker calls it again
     for a model added since it started); returns their names."""
-    from models.zoo import spec_from_card
-
     names: list[str] = []
-    taken = {spec.name for spec in all_specs()}
+    taken = set(registered())
     root = models_folder()
     if not root.is_dir():
         return names
@@ -69,10 +70,9 @@ def register_installed() -> list[str]:
 
 def install(card_path: Path | str) -> dict[str, Any]:
     """Checks a card and its model, then copies them into the models folder and registers the model; raises
-    CardError or models.own.ModelRefused with one sentence. Returns what the command line prints."""
-    from models.own import validate, weights_file_of
-
-    card = read_card(card_path, reserved={spec.name for spec in all_specs()})
+    CardError or models.own.ModelRefused with one sentence. Returns what the command line prints. The registry
+    must be loaded (models.catalog.install sees to it), so that the name is checked against every model's."""
+    card = read_card(card_path, reserved=set(registered()))
     checked = validate(card)
     weights = weights_file_of(card)
     root = models_folder()

@@ -1,5 +1,5 @@
 """The model registry: every model the app offers, each described by a card (models/builtin/*.yaml for the built-in
-ones, a user's folder under $EXPLAINERS_MODELS_DIR for theirs; models.cards reads both).
+ones, a user's folder under $EXPLAINERS_MODELS_DIR for theirs; models.cards reads both, models.catalog loads them).
 
 Every registered model is turned into the same callable by :func:`models.classifier.load_classifier`: a
 ``torch.nn.Module`` that takes N×3×H×W RGB float in [0, 255] at the model's input size and returns class
@@ -11,7 +11,6 @@ Importing this package registers nothing and reads no folder: the first lookup (
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ from models.domains import DomainPolicy
 from models.preprocessing import describe
 
 WeightsKind = Literal["pretrained", "random"]
-BUILTIN_CARDS = Path(__file__).resolve().parent / "builtin"
 
 
 @dataclass(frozen=True)
@@ -98,62 +96,12 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-_LOCK = threading.RLock()  # Streamlit sessions are threads: the first lookups may come at once
-_STATE = {"cards": "unread"}  # then "loading" (by the thread holding _LOCK), then "loaded"
+def restore(snapshot: dict[str, ModelSpec]) -> None:
+    """The registry as it was at ``snapshot`` (a load that failed half way leaves nothing behind)."""
+    _REGISTRY.clear()
+    _REGISTRY.update(snapshot)
 
 
-def load_builtin() -> list[str]:
-    """Registers the built-in models from their cards, in file-name order (the default model first); returns
-    their names. A card that cannot be read here is our own error, raised as it is."""
-    from models.cards import read_card
-    from models.zoo import spec_from_card
-
-    names = []
-    for path in sorted(BUILTIN_CARDS.glob("*.yaml")):
-        names.append(register(spec_from_card(read_card(path, reserved=set(_REGISTRY), builtin=True))).name)
-    return names
-
-
-def ensure_loaded() -> None:
-    """Registers the built-in models, then the user's (models.installed), the first time it is called in this
-    process; later calls return at once, as does a call made while loading from the loading thread itself."""
-    if _STATE["cards"] == "loaded":
-        return
-    with _LOCK:
-        if _STATE["cards"] != "unread":  # loaded meanwhile, or this thread is loading (the lock is reentrant)
-            return
-        _STATE["cards"] = "loading"
-        before = dict(_REGISTRY)
-        try:
-            from models.installed import register_installed
-
-            load_builtin()
-            register_installed()
-        except BaseException:
-            _REGISTRY.clear()
-            _REGISTRY.update(before)
-            _STATE["cards"] = "unread"
-            raise
-        _STATE["cards"] = "loaded"
-
-
-def all_specs() -> list[ModelSpec]:
-    """Every registered model, in registration order (the default models first)."""
-    ensure_loaded()
-    return list(_REGISTRY.values())
-
-
-class UnknownModelError(KeyError):
-    """A model name that is not in the registry."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def get_spec(name: str) -> ModelSpec:
-    ensure_loaded()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(_REGISTRY)
-        raise UnknownModelError(f"Unknown model {name!r}; choose one of: {known}.") from None
+def registered() -> dict[str, ModelSpec]:
+    """What is registered so far, by name, in registration order (models.catalog loads the cards first)."""
+    return dict(_REGISTRY)

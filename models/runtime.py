@@ -198,7 +198,7 @@ def onnx_predictor(spec: ModelSpec, module: nn.Module, weights_digest: str) -> O
     """ONNX Runtime for this model: its shipped graph, else an export of ``module`` cached on disk; None when
     neither works or the export disagrees with PyTorch."""
     try:
-        import onnxruntime  # noqa: F401
+        import onnxruntime  # noqa: F401 - only whether it imports
     except ImportError:
         return None
     shipped = spec.onnx_file() if spec.onnx_file is not None else None
@@ -212,7 +212,7 @@ def onnx_predictor(spec: ModelSpec, module: nn.Module, weights_digest: str) -> O
         if not path.is_file():
             export_onnx(module, spec.input_size, path)
         predictor = OnnxPredictor(path)
-    except Exception:  # an architecture the exporter cannot trace: PyTorch only
+    except Exception:  # noqa: BLE001 - an architecture the exporter cannot trace: PyTorch only
         return None
     images = synthetic_images(spec, 2)
     if np.abs(predictor(images) - _torch_runner(module)(images)).max() > ONNX_TOLERANCE:
@@ -240,12 +240,12 @@ def measure_choice(spec: ModelSpec, module: nn.Module, weights_digest: str,
                    onnx: OnnxPredictor | None) -> RuntimeChoice:
     """Measures PyTorch (and ONNX Runtime when given) at a few batch sizes; remembers the fastest."""
     started = time.perf_counter()
-    candidates: dict[str, dict[int, float]] = {"torch": measure_batches(_torch_runner(module), spec)}
+    candidates: dict[RuntimeKind, dict[int, float]] = {"torch": measure_batches(_torch_runner(module), spec)}
     if onnx is not None:
         candidates["onnxruntime"] = measure_batches(onnx, spec)
     runtime, batch = max(((name, batch) for name, results in candidates.items() for batch in results),
                          key=lambda pair: candidates[pair[0]][pair[1]])
-    choice = RuntimeChoice(runtime=runtime, batch_size=batch,  # type: ignore[arg-type]
+    choice = RuntimeChoice(runtime=runtime, batch_size=batch,
                            images_per_second=round(candidates[runtime][batch], 2),
                            measured={name: {str(b): round(v, 2) for b, v in results.items()}
                                      for name, results in candidates.items()},

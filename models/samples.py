@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.registry import ModelSpec, all_specs
+from models.catalog import all_specs
+from models.registry import ModelSpec
 from storage import folder
 
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")

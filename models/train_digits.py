@@ -73,7 +73,7 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     try:
         torch.use_deterministic_algorithms(True)
-    except Exception:  # pragma: no cover - older/odd builds
+    except Exception:  # noqa: BLE001 - older or odd builds lack deterministic algorithms
         pass
 
 

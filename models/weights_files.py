@@ -12,10 +12,12 @@ with a memory limit.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -180,3 +182,12 @@ def check_weights_file(path: Path | str) -> CheckedFile:
     if suffix in {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pt2", ".ptl", ".torchscript"}:
         raise RefusedFile(f"{path.name} is a PyTorch file that can hold code; save the weights as safetensors.")
     raise RefusedFile(f"{path.name} is neither .safetensors nor .onnx, the two formats this app loads.")
+
+
+@lru_cache(maxsize=32)
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]

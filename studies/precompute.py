@@ -41,7 +41,10 @@ def _options(trial: Trial, class_names: Sequence[str], probs: Any) -> tuple[tupl
     from explainers.explanation import top_classes
 
     if isinstance(trial.choices, tuple):
-        names = tuple(class_names[resolve_class(name, class_names)] for name in trial.choices)  # type: ignore[index]
+        ids = [resolve_class(name, class_names) for name in trial.choices]
+        if None in ids:  # checks.check_registries refuses such a study before anything is precomputed
+            raise ValueError(f"The choices {trial.choices} are not all classes of the model.")
+        names = tuple(class_names[i] for i in ids if i is not None)
         return (names + (OTHER_OPTION,) if len(names) < len(class_names) else names), False
     if trial.choices is None and len(class_names) <= MAX_LISTED_CLASSES:
         return tuple(class_names), False

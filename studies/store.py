@@ -287,8 +287,10 @@ class StudyStore:
                 progress = self._progress(db, participant_id)
                 return RecordedTrial(position, done[0], False, progress.finished)
             progress = self._progress(db, participant_id)
+            if progress.next_position is None:  # every trial answered, and this one is not among them
+                raise AnswerError(f"This study has no trial {position + 1}.")
             if position != progress.next_position:
-                raise AnswerError(f"Please answer trial {progress.next_position + 1} first.")  # type: ignore[operator]
+                raise AnswerError(f"Please answer trial {progress.next_position + 1} first.")
             planned = plan[position]
             cleaned = clean_answers(study, planned, answers)
             now = self.clock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -81,3 +82,26 @@ def chelsea() -> np.ndarray:
 @pytest.fixture(scope="session")
 def digit_seven() -> np.ndarray:
     return load_image(SAMPLES / "digits" / "digit_7.png").pixels
+
+
+@pytest.fixture
+def one_more_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Adds a torchvision classifier the way a maintainer would, one more card beside the built-in ones (a copy
+    of ResNet-18's for another architecture), and loads the cards again: ``one_more_card(arch, title, weights)``
+    returns the model's name. The registry goes back to the built-in models after the test."""
+    from models import catalog, registry
+
+    cards = tmp_path / "builtin"
+    shutil.copytree(catalog.BUILTIN_CARDS, cards)
+    monkeypatch.setattr(catalog, "BUILTIN_CARDS", cards)
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(catalog, "_STATE", {"cards": "unread"})
+
+    def add(arch: str, title: str, weights: str) -> str:
+        resnet = (cards / "10_resnet18.yaml").read_text()
+        (cards / f"15_{arch}.yaml").write_text(resnet.replace("resnet18", arch).replace("ResNet-18", title)
+                                                .replace("ResNet18_Weights", weights))
+        catalog.ensure_loaded()
+        return arch
+
+    return add

@@ -9,8 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from models.brain_tumor import (
     CLASS_NAMES,
     INPUT_SIZE,
@@ -18,6 +16,8 @@ from models.brain_tumor import (
     default_onnx_path,
     load_from_onnx,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SAMPLES_DIR = ROOT / "assets" / "samples" / "mri"
 SAMPLE_PATHS = sorted(SAMPLES_DIR.glob("*.jpg"))

@@ -4,7 +4,6 @@ package registers nothing until the first lookup."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +12,13 @@ import numpy as np
 import pytest
 import torchvision
 
-from models import all_specs, get_spec, load_classifier, registry
+from models import all_specs, catalog, get_spec, load_classifier
 from models.cards import CardError, read_card
 from models.domains import POLICIES
 from models.preprocessing import describe
 
 ROOT = Path(__file__).resolve().parents[1]
-CARDS = sorted(registry.BUILTIN_CARDS.glob("*.yaml"))
+CARDS = sorted(catalog.BUILTIN_CARDS.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CARDS, ids=lambda path: path.stem)
@@ -60,24 +59,20 @@ def test_torchvision_cards_match_their_weights_transforms_and_categories(name: s
 
 
 def test_importing_models_registers_nothing_and_reads_no_folder(tmp_path: Path) -> None:
-    script = ("import models, sys; from models import registry; "
-              "print(len(registry._REGISTRY), 'models.installed' in sys.modules); "
-              "models.all_specs(); print(len(registry._REGISTRY) >= 8)")
+    broken = tmp_path / "own" / "broken"  # a user's folder with a card that cannot be read: seen once it is read
+    broken.mkdir(parents=True)
+    (broken / "card.yaml").write_text("name: [")
+    script = ("import models, sys; from models import installed, registry; "
+              "print(len(registry.registered()), len(installed.PROBLEMS)); "
+              "models.all_specs(); print(len(registry.registered()) >= 8, len(installed.PROBLEMS))")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={"PATH": "", "EXPLAINERS_MODELS_DIR": str(tmp_path / "none")})
-    assert done.stdout.split() == ["0", "False", "True"], done.stderr
+                          env={"PATH": "", "EXPLAINERS_MODELS_DIR": str(tmp_path / "own")})
+    assert done.stdout.split() == ["0", "0", "True", "1"], done.stderr
 
 
-def test_a_torchvision_classifier_is_one_more_card(tmp_path: Path, monkeypatch) -> None:
-    for path in registry.BUILTIN_CARDS.iterdir():
-        shutil.copy(path, tmp_path / path.name)
-    resnet = (registry.BUILTIN_CARDS / "10_resnet18.yaml").read_text()
-    (tmp_path / "15_squeezenet1_1.yaml").write_text(
-        resnet.replace("resnet18", "squeezenet1_1").replace("ResNet-18", "SqueezeNet 1.1")
-        .replace("ResNet18_Weights", "SqueezeNet1_1_Weights"))
-    monkeypatch.setattr(registry, "BUILTIN_CARDS", tmp_path)
-    monkeypatch.setattr(registry, "_REGISTRY", {})
-    assert registry.load_builtin()[-1] == "squeezenet1_1"
+def test_a_torchvision_classifier_is_one_more_card(one_more_card) -> None:
+    one_more_card("squeezenet1_1", "SqueezeNet 1.1", "SqueezeNet1_1_Weights")
+    assert [spec.name for spec in all_specs()][-1] == "squeezenet1_1"
     spec = get_spec("squeezenet1_1")
     assert spec.title == "SqueezeNet 1.1 (torchvision, ImageNet)" and "squeezenet1_1-b8a52dc0.pth" in (
         spec.missing_reason() or "squeezenet1_1-b8a52dc0.pth")

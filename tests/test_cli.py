@@ -53,7 +53,7 @@ def test_a_sampled_explanation_carries_its_error_bars_to_the_json_and_the_npz(tm
     assert saved.segment_errors is not None and saved.segment_values is not None and saved.segments is not None
     assert saved.segment_errors.shape == saved.segment_values.shape == (2, saved.segments.max() + 1)
     assert np.all(saved.segment_errors >= 0) and np.all(np.isfinite(saved.segment_errors))
-    expected = max(np.linalg.norm(e) / np.linalg.norm(v) for e, v in zip(saved.segment_errors, saved.segment_values))
+    expected = max(np.linalg.norm(e) / np.linalg.norm(v) for e, v in zip(saved.segment_errors, saved.segment_values, strict=True))
     assert report["relative_error"] == pytest.approx(expected, rel=1e-5) and 0 < report["relative_error"] < 1
     assert main(["explain", "--model", "digits_cnn", "--image", SEVEN, "--method", "partition", "--max-evals",
                  "60", "--no-cache", "--quiet"]) == 0

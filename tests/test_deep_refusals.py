@@ -19,7 +19,7 @@ from explainers.images import load_image
 from explainers.methods import ParameterError
 from explainers.request import explain
 from models import Classifier, get_spec
-from models.classifier import ProbabilityModel, ScaleShift
+from models.transforms import ProbabilityModel, ScaleShift
 
 SIZE = 48  # the smallest that every architecture below pools down without an empty feature map
 # Explained: every layer is covered by a DeepLIFT rule here.
@@ -119,14 +119,10 @@ def test_deep_refuses_layers_and_calls_outside_its_rules() -> None:
             explain(classifier, np.zeros((28, 28, 3), np.uint8), "deep", max_evals=1)
 
 
-def test_the_command_line_refuses_squeezenet_in_one_sentence(monkeypatch, capsys) -> None:
-    """The issue's case: squeezenet1_1 added to the zoo as one more torchvision model, explained from the
-    command line with random weights."""
-    from models import registry, zoo
-
-    spec = dataclasses.replace(get_spec("resnet18"), name="squeezenet1_1", build=zoo._torchvision_builder(
-        "squeezenet1_1"))
-    monkeypatch.setitem(registry._REGISTRY, "squeezenet1_1", spec)
+def test_the_command_line_refuses_squeezenet_in_one_sentence(one_more_card, capsys) -> None:
+    """The issue's case: squeezenet1_1 added as one more torchvision card, explained from the command line
+    with random weights."""
+    one_more_card("squeezenet1_1", "SqueezeNet 1.1", "SqueezeNet1_1_Weights")
     code = main(["explain", "--model", "squeezenet1_1", "--weights", "random", "--image", str(PHOTOS / "chelsea.png"),
                  "--method", "deep", "--max-evals", "1", "--quiet", "--no-cache"])
     error = capsys.readouterr().err.strip()

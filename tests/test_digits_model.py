@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from models.digits import WEIGHTS_PATH, DigitsCNN, digits_dataset, load_digits_cnn
 from models.train_digits import held_out_split
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SAMPLES_DIR = ROOT / "assets" / "samples" / "digits"
 

@@ -3,7 +3,8 @@
 Arrows point down only: app.py and app_pages/ → ui/ → service/ → viz/, cli/ → service/, studies/ → jobs/ →
 explainers/, models/ → storage/; ui/ and cli/ → signin/. explainers/ types against a Classifier protocol and
 imports neither models/ nor studies/; storage/ and signin/ import nothing of ours. ALLOWED below is the rule
-itself.
+itself. Inside a package too, no module imports another that imports it back, not even from inside a function
+(an import there may save start-up time, never hide a circle).
 """
 
 from __future__ import annotations
@@ -88,3 +89,71 @@ def test_explainers_never_loads_models_or_studies() -> None:
             "else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
+
+def module_graph() -> dict[str, set[str]]:
+    """Our modules and those each one imports, at the top or inside a function (what only a type checker reads,
+    under ``if TYPE_CHECKING:``, is left out: it never runs)."""
+    modules = {}
+    for package in ALLOWED:
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            modules[name] = path
+
+    def ours(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        typing_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                       and "TYPE_CHECKING" in ast.unparse(block.test) for child in block.body
+                       for node in ast.walk(child)}
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets.update([node.module, *(f"{node.module}.{alias.name}" for alias in node.names)])
+        # A module may import its own package (its __init__ re-exports), which is not a circle of modules.
+        graph[name] = {found for target in targets if (found := ours(target)) and found != name
+                       and not name.startswith(found + ".")}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that reach each other (Tarjan's strongly connected components of two or more)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph[module]:
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group: list[str] = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    graph = module_graph()
+    assert len(graph) > 100  # every module of every layer was read
+    assert circles(graph) == []

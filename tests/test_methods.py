@@ -54,14 +54,16 @@ def test_every_method_declares_checked_parameters() -> None:
 def test_monte_carlo_methods_add_up_better_with_more_samples(digits_model, digit_seven) -> None:
     # Every method adds up exactly where it says so (tests/test_registry_smoke.py); the others nearly, closer
     # the more they sample: on the digit, GradientSHAP's gap is 0.5 to 1.5 of the change at 8 samples.
+    def relative_error(method: str, budget: int) -> float:
+        errors = []
+        for seed in range(3):
+            e = explain(digits_model, digit_seven, method, top_k=2, max_evals=budget, seed=seed)
+            errors.append(e.additivity_error / np.abs(e.probs[e.classes] - e.base_values).max())
+        return float(np.mean(errors))
+
     for declared in (method for method in all_methods() if not method.exactly_additive):
-        def relative_error(budget: int) -> float:
-            errors = []
-            for seed in range(3):
-                e = explain(digits_model, digit_seven, declared.name, top_k=2, max_evals=budget, seed=seed)
-                errors.append(e.additivity_error / np.abs(e.probs[e.classes] - e.base_values).max())
-            return float(np.mean(errors))
-        few, many = relative_error(declared.smoke_budget), relative_error(32 * declared.smoke_budget)
+        few = relative_error(declared.name, declared.smoke_budget)
+        many = relative_error(declared.name, 32 * declared.smoke_budget)
         assert many < 0.25 and many < 0.5 * few, (declared.name, few, many)
 
 
@@ -194,10 +196,13 @@ def test_our_rescale_rule_equals_shaps_deep_explainer_where_shap_works() -> None
     refs = torch.rand(4, 3, 14, 14)
     reference = shap.DeepExplainer(network, refs).shap_values(x, check_additivity=False)
     reference = np.asarray(reference)[0]  # C × H × W × outputs
+    def one_output(output: int):
+        def weights(z_in: torch.Tensor, z_ref: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(torch.full((len(z_in),), output), 3).float()[None]
+        return weights
+
     for output in range(3):
-        ours, _ = rescale_attributions(rewrite_for_deeplift(network), x[0], refs,
-                                       lambda z_in, z_ref: torch.nn.functional.one_hot(
-                                           torch.full((len(z_in),), output), 3).float()[None], batch_size=4)
+        ours, _ = rescale_attributions(rewrite_for_deeplift(network), x[0], refs, one_output(output), batch_size=4)
         np.testing.assert_allclose(ours[0].numpy(), reference[..., output], atol=1e-5)
 
 

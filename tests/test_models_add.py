@@ -128,5 +128,5 @@ def test_the_models_page_adds_an_uploaded_card_and_refuses_a_pickle(tmp_path: Pa
     finally:  # this test process's registry goes back to the built-in models for the other tests
         from models import installed, registry
 
-        registry._REGISTRY.pop("uploaded_digits", None)
+        registry.restore({name: spec for name, spec in registry.registered().items() if name != "uploaded_digits"})
         installed._SEEN.discard("uploaded_digits")

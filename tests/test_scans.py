@@ -78,7 +78,7 @@ def test_opening_a_scan_shows_it_on_the_other_pages_with_previous_and_next() -> 
     open_button.click().run()
     assert not app.exception, app.exception
     assert app.session_state["image_source"] == "Scans"
-    assert f"Compare methods · " in app.header[0].value
+    assert "Compare methods · " in app.header[0].value
     app.switch_page("app_pages/explain.py").run()
     assert rows[2]["scan"] in " ".join(m.value for m in app.markdown) + " ".join(c.value for c in app.caption) \
         or app.session_state["worklist_index"] == 2

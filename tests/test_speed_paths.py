@@ -40,8 +40,7 @@ def test_permutation_loop_is_shaps_on_an_exact_game(seed, budget, players) -> No
         z = np.asarray(coalitions, dtype=np.float64)
         return z @ weights + np.einsum("ns,stc,nt->nc", z, pairs, z)
 
-    # permutation_estimate is annotated SuperpixelGame but only calls its game, so a plain function stands in.
-    ours = permutation_estimate(game, players, budget, seed)  # type: ignore[arg-type]  # any callable game works
+    ours = permutation_estimate(game, players, budget, seed)
     np.testing.assert_array_equal(ours[0], shaps_permutation_values(game, players, budget, seed))
 
 

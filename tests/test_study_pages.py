@@ -165,7 +165,7 @@ def test_an_unanswered_question_is_refused_and_nothing_is_stored(env) -> None:
 
 
 def test_a_new_session_with_the_id_in_the_link_resumes_where_it_stopped(env) -> None:
-    app = answer_trial(answer_trial(consent(open_link(study="digits-study"))))
+    answer_trial(answer_trial(consent(open_link(study="digits-study"))))
     [participant] = studies.StudyStore(env).participants("digits-study")
 
     again = open_link(study="digits-study", pid=participant.id.lower())  # a reload: the session is gone
@@ -178,7 +178,7 @@ def test_a_new_session_with_the_id_in_the_link_resumes_where_it_stopped(env) -> 
 
 
 def test_typing_the_id_resumes(env) -> None:
-    app = answer_trial(consent(open_link(study="digits-study")))
+    answer_trial(consent(open_link(study="digits-study")))
     [participant] = studies.StudyStore(env).participants("digits-study")
     fresh = open_link(study="digits-study")
     fresh.text_input(key="study_resume_id").input(participant.id[:4] + "-" + participant.id[4:].lower())

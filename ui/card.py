@@ -60,7 +60,7 @@ def add_uploaded_model(card_name: str, card: bytes, files: list[tuple[str, bytes
     from pathlib import Path
 
     from models.cards import CardError
-    from models.installed import install
+    from models.catalog import install
     from models.own import ModelRefused
 
     def safe(name: str) -> str:

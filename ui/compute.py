@@ -53,7 +53,7 @@ def warm_engine(models: tuple[str, ...]) -> None:
     def warm() -> None:
         try:
             engine.warm(list(models))
-        except Exception:  # noqa: BLE001 - the first job starts the cluster again and reports what is wrong
+        except Exception:  # the first job starts the cluster again and reports what is wrong
             logging.getLogger("jobs").exception("warming the job engine failed")
 
     threading.Thread(target=warm, name="warm-engine", daemon=True).start()

@@ -183,16 +183,16 @@ def _hover_layer(values: np.ndarray, segments: np.ndarray | None, output: str,
     ``errors`` holds one per superpixel (or per block, numbered as explainers.errors.block_regions)."""
     x_edges, y_edges, z, customdata, block = hover_grid(
         values, segments, cells=PIXEL_HOVER_CELLS if segments is None else HOVER_CELLS)
-    error_of = (lambda region: None) if errors is None else (lambda region: float(errors[region]))  # noqa: E731
+    error_of = (lambda region: None) if errors is None else (lambda region: float(errors[region]))
     if customdata is not None:
         labels = customdata[..., 0].astype(np.int64)
         texts = {int(label): f"superpixel {int(label)}: {_plus_minus(float(total), error_of(int(label)), output)}"
                  for label, total in zip(customdata[..., 0].ravel(), customdata[..., 1].ravel(), strict=True)}
-        tip = lambda row, column: texts[int(labels[row, column])]  # noqa: E731
+        tip = lambda row, column: texts[int(labels[row, column])]  # noqa: E731 - one line, like its sibling
     else:
         labels = np.arange(z.size).reshape(z.shape)  # every cell its own box
         block_totals = np.nan_to_num(z) * np.outer(np.diff(y_edges), np.diff(x_edges))
-        tip = lambda row, column: (  # noqa: E731
+        tip = lambda row, column: (  # noqa: E731 - the tooltip as one expression, beside the other branch's
             f"x {x_edges[column] + 0.5:.0f}–{x_edges[column + 1] - 0.5:.0f}, "
             f"y {y_edges[row] + 0.5:.0f}–{y_edges[row + 1] - 0.5:.0f}: "
             f"{_plus_minus(float(block_totals[row, column]), error_of(int(labels[row, column])), output)}"

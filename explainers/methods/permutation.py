@@ -14,6 +14,7 @@ once and go to the model in full batches.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ def permutation_coalitions(order: np.ndarray) -> np.ndarray:
     return np.cumsum(steps, axis=0).astype(bool)
 
 
-def permutation_estimate(game: SuperpixelGame, players: int, max_evals: int, seed: int, target: float = 0.0,
+def permutation_estimate(game: Callable[[np.ndarray], np.ndarray], players: int, max_evals: int, seed: int, target: float = 0.0,
                          top: int = 0, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """S × C values, equal to shap's PermutationExplainer(seed=seed) with ``max_evals`` on this game, and their
     standard errors: each antithetic permutation is one independent estimate of every value (NaN from a single
