@@ -33,8 +33,10 @@ def run_page(page: st.Page) -> None:
     except Exception:  # Streamlit's stop and rerun are not Exceptions, so they pass through
         error_id = uuid.uuid4().hex[:8]
         log.exception("error %s on page %s", error_id, getattr(page, "title", "?"))
-        st.error(f"Something went wrong on our side (error {error_id}); the details are in the server's log. "
-                 "Reloading the page usually helps.")
+        st.error(
+            f"Something went wrong on our side (error {error_id}); the details are in the server's log. "
+            "Reloading the page usually helps."
+        )
 
 
 if participant_link_requested():
@@ -47,14 +49,16 @@ user = require_sign_in()
 keep_settings()  # a page's settings survive visits to the other pages
 warm_engine(tuple(spec.name for spec in available_models()[:1]))  # the default model, on the workers
 
-pages = st.navigation([
-    st.Page("app_pages/explain.py", title="Explain", default=True),
-    st.Page("app_pages/compare.py", title="Compare"),
-    st.Page("app_pages/scans.py", title="Scans"),
-    st.Page("app_pages/gallery.py", title="Gallery"),
-    st.Page("app_pages/models.py", title="Models"),
-    st.Page("app_pages/study_results.py", title="Study results"),
-])
+pages = st.navigation(
+    [
+        st.Page("app_pages/explain.py", title="Explain", default=True),
+        st.Page("app_pages/compare.py", title="Compare"),
+        st.Page("app_pages/scans.py", title="Scans"),
+        st.Page("app_pages/gallery.py", title="Gallery"),
+        st.Page("app_pages/models.py", title="Models"),
+        st.Page("app_pages/study_results.py", title="Study results"),
+    ]
+)
 
 
 with st.sidebar:
@@ -66,8 +70,13 @@ with st.sidebar:
     if unavailable:
         st.caption(f"{unavailable} more models need weights on this machine: see the Models page.")
     spec = get_spec(st.session_state[keys.MODEL])
-    st.radio("Image", ["Sample", "Upload", "Scans"], key=keys.SOURCE, horizontal=True,
-             help="Scans: the scan opened from the Scans page's worklist, with previous and next.")
+    st.radio(
+        "Image",
+        ["Sample", "Upload", "Scans"],
+        key=keys.SOURCE,
+        horizontal=True,
+        help="Scans: the scan opened from the Scans page's worklist, with previous and next.",
+    )
     if st.session_state[keys.SOURCE] == "Scans":
         opened = opened_scan()
         if opened is not None:
@@ -82,22 +91,36 @@ with st.sidebar:
         # One remembered sample per model domain: a new model starts on a sample of its own kind
         # (an MRI for the tumour model, a digit for digits) and switching back restores the last choice.
         samples = {sample.name: sample for sample in samples_for(spec)}
-        st.selectbox("Sample image", list(samples), index=list(samples).index(default_sample(spec).name),
-                     key=keys.sample(spec.policy.name),
-                     format_func=lambda name: f"{samples[name].domain}: {samples[name].title}")
+        st.selectbox(
+            "Sample image",
+            list(samples),
+            index=list(samples).index(default_sample(spec).name),
+            key=keys.sample(spec.policy.name),
+            format_func=lambda name: f"{samples[name].domain}: {samples[name].title}",
+        )
     else:
-        st.file_uploader(f"{formats.listed(formats.pictures())} up to {MAX_FILE_BYTES // 2**20} MB, or a "
-                         f"{formats.listed(formats.scans())} scan", type=list(formats.extensions()), key=keys.UPLOAD)
+        st.file_uploader(
+            f"{formats.listed(formats.pictures())} up to {MAX_FILE_BYTES // 2**20} MB, or a "
+            f"{formats.listed(formats.scans())} scan",
+            type=list(formats.extensions()),
+            key=keys.UPLOAD,
+        )
         scan = uploaded_scan()
         if scan is not None:  # a DICOM scan: its slice and display window
             if scan.frames > 1:
                 st.slider("Slice", 1, scan.frames, 1, key=keys.SLICE)
-            st.selectbox("Window", [window.name for window in scan.windows()], key=keys.WINDOW,
-                         help="The file's own window when it has one; an automatic one (the 0.5th to 99.5th "
-                              "percentile) for MR, which has no fixed presets; presets for CT.")
+            st.selectbox(
+                "Window",
+                [window.name for window in scan.windows()],
+                key=keys.WINDOW,
+                help="The file's own window when it has one; an automatic one (the 0.5th to 99.5th "
+                "percentile) for MR, which has no fixed presets; presets for CT.",
+            )
             summary = scan.summary
-            st.caption(f"DICOM {summary['modality']}, {summary['size']} pixels, {summary['frames']} "
-                       f"frame{'s' * (summary['frames'] > 1)}. Nothing from its header is shown or kept.")
+            st.caption(
+                f"DICOM {summary['modality']}, {summary['size']} pixels, {summary['frames']} "
+                f"frame{'s' * (summary['frames'] > 1)}. Nothing from its header is shown or kept."
+            )
     selection = current_selection()
     if selection.error:
         st.warning(selection.error)

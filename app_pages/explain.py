@@ -38,11 +38,17 @@ prepared = classifier.prepare(image.pixels)
 methods = {method.name: method for method in all_methods()}
 with layout.controls.container(border=True):
     left, middle, right = st.columns(3)
-    method = get_method(left.selectbox("Method", list(methods), format_func=lambda name: methods[name].title,
-                                       key=keys.EXPLAIN_METHOD))
+    method = get_method(
+        left.selectbox("Method", list(methods), format_func=lambda name: methods[name].title, key=keys.EXPLAIN_METHOD)
+    )
     if method.min_budget < method.max_budget:
-        budget = middle.slider(f"Evaluation budget ({method.budget_meaning})", method.min_budget,
-                               method.max_budget, method.default_budget, key=keys.budget(method.name))
+        budget = middle.slider(
+            f"Evaluation budget ({method.budget_meaning})",
+            method.min_budget,
+            method.max_budget,
+            method.default_budget,
+            key=keys.budget(method.name),
+        )
     else:  # a method whose cost is fixed
         budget = method.min_budget
         middle.caption(f"Budget: {budget} {method.budget_meaning} (fixed for this method)")
@@ -50,8 +56,15 @@ with layout.controls.container(border=True):
     left, middle, right = st.columns(3)
     params = method_params(method, "main", left)
     if not params:
-        left.slider("Superpixel segments", 2, 200, 50, key="segments_unused", disabled=True,
-                    help=" ".join(method.notes) or "This method does not use superpixels.")
+        left.slider(
+            "Superpixel segments",
+            2,
+            200,
+            50,
+            key="segments_unused",
+            disabled=True,
+            help=" ".join(method.notes) or "This method does not use superpixels.",
+        )
     opacity = middle.slider("Overlay opacity", 0.0, 1.0, 0.7, 0.05, key=keys.OPACITY)
     seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key=keys.SEED))
     left, middle, right = st.columns([1, 1, 2])
@@ -60,16 +73,23 @@ with layout.controls.container(border=True):
     # Clinical scans: the verdict at once, each explanation on request (a slider change would start a job of
     # minutes); photos and digits explain themselves. A cached explanation always shows at once.
     hide_background = background_choice(spec, middle)
-    automatic = middle.toggle("Compute automatically", value=spec.policy.compute_automatically,
-                              key=keys.auto_compute(spec.policy.name),
-                              help="On: every change of the settings starts its explanation. Off: the verdict comes "
-                                   "at once and an explanation starts with its button (cached ones show at once).")
+    automatic = middle.toggle(
+        "Compute automatically",
+        value=spec.policy.compute_automatically,
+        key=keys.auto_compute(spec.policy.name),
+        help="On: every change of the settings starts its explanation. Off: the verdict comes "
+        "at once and an explanation starts with its button (cached ones show at once).",
+    )
     # The verdict: stored, or one forward pass (then stored), before any explanation.
     probs = cached_prediction(get_cache(), classifier, image)
     order = np.argsort(-probs, kind="stable")
-    chosen = right.selectbox("Explained classes", ["top-k"] + [spec.class_names[c] for c in order],
-                             key=keys.EXPLAINED_CLASS, help="The top-k classes, or one class of your choice.",
-                             format_func=lambda name: name if name == "top-k" else spec.class_title(name))
+    chosen = right.selectbox(
+        "Explained classes",
+        ["top-k"] + [spec.class_names[c] for c in order],
+        key=keys.EXPLAINED_CLASS,
+        help="The top-k classes, or one class of your choice.",
+        format_func=lambda name: name if name == "top-k" else spec.class_title(name),
+    )
     for note in method.notes:
         st.caption(note)
     with st.expander(f"{method.title}: settings"):
@@ -84,8 +104,7 @@ verdict = spec.class_names[verdict_id]
 summary = f"**{spec.title}** says **{spec.class_title(verdict)}** ({percent(probs[verdict_id])})"
 if selection.true_label is not None:
     agrees = selection.true_label == verdict
-    summary += (f"; the file name says **{spec.class_title(selection.true_label)}** "
-                f"{'✓' if agrees else '✗ (disagrees)'}")
+    summary += f"; the file name says **{spec.class_title(selection.true_label)}** {'✓' if agrees else '✗ (disagrees)'}"
 verdict_area.markdown(summary + ".")
 verdict_notes(spec, image, verdict_area)
 
@@ -99,8 +118,17 @@ card_expander(classifier, probability_column)
 results = layout.results
 classes = None if chosen == "top-k" else [spec.class_names.index(chosen)]
 try:
-    request = build_request(classifier, image, method.name, params=params, budget=budget, seed=seed,
-                            top_k=top_k, classes=classes, output=output)
+    request = build_request(
+        classifier,
+        image,
+        method.name,
+        params=params,
+        budget=budget,
+        seed=seed,
+        top_k=top_k,
+        classes=classes,
+        output=output,
+    )
     with results:
         explanation = explanation_for(request, image, automatic=automatic)
 except ParameterError as error:
@@ -115,35 +143,56 @@ limit = shown_limit([(values, explanation.segments) for values in explanation.va
 boundaries = segment_boundaries(explanation.segments) if outlines and explanation.segments is not None else None
 columns = results.columns(3)  # always thirds: each panel the size of the image beside the verdict
 for index, class_id in enumerate(explanation.classes):
-    columns[index % len(columns)].html(overlay_panel(
-        prepared, explanation.values[index], limit=limit, opacity=opacity,
-        title=f"{spec.class_title(explanation.class_names[index])} · p = {explanation.probs[class_id]:.3f}",
-        segments=explanation.segments, outlines=boundaries, output=output, mask=mask,
-        errors=explanation.error_map(index), sent=sent))
+    columns[index % len(columns)].html(
+        overlay_panel(
+            prepared,
+            explanation.values[index],
+            limit=limit,
+            opacity=opacity,
+            title=f"{spec.class_title(explanation.class_names[index])} · p = {explanation.probs[class_id]:.3f}",
+            segments=explanation.segments,
+            outlines=boundaries,
+            output=output,
+            mask=mask,
+            errors=explanation.error_map(index),
+            sent=sent,
+        )
+    )
 quantity = "probability" if output == "probability" else "log-odds"
-colour = ("each superpixel is coloured by its value" if explanation.segments is not None
-          else f"colours are per {PATCH_PIXELS} pixels")
-uncertain = (" and its standard error; dotted regions have an uncertain sign (0 inside the 90 % interval)"
-             if explanation.segment_errors is not None else "")
-results.caption(f"Red raises the class's {quantity}, blue lowers it; {colour}, and every panel shares one scale "
-                f"(±{limit:.3g} {map_unit(output, explanation.segments is not None)}); hover for a region's total"
-                f"{uncertain}. "
-                f"Each map plus its base value adds up to the model's {quantity} "
-                f"(largest gap here: {explanation.additivity_error:.1e})." + hidden_note(
-                {method.title: max(outside_share(values, mask) for values in explanation.values)} if mask is not None
-                else {}))
+colour = (
+    "each superpixel is coloured by its value"
+    if explanation.segments is not None
+    else f"colours are per {PATCH_PIXELS} pixels"
+)
+uncertain = (
+    " and its standard error; dotted regions have an uncertain sign (0 inside the 90 % interval)"
+    if explanation.segment_errors is not None
+    else ""
+)
+results.caption(
+    f"Red raises the class's {quantity}, blue lowers it; {colour}, and every panel shares one scale "
+    f"(±{limit:.3g} {map_unit(output, explanation.segments is not None)}); hover for a region's total"
+    f"{uncertain}. "
+    f"Each map plus its base value adds up to the model's {quantity} "
+    f"(largest gap here: {explanation.additivity_error:.1e})."
+    + hidden_note(
+        {method.title: max(outside_share(values, mask) for values in explanation.values)} if mask is not None else {}
+    )
+)
 
 with results.expander("Details and download"):
-    st.write({
-        "method": explanation.method,
-        "model evaluations": explanation.n_evals,
-        "seconds": round(explanation.seconds, 2),
-        "values add up to": explanation.output,
-        "additivity error": f"{explanation.additivity_error:.2e}",
-        "base values (everything hidden)": [round(float(b), 4) for b in explanation.base_values],
-        "parameters": explanation.params,
-        "seed": explanation.seed,
-    })
+    st.write(
+        {
+            "method": explanation.method,
+            "model evaluations": explanation.n_evals,
+            "seconds": round(explanation.seconds, 2),
+            "values add up to": explanation.output,
+            "additivity error": f"{explanation.additivity_error:.2e}",
+            "base values (everything hidden)": [round(float(b), 4) for b in explanation.base_values],
+            "parameters": explanation.params,
+            "seed": explanation.seed,
+        }
+    )
     saved = explanation  # the closure below sees the checked (not None) explanation
 
     def npz_file() -> bytes:  # made when the button is clicked
@@ -151,6 +200,9 @@ with results.expander("Details and download"):
         saved.save(buffer)
         return buffer.getvalue()
 
-    st.download_button("Download explanation (.npz)", npz_file,
-                       file_name=f"{spec.name}_{explanation.method}_{explanation.image_digest}.npz",
-                       mime="application/octet-stream")
+    st.download_button(
+        "Download explanation (.npz)",
+        npz_file,
+        file_name=f"{spec.name}_{explanation.method}_{explanation.image_digest}.npz",
+        mime="application/octet-stream",
+    )

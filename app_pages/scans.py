@@ -34,18 +34,31 @@ left, right = st.columns([1, 2])
 source = left.radio("Scans from", ["A folder on this server", "Files or a zip"], key=keys.WORKLIST_SOURCE)
 try:
     if source == "A folder on this server":
-        subfolders = ["."] + sorted(str(path.relative_to(root)) for path in root.rglob("*")
-                                    if path.is_dir() and not path.name.startswith(".")) if root.is_dir() else ["."]
+        subfolders = (
+            ["."]
+            + sorted(
+                str(path.relative_to(root))
+                for path in root.rglob("*")
+                if path.is_dir() and not path.name.startswith(".")
+            )
+            if root.is_dir()
+            else ["."]
+        )
         chosen = right.selectbox(f"Folder (under {root.name}/)", subfolders, key=keys.WORKLIST_FOLDER)
         key: tuple[str, str, str | tuple[str, ...]] = ("folder", spec.name, chosen)
         if st.session_state.get(keys.WORKLIST_KEY) != key:
             with st.spinner("Reading the scans and their verdicts…"):  # predicted as they are read
-                worklist = from_folder(spec, inside(root, chosen), (s.path for s in list_samples()),
-                                       Predictor(classifier, cache))
+                worklist = from_folder(
+                    spec, inside(root, chosen), (s.path for s in list_samples()), Predictor(classifier, cache)
+                )
             st.session_state[keys.WORKLIST], st.session_state[keys.WORKLIST_KEY] = worklist, key
     else:
-        uploads = right.file_uploader(f"Scans ({formats.listed()}) or a zip of them", accept_multiple_files=True,
-                                      type=[*formats.extensions(), "zip"], key=keys.WORKLIST_UPLOADS)
+        uploads = right.file_uploader(
+            f"Scans ({formats.listed()}) or a zip of them",
+            accept_multiple_files=True,
+            type=[*formats.extensions(), "zip"],
+            key=keys.WORKLIST_UPLOADS,
+        )
         key = ("uploads", spec.name, tuple(upload.file_id for upload in uploads or []))
         if not uploads:
             st.info("Upload scans, several at once or a zip, to list them here.")
@@ -54,8 +67,9 @@ try:
             with st.spinner("Reading the scans and their verdicts…"):
                 # A zip's scans keep a reference to its bytes (Streamlit holds the upload anyway), to decode
                 # one again when it is opened.
-                worklist = from_uploads(spec, [(upload.name, upload.getvalue()) for upload in uploads],
-                                        Predictor(classifier, cache))
+                worklist = from_uploads(
+                    spec, [(upload.name, upload.getvalue()) for upload in uploads], Predictor(classifier, cache)
+                )
             st.session_state[keys.WORKLIST], st.session_state[keys.WORKLIST_KEY] = worklist, key
 except WorklistError as error:
     st.error(str(error))
@@ -78,8 +92,10 @@ line += f"; {explained} of {len(readable)} fully explained (the Compare page's m
 st.markdown(line)
 outside = [scan for scan in readable if scan.domain_warning]
 if outside:
-    st.warning(f"{len(outside)} of {len(readable)} scans do not look like the model's domain (marked ⚠ under "
-               f"“in domain”): their verdicts may mean nothing. {outside[0].name}: {outside[0].domain_warning}")
+    st.warning(
+        f"{len(outside)} of {len(readable)} scans do not look like the model's domain (marked ⚠ under "
+        f"“in domain”): their verdicts may mean nothing. {outside[0].name}: {outside[0].domain_warning}"
+    )
 if spec.card.clinical:
     st.caption(f"**{RESEARCH_NOTICE}**")
 if worklist.notes:
@@ -100,33 +116,49 @@ def thumbnail(digest: str, _pixels: np.ndarray) -> str:
 
 
 frames = worklist.multi_frame
-rows = [{
-    "#": scan.row,
-    "thumbnail": thumbnail(scan.image.digest, scan.image.thumbnail) if scan.image else None,
-    "scan": scan.name,
-    **({"frame": scan.frame + 1 if scan.frame is not None else None} if frames else {}),
-    "verdict": spec.class_title(scan.verdict) if scan.probs is not None else scan.error,
-    "confidence": scan.confidence,
-    "in domain": "" if scan.probs is None else ("⚠ no" if scan.domain_warning else "✓"),
-    "label": spec.class_title(scan.label) if scan.label else "",
-    "agrees": "" if scan.label is None or scan.probs is None else ("✓" if names[scan.verdict] == scan.label else "✗"),
-    "explained": f"{scan.explained} of {scan.wanted}" if scan.wanted else "",
-} for scan in shown]
+rows = [
+    {
+        "#": scan.row,
+        "thumbnail": thumbnail(scan.image.digest, scan.image.thumbnail) if scan.image else None,
+        "scan": scan.name,
+        **({"frame": scan.frame + 1 if scan.frame is not None else None} if frames else {}),
+        "verdict": spec.class_title(scan.verdict) if scan.probs is not None else scan.error,
+        "confidence": scan.confidence,
+        "in domain": "" if scan.probs is None else ("⚠ no" if scan.domain_warning else "✓"),
+        "label": spec.class_title(scan.label) if scan.label else "",
+        "agrees": ""
+        if scan.label is None or scan.probs is None
+        else ("✓" if names[scan.verdict] == scan.label else "✗"),
+        "explained": f"{scan.explained} of {scan.wanted}" if scan.wanted else "",
+    }
+    for scan in shown
+]
 picked = st.dataframe(
-    rows, hide_index=True, on_select="rerun", selection_mode="single-row", key=keys.WORKLIST_TABLE,
-    column_config={"thumbnail": st.column_config.ImageColumn(" ", width="small"),
-                   "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
-                                                                 format="percent")})
-st.caption(f"Sort by clicking a column's header; select a row to open the scan. {len(shown)} of "
-           f"{len(worklist.scans)} shown.")
+    rows,
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key=keys.WORKLIST_TABLE,
+    column_config={
+        "thumbnail": st.column_config.ImageColumn(" ", width="small"),
+        "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="percent"),
+    },
+)
+st.caption(
+    f"Sort by clicking a column's header; select a row to open the scan. {len(shown)} of {len(worklist.scans)} shown."
+)
 
 openable = [scan for scan in shown if scan.image is not None]
 selected = picked.selection.rows if picked is not None else []
 if selected and shown[selected[0]].image is not None:
     left, middle, right = st.columns(3)
     scan = shown[selected[0]]
-    left.button(f"Open {scan.name} in Compare", type="primary", on_click=open_scan,
-                args=(worklist, scan.index, "app_pages/compare.py"))
+    left.button(
+        f"Open {scan.name} in Compare",
+        type="primary",
+        on_click=open_scan,
+        args=(worklist, scan.index, "app_pages/compare.py"),
+    )
     middle.button("Open in Explain", on_click=open_scan, args=(worklist, scan.index, "app_pages/explain.py"))
 
 missing = [(scan, request) for scan in openable for request in requests[scan.index] if request.key not in cache]

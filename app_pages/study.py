@@ -31,8 +31,10 @@ study_id = st.query_params.get(STUDY_PARAM, "")
 found = find_study(study_id)
 if found is None:
     shown = echoed(study_id)  # never the link's text as it came: st.info renders Markdown
-    st.info((f"There is no study called “{shown}” here" if shown else "There is no study with that link")
-            + "; please check the link you were given.")
+    st.info(
+        (f"There is no study called “{shown}” here" if shown else "There is no study with that link")
+        + "; please check the link you were given."
+    )
     st.stop()
 # Names that are never None, for the callbacks below (mypy does not carry a check into a function).
 study: Study = found
@@ -61,22 +63,30 @@ participant_id = st.query_params.get(PID_PARAM) or st.session_state.get(f"study_
 known = store.get_participant(study.id, participant_id) if participant_id else None
 if participant_id and known is None:
     shown = echoed(normalise_id(participant_id), "participant")
-    st.warning(f"There is no participant {shown or 'with that id'} in this study; check the id, or start "
-               "afresh below.")
+    st.warning(f"There is no participant {shown or 'with that id'} in this study; check the id, or start afresh below.")
     del st.query_params[PID_PARAM]
     st.session_state.pop(f"study_pid_{study.id}", None)
 
 if known is None:
     if st.session_state.get(f"study_declined_{study.id}"):
-        st.info("Thank you for your time. You have not taken part, and nothing about you was recorded; you may "
-                "close this page.")
+        st.info(
+            "Thank you for your time. You have not taken part, and nothing about you was recorded; you may "
+            "close this page."
+        )
         st.stop()
     st.markdown(study.consent)
     agree, decline = st.columns(2)
-    agree.button("I agree, start the study", type="primary", key="study_consent",
-                 on_click=lambda: remember(store.create_participant(study, facts).id))
-    decline.button("I do not agree", key="study_decline",
-                   on_click=lambda: st.session_state.update({f"study_declined_{study.id}": True}))
+    agree.button(
+        "I agree, start the study",
+        type="primary",
+        key="study_consent",
+        on_click=lambda: remember(store.create_participant(study, facts).id),
+    )
+    decline.button(
+        "I do not agree",
+        key="study_decline",
+        on_click=lambda: st.session_state.update({f"study_declined_{study.id}": True}),
+    )
     with st.expander("Taken part before? Resume with your participant id"):
         st.text_input("Participant id", key="study_resume_id", placeholder="e.g. K7Q2M9XD")
         st.button("Resume", key="study_resume", on_click=resume)
@@ -112,8 +122,16 @@ if explanation is not None:
     values = explanation.values[0]
     title = "Explanation" + (f" of “{planned.class_shown}”" if planned.reveal_class else "")
     # Every method drawn per pixel (no superpixel outlines or per-region hover that would tell the methods apart).
-    explanation_column.html(overlay_panel(image, values, limit=shown_limit([(values, None)], explanation.output),
-                                          output=explanation.output, title=title, sent=sent))
+    explanation_column.html(
+        overlay_panel(
+            image,
+            values,
+            limit=shown_limit([(values, None)], explanation.output),
+            output=explanation.output,
+            title=title,
+            sent=sent,
+        )
+    )
     explanation_column.caption("Red areas pushed the model towards the class, blue areas away from it.")
 
 questions = questions_for(study, planned)

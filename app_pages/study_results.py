@@ -37,8 +37,9 @@ files = study_files()
 if not files:
     st.info(f"There are no study files in {storage.folder('studies')}; see README's “User studies”.")
     st.stop()
-study_id = st.selectbox("Study", list(files), key="study_results_study",
-                        format_func=lambda name: f"{name} ({files[name].name})")
+study_id = st.selectbox(
+    "Study", list(files), key="study_results_study", format_func=lambda name: f"{name} ({files[name].name})"
+)
 try:
     study = read_study(files[study_id])
 except StudyError as error:
@@ -46,8 +47,11 @@ except StudyError as error:
     st.stop()
 
 readiness = is_ready(study, get_cache())
-st.markdown(f"**{study.title}**: {len(study.trials)} trials; conditions "
-            + ", ".join("no explanation" if c == NO_EXPLANATION else c for c in study.conditions) + ".")
+st.markdown(
+    f"**{study.title}**: {len(study.trials)} trials; conditions "
+    + ", ".join("no explanation" if c == NO_EXPLANATION else c for c in study.conditions)
+    + "."
+)
 if readiness.ready:
     st.success(readiness.message + " Share this link with participants:")
 else:
@@ -76,5 +80,10 @@ with st.expander("The numbers"):
     st.dataframe(pd.DataFrame(results["questions"]), hide_index=True)
     st.dataframe(pd.DataFrame(results["accuracy"]), hide_index=True)
     st.dataframe(pd.DataFrame(results["time"]), hide_index=True)
-st.download_button("Download the answers (CSV, one row per answer)", answers_csv(store, study.id),
-                   file_name=f"{study.id}_answers.csv", mime="text/csv", key="study_download")
+st.download_button(
+    "Download the answers (CSV, one row per answer)",
+    answers_csv(store, study.id),
+    file_name=f"{study.id}_answers.csv",
+    mime="text/csv",
+    key="study_download",
+)

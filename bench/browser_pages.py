@@ -29,8 +29,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CAT = "Egyptian cat"
-ARGS = ["--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"]
+ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+]
 
 
 def say(message: str) -> None:
@@ -46,14 +51,33 @@ class Server:
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         (folder / "home").mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, EXPLAINERS_CACHE_DIR=str(folder / "cache"), HOME=str(folder / "home"),
-                   EXPLAINERS_WARM="1" if warm else "0", PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            EXPLAINERS_CACHE_DIR=str(folder / "cache"),
+            HOME=str(folder / "home"),
+            EXPLAINERS_WARM="1" if warm else "0",
+            PYTHONUNBUFFERED="1",
+        )
         self.log = folder / "server.log"
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ui.serve", "--server.port", str(self.port), "--server.headless", "true",
-             "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "ui.serve",
+                "--server.port",
+                str(self.port),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def healthy(self, timeout: float = 60) -> float:
         while time.monotonic() - self.started < timeout:
@@ -87,14 +111,18 @@ def visit(browser, url: str, panels: int, marker: str, timeout: float = 600) -> 
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     received = [0]
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.__setitem__(
-        0, received[0] + len(payload))))
+    page.on(
+        "websocket",
+        lambda ws: ws.on("framereceived", lambda payload: received.__setitem__(0, received[0] + len(payload))),
+    )
     page.goto(url, wait_until="commit")
     found = "text => document.body && document.body.innerText.includes(text)"
     page.wait_for_function(found, arg=marker, polling="raf", timeout=timeout * 1000)
     verdict = page.evaluate("performance.now()") / 1000
-    drawn = ("count => Array.from(document.querySelectorAll('figure.sx-panel img'))"
-             ".filter(img => img.complete && img.naturalWidth > 0).length >= count")
+    drawn = (
+        "count => Array.from(document.querySelectorAll('figure.sx-panel img'))"
+        ".filter(img => img.complete && img.naturalWidth > 0).length >= count"
+    )
     page.wait_for_function(drawn, arg=panels, polling="raf", timeout=timeout * 1000)
     last = page.evaluate("performance.now()") / 1000
     page.wait_for_timeout(500)  # what else arrives (the curves below the Compare grid) counts towards the bytes
@@ -112,10 +140,12 @@ def cold(browser, skip: bool) -> list[tuple[str, float]]:
             healthy = server.healthy()
             say(f"cold (a): healthy after {healthy:.1f} s; visiting now")
             timing = visit(browser, server.url, 3, f"says {CAT}")
-            rows += [("server start → health check answers", healthy),
-                     ("(a) visit at once: visit → verdict", timing["verdict"]),
-                     ("(a) visit at once: visit → last overlay", timing["last overlay"]),
-                     ("(a) server start → last overlay", healthy + timing["last overlay"])]
+            rows += [
+                ("server start → health check answers", healthy),
+                ("(a) visit at once: visit → verdict", timing["verdict"]),
+                ("(a) visit at once: visit → last overlay", timing["last overlay"]),
+                ("(a) server start → last overlay", healthy + timing["last overlay"]),
+            ]
         finally:
             server.stop()
     with tempfile.TemporaryDirectory() as folder:
@@ -125,8 +155,10 @@ def cold(browser, skip: bool) -> list[tuple[str, float]]:
             warmed = server.warmed()
             say(f"cold (b): warm-up done after {warmed:.1f} s; visiting now")
             timing = visit(browser, server.url, 3, f"says {CAT}")
-            rows += [("(b) server start → warm-up done", warmed),
-                     ("(b) first visit after the warm-up → last overlay", timing["last overlay"])]
+            rows += [
+                ("(b) server start → warm-up done", warmed),
+                ("(b) first visit after the warm-up → last overlay", timing["last overlay"]),
+            ]
             say(f"cold: {rows}")
         finally:
             server.stop()
@@ -148,8 +180,9 @@ def cached(browser, visits: int) -> tuple[dict, dict]:
             time.sleep(20)  # the workers' warm-up tasks end
             for _ in range(visits):
                 results["Explain"].append(visit(browser, server.url, 3, f"says {CAT}", timeout=120))
-                results["Compare"].append(visit(browser, f"{server.url}/compare", 3 * 5, "Compare methods ·",
-                                                  timeout=120))
+                results["Compare"].append(
+                    visit(browser, f"{server.url}/compare", 3 * 5, "Compare methods ·", timeout=120)
+                )
                 say(f"  Explain {results['Explain'][-1]}, Compare {results['Compare'][-1]}")
         finally:
             server.stop()
@@ -178,13 +211,17 @@ def main() -> int:
             print(f"| {name} | {seconds:.1f} |")
         print()
     print(f"## Fully cached pages, {args.visits} new visitors each (median)\n")
-    print("| page | server s (AppTest) | visit → verdict (Compare: header), s | visit → last overlay, s | "
-          "kB over the WebSocket |")
+    print(
+        "| page | server s (AppTest) | visit → verdict (Compare: header), s | visit → last overlay, s | "
+        "kB over the WebSocket |"
+    )
     print("|---|---|---|---|---|")
     for page, timings in results.items():
         median = {key: statistics.median(t[key] for t in timings) for key in timings[0]}
-        print(f"| {page} | {server_seconds[page]:.2f} | {median['verdict']:.2f} | {median['last overlay']:.2f} | "
-              f"{median['kB']:.0f} |")
+        print(
+            f"| {page} | {server_seconds[page]:.2f} | {median['verdict']:.2f} | {median['last overlay']:.2f} | "
+            f"{median['kB']:.0f} |"
+        )
     return 0
 
 

@@ -43,8 +43,10 @@ def main() -> None:
         started = time.perf_counter()
         app.run()
         timings.append(time.perf_counter() - started)
-    print(f"{args.model} {args.sample}: cold {cold:.1f} s (5 methods, faithfulness for 15 panels), "
-          f"cached render {min(timings):.2f} s (best of 3)")
+    print(
+        f"{args.model} {args.sample}: cold {cold:.1f} s (5 methods, faithfulness for 15 panels), "
+        f"cached render {min(timings):.2f} s (best of 3)"
+    )
     for caption in app.caption:
         print("   ", caption.value)
     table = app.dataframe[0].value

@@ -27,16 +27,18 @@ PHOTOS = ["chelsea", "coffee", "astronaut", "rocket"]
 def _requests(classifier, images, method: str, budget: int, seeds) -> list:
     from explainers.request import build_request
 
-    return [(build_request(classifier, image, method, budget=budget, seed=seed, top_k=3), image)
-            for image in images for seed in seeds]
+    return [
+        (build_request(classifier, image, method, budget=budget, seed=seed, top_k=3), image)
+        for image in images
+        for seed in seeds
+    ]
 
 
 def throughput(workers: int, jobs: list, model: str) -> dict:
     from explainers.cache import ExplanationCache
     from jobs import Engine
 
-    engine = Engine(cache=ExplanationCache(tempfile.mkdtemp(prefix="bench-engine-")), workers=workers,
-                    processes=True)
+    engine = Engine(cache=ExplanationCache(tempfile.mkdtemp(prefix="bench-engine-")), workers=workers, processes=True)
     started = time.perf_counter()
     for future in engine.warm([model]):
         future.result()
@@ -47,8 +49,13 @@ def throughput(workers: int, jobs: list, model: str) -> dict:
         job.result()
     seconds = time.perf_counter() - started
     engine.close()
-    return {"workers": workers, "jobs": len(jobs), "seconds": seconds, "per_minute": 60 * len(jobs) / seconds,
-            "startup": warm}
+    return {
+        "workers": workers,
+        "jobs": len(jobs),
+        "seconds": seconds,
+        "per_minute": 60 * len(jobs) / seconds,
+        "startup": warm,
+    }
 
 
 def scheduler(count: int) -> dict:
@@ -76,8 +83,16 @@ def scheduler(count: int) -> dict:
     compute = sum(result.seconds for result in results)
     workers = engine.workers
     engine.close()
-    return {"jobs": count, "queued": queued, "wall": wall, "stored": stored, "compute": compute,
-            "workers": workers, "overhead": wall * workers / compute, "per_second": count / wall}
+    return {
+        "jobs": count,
+        "queued": queued,
+        "wall": wall,
+        "stored": stored,
+        "compute": compute,
+        "workers": workers,
+        "overhead": wall * workers / compute,
+        "per_second": count / wall,
+    }
 
 
 def cached_pages(runs: int = 5, pages: tuple[str, ...] = ("Explain", "Compare"), prepare: bool = True) -> dict:
@@ -98,8 +113,10 @@ def cached_pages(runs: int = 5, pages: tuple[str, ...] = ("Explain", "Compare"),
         return app
 
     timings = {}
-    for page, setup in (("Explain", {}), ("Compare", {"compare_methods": ["partition", "permutation", "kernel",
-                                                                           "deep", "gradient"]})):
+    for page, setup in (
+        ("Explain", {}),
+        ("Compare", {"compare_methods": ["partition", "permutation", "kernel", "deep", "gradient"]}),
+    ):
         if page not in pages:
             continue
         if prepare:  # compute what the page shows (not timed); without it, it must be cached already
@@ -153,9 +170,24 @@ def responsiveness(jobs: list, model: str) -> dict:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                               "--server.headless", "true", "--server.address", "127.0.0.1"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/_stcore/health"
     try:
         for _ in range(300):
@@ -172,10 +204,12 @@ def responsiveness(jobs: list, model: str) -> dict:
         while not any(job.started for job in running):
             time.sleep(0.2)
         print(f"busy: {[job.status().describe() for job in running]}", file=sys.stderr)
-        busy = {"health_p95_ms": _health_p95(url),
-                "explain_s": cached_pages(3, pages=("Explain",), prepare=False)["Explain"],
-                "jobs_still_running": sum(not job.done for job in running),
-                "states": sorted(job.status().describe() for job in running)}
+        busy = {
+            "health_p95_ms": _health_p95(url),
+            "explain_s": cached_pages(3, pages=("Explain",), prepare=False)["Explain"],
+            "jobs_still_running": sum(not job.done for job in running),
+            "states": sorted(job.status().describe() for job in running),
+        }
         for job in running:
             job.cancel()
         engine.close()
@@ -188,8 +222,12 @@ def responsiveness(jobs: list, model: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.engine")
     parser.add_argument("--quick", action="store_true", help="fewer jobs (a smoke run)")
-    parser.add_argument("--throughput", default=None, metavar="JSON",
-                        help="reuse throughput rows measured before (a JSON list), measuring the rest")
+    parser.add_argument(
+        "--throughput",
+        default=None,
+        metavar="JSON",
+        help="reuse throughput rows measured before (a JSON list), measuring the rest",
+    )
     args = parser.parse_args()
     os.environ.setdefault("MODELS_TUNE", "0")
     os.environ["EXPLAINERS_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-pages-")
@@ -203,7 +241,7 @@ def main() -> int:
     import json
 
     rows = json.loads(args.throughput) if args.throughput else []
-    for workers in (1, 2)[len(rows):]:
+    for workers in (1, 2)[len(rows) :]:
         result = throughput(workers, jobs, model)
         rows.append(result)
         print(f"throughput {json.dumps(result)}", file=sys.stderr)
@@ -214,29 +252,45 @@ def main() -> int:
     load = responsiveness(jobs, model)
     print(f"responsiveness {load}", file=sys.stderr)
 
-    lines = ["# The job engine (embedded cluster on this machine)", "",
-             f"{os.cpu_count()} cores; EfficientNet-Lite0, partition at 200 evaluations, top-3, {len(jobs)} "
-             "explanations per run, each run into an empty cache after its workers are warm.", "",
-             "| workers (torch threads each) | explanations | seconds | explanations per minute | ratio to 1 worker "
-             "| start-up and warm-up, s |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# The job engine (embedded cluster on this machine)",
+        "",
+        f"{os.cpu_count()} cores; EfficientNet-Lite0, partition at 200 evaluations, top-3, {len(jobs)} "
+        "explanations per run, each run into an empty cache after its workers are warm.",
+        "",
+        "| workers (torch threads each) | explanations | seconds | explanations per minute | ratio to 1 worker "
+        "| start-up and warm-up, s |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in rows:
         threads = max(1, (os.cpu_count() or 1) // row["workers"])
-        lines.append(f"| {row['workers']} ({threads}) | {row['jobs']} | {row['seconds']:.1f} | {row['per_minute']:.1f} "
-                     f"| {row['per_minute'] / rows[0]['per_minute']:.2f} | {row['startup']:.1f} |")
-    lines += ["", f"## {queue['jobs']} jobs queued at once on {queue['workers']} workers", "",
-              f"digits_cnn, permutation at 100 evaluations: {queue['jobs']} submitted in {queue['queued']:.2f} s, "
-              f"all results back in {queue['wall']:.1f} s and stored by {queue['stored']:.1f} s "
-              f"({queue['per_second']:.0f} jobs/s); the workers computed for {queue['compute']:.1f} s in all. "
-              f"Overhead (wall × workers ÷ compute): **{queue['overhead']:.2f}×** for jobs of "
-              f"{1000 * queue['compute'] / queue['jobs']:.0f} ms; a real explanation takes seconds, so the "
-              "scheduler's share of its time is a small fraction of that.", "",
-              "## Fully cached pages (server time, AppTest, median of a new session's runs)", "",
-              f"Explain: **{pages['Explain']:.2f} s**; Compare (5 methods × 3 classes): **{pages['Compare']:.2f} s**.",
-              "", "## Another session while 2 workers compute", "",
-              "| | health check p95, ms | cached Explain page, server s |", "|---|---|---|",
-              f"| idle | {load['idle']['health_p95_ms']:.1f} | {load['idle']['explain_s']:.2f} |",
-              f"| {load['busy']['jobs_still_running']} jobs running | {load['busy']['health_p95_ms']:.1f} | "
-              f"{load['busy']['explain_s']:.2f} |"]
+        lines.append(
+            f"| {row['workers']} ({threads}) | {row['jobs']} | {row['seconds']:.1f} | {row['per_minute']:.1f} "
+            f"| {row['per_minute'] / rows[0]['per_minute']:.2f} | {row['startup']:.1f} |"
+        )
+    lines += [
+        "",
+        f"## {queue['jobs']} jobs queued at once on {queue['workers']} workers",
+        "",
+        f"digits_cnn, permutation at 100 evaluations: {queue['jobs']} submitted in {queue['queued']:.2f} s, "
+        f"all results back in {queue['wall']:.1f} s and stored by {queue['stored']:.1f} s "
+        f"({queue['per_second']:.0f} jobs/s); the workers computed for {queue['compute']:.1f} s in all. "
+        f"Overhead (wall × workers ÷ compute): **{queue['overhead']:.2f}×** for jobs of "
+        f"{1000 * queue['compute'] / queue['jobs']:.0f} ms; a real explanation takes seconds, so the "
+        "scheduler's share of its time is a small fraction of that.",
+        "",
+        "## Fully cached pages (server time, AppTest, median of a new session's runs)",
+        "",
+        f"Explain: **{pages['Explain']:.2f} s**; Compare (5 methods × 3 classes): **{pages['Compare']:.2f} s**.",
+        "",
+        "## Another session while 2 workers compute",
+        "",
+        "| | health check p95, ms | cached Explain page, server s |",
+        "|---|---|---|",
+        f"| idle | {load['idle']['health_p95_ms']:.1f} | {load['idle']['explain_s']:.2f} |",
+        f"| {load['busy']['jobs_still_running']} jobs running | {load['busy']['health_p95_ms']:.1f} | "
+        f"{load['busy']['explain_s']:.2f} |",
+    ]
     (ROOT / "bench" / "engine.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -54,6 +54,7 @@ def labels_digest(labels: np.ndarray) -> str:
 
 # --------------------------------------------------------------------------- weights in transit
 
+
 def pack_state(module: torch.nn.Module, path: Path) -> None:
     """A state_dict as byte-shuffled, zlib-compressed float32 planes (about 15 % smaller than torch.save)."""
     state = {name: tensor.detach().cpu().float().numpy() for name, tensor in module.state_dict().items()}
@@ -67,18 +68,19 @@ def pack_state(module: torch.nn.Module, path: Path) -> None:
 def unpack_state(path: Path) -> dict[str, torch.Tensor]:
     raw = path.read_bytes()
     size = int.from_bytes(raw[:8], "little")
-    manifest = json.loads(raw[8:8 + size])
-    planes = np.frombuffer(zlib.decompress(raw[8 + size:]), dtype=np.uint8).reshape(4, -1)
+    manifest = json.loads(raw[8 : 8 + size])
+    planes = np.frombuffer(zlib.decompress(raw[8 + size :]), dtype=np.uint8).reshape(4, -1)
     flat = planes.T.copy().view(np.float32).ravel()
     state, offset = {}, 0
     for name, shape in manifest:
         count = int(np.prod(shape)) if shape else 1
-        state[name] = torch.from_numpy(flat[offset:offset + count].reshape(shape).copy())
+        state[name] = torch.from_numpy(flat[offset : offset + count].reshape(shape).copy())
         offset += count
     return state
 
 
 # --------------------------------------------------------------------------- the two sides
+
 
 def prepare(directory: Path) -> None:
     from explainers.images import load_image
@@ -93,12 +95,27 @@ def prepare(directory: Path) -> None:
             pack_state(classifiers[model].module, directory / f"{model}.weights")
         classifier = classifiers[model]
         image = classifier.prepare(load_image(ROOT / image_path).pixels)
-        game = build_game(classifier, image, segments=segments, compactness=10.0, sigma=1.0, fill="auto",
-                          fill_constant=0.0, total=0, progress=None)
+        game = build_game(
+            classifier,
+            image,
+            segments=segments,
+            compactness=10.0,
+            sigma=1.0,
+            fill="auto",
+            fill_constant=0.0,
+            total=0,
+            progress=None,
+        )
         probs = classifier.predict(image[None])[0]
-        classes = np.argsort(-probs)[:min(KEEP_CLASSES, len(probs))]
-        np.savez(directory / f"{case_name(model, image_path, segments)}.npz", model=model, image=game.image,
-                 background=game.background, labels=game.segments, classes=classes)
+        classes = np.argsort(-probs)[: min(KEEP_CLASSES, len(probs))]
+        np.savez(
+            directory / f"{case_name(model, image_path, segments)}.npz",
+            model=model,
+            image=game.image,
+            background=game.background,
+            labels=game.segments,
+            classes=classes,
+        )
         print(f"{case_name(model, image_path, segments)}: {game.players} superpixels", flush=True)
 
 
@@ -120,22 +137,28 @@ def evaluate(directory: Path, out: Path, model: str, device: str, batch: int) ->
         classes = torch.from_numpy(data["classes"].astype(np.int64)).to(device)
         onehot = (labels[..., None] == torch.arange(players, device=device)).float()  # H×W×S
         bits = torch.arange(players, device=device)
-        table = np.zeros((2 ** players, len(classes)), dtype=np.float32)
+        table = np.zeros((2**players, len(classes)), dtype=np.float32)
         started = time.perf_counter()
         with torch.inference_mode():
-            for start in range(0, 2 ** players, batch):
-                rows = torch.arange(start, min(start + batch, 2 ** players), device=device)
+            for start in range(0, 2**players, batch):
+                rows = torch.arange(start, min(start + batch, 2**players), device=device)
                 coalitions = ((rows[:, None] >> bits) & 1).float()  # B×S
                 keep = torch.einsum("hws,bs->bhw", onehot, coalitions)[:, None]
                 masked = keep * image + (1 - keep) * background
                 probabilities = module(masked.contiguous(memory_format=torch.channels_last))
-                table[start:start + len(rows)] = probabilities[:, classes].float().cpu().numpy()
-        np.savez_compressed(out / case.name, table=table, classes=data["classes"],
-                            labels_digest=labels_digest(data["labels"]), model=model)
-        print(f"{case.stem}: {2 ** players} evaluations in {time.perf_counter() - started:.1f} s", flush=True)
+                table[start : start + len(rows)] = probabilities[:, classes].float().cpu().numpy()
+        np.savez_compressed(
+            out / case.name,
+            table=table,
+            classes=data["classes"],
+            labels_digest=labels_digest(data["labels"]),
+            model=model,
+        )
+        print(f"{case.stem}: {2**players} evaluations in {time.perf_counter() - started:.1f} s", flush=True)
 
 
 # --------------------------------------------------------------------------- the benchmark's side
+
 
 @dataclass
 class ExactGame:
@@ -150,6 +173,7 @@ class ExactGame:
 
     def shapley(self) -> np.ndarray:
         from explainers.methods.exact import shapley_from_table
+
         return shapley_from_table(self.table, self.players)  # S × K
 
 
@@ -160,19 +184,27 @@ def load_game(classifier, model: str, image_path: str, segments: int, checks: in
     from explainers.superpixels import build_game
 
     image = classifier.prepare(load_image(ROOT / image_path).pixels)
-    game = build_game(classifier, image, segments=segments, compactness=10.0, sigma=1.0, fill="auto",
-                      fill_constant=0.0, total=0, progress=None)
+    game = build_game(
+        classifier,
+        image,
+        segments=segments,
+        compactness=10.0,
+        sigma=1.0,
+        fill="auto",
+        fill_constant=0.0,
+        total=0,
+        progress=None,
+    )
     players = game.players
     path = DATA / f"{case_name(model, image_path, segments)}.npz"
     if path.is_file():
         stored = np.load(path)
         if str(stored["labels_digest"]) == labels_digest(game.segments):
-            rows = np.random.default_rng(0).choice(2 ** players, size=checks, replace=False)
+            rows = np.random.default_rng(0).choice(2**players, size=checks, replace=False)
             live = game(coalitions_of(rows, players))[:, stored["classes"]]
             error = float(np.abs(live - stored["table"][rows]).max())
             if error < 1e-3:
-                return ExactGame(path.stem, players, stored["table"].astype(np.float64), stored["classes"],
-                                 game, error)
+                return ExactGame(path.stem, players, stored["table"].astype(np.float64), stored["classes"], game, error)
             print(f"{path.name} does not match the CPU model (max error {error:.2g}); recomputing")
         else:
             print(f"{path.name} has other superpixels than SLIC gives here; recomputing")
@@ -182,8 +214,9 @@ def load_game(classifier, model: str, image_path: str, segments: int, checks: in
 
     table = game(all_coalitions(players))[:, classes]
     DATA.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, table=table.astype(np.float32), classes=classes,
-                        labels_digest=labels_digest(game.segments), model=model)
+    np.savez_compressed(
+        path, table=table.astype(np.float32), classes=classes, labels_digest=labels_digest(game.segments), model=model
+    )
     return ExactGame(path.stem, players, table.astype(np.float64), classes, game, 0.0)
 
 
@@ -194,8 +227,9 @@ def check() -> None:
     for model, image_path, segments in CASES:
         classifier = classifiers.setdefault(model, load_classifier(model))
         exact = load_game(classifier, model, image_path, segments)
-        print(f"{exact.name}: {exact.players} players, stored table matches the CPU model to "
-              f"{exact.max_check_error:.1e}")
+        print(
+            f"{exact.name}: {exact.players} players, stored table matches the CPU model to {exact.max_check_error:.1e}"
+        )
 
 
 def main() -> None:

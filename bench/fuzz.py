@@ -36,8 +36,13 @@ class Outcome:
 
 
 def one_sentence(text: str) -> bool:
-    return bool(text) and "\n" not in text and "Traceback" not in text and len(text) <= 400 and \
-        text.rstrip().endswith((".", ")"))
+    return (
+        bool(text)
+        and "\n" not in text
+        and "Traceback" not in text
+        and len(text) <= 400
+        and text.rstrip().endswith((".", ")"))
+    )
 
 
 def _read(case: Case) -> None:
@@ -136,14 +141,19 @@ def run(cases: Iterable[Case], check_every: int = 1) -> dict[str, Family]:
 
 
 def table(families: dict[str, Family]) -> str:
-    lines = ["| family | tried | decoded | one sentence | decoder stopped (contained) | hangs | over-memory | "
-             "crashes | worst peak MB | median ms |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| family | tried | decoded | one sentence | decoder stopped (contained) | hangs | over-memory | "
+        "crashes | worst peak MB | median ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, family in families.items():
         counts = family.counts
         tried = sum(counts[kind] for kind in OUTCOMES)
-        lines.append(f"| {name} | {tried} | {counts['decoded']} | {counts['sentence']} | {counts['stopped']} | "
-                     f"{counts['hang']} | {counts['over-memory']} | {counts['crash']} | "
-                     f"{family.peak_bytes / 2**20:.0f} | {statistics.median(family.seconds) * 1000:.0f} |")
+        lines.append(
+            f"| {name} | {tried} | {counts['decoded']} | {counts['sentence']} | {counts['stopped']} | "
+            f"{counts['hang']} | {counts['over-memory']} | {counts['crash']} | "
+            f"{family.peak_bytes / 2**20:.0f} | {statistics.median(family.seconds) * 1000:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -156,15 +166,23 @@ def main() -> None:
     parser.add_argument("--cards", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
-    parser.add_argument("--section", default="fuzz", help="the BENCHMARKS.md section --write fills (run with "
-                        "EXPLAINERS_DICOM_PRECHECKS=0 and --section fuzz-unguarded to test the sandbox alone)")
+    parser.add_argument(
+        "--section",
+        default="fuzz",
+        help="the BENCHMARKS.md section --write fills (run with "
+        "EXPLAINERS_DICOM_PRECHECKS=0 and --section fuzz-unguarded to test the sandbox alone)",
+    )
     args = parser.parse_args()
     import itertools
 
     started = time.time()
-    cases = itertools.chain(itertools.islice(attribute_cases(args.seed), args.attributes),
-                            byte_cases(args.dicom_bytes, args.seed), picture_cases(args.pictures, args.seed),
-                            zip_cases(args.zips, args.seed), card_cases(args.cards, args.seed))
+    cases = itertools.chain(
+        itertools.islice(attribute_cases(args.seed), args.attributes),
+        byte_cases(args.dicom_bytes, args.seed),
+        picture_cases(args.pictures, args.seed),
+        zip_cases(args.zips, args.seed),
+        card_cases(args.cards, args.seed),
+    )
     families = run(cases)
     text = table(families)
     print(text)
@@ -184,12 +202,14 @@ def write(text: str, section: str = "fuzz") -> None:
     content = path.read_text()
     block = f"{start}\n{text}\n{end}"
     if start in content:
-        content = content[:content.index(start)] + block + content[content.index(end) + len(end):]
+        content = content[: content.index(start)] + block + content[content.index(end) + len(end) :]
     else:
-        titles = {"fuzz": "Fuzzing the decoders (bench/fuzz.py)",
-                  "fuzz-unguarded": "The same DICOM cases with the header pre-checks off: the sandbox alone "
-                                    "(EXPLAINERS_DICOM_PRECHECKS=0 python -m bench.fuzz)",
-                  "sandbox": "The decoding sandbox's added time per decode (bench/sandbox_overhead.py)"}
+        titles = {
+            "fuzz": "Fuzzing the decoders (bench/fuzz.py)",
+            "fuzz-unguarded": "The same DICOM cases with the header pre-checks off: the sandbox alone "
+            "(EXPLAINERS_DICOM_PRECHECKS=0 python -m bench.fuzz)",
+            "sandbox": "The decoding sandbox's added time per decode (bench/sandbox_overhead.py)",
+        }
         content += f"\n## {titles.get(section, section)}\n\n{block}\n"
     path.write_text(content)
 

@@ -53,6 +53,7 @@ def dicom_seeds() -> list[Path]:
 def _set(keyword: str, value: object) -> Callable:
     def apply(dataset) -> None:
         setattr(dataset, keyword, value)
+
     return apply
 
 
@@ -61,12 +62,14 @@ def _delete(*keywords: str) -> Callable:
         for keyword in keywords:
             if keyword in dataset:
                 delattr(dataset, keyword)
+
     return apply
 
 
 def _syntax(uid: str) -> Callable:
     def apply(dataset) -> None:
         dataset.file_meta.TransferSyntaxUID = uid
+
     return apply
 
 
@@ -75,6 +78,7 @@ def _empty_sequence(keyword: str) -> Callable:
         from pydicom.sequence import Sequence
 
         setattr(dataset, keyword, Sequence([]))
+
     return apply
 
 
@@ -82,25 +86,36 @@ def _pixel_data(fraction: float) -> Callable:
     def apply(dataset) -> None:
         data = dataset.PixelData
         dataset.PixelData = data[: int(len(data) * fraction) // 2 * 2]
+
     return apply
 
 
 ATTRIBUTES: list[tuple[str, Callable]] = [
-    ("Rows=1", _set("Rows", 1)), ("Rows=6000", _set("Rows", 6000)), ("Rows=65535", _set("Rows", 65535)),
-    ("Columns=7", _set("Columns", 7)), ("Rows,Columns=6000", lambda d: (_set("Rows", 6000)(d),
-                                                                         _set("Columns", 6000)(d))),
-    ("BitsAllocated=1", _set("BitsAllocated", 1)), ("BitsAllocated=12", _set("BitsAllocated", 12)),
-    ("BitsAllocated=32", _set("BitsAllocated", 32)), ("BitsAllocated=64", _set("BitsAllocated", 64)),
-    ("BitsStored=0", _set("BitsStored", 0)), ("BitsStored=40", _set("BitsStored", 40)),
+    ("Rows=1", _set("Rows", 1)),
+    ("Rows=6000", _set("Rows", 6000)),
+    ("Rows=65535", _set("Rows", 65535)),
+    ("Columns=7", _set("Columns", 7)),
+    ("Rows,Columns=6000", lambda d: (_set("Rows", 6000)(d), _set("Columns", 6000)(d))),
+    ("BitsAllocated=1", _set("BitsAllocated", 1)),
+    ("BitsAllocated=12", _set("BitsAllocated", 12)),
+    ("BitsAllocated=32", _set("BitsAllocated", 32)),
+    ("BitsAllocated=64", _set("BitsAllocated", 64)),
+    ("BitsStored=0", _set("BitsStored", 0)),
+    ("BitsStored=40", _set("BitsStored", 40)),
     *[(f"BitsStored={bits}", _set("BitsStored", bits)) for bits in (1, 7, 11, 12, 15)],
-    ("HighBit=3", _set("HighBit", 3)), ("BitsAllocated=8", _set("BitsAllocated", 8)),
-    ("BitsAllocated=16", _set("BitsAllocated", 16)), ("Photometric=YBR_RCT", _set("PhotometricInterpretation",
-                                                                                    "YBR_RCT")),
-    ("HighBit=40", _set("HighBit", 40)), ("SamplesPerPixel=0", _set("SamplesPerPixel", 0)),
-    ("SamplesPerPixel=2", _set("SamplesPerPixel", 2)), ("SamplesPerPixel=3", _set("SamplesPerPixel", 3)),
+    ("HighBit=3", _set("HighBit", 3)),
+    ("BitsAllocated=8", _set("BitsAllocated", 8)),
+    ("BitsAllocated=16", _set("BitsAllocated", 16)),
+    ("Photometric=YBR_RCT", _set("PhotometricInterpretation", "YBR_RCT")),
+    ("HighBit=40", _set("HighBit", 40)),
+    ("SamplesPerPixel=0", _set("SamplesPerPixel", 0)),
+    ("SamplesPerPixel=2", _set("SamplesPerPixel", 2)),
+    ("SamplesPerPixel=3", _set("SamplesPerPixel", 3)),
     ("SamplesPerPixel=1", _set("SamplesPerPixel", 1)),
-    ("NumberOfFrames=-5", _set("NumberOfFrames", "-5")), ("NumberOfFrames=0", _set("NumberOfFrames", "0")),
-    ("NumberOfFrames=3", _set("NumberOfFrames", "3")), ("NumberOfFrames=100000", _set("NumberOfFrames", "100000")),
+    ("NumberOfFrames=-5", _set("NumberOfFrames", "-5")),
+    ("NumberOfFrames=0", _set("NumberOfFrames", "0")),
+    ("NumberOfFrames=3", _set("NumberOfFrames", "3")),
+    ("NumberOfFrames=100000", _set("NumberOfFrames", "100000")),
     ("Photometric=YBR_FULL_422", _set("PhotometricInterpretation", "YBR_FULL_422")),
     ("Photometric=YBR_FULL", _set("PhotometricInterpretation", "YBR_FULL")),
     ("Photometric=PALETTE COLOR", _set("PhotometricInterpretation", "PALETTE COLOR")),
@@ -111,16 +126,25 @@ ATTRIBUTES: list[tuple[str, Callable]] = [
     ("PlanarConfiguration=1", _set("PlanarConfiguration", 1)),
     ("Window 0/0", lambda d: (_set("WindowCenter", 0)(d), _set("WindowWidth", 0)(d))),
     ("Window -1/-5", lambda d: (_set("WindowCenter", -1)(d), _set("WindowWidth", -5)(d))),
-    ("RescaleSlope=0", _set("RescaleSlope", 0)), ("RescaleSlope=1e308", _set("RescaleSlope", "1e308")),
+    ("RescaleSlope=0", _set("RescaleSlope", 0)),
+    ("RescaleSlope=1e308", _set("RescaleSlope", "1e308")),
     ("RescaleIntercept=-1e308", _set("RescaleIntercept", "-1e308")),
     ("ModalityLUTSequence empty", _empty_sequence("ModalityLUTSequence")),
     ("VOILUTSequence empty", _empty_sequence("VOILUTSequence")),
-    ("palette tables removed", _delete("RedPaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
-                                       "GreenPaletteColorLookupTableData")),
-    ("syntax=JPEG baseline", _syntax("1.2.840.10008.1.2.4.50")), ("syntax=RLE", _syntax("1.2.840.10008.1.2.5")),
-    ("syntax=JPEG-LS", _syntax("1.2.840.10008.1.2.4.80")), ("syntax=JPEG 2000", _syntax("1.2.840.10008.1.2.4.90")),
-    ("syntax=explicit LE", _syntax("1.2.840.10008.1.2.1")), ("syntax=bogus", _syntax("1.2.3.4")),
-    ("PixelData halved", _pixel_data(0.5)), ("PixelData emptied", _pixel_data(0.0)),
+    (
+        "palette tables removed",
+        _delete(
+            "RedPaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData"
+        ),
+    ),
+    ("syntax=JPEG baseline", _syntax("1.2.840.10008.1.2.4.50")),
+    ("syntax=RLE", _syntax("1.2.840.10008.1.2.5")),
+    ("syntax=JPEG-LS", _syntax("1.2.840.10008.1.2.4.80")),
+    ("syntax=JPEG 2000", _syntax("1.2.840.10008.1.2.4.90")),
+    ("syntax=explicit LE", _syntax("1.2.840.10008.1.2.1")),
+    ("syntax=bogus", _syntax("1.2.3.4")),
+    ("PixelData halved", _pixel_data(0.5)),
+    ("PixelData emptied", _pixel_data(0.0)),
 ]
 
 
@@ -153,10 +177,10 @@ def _element_offsets(data: bytes) -> list[tuple[int, int]]:
     """(offset, length-field size) of explicit-VR element headers found in ``data`` (group 0x0002-0x7FE0)."""
     found = []
     for index in range(132, len(data) - 8):
-        vr = data[index + 4:index + 6]
+        vr = data[index + 4 : index + 6]
         if vr in (b"US", b"IS", b"CS", b"DS", b"LO", b"PN", b"DA", b"UI", b"SH", b"UL", b"SS"):
             found.append((index, 2))
-        elif vr in (b"OB", b"OW", b"SQ", b"UN", b"UT") and data[index + 6:index + 8] == b"\0\0":
+        elif vr in (b"OB", b"OW", b"SQ", b"UN", b"UT") and data[index + 6 : index + 8] == b"\0\0":
             found.append((index, 4))
     return found
 
@@ -174,18 +198,18 @@ def byte_cases(count: int, seed: int = 0) -> Iterator[Case]:
             for _ in range(rng.randint(1, 8)):
                 data[rng.randrange(132, end)] = rng.randrange(256)
         elif mode == "truncate":
-            data = data[:rng.randrange(132, len(data))]
+            data = data[: rng.randrange(132, len(data))]
         else:
             offsets = _element_offsets(bytes(data))
             if not offsets:
                 continue
             offset, size = rng.choice(offsets)
             if mode == "vr":
-                data[offset + 4:offset + 6] = rng.choice([b"HL", b"XX", b"OB", b"SQ", b"\0\0"])
+                data[offset + 4 : offset + 6] = rng.choice([b"HL", b"XX", b"OB", b"SQ", b"\0\0"])
             elif size == 2:
-                data[offset + 6:offset + 8] = struct.pack("<H", rng.choice([1, 3, 0xFFFF, 0x7FFF]))
+                data[offset + 6 : offset + 8] = struct.pack("<H", rng.choice([1, 3, 0xFFFF, 0x7FFF]))
             else:
-                data[offset + 8:offset + 12] = struct.pack("<I", rng.choice([1, 3, 0x7FFFFFF0, 0xFFFFFFFE]))
+                data[offset + 8 : offset + 12] = struct.pack("<I", rng.choice([1, 3, 0x7FFFFFF0, 0xFFFFFFFE]))
         yield Case("dicom bytes", f"{name}: {mode} #{number}", "scan.dcm", bytes(data))
 
 
@@ -195,8 +219,15 @@ def _pictures() -> list[tuple[str, bytes]]:
     gradient = np.add.outer(np.arange(64), np.arange(96)).astype(np.uint8)
     rgb = Image.fromarray(np.stack([gradient, gradient[::-1], 255 - gradient], -1))
     made = []
-    for fmt, image in [("PNG", rgb), ("JPEG", rgb), ("TIFF", rgb), ("BMP", rgb), ("WEBP", rgb),
-                       ("PNG", Image.fromarray(gradient.astype(np.uint16) * 250)), ("PNG", rgb.convert("P"))]:
+    for fmt, image in [
+        ("PNG", rgb),
+        ("JPEG", rgb),
+        ("TIFF", rgb),
+        ("BMP", rgb),
+        ("WEBP", rgb),
+        ("PNG", Image.fromarray(gradient.astype(np.uint16) * 250)),
+        ("PNG", rgb.convert("P")),
+    ]:
         buffer = io.BytesIO()
         image.save(buffer, format=fmt)
         made.append((fmt.lower(), buffer.getvalue()))
@@ -215,7 +246,7 @@ def picture_cases(count: int, seed: int = 0) -> Iterator[Case]:
             for _ in range(rng.randint(1, 8)):
                 data[rng.randrange(len(data))] = rng.randrange(256)
         elif mode == "truncate":
-            data = data[:rng.randrange(8, len(data))]
+            data = data[: rng.randrange(8, len(data))]
         elif suffix == "png":  # IHDR's width and height (CRC made right, so the lie is believed)
             data[16:24] = struct.pack(">II", rng.choice([1, 65535, 1 << 30]), rng.choice([1, 40000, 1 << 30]))
             data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
@@ -232,22 +263,26 @@ def zip_cases(count: int, seed: int = 0) -> Iterator[Case]:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for entry in range(rng.randint(1, 4)):
-                archive.writestr(rng.choice([f"glioma/scan_{entry}.png", f"../up_{entry}.png", f"/abs_{entry}.png",
-                                             f"scan_{entry}.png"]), png)
+                archive.writestr(
+                    rng.choice(
+                        [f"glioma/scan_{entry}.png", f"../up_{entry}.png", f"/abs_{entry}.png", f"scan_{entry}.png"]
+                    ),
+                    png,
+                )
         data = bytearray(buffer.getvalue())
         mode = rng.choice(["flips", "truncate", "method", "encrypted", "size"])
-        headers = [index for index in range(len(data) - 4) if data[index:index + 4] == b"PK\x03\x04"]
-        centrals = [index for index in range(len(data) - 4) if data[index:index + 4] == b"PK\x01\x02"]
+        headers = [index for index in range(len(data) - 4) if data[index : index + 4] == b"PK\x03\x04"]
+        centrals = [index for index in range(len(data) - 4) if data[index : index + 4] == b"PK\x01\x02"]
         if mode == "flips":
             for _ in range(rng.randint(1, 8)):
                 data[rng.randrange(len(data))] = rng.randrange(256)
         elif mode == "truncate":
-            data = data[:rng.randrange(4, len(data))]
+            data = data[: rng.randrange(4, len(data))]
         elif mode == "method":
             for index in headers:
-                data[index + 8:index + 10] = struct.pack("<H", 99)
+                data[index + 8 : index + 10] = struct.pack("<H", 99)
             for index in centrals:
-                data[index + 10:index + 12] = struct.pack("<H", 99)
+                data[index + 10 : index + 12] = struct.pack("<H", 99)
         elif mode == "encrypted":
             for index in headers:
                 data[index + 6] |= 1
@@ -255,9 +290,9 @@ def zip_cases(count: int, seed: int = 0) -> Iterator[Case]:
                 data[index + 8] |= 1
         else:  # the directory says 1,000 bytes; the member holds more
             for index in headers:
-                data[index + 22:index + 26] = struct.pack("<I", 1000)
+                data[index + 22 : index + 26] = struct.pack("<I", 1000)
             for index in centrals:
-                data[index + 24:index + 28] = struct.pack("<I", 1000)
+                data[index + 24 : index + 28] = struct.pack("<I", 1000)
         yield Case("zips", f"zip: {mode} #{number}", "scans.zip", bytes(data))
 
 

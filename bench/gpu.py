@@ -19,7 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES: tuple[tuple[str, int, dict[str, int]], ...] = (
-    ("partition", 500, {}), ("kernel", 1000, {"segments": 50}), ("exact", 2**14, {"segments": 14}))
+    ("partition", 500, {}),
+    ("kernel", 1000, {"segments": 50}),
+    ("exact", 2**14, {"segments": 14}),
+)
 
 
 def measure(skip_exact: bool) -> dict:
@@ -41,9 +44,13 @@ def measure(skip_exact: bool) -> dict:
     while time.perf_counter() - started < 3:
         classifier.predict(batch)
         calls += 1
-    result = {"device": str(classifier.device), "half": classifier.half, "batch": classifier.batch_size,
-              "images_per_s": calls * len(batch) / (time.perf_counter() - started),
-              "probs": [float(p) for p in classifier.predict(image[None])[0]]}
+    result = {
+        "device": str(classifier.device),
+        "half": classifier.half,
+        "batch": classifier.batch_size,
+        "images_per_s": calls * len(batch) / (time.perf_counter() - started),
+        "probs": [float(p) for p in classifier.predict(image[None])[0]],
+    }
     for method, budget, params in CASES:
         if method == "exact" and skip_exact and classifier.device.type == "cpu":
             continue
@@ -68,22 +75,29 @@ def main() -> int:
     rows = []
     for device, half in runs:
         env = {**os.environ, "EXPLAINERS_DEVICE": device, "EXPLAINERS_HALF": half, "MODELS_TUNE": "0"}
-        command = [sys.executable, "-m", "bench.gpu", "--child"] + (["--skip-exact-on-cpu"] if args.skip_exact_on_cpu
-                                                                    else [])
+        command = [sys.executable, "-m", "bench.gpu", "--child"] + (
+            ["--skip-exact-on-cpu"] if args.skip_exact_on_cpu else []
+        )
         output = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
         print(rows[-1], file=sys.stderr)
     cpu = rows[0]
-    lines = ["# GPU against CPU (EfficientNet-Lite0, chelsea, top-3)", "",
-             "| device | batch | forward images/s | partition 500, s | kernel 1000, s | exact 2^14, s | largest "
-             "probability change vs float32 on the same device |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# GPU against CPU (EfficientNet-Lite0, chelsea, top-3)",
+        "",
+        "| device | batch | forward images/s | partition 500, s | kernel 1000, s | exact 2^14, s | largest "
+        "probability change vs float32 on the same device |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         reference = next((r for r in rows if r["device"] == row["device"] and not r["half"]), cpu)
         # the same model on both, so one probability per class on each side
         change = max(abs(a - b) for a, b in zip(row["probs"], reference["probs"], strict=True))
         cells = [f"{row.get(f'{m}_s', float('nan')):.2f}" for m, _, _ in CASES]
-        lines.append(f"| {row['device']}{' (half)' if row['half'] else ''} | {row['batch']} | "
-                     f"{row['images_per_s']:.0f} | {' | '.join(cells)} | {change:.2e} |")
+        lines.append(
+            f"| {row['device']}{' (half)' if row['half'] else ''} | {row['batch']} | "
+            f"{row['images_per_s']:.0f} | {' | '.join(cells)} | {change:.2e} |"
+        )
     if len(rows) == 1:
         lines += ["", "No GPU on this machine: the CPU row only."]
     (ROOT / "bench" / "gpu.md").write_text("\n".join(lines) + "\n")

@@ -30,8 +30,10 @@ def main() -> None:
     parser.add_argument("--out", default="bench/method_table.md")
     parser.add_argument("--methods", nargs="*", default=None, help="only these methods (default: all)")
     args = parser.parse_args()
-    rows = ["| method | model | budget | evaluations | seconds | additivity error | |f(x) − base| (top class) |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| method | model | budget | evaluations | seconds | additivity error | |f(x) − base| (top class) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for model_name, weights, image_path in CASES:
         classifier = load_classifier(model_name, weights=weights)
         image = load_image(image_path)
@@ -44,8 +46,10 @@ def main() -> None:
             wall = time.perf_counter() - started
             gap = float(np.abs(result.probs[result.classes[0]] - result.base_values[0]))
             label = f"{model_name} ({weights})" if weights == "random" else model_name
-            rows.append(f"| {method.name} | {label} | {method.default_budget} {method.budget_meaning} | "
-                        f"{result.n_evals} | {wall:.1f} | {result.additivity_error:.1e} | {gap:.3g} |")
+            rows.append(
+                f"| {method.name} | {label} | {method.default_budget} {method.budget_meaning} | "
+                f"{result.n_evals} | {wall:.1f} | {result.additivity_error:.1e} | {gap:.3g} |"
+            )
             print(rows[-1], flush=True)
     Path(args.out).write_text("\n".join(rows) + "\n")
 

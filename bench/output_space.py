@@ -57,33 +57,58 @@ def main() -> None:
     paths = sorted((ROOT / "assets" / "samples" / "mri").glob("*.jpg"))
     step = max(1, len(paths) // args.images)
     rows, started = [], time.time()
-    for path in paths[::step][:args.images]:
+    for path in paths[::step][: args.images]:
         image = load_image(path)
         for output in ("probability", "log-odds"):
-            result = explain(model, image, "kernel", top_k=1, max_evals=args.budget, output=output,
-                             params={"segments": args.segments})
+            result = explain(
+                model,
+                image,
+                "kernel",
+                top_k=1,
+                max_evals=args.budget,
+                output=output,
+                params={"segments": args.segments},
+            )
             score = faithfulness(model, result)
             assert result.segments is not None  # kernel is a superpixel method: its explanation has segments
             totals = np.abs(segment_totals(result.values[0], result.segments))
             spread = float(np.mean(totals >= 0.05 * totals.max())) if totals.max() > 0 else 0.0
-            rows.append((path.stem, result.class_names[0], float(result.probs[result.classes[0]]), output,
-                         score.deletion_auc, score.random_deletion_auc, score.insertion_auc,
-                         score.random_insertion_auc, spread))
+            rows.append(
+                (
+                    path.stem,
+                    result.class_names[0],
+                    float(result.probs[result.classes[0]]),
+                    output,
+                    score.deletion_auc,
+                    score.random_deletion_auc,
+                    score.insertion_auc,
+                    score.random_insertion_auc,
+                    spread,
+                )
+            )
             print(rows[-1], flush=True)
-    lines = [f"# Probability against log-odds on the tumour model (Kernel SHAP {args.budget} evaluations, "
-             f"{args.segments} superpixels)", "",
-             f"{platform.node()}, {time.strftime('%Y-%m-%d')}, {time.time() - started:.0f} s. Deletion: lower is "
-             "better; insertion: higher is better (areas of the probability); spread: superpixels with |value| "
-             "≥ 5 % of the largest.", "",
-             "| image | class | p | space | deletion | random | insertion | random | spread |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r[0]} | {r[1]} | {r[2]:.5f} | {r[3]} | {r[4]:.3f} | {r[5]:.3f} | {r[6]:.3f} | {r[7]:.3f} | "
-              f"{r[8]:.2f} |" for r in rows]
+    lines = [
+        f"# Probability against log-odds on the tumour model (Kernel SHAP {args.budget} evaluations, "
+        f"{args.segments} superpixels)",
+        "",
+        f"{platform.node()}, {time.strftime('%Y-%m-%d')}, {time.time() - started:.0f} s. Deletion: lower is "
+        "better; insertion: higher is better (areas of the probability); spread: superpixels with |value| "
+        "≥ 5 % of the largest.",
+        "",
+        "| image | class | p | space | deletion | random | insertion | random | spread |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r[0]} | {r[1]} | {r[2]:.5f} | {r[3]} | {r[4]:.3f} | {r[5]:.3f} | {r[6]:.3f} | {r[7]:.3f} | {r[8]:.2f} |"
+        for r in rows
+    ]
     for output in ("probability", "log-odds"):
         chosen = [r for r in rows if r[3] == output]
-        lines.append(f"| **mean** | | | {output} | {np.mean([r[4] for r in chosen]):.3f} | "
-                     f"{np.mean([r[5] for r in chosen]):.3f} | {np.mean([r[6] for r in chosen]):.3f} | "
-                     f"{np.mean([r[7] for r in chosen]):.3f} | {np.mean([r[8] for r in chosen]):.2f} |")
+        lines.append(
+            f"| **mean** | | | {output} | {np.mean([r[4] for r in chosen]):.3f} | "
+            f"{np.mean([r[5] for r in chosen]):.3f} | {np.mean([r[6] for r in chosen]):.3f} | "
+            f"{np.mean([r[7] for r in chosen]):.3f} | {np.mean([r[8] for r in chosen]):.2f} |"
+        )
     (ROOT / "bench" / "output_space.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -25,8 +25,19 @@ from models import load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("owen", "partition")
-COLUMNS = ("model", "image", "class", "budget", "method", "evals", "deletion AUC ↓", "insertion AUC ↑",
-           "random deletion", "random insertion", "seconds")
+COLUMNS = (
+    "model",
+    "image",
+    "class",
+    "budget",
+    "method",
+    "evals",
+    "deletion AUC ↓",
+    "insertion AUC ↑",
+    "random deletion",
+    "random insertion",
+    "seconds",
+)
 
 
 def score(model: str, images: list[Path], budgets: list[int], segments: int, warm_up: bool) -> list[dict]:
@@ -42,43 +53,66 @@ def score(model: str, images: list[Path], budgets: list[int], segments: int, war
                 params = {"segments": segments} if method == "owen" else {}
                 e = explain(classifier, image, method, top_k=1, max_evals=budget, params=params)
                 scores = faithfulness(classifier, e, steps=10)
-                rows.append({"model": model, "image": path.stem, "class": e.class_names[0], "budget": budget,
-                             "method": method, "evals": e.n_evals, "deletion": scores.deletion_auc,
-                             "insertion": scores.insertion_auc, "random_deletion": scores.random_deletion_auc,
-                             "random_insertion": scores.random_insertion_auc, "seconds": e.seconds})
-                print(f"{model} {path.stem} {budget} {method}: deletion {scores.deletion_auc:.3f}, "
-                      f"insertion {scores.insertion_auc:.3f} ({e.seconds:.0f} s)", flush=True)
+                rows.append(
+                    {
+                        "model": model,
+                        "image": path.stem,
+                        "class": e.class_names[0],
+                        "budget": budget,
+                        "method": method,
+                        "evals": e.n_evals,
+                        "deletion": scores.deletion_auc,
+                        "insertion": scores.insertion_auc,
+                        "random_deletion": scores.random_deletion_auc,
+                        "random_insertion": scores.random_insertion_auc,
+                        "seconds": e.seconds,
+                    }
+                )
+                print(
+                    f"{model} {path.stem} {budget} {method}: deletion {scores.deletion_auc:.3f}, "
+                    f"insertion {scores.insertion_auc:.3f} ({e.seconds:.0f} s)",
+                    flush=True,
+                )
     return rows
 
 
 def table(rows: list[dict]) -> list[str]:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        lines.append(f"| {row['model']} | {row['image']} | {row['class']} | {row['budget']} | {row['method']} | "
-                     f"{row['evals']} | {row['deletion']:.3f} | {row['insertion']:.3f} | "
-                     f"{row['random_deletion']:.3f} | {row['random_insertion']:.3f} | {row['seconds']:.0f} |")
+        lines.append(
+            f"| {row['model']} | {row['image']} | {row['class']} | {row['budget']} | {row['method']} | "
+            f"{row['evals']} | {row['deletion']:.3f} | {row['insertion']:.3f} | "
+            f"{row['random_deletion']:.3f} | {row['random_insertion']:.3f} | {row['seconds']:.0f} |"
+        )
     return lines
 
 
 def summary(rows: list[dict]) -> list[str]:
     """Means over the images of each model and budget, and how often owen beats partition."""
-    lines = ["| model | budget | method | mean deletion AUC ↓ | mean insertion AUC ↑ | deletion below random ↑ | "
-             "insertion above random ↑ | better deletion | better insertion |", "|---" * 9 + "|"]
+    lines = [
+        "| model | budget | method | mean deletion AUC ↓ | mean insertion AUC ↑ | deletion below random ↑ | "
+        "insertion above random ↑ | better deletion | better insertion |",
+        "|---" * 9 + "|",
+    ]
     keys = sorted({(row["model"], row["budget"]) for row in rows})
     for model, budget in keys:
-        chosen = {method: [r for r in rows if (r["model"], r["budget"], r["method"]) == (model, budget, method)]
-                  for method in METHODS}
+        chosen = {
+            method: [r for r in rows if (r["model"], r["budget"], r["method"]) == (model, budget, method)]
+            for method in METHODS
+        }
         for method in METHODS:
             other = METHODS[1 - METHODS.index(method)]
             pairs = list(zip(chosen[method], chosen[other], strict=True))  # one row each per image
             better_deletion = sum(mine["deletion"] < theirs["deletion"] for mine, theirs in pairs)
             better_insertion = sum(mine["insertion"] > theirs["insertion"] for mine, theirs in pairs)
-            lines.append(f"| {model} | {budget} | {method} | "
-                         f"{np.mean([r['deletion'] for r in chosen[method]]):.3f} | "
-                         f"{np.mean([r['insertion'] for r in chosen[method]]):.3f} | "
-                         f"{np.mean([r['random_deletion'] - r['deletion'] for r in chosen[method]]):.3f} | "
-                         f"{np.mean([r['insertion'] - r['random_insertion'] for r in chosen[method]]):.3f} | "
-                         f"{better_deletion}/{len(pairs)} | {better_insertion}/{len(pairs)} |")
+            lines.append(
+                f"| {model} | {budget} | {method} | "
+                f"{np.mean([r['deletion'] for r in chosen[method]]):.3f} | "
+                f"{np.mean([r['insertion'] for r in chosen[method]]):.3f} | "
+                f"{np.mean([r['random_deletion'] - r['deletion'] for r in chosen[method]]):.3f} | "
+                f"{np.mean([r['insertion'] - r['random_insertion'] for r in chosen[method]]):.3f} | "
+                f"{better_deletion}/{len(pairs)} | {better_insertion}/{len(pairs)} |"
+            )
     return lines
 
 
@@ -93,11 +127,21 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     samples = ROOT / "assets" / "samples"
-    rows = score("efficientnet_lite0", [samples / "photos" / f"{name}.png" for name in args.photos],
-                 args.budgets, args.segments, warm_up=True)
+    rows = score(
+        "efficientnet_lite0",
+        [samples / "photos" / f"{name}.png" for name in args.photos],
+        args.budgets,
+        args.segments,
+        warm_up=True,
+    )
     photo_seconds = time.perf_counter() - started
-    rows += score("brain_tumor_vgg16", [samples / "mri" / f"{name}.jpg" for name in args.mris],
-                  [args.mri_budget], args.segments, warm_up=False)
+    rows += score(
+        "brain_tumor_vgg16",
+        [samples / "mri" / f"{name}.jpg" for name in args.mris],
+        [args.mri_budget],
+        args.segments,
+        warm_up=False,
+    )
     total_seconds = time.perf_counter() - started
     text = [
         "# owen (superpixel hierarchy) against partition (shap's rectangles, blur) on deletion and insertion AUC",

@@ -39,8 +39,9 @@ CASES = {
 }
 
 
-def best_throughput(classifier, image: np.ndarray, batches=(1, 2, 4, 8, 16, 32),
-                    seconds: float = 1.5) -> tuple[int, float]:
+def best_throughput(
+    classifier, image: np.ndarray, batches=(1, 2, 4, 8, 16, 32), seconds: float = 1.5
+) -> tuple[int, float]:
     """(batch size, images per second) of the fastest batch size, model evaluations only. Stops once a
     batch is clearly slower per image than the best (bigger ones only get slower on a small CPU)."""
     results: dict[int, float] = {}
@@ -61,10 +62,10 @@ def best_throughput(classifier, image: np.ndarray, batches=(1, 2, 4, 8, 16, 32),
 def class_switch_ms(classifier, explanation) -> float:
     """The slowest of a few top-k and class changes on a computed explanation, in ms; the model is forbidden."""
     shown = explanation.classes
-    changes = [shown[:1], shown[:max(1, len(shown) - 1)]]
+    changes = [shown[:1], shown[: max(1, len(shown) - 1)]]
     if explanation.segment_values_all is not None:  # superpixel methods can show any class
         ranked = np.argsort(-explanation.probs, kind="stable")
-        changes += [ranked[:len(shown) + 2], ranked[-1:], ranked[len(shown):len(shown) + 1]]
+        changes += [ranked[: len(shown) + 2], ranked[-1:], ranked[len(shown) : len(shown) + 1]]
 
     def forbidden(*args, **kwargs):
         raise AssertionError("changing the shown classes called the model")
@@ -114,8 +115,15 @@ def timed(function: Callable[[], T]) -> tuple[float, T]:
 def shap_partition(classifier, image, budget: int) -> float:
     masker = shap.maskers.Image("blur(128,128)", image.shape)
     explainer = shap.Explainer(lambda x: classifier.predict(x, batch_size=len(x)), masker)
-    seconds, _ = timed(lambda: explainer(image[None].astype(np.float32), max_evals=budget, batch_size=50,
-                                         outputs=shap.Explanation.argsort.flip[:3], silent=True))
+    seconds, _ = timed(
+        lambda: explainer(
+            image[None].astype(np.float32),
+            max_evals=budget,
+            batch_size=50,
+            outputs=shap.Explanation.argsort.flip[:3],
+            silent=True,
+        )
+    )
     return seconds
 
 
@@ -133,8 +141,9 @@ def shap_kernel_seed_loop(classifier, image, samples: int) -> float:
         return out
 
     players = int(segments.max()) + 1
-    explainer = shap.KernelExplainer(lambda z: classifier.predict(mask_image(z), batch_size=len(z)),
-                                     np.zeros((1, players)))
+    explainer = shap.KernelExplainer(
+        lambda z: classifier.predict(mask_image(z), batch_size=len(z)), np.zeros((1, players))
+    )
     seconds, _ = timed(lambda: explainer.shap_values(np.ones((1, players)), nsamples=samples, silent=True))
     return seconds
 
@@ -155,9 +164,11 @@ def main() -> None:
     args = parser.parse_args()
     base_scale = 0.2 if args.quick else 1.0
     run_started = time.perf_counter()
-    lines = [f"# Benchmarks\n\nMeasured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} cores, torch {torch.__version__} on the CPU, one run of `python -m bench.run"
-             f"{' --quick' if args.quick else ''}`. Ratios compare times measured in this run.\n"]
+    lines = [
+        f"# Benchmarks\n\nMeasured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__} on the CPU, one run of `python -m bench.run"
+        f"{' --quick' if args.quick else ''}`. Ratios compare times measured in this run.\n"
+    ]
     switch_ms: list[float] = []
     for model_name in args.models:
         started = time.perf_counter()
@@ -171,40 +182,54 @@ def main() -> None:
         scale = base_scale * (1.0 if throughput >= 30 else 0.3)
         budgets = {"partition": int(500 * scale), "kernel": int(1000 * scale), "gradient": int(200 * scale)}
         tuning = classifier.tuning
-        chosen = ("the registry's, not measured" if tuning is None else
-                  f"{'remembered from an earlier load, measured' if tuning.remembered else 'measured at load'} in "
-                  f"{tuning.seconds:.0f} s, "
-                  f"images/s by runtime and batch: {tuning.measured}")
-        lines.append(f"\n## {model_name}\n\n`predict` runs in {classifier.runtime} at batch {classifier.batch_size} "
-                     f"({chosen}; loading took {loaded:.1f} s). Forward throughput at its best batch size ({batch}): "
-                     f"{throughput:.1f} images/s. Budgets at {scale:.0%} of the issue's (partition 500, kernel "
-                     "1000, gradient 200).\n")
-        lines.append("| method | budget | our seconds | model evaluations | floor seconds | × floor | "
-                     "shap's code seconds | × shap | class switch ms |")
+        chosen = (
+            "the registry's, not measured"
+            if tuning is None
+            else f"{'remembered from an earlier load, measured' if tuning.remembered else 'measured at load'} in "
+            f"{tuning.seconds:.0f} s, "
+            f"images/s by runtime and batch: {tuning.measured}"
+        )
+        lines.append(
+            f"\n## {model_name}\n\n`predict` runs in {classifier.runtime} at batch {classifier.batch_size} "
+            f"({chosen}; loading took {loaded:.1f} s). Forward throughput at its best batch size ({batch}): "
+            f"{throughput:.1f} images/s. Budgets at {scale:.0%} of the issue's (partition 500, kernel "
+            "1000, gradient 200).\n"
+        )
+        lines.append(
+            "| method | budget | our seconds | model evaluations | floor seconds | × floor | "
+            "shap's code seconds | × shap | class switch ms |"
+        )
         lines.append("|---|---|---|---|---|---|---|---|---|")
         # partial binds this model's classifier, image and budgets now (a closure would read them when called)
         runs: list[tuple[str, int, dict[str, int], Callable[[], float] | None]] = [
             ("partition", budgets["partition"], {}, partial(shap_partition, classifier, image, budgets["partition"])),
-            ("kernel", budgets["kernel"], {"segments": 50},
-             partial(shap_kernel_seed_loop, classifier, image, budgets["kernel"])),
+            (
+                "kernel",
+                budgets["kernel"],
+                {"segments": 50},
+                partial(shap_kernel_seed_loop, classifier, image, budgets["kernel"]),
+            ),
             ("permutation", budgets["kernel"], {"segments": 50}, None),
             ("gradient", budgets["gradient"], {}, partial(shap_gradient, classifier, image, budgets["gradient"])),
             ("deep", 8 if scale >= 1 else 4, {}, None),
         ]
         for method, budget, params, reference in runs:
-            ours, result = timed(partial(explain, classifier, image, method, top_k=3, max_evals=budget,
-                                         params=params))
+            ours, result = timed(partial(explain, classifier, image, method, top_k=3, max_evals=budget, params=params))
             switch = class_switch_ms(classifier, result)
             switch_ms.append(switch)
             floor = result.n_evals / throughput
             shap_seconds = reference() if reference is not None else None
             shap_cell = f"{shap_seconds:.1f} | {ours / shap_seconds:.2f}" if shap_seconds else "– | –"
-            lines.append(f"| {method} | {budget} | {ours:.1f} | {result.n_evals} | {floor:.1f} | "
-                         f"{ours / floor:.2f} | {shap_cell} | {switch:.1f} |")
+            lines.append(
+                f"| {method} | {budget} | {ours:.1f} | {result.n_evals} | {floor:.1f} | "
+                f"{ours / floor:.2f} | {shap_cell} | {switch:.1f} |"
+            )
             print(lines[-1], flush=True)
     wall = time.perf_counter() - run_started
-    lines.append(f"\nChanging top-k or the explained class of a computed explanation: at most {max(switch_ms):.1f} ms, "
-                 f"no model evaluation. The whole run took {wall / 60:.1f} minutes.")
+    lines.append(
+        f"\nChanging top-k or the explained class of a computed explanation: at most {max(switch_ms):.1f} ms, "
+        f"no model evaluation. The whole run took {wall / 60:.1f} minutes."
+    )
     lines += included_reports()
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

@@ -53,11 +53,15 @@ def main() -> None:
     args = parser.parse_args()
     import pydicom
 
-    cases = [("512² PNG", _png(), "a.png"),
-             ("MR_small.dcm", (Path(pydicom.__file__).parent / "data" / "test_files" / "MR_small.dcm").read_bytes(),
-              "a.dcm"),
-             ("chelsea.png (451×300)", (ROOT / "assets" / "samples" / "photos" / "chelsea.png").read_bytes(),
-              "c.png")]
+    cases = [
+        ("512² PNG", _png(), "a.png"),
+        (
+            "MR_small.dcm",
+            (Path(pydicom.__file__).parent / "data" / "test_files" / "MR_small.dcm").read_bytes(),
+            "a.dcm",
+        ),
+        ("chelsea.png (451×300)", (ROOT / "assets" / "samples" / "photos" / "chelsea.png").read_bytes(), "c.png"),
+    ]
     lines = ["| file | in-process ms | sandboxed ms | added ms (median) |", "|---|---|---|---|"]
     for label, data, name in cases:
         here, pooled = measure(data, name, args.repeats)

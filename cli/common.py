@@ -66,8 +66,10 @@ class TerminalProgress:
     def _draw(self, state: ProgressState) -> None:
         filled = int(self.width * state.fraction)
         detail = f"{self.detail}, " if self.detail else ""
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {detail}{state.describe(self.unit)}, "
-                          f"{state.elapsed:.0f} s ")
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {detail}{state.describe(self.unit)}, "
+            f"{state.elapsed:.0f} s "
+        )
         self._open = True
         if state.done >= state.total:
             self.end()

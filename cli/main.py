@@ -94,8 +94,10 @@ def cmd_methods(_: argparse.Namespace) -> int:
     from explainers.methods import all_methods
 
     for method in all_methods():
-        print(f"{method.name}\t{method.title}; version {method.version}; budget: {method.budget_meaning} "
-              f"({method.min_budget}–{method.max_budget}, default {method.default_budget})")
+        print(
+            f"{method.name}\t{method.title}; version {method.version}; budget: {method.budget_meaning} "
+            f"({method.min_budget}–{method.max_budget}, default {method.default_budget})"
+        )
         for param in method.params:
             allowed = ", ".join(param.choices) if param.choices else f"{param.low:g}–{param.high:g}"
             flag = f" (or {param.flag})" if param.flag else ""
@@ -109,13 +111,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     classifier, image = load_inputs(args.model, args.image, args.weights, args.frame)
     probs = classifier.predict(classifier.prepare(image.pixels))[0]
     classes = top_classes(probs, min(args.top_k, len(probs)))
-    print(json.dumps({
-        "model": classifier.name,
-        "weights": classifier.weights,
-        "classes": [int(c) for c in classes],
-        "labels": [classifier.class_names[c] for c in classes],
-        "probs": [float(probs[c]) for c in classes],
-    }))
+    print(
+        json.dumps(
+            {
+                "model": classifier.name,
+                "weights": classifier.weights,
+                "classes": [int(c) for c in classes],
+                "labels": [classifier.class_names[c] for c in classes],
+                "probs": [float(probs[c]) for c in classes],
+            }
+        )
+    )
     return 0
 
 
@@ -127,34 +133,46 @@ def cmd_explain(args: argparse.Namespace) -> int:
     method = get_method(args.method)
     params = {**_parse_params(args.param), **_flag_params(method, args)}
     classifier, image = load_inputs(args.model, args.image, args.weights, args.frame)
-    request = build_request(classifier, image, method.name, params=params, budget=args.max_evals, seed=args.seed,
-                            top_k=args.top_k, output=args.output)
+    request = build_request(
+        classifier,
+        image,
+        method.name,
+        params=params,
+        budget=args.max_evals,
+        seed=args.seed,
+        top_k=args.top_k,
+        output=args.output,
+    )
     progress = None if args.quiet else TerminalProgress()
     cache = None if args.no_cache else ExplanationCache()
     explanation, cached = run_cached(cache, request, image, classifier, progress)
     if args.out:
         explanation.save(args.out)
-    print(json.dumps({
-        "model": explanation.model,
-        "weights": classifier.weights,
-        "method": explanation.method,
-        "classes": [int(c) for c in explanation.classes],
-        "labels": list(explanation.class_names),
-        "probs": [float(explanation.probs[c]) for c in explanation.classes],
-        "output": explanation.output,
-        "outputs": [float(v) for v in explanation.outputs()],
-        "base_values": [float(b) for b in explanation.base_values],
-        "n_evals": explanation.n_evals,
-        "seconds": round(explanation.seconds, 4),
-        "additivity_error": explanation.additivity_error,
-        # The largest over the explained classes of ‖standard errors‖ / ‖values‖ (null: not a sampled method).
-        "relative_error": explanation.relative_error,
-        "params": explanation.params,
-        "seed": explanation.seed,
-        "image_digest": explanation.image_digest,
-        "cached": cached,
-        "out": args.out,
-    }))
+    print(
+        json.dumps(
+            {
+                "model": explanation.model,
+                "weights": classifier.weights,
+                "method": explanation.method,
+                "classes": [int(c) for c in explanation.classes],
+                "labels": list(explanation.class_names),
+                "probs": [float(explanation.probs[c]) for c in explanation.classes],
+                "output": explanation.output,
+                "outputs": [float(v) for v in explanation.outputs()],
+                "base_values": [float(b) for b in explanation.base_values],
+                "n_evals": explanation.n_evals,
+                "seconds": round(explanation.seconds, 4),
+                "additivity_error": explanation.additivity_error,
+                # The largest over the explained classes of ‖standard errors‖ / ‖values‖ (null: not a sampled method).
+                "relative_error": explanation.relative_error,
+                "params": explanation.params,
+                "seed": explanation.seed,
+                "image_digest": explanation.image_digest,
+                "cached": cached,
+                "out": args.out,
+            }
+        )
+    )
     return 0
 
 
@@ -167,13 +185,24 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(json.dumps({"cleared": removed, "folder": str(cache.folder)}))
     elif args.action == "list":  # one JSON line per entry, most recently used first
         for entry in cache.entries():
-            print(json.dumps({"key": entry.key, "model": entry.model, "image": entry.image_name,
-                              "method": entry.method, "budget": entry.request.get("max_evals"),
-                              "owner": entry.owner or "everyone (sample)", "bytes": entry.bytes}))
+            print(
+                json.dumps(
+                    {
+                        "key": entry.key,
+                        "model": entry.model,
+                        "image": entry.image_name,
+                        "method": entry.method,
+                        "budget": entry.request.get("max_evals"),
+                        "owner": entry.owner or "everyone (sample)",
+                        "bytes": entry.bytes,
+                    }
+                )
+            )
     elif args.action == "delete":
         if not args.keys:
-            raise UsageError("Name the entries to delete: python -m explainers cache delete KEY … "
-                             "(keys from `cache list`).")
+            raise UsageError(
+                "Name the entries to delete: python -m explainers cache delete KEY … (keys from `cache list`)."
+            )
         deleted = [key for key in args.keys if cache.delete(key)]
         missing = sorted(set(args.keys) - set(deleted))
         print(json.dumps({"deleted": deleted, "not_found": missing}))
@@ -204,13 +233,19 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m explainers",
-                                     description="Shapley-value explanations of image classifiers.")
+    parser = argparse.ArgumentParser(
+        prog="python -m explainers", description="Shapley-value explanations of image classifiers."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     models = commands.add_parser("models", help="list the models and whether each is available; add one's own")
-    models.add_argument("action", nargs="?", choices=("list", "add"), default="list",
-                        help="list (default), or add CARD.yaml: check a model card and its weights, then register it")
+    models.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "add"),
+        default="list",
+        help="list (default), or add CARD.yaml: check a model card and its weights, then register it",
+    )
     models.add_argument("card", nargs="?", help="for add: the model card (YAML)")
     commands.add_parser("methods", help="list the explanation methods and their parameters")
 
@@ -219,8 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--image", required=True, help=f"{formats.listed(suffix=True)} file")
         sub.add_argument("--frame", type=int, default=1, help="the frame (slice) of a multi-frame DICOM file, from 1")
         sub.add_argument("--top-k", type=int, default=3, help="how many of the most probable classes")
-        sub.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
-                         help="'random' builds the architecture with random weights (an architecture check)")
+        sub.add_argument(
+            "--weights",
+            choices=("pretrained", "random"),
+            default="pretrained",
+            help="'random' builds the architecture with random weights (an architecture check)",
+        )
 
     predict = commands.add_parser("predict", help="classify an image")
     add_model_and_image(predict)
@@ -229,35 +268,59 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_and_image(explain)
     from explainers.methods import all_methods
 
-    explain.add_argument("--method", default="partition",
-                         help=f"{', '.join(m.name for m in all_methods())} (default: partition)")
-    explain.add_argument("--max-evals", type=int, default=None,
-                         help="the method's budget: model evaluations for perturbation methods, samples for "
-                              "gradient, background size for deep")
+    explain.add_argument(
+        "--method", default="partition", help=f"{', '.join(m.name for m in all_methods())} (default: partition)"
+    )
+    explain.add_argument(
+        "--max-evals",
+        type=int,
+        default=None,
+        help="the method's budget: model evaluations for perturbation methods, samples for "
+        "gradient, background size for deep",
+    )
     explain.add_argument("--seed", type=int, default=0)
-    explain.add_argument("--output", choices=("probability", "log-odds"), default=None,
-                         help="what the values add up to: each class's probability or its log-odds "
-                              "(default: the model's, see `models`)")
+    explain.add_argument(
+        "--output",
+        choices=("probability", "log-odds"),
+        default=None,
+        help="what the values add up to: each class's probability or its log-odds (default: the model's, see `models`)",
+    )
     for flag, params in flagged_params().items():
         first = params[0]
         choices = tuple(dict.fromkeys(choice for param in params for choice in param.choices)) or None
         kind = {"int": int, "float": float}.get(first.kind, str)
         names = ", ".join(sorted({m.name for m in _methods_with(first.name)}))  # the methods that take it
-        explain.add_argument(flag, type=kind, default=None, choices=choices,
-                             help=f"{first.help} ({names}; the same as --param {first.name}=VALUE)".replace("%", "%%"))
-    explain.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                         help="a method parameter, e.g. --param blur_kernel=64 (repeatable)")
+        explain.add_argument(
+            flag,
+            type=kind,
+            default=None,
+            choices=choices,
+            help=f"{first.help} ({names}; the same as --param {first.name}=VALUE)".replace("%", "%%"),
+        )
+    explain.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a method parameter, e.g. --param blur_kernel=64 (repeatable)",
+    )
     explain.add_argument("--out", default=None, help="write the explanation to this .npz file")
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
-    explain.add_argument("--no-cache", action="store_true",
-                         help="compute even if cached, and do not store (cache: $EXPLAINERS_CACHE_DIR)")
+    explain.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compute even if cached, and do not store (cache: $EXPLAINERS_CACHE_DIR)",
+    )
 
     add_precompute_parser(commands)
     add_report_parser(commands)
 
     cache = commands.add_parser("cache", help="the explanation cache shared with the dashboard")
-    cache.add_argument("action", choices=("stats", "list", "delete", "clear"),
-                       help="stats; list (one JSON line per entry); delete KEY …; clear (everything)")
+    cache.add_argument(
+        "action",
+        choices=("stats", "list", "delete", "clear"),
+        help="stats; list (one JSON line per entry); delete KEY …; clear (everything)",
+    )
     cache.add_argument("keys", nargs="*", metavar="KEY", help="for delete: the entries' keys, from `cache list`")
 
     add_study_parser(commands)
@@ -282,13 +345,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     from explainers.methods import ParameterError
     from models import ModelUnavailableError, UnknownModelError
 
-    handlers = {"models": cmd_models, "methods": cmd_methods, "predict": cmd_predict, "explain": cmd_explain,
-                "precompute": cmd_precompute, "report": cmd_report, "cache": cmd_cache, "study": cmd_study, "users": cmd_users,
-                "scans": cmd_scans}
+    handlers = {
+        "models": cmd_models,
+        "methods": cmd_methods,
+        "predict": cmd_predict,
+        "explain": cmd_explain,
+        "precompute": cmd_precompute,
+        "report": cmd_report,
+        "cache": cmd_cache,
+        "study": cmd_study,
+        "users": cmd_users,
+        "scans": cmd_scans,
+    }
     try:
         return handlers[args.command](args)
-    except (UsageError, ImageError, ParameterError, UnknownModelError, ModelUnavailableError,
-            ExplanationFileError) as error:
+    except (
+        UsageError,
+        ImageError,
+        ParameterError,
+        UnknownModelError,
+        ModelUnavailableError,
+        ExplanationFileError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:  # e.g. --out into a folder that does not exist

@@ -22,23 +22,40 @@ IN_FLIGHT_PER_WORKER = 3
 
 
 def add_precompute_parser(commands: Any) -> None:
-    sub = commands.add_parser("precompute", help="predict and explain every image of a folder with every method, "
-                                                 "on the job engine, skipping what is cached")
+    sub = commands.add_parser(
+        "precompute",
+        help="predict and explain every image of a folder with every method, "
+        "on the job engine, skipping what is cached",
+    )
     sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
     sub.add_argument("--images", required=True, help="a folder, or a glob such as 'scans/*.png' (quoted)")
-    sub.add_argument("--methods", default=None,
-                     help="comma-separated method names (default: every method that can explain the model)")
+    sub.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated method names (default: every method that can explain the model)",
+    )
     sub.add_argument("--max-evals", type=int, default=None, help="every method's budget (default: each its own)")
     sub.add_argument("--top-k", type=int, default=3, help="classes explained by the pixel methods (default 3)")
     sub.add_argument("--segments", type=int, default=None, help="superpixels, for the methods that use them")
     sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--output", choices=("probability", "log-odds"), default=None,
-                     help="what the values add up to (default: the model's, see `models`)")
-    sub.add_argument("--scheduler", default=None,
-                     help="a Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: $EXPLAINERS_SCHEDULER, else an "
-                          "embedded cluster on this machine)")
-    sub.add_argument("--workers", type=int, default=None,
-                     help="worker processes of the embedded cluster (default: one per core, memory allowing)")
+    sub.add_argument(
+        "--output",
+        choices=("probability", "log-odds"),
+        default=None,
+        help="what the values add up to (default: the model's, see `models`)",
+    )
+    sub.add_argument(
+        "--scheduler",
+        default=None,
+        help="a Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: $EXPLAINERS_SCHEDULER, else an "
+        "embedded cluster on this machine)",
+    )
+    sub.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes of the embedded cluster (default: one per core, memory allowing)",
+    )
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -68,8 +85,11 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError(f"No {formats.listed()} files at {args.images}.")  # the formats image_paths looks for
     classifier = load_classifier(args.model)
-    names = [name.strip() for name in args.methods.split(",")] if args.methods else \
-        [method.name for method in all_methods() if method.unsupported(classifier) is None]
+    names = (
+        [name.strip() for name in args.methods.split(",")]
+        if args.methods
+        else [method.name for method in all_methods() if method.unsupported(classifier) is None]
+    )
     methods = [get_method(name) for name in names]
     for method in methods:
         reason = method.unsupported(classifier)
@@ -126,10 +146,16 @@ def cmd_precompute(args: argparse.Namespace) -> int:
             del probs
             for method in methods:
                 try:
-                    request = build_request(classifier, image, method.name, params=params_for(method),
-                                            budget=args.max_evals, seed=args.seed,
-                                            top_k=min(args.top_k, len(classifier.class_names)),
-                                            output=args.output)
+                    request = build_request(
+                        classifier,
+                        image,
+                        method.name,
+                        params=params_for(method),
+                        budget=args.max_evals,
+                        seed=args.seed,
+                        top_k=min(args.top_k, len(classifier.class_names)),
+                        output=args.output,
+                    )
                 except ParameterError as error:
                     raise UsageError(f"{method.title}: {error}") from None
                 counts["requests"] += 1
@@ -158,8 +184,23 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _report(args: argparse.Namespace, counts: dict[str, int], failed: list[dict[str, str]], started: float,
-            interrupted: bool = False) -> None:
-    print(json.dumps({"model": args.model, "requests": counts["requests"], "computed": counts["computed"],
-                      "cached": counts["cached"], "failed": failed, "seconds": round(time.perf_counter() - started, 2),
-                      **({"interrupted": True} if interrupted else {})}))
+def _report(
+    args: argparse.Namespace,
+    counts: dict[str, int],
+    failed: list[dict[str, str]],
+    started: float,
+    interrupted: bool = False,
+) -> None:
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "requests": counts["requests"],
+                "computed": counts["computed"],
+                "cached": counts["cached"],
+                "failed": failed,
+                "seconds": round(time.perf_counter() - started, 2),
+                **({"interrupted": True} if interrupted else {}),
+            }
+        )
+    )

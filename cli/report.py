@@ -24,11 +24,18 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--max-evals", type=int, default=None, help="every method's budget (default: each its own)")
     sub.add_argument("--top-k", type=int, default=3, help="classes shown (default 3)")
     sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--output", choices=("probability", "log-odds"), default=None,
-                     help="what the values add up to (default: the model's, see `models`)")
-    sub.add_argument("--hide-background", action="store_true",
-                     help="MRI models: leave the background outside the head out of the maps (the report says how "
-                          "much of each method's attribution lay there)")
+    sub.add_argument(
+        "--output",
+        choices=("probability", "log-odds"),
+        default=None,
+        help="what the values add up to (default: the model's, see `models`)",
+    )
+    sub.add_argument(
+        "--hide-background",
+        action="store_true",
+        help="MRI models: leave the background outside the head out of the maps (the report says how "
+        "much of each method's attribution lay there)",
+    )
     sub.add_argument("--out", required=True, help="the PDF file to write")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -49,9 +56,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--methods names no method.")
     # Each method at its own budget, or at --max-evals brought within the method's bounds.
     methods = [get_method(name) for name in names]
-    settings: dict[str, tuple[int | None, dict[str, Any]]] = {method.name: (None if args.max_evals is None
-                              else min(max(args.max_evals, method.min_budget), method.max_budget), {})
-                for method in methods}
+    settings: dict[str, tuple[int | None, dict[str, Any]]] = {
+        method.name: (
+            None if args.max_evals is None else min(max(args.max_evals, method.min_budget), method.max_budget),
+            {},
+        )
+        for method in methods
+    }
     plan = compare_requests(classifier, image, settings, top_k=args.top_k, seed=args.seed, output=args.output)
     if plan.refused:
         raise UsageError(next(iter(plan.refused.values())))
@@ -63,11 +74,32 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not cached:
             computed.append(name)
     out = Path(args.out)
-    labelled = [(load_image(sample.path, sample=True), sample.label) for sample in labelled_samples(classifier.spec)
-                if sample.label is not None]
-    out.write_bytes(report_file(cache, classifier, image, explanations, top_k=args.top_k,
-                                accuracy=accuracy(cache, explainable(classifier), labelled),
-                                hide_background=args.hide_background))
-    print(json.dumps({"out": str(out), "model": classifier.name, "image": image.display_name,
-                      "methods": list(explanations), "computed": computed, "bytes": out.stat().st_size}))
+    labelled = [
+        (load_image(sample.path, sample=True), sample.label)
+        for sample in labelled_samples(classifier.spec)
+        if sample.label is not None
+    ]
+    out.write_bytes(
+        report_file(
+            cache,
+            classifier,
+            image,
+            explanations,
+            top_k=args.top_k,
+            accuracy=accuracy(cache, explainable(classifier), labelled),
+            hide_background=args.hide_background,
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "out": str(out),
+                "model": classifier.name,
+                "image": image.display_name,
+                "methods": list(explanations),
+                "computed": computed,
+                "bytes": out.stat().st_size,
+            }
+        )
+    )
     return 0

@@ -21,13 +21,19 @@ COMPARE_METHODS = ("partition", "permutation", "kernel", "deep", "gradient")
 
 
 def add_scans_parser(commands: argparse._SubParsersAction) -> None:
-    sub = commands.add_parser("scans", help="a worklist of a folder or a zip of scans: one JSON line per scan "
-                                            "(verdict, label, agreement, cached explanations), then a summary")
+    sub = commands.add_parser(
+        "scans",
+        help="a worklist of a folder or a zip of scans: one JSON line per scan "
+        "(verdict, label, agreement, cached explanations), then a summary",
+    )
     sub.add_argument("path", help="a folder (its subfolders too) or a .zip of images and DICOM files")
     sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
-    sub.add_argument("--methods", default=",".join(COMPARE_METHODS),
-                     help=f"the Compare explanations counted as cached, at their default settings "
-                          f"(default {','.join(COMPARE_METHODS)})")
+    sub.add_argument(
+        "--methods",
+        default=",".join(COMPARE_METHODS),
+        help=f"the Compare explanations counted as cached, at their default settings "
+        f"(default {','.join(COMPARE_METHODS)})",
+    )
     sub.add_argument("--top-k", type=int, default=None, help="classes per explanation (default: 3, as Compare)")
     sub.add_argument("--seed", type=int, default=0)
 
@@ -41,8 +47,9 @@ def cmd_scans(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)  # an unknown model is reported before anything is read
     path = Path(args.path)
     if not path.is_dir() and not path.is_file():
-        raise UsageError("Nothing exists at that path." if not path.exists() else
-                         "That path is neither a folder nor a .zip file.")
+        raise UsageError(
+            "Nothing exists at that path." if not path.exists() else "That path is neither a folder nor a .zip file."
+        )
     classifier = load_classifier(spec.name)
     cache = ExplanationCache()
     try:
@@ -61,14 +68,19 @@ def cmd_scans(args: argparse.Namespace) -> int:
 def _row(scan: Any, spec: Any, names: Any) -> dict[str, Any]:
     """Every key on every line (null where it does not apply), so that each line reads the same way."""
     readable = scan.probs is not None
-    return {"row": scan.row, "name": scan.name, "frame": None if scan.frame is None else scan.frame + 1,
-            "verdict": spec.class_title(scan.verdict) if readable else None,
-            "confidence": round(scan.confidence, 4) if readable else None,
-            "label": spec.class_title(scan.label) if scan.label else None,
-            "agrees": names[scan.verdict] == scan.label if readable and scan.label is not None else None,
-            "in_domain": scan.domain_warning is None if readable else None,
-            "cached": scan.explained if readable else None, "wanted": scan.wanted if readable else None,
-            "error": scan.error}
+    return {
+        "row": scan.row,
+        "name": scan.name,
+        "frame": None if scan.frame is None else scan.frame + 1,
+        "verdict": spec.class_title(scan.verdict) if readable else None,
+        "confidence": round(scan.confidence, 4) if readable else None,
+        "label": spec.class_title(scan.label) if scan.label else None,
+        "agrees": names[scan.verdict] == scan.label if readable and scan.label is not None else None,
+        "in_domain": scan.domain_warning is None if readable else None,
+        "cached": scan.explained if readable else None,
+        "wanted": scan.wanted if readable else None,
+        "error": scan.error,
+    }
 
 
 def _requests(classifier: Any, digest: str, methods: list[str], args: argparse.Namespace) -> list:
@@ -81,9 +93,18 @@ def _requests(classifier: Any, digest: str, methods: list[str], args: argparse.N
     for name in methods:
         method = get_method(name)
         try:
-            requests.append(build_request(classifier, digest, method.name, budget=method.default_budget,
-                                          params={param.name: param.default for param in method.params},
-                                          seed=args.seed, top_k=top_k, output=classifier.spec.policy.output))
+            requests.append(
+                build_request(
+                    classifier,
+                    digest,
+                    method.name,
+                    budget=method.default_budget,
+                    params={param.name: param.default for param in method.params},
+                    seed=args.seed,
+                    top_k=top_k,
+                    output=classifier.spec.policy.output,
+                )
+            )
         except ParameterError:
             continue
     return requests

@@ -19,14 +19,16 @@ def add_study_parser(commands: Any) -> None:
     check = study_actions.add_parser("check", help="validate a study file and say whether it is precomputed")
     check.add_argument("study_file", help="the study's .yaml or .json file")
     precompute = study_actions.add_parser(
-        "precompute", help="compute every explanation of a study into the cache (resumable: cached ones are skipped)")
+        "precompute", help="compute every explanation of a study into the cache (resumable: cached ones are skipped)"
+    )
     precompute.add_argument("study_file", help="the study's .yaml or .json file")
     precompute.add_argument("--quiet", action="store_true", help="no progress")
     export = study_actions.add_parser("export", help="write a study's answers as CSV, one row per answer")
     export.add_argument("study_file", help="the study's .yaml or .json file")
     export.add_argument("--out", default=None, help="the CSV file to write (default: stdout)")
-    export.add_argument("--db", default=None,
-                        help="the answers database (default: $EXPLAINERS_STUDY_DIR/studies.sqlite3)")
+    export.add_argument(
+        "--db", default=None, help="the answers database (default: $EXPLAINERS_STUDY_DIR/studies.sqlite3)"
+    )
 
 
 def cmd_study(args: argparse.Namespace) -> int:
@@ -40,17 +42,33 @@ def cmd_study(args: argparse.Namespace) -> int:
         if args.action == "precompute":
             progress = None if args.quiet else TerminalProgress().step
             report = studies.precompute(definition, ExplanationCache(), progress=progress)
-            print(json.dumps({"study": definition.id, "explanations": report.computed + report.cached,
-                              "computed": report.computed, "cached": report.cached,
-                              "seconds": round(report.seconds, 2)}))
+            print(
+                json.dumps(
+                    {
+                        "study": definition.id,
+                        "explanations": report.computed + report.cached,
+                        "computed": report.computed,
+                        "cached": report.cached,
+                        "seconds": round(report.seconds, 2),
+                    }
+                )
+            )
             return 0
         store = studies.StudyStore(args.db)
         if args.out in (None, "-"):
             store.export_csv(definition.id, sys.stdout)
         else:
             rows = store.export_csv(definition.id, args.out)
-            print(json.dumps({"study": definition.id, "answers": rows,
-                              "participants": len(store.participants(definition.id)), "out": args.out}))
+            print(
+                json.dumps(
+                    {
+                        "study": definition.id,
+                        "answers": rows,
+                        "participants": len(store.participants(definition.id)),
+                        "out": args.out,
+                    }
+                )
+            )
         return 0
     except studies.StudyError as error:
         raise UsageError(str(error)) from None
@@ -67,16 +85,27 @@ def _study_check(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     readiness = studies.is_ready(definition, ExplanationCache())
-    print(f"{definition.title} ({definition.id}): {len(definition.trials)} trials, conditions "
-          f"{', '.join(definition.conditions)}, {definition.randomisation.design} subjects, trial order "
-          f"{definition.randomisation.order}, seed {definition.randomisation.seed}")
+    print(
+        f"{definition.title} ({definition.id}): {len(definition.trials)} trials, conditions "
+        f"{', '.join(definition.conditions)}, {definition.randomisation.design} subjects, trial order "
+        f"{definition.randomisation.order}, seed {definition.randomisation.seed}"
+    )
     for trial in definition.trials:
-        print(f"  {trial.id}: {trial.model}, {trial.image}, class {trial.class_shown}"
-              + (f", always {trial.method}" if trial.method else ""))
+        print(
+            f"  {trial.id}: {trial.model}, {trial.image}, class {trial.class_shown}"
+            + (f", always {trial.method}" if trial.method else "")
+        )
     print("  questions: " + ", ".join(f"{q.id} ({q.kind})" for q in definition.questions))
     print(readiness.message)
-    print(json.dumps({"study": definition.id, "trials": len(definition.trials),
-                      "conditions": list(definition.conditions), "ready": readiness.ready,
-                      "missing": len(readiness.missing)}))
+    print(
+        json.dumps(
+            {
+                "study": definition.id,
+                "trials": len(definition.trials),
+                "conditions": list(definition.conditions),
+                "ready": readiness.ready,
+                "missing": len(readiness.missing),
+            }
+        )
+    )
     return 0
-

@@ -31,13 +31,28 @@ CHUNK = 2**20
 # Stored and Deflate only: zipfile unpacks bzip2 and LZMA without an output limit per read, so one small
 # chunk of either could unpack to gigabytes before a check of ours ran. Deflate reads are bounded by CHUNK.
 SUPPORTED = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-METHODS = {9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "xz", 98: "PPMd",
-           99: "AES encryption (method 99)"}
+METHODS = {
+    9: "Deflate64",
+    12: "bzip2",
+    14: "LZMA",
+    93: "Zstandard",
+    95: "xz",
+    98: "PPMd",
+    99: "AES encryption (method 99)",
+}
 # A directory this large lists hundreds of thousands of entries: parsing it alone would take gigabytes.
 MAX_DIRECTORY_BYTES = 16 * 2**20
 # What zipfile and the decompressors raise on damaged data.
-DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError,
-          struct.error)
+DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+)
 
 
 def _hidden(path: PurePosixPath) -> bool:
@@ -60,8 +75,9 @@ def list_members(archive: zipfile.ZipFile, suffixes: tuple[str, ...]) -> dict[st
     return {"members": [[place, name, size] for name, place, size in sorted(named)], "outside": outside}
 
 
-def member_image(archive: zipfile.ZipFile, place: int, shown: str, frame: int,
-                 left: int) -> tuple[dict[str, Any], InputImage | None, int]:
+def member_image(
+    archive: zipfile.ZipFile, place: int, shown: str, frame: int, left: int
+) -> tuple[dict[str, Any], InputImage | None, int]:
     """In a child: (what to report, the decoded image or None, its frame count); the report holds the bytes
     unpacked (``spent``) and, when it failed, the sentence (``error``)."""
     allowance = Allowance(left)
@@ -108,23 +124,28 @@ def _check_directory(handle: Any) -> None:
     size = record[zipfile._ECD_SIZE]  # type: ignore[attr-defined]  # typeshed omits zipfile's private _ECD_*
     entries = record[zipfile._ECD_ENTRIES_TOTAL]  # type: ignore[attr-defined]  # typeshed omits zipfile's _ECD_*
     if size > MAX_DIRECTORY_BYTES:
-        raise ArchiveError(f"This zip lists {entries:,} entries, far more than a "
-                           "worklist can hold; zip fewer files at a time.")
+        raise ArchiveError(
+            f"This zip lists {entries:,} entries, far more than a worklist can hold; zip fewer files at a time."
+        )
 
 
-def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, allowance: Allowance,
-                cap: int = MAX_FILE_BYTES) -> bytes:
+def read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, allowance: Allowance, cap: int = MAX_FILE_BYTES
+) -> bytes:
     """A member's bytes, unpacked CHUNK by CHUNK and refused (MemberError) as soon as it holds more than its
     directory says, than ``cap`` or than ``allowance`` has left; what was unpacked is spent either way."""
     if info.flag_bits & 0x1:
         raise MemberError(f"{shown} is encrypted in the zip; zip it again without a password.")
     if info.compress_type not in SUPPORTED:
         method = METHODS.get(info.compress_type, f"compression method {info.compress_type}")
-        raise MemberError(f"{shown} is compressed with {method}, which is not read here; zip it again with the "
-                          "usual (Deflate) compression.")
+        raise MemberError(
+            f"{shown} is compressed with {method}, which is not read here; zip it again with the "
+            "usual (Deflate) compression."
+        )
     if info.file_size > cap:
-        raise MemberError(f"{shown} unpacks to more than the limit of {cap // 2**20} MB "
-                          f"({info.file_size / 2**20:.1f} MB).")
+        raise MemberError(
+            f"{shown} unpacks to more than the limit of {cap // 2**20} MB ({info.file_size / 2**20:.1f} MB)."
+        )
     if info.file_size > allowance.left:
         allowance.left = 0  # the rest of the zip is counted as not read, not listed as rows
         raise MemberError(_over_total(shown))
@@ -136,14 +157,19 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, shown: str, all
                 size += len(chunk)
                 # zipfile cuts a member at its declared size; ours checks again in case it ever does not.
                 if size > min(info.file_size, cap, allowance.left):
-                    raise MemberError(f"{shown} holds more data than the zip's directory says, so it was not "
-                                      "read." if size > info.file_size else _over_total(shown))
+                    raise MemberError(
+                        f"{shown} holds more data than the zip's directory says, so it was not read."
+                        if size > info.file_size
+                        else _over_total(shown)
+                    )
                 chunks.append(chunk)
     except MemberError:
         raise
     except DAMAGE:  # a bad CRC (also what a member larger than its directory says ends in), bad Deflate data …
-        raise MemberError(f"{shown} is damaged inside the zip (its data does not unpack to what the zip's "
-                          "directory says), so it was not read.") from None
+        raise MemberError(
+            f"{shown} is damaged inside the zip (its data does not unpack to what the zip's "
+            "directory says), so it was not read."
+        ) from None
     finally:
         allowance.left -= size
     if size != info.file_size:

@@ -21,8 +21,17 @@ from explainers.archive_types import (
 )
 from explainers.image_types import MAX_FILE_BYTES, InputImage
 
-__all__ = ["MAX_FILE_BYTES", "MAX_TOTAL_BYTES", "Allowance", "ArchiveError", "Listing", "MemberError", "ZipSource",
-           "leads_outside", "member_path"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_TOTAL_BYTES",
+    "Allowance",
+    "ArchiveError",
+    "Listing",
+    "MemberError",
+    "ZipSource",
+    "leads_outside",
+    "member_path",
+]
 
 
 class ZipSource:
@@ -68,6 +77,7 @@ class ZipSource:
             return sandbox.call(operation, {**arguments, "path": str(self.source), "zip": None}, check=False)
         reply = sandbox.call(operation, {**arguments, "path": None, "zip": self.key}, check=False)
         if reply.result.get("send"):  # this child has not seen the zip yet
-            reply = sandbox.call(operation, {**arguments, "path": None, "zip": self.key}, bytes(self.source),
-                                 check=False)
+            reply = sandbox.call(
+                operation, {**arguments, "path": None, "zip": self.key}, bytes(self.source), check=False
+            )
         return reply

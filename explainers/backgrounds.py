@@ -17,9 +17,15 @@ from explainers.methods.base import Param
 
 # "auto": the model's own default (Classifier.default_background).
 BACKGROUNDS = ("auto", "blurred", "samples", "black", "mean")
-BACKGROUND_PARAM = Param("background", "choice", "auto", "References that stand for 'absent' (auto: the "
-                         "model's default, e.g. blurred copies for photos, the other samples of the domain for "
-                         "MRIs and digits).", choices=BACKGROUNDS)
+BACKGROUND_PARAM = Param(
+    "background",
+    "choice",
+    "auto",
+    "References that stand for 'absent' (auto: the "
+    "model's default, e.g. blurred copies for photos, the other samples of the domain for "
+    "MRIs and digits).",
+    choices=BACKGROUNDS,
+)
 
 
 def resolve_background(classifier: Classifier, kind: str) -> str:
@@ -42,8 +48,9 @@ def make_background(classifier: Classifier, image: np.ndarray, kind: str, count:
         pool = [classifier.prepare(decode_image(path)) for path in (image_files(folder) if folder else [])]
         pool = [p.astype(np.float32) for p in pool if image_digest(p) != own] or [np.zeros_like(image)]
         # Cycle through the pool, mirrored on every second pass, to reach the requested count.
-        refs = [pool[i % len(pool)] if (i // len(pool)) % 2 == 0 else pool[i % len(pool)][:, ::-1]
-                for i in range(count)]
+        refs = [
+            pool[i % len(pool)] if (i // len(pool)) % 2 == 0 else pool[i % len(pool)][:, ::-1] for i in range(count)
+        ]
     elif kind == "black":
         refs = [np.zeros_like(image)] * count
     elif kind == "mean":
@@ -56,6 +63,10 @@ def make_background(classifier: Classifier, image: np.ndarray, kind: str, count:
 def mean_reference(classifier: Classifier, explanation: Any) -> np.ndarray:
     """The mean of the references an explanation compared with: what its features look like hidden."""
     params = explanation.params
-    references = make_background(classifier, explanation.image, params.get("background", "auto"),
-                                 int(params.get("references", params.get("max_evals", 8))))
+    references = make_background(
+        classifier,
+        explanation.image,
+        params.get("background", "auto"),
+        int(params.get("references", params.get("max_evals", 8))),
+    )
     return references.mean(axis=0)

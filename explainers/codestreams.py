@@ -38,9 +38,9 @@ def jpeg_geometry(data: bytes) -> Geometry | None:
         if marker in _STANDALONE:
             index += 2
             continue
-        (length,) = struct.unpack(">H", data[index + 2:index + 4])
+        (length,) = struct.unpack(">H", data[index + 2 : index + 4])
         if marker in _SOF and index + 10 <= len(data):
-            precision, rows, columns, components = struct.unpack(">BHHB", data[index + 4:index + 10])
+            precision, rows, columns, components = struct.unpack(">BHHB", data[index + 4 : index + 10])
             return Geometry(rows, columns, components, precision, "JPEG")
         if marker == 0xDA or length < 2:  # start of scan before any frame header: nothing more to learn
             return None
@@ -53,11 +53,10 @@ def j2k_geometry(data: bytes) -> Geometry | None:
     start = data.find(b"\xff\x4f\xff\x51", 0, 1 << 16)
     if start < 0 or start + 42 > len(data):
         return None
-    segment = data[start + 4:]
+    segment = data[start + 4 :]
     x_size, y_size, x_offset, y_offset = struct.unpack(">IIII", segment[4:20])
     (components,) = struct.unpack(">H", segment[36:38])
-    depths = [(segment[38 + 3 * n] & 0x7F) + 1 for n in range(min(components, 16))
-              if 38 + 3 * n < len(segment)]
+    depths = [(segment[38 + 3 * n] & 0x7F) + 1 for n in range(min(components, 16)) if 38 + 3 * n < len(segment)]
     return Geometry(y_size - y_offset, x_size - x_offset, components, max(depths, default=0), "JPEG 2000")
 
 
@@ -65,19 +64,28 @@ def geometry(data: bytes) -> Geometry | None:
     return jpeg_geometry(data) if data[:2] == b"\xff\xd8" else j2k_geometry(data)
 
 
-def mismatch(found: Geometry, rows: int, columns: int, samples: int, bits_allocated: int,
-             bits_stored: int = 0) -> str | None:
+def mismatch(
+    found: Geometry, rows: int, columns: int, samples: int, bits_allocated: int, bits_stored: int = 0
+) -> str | None:
     """One sentence when the header and the codestream disagree, else None."""
     if found.rows and (found.rows, found.columns) != (rows, columns):
-        return (f"This scan's header says {columns} × {rows} pixels but its compressed pixels are "
-                f"{found.columns} × {found.rows}, so the file is damaged.")
+        return (
+            f"This scan's header says {columns} × {rows} pixels but its compressed pixels are "
+            f"{found.columns} × {found.rows}, so the file is damaged."
+        )
     if found.components != samples:
-        return (f"This scan's header says {samples} sample{'s' * (samples > 1)} per pixel but its compressed "
-                f"pixels have {found.components}, so the file is damaged.")
+        return (
+            f"This scan's header says {samples} sample{'s' * (samples > 1)} per pixel but its compressed "
+            f"pixels have {found.components}, so the file is damaged."
+        )
     if found.precision > bits_allocated or (found.family == "JPEG" and bits_allocated > 16):
-        return (f"This scan's header says {bits_allocated} bits per sample, which does not fit its "
-                f"{found.family} compression of {found.precision}-bit samples, so the file is damaged.")
+        return (
+            f"This scan's header says {bits_allocated} bits per sample, which does not fit its "
+            f"{found.family} compression of {found.precision}-bit samples, so the file is damaged."
+        )
     if found.family == "JPEG" and 0 < bits_stored < found.precision:
-        return (f"This scan's header says {bits_stored} bits are stored per sample, fewer than its JPEG "
-                f"compression's {found.precision}, so the file is damaged.")
+        return (
+            f"This scan's header says {bits_stored} bits are stored per sample, fewer than its JPEG "
+            f"compression's {found.precision}, so the file is damaged."
+        )
     return None

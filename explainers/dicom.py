@@ -41,9 +41,23 @@ from explainers.dicom_types import (
 )
 from explainers.image_types import InputImage
 
-__all__ = ["AUTO_PERCENTILES", "CT_PRESETS", "DICOM_SUFFIXES", "MAX_DICOM_BYTES", "MAX_FRAME_VALUES", "MAX_FRAMES",
-           "SAFE_ATTRIBUTES", "DicomError", "DicomScan", "Window", "frame_message", "is_dicom", "linear_window",
-           "read_scan", "scan_windows"]
+__all__ = [
+    "AUTO_PERCENTILES",
+    "CT_PRESETS",
+    "DICOM_SUFFIXES",
+    "MAX_DICOM_BYTES",
+    "MAX_FRAME_VALUES",
+    "MAX_FRAMES",
+    "SAFE_ATTRIBUTES",
+    "DicomError",
+    "DicomScan",
+    "Window",
+    "frame_message",
+    "is_dicom",
+    "linear_window",
+    "read_scan",
+    "scan_windows",
+]
 
 
 @dataclass
@@ -65,15 +79,33 @@ class DicomScan:
 
     @classmethod
     def from_header(cls, source: bytes | str | Path, name: str | None, header: dict[str, Any]) -> DicomScan:
-        fields = {key: header[key] for key in ("frames", "rows", "columns", "samples", "modality", "monochrome1",
-                                               "palette", "photometric", "bits_stored", "own_window")}
+        fields = {
+            key: header[key]
+            for key in (
+                "frames",
+                "rows",
+                "columns",
+                "samples",
+                "modality",
+                "monochrome1",
+                "palette",
+                "photometric",
+                "bits_stored",
+                "own_window",
+            )
+        }
         return cls(source, name, **fields)
 
     @property
     def summary(self) -> dict[str, Any]:
         """What may be shown about the scan (SAFE_ATTRIBUTES only)."""
-        return {"modality": self.modality, "size": f"{self.columns} × {self.rows}", "frames": self.frames,
-                "photometric": self.photometric, "bits stored": self.bits_stored}
+        return {
+            "modality": self.modality,
+            "size": f"{self.columns} × {self.rows}",
+            "frames": self.frames,
+            "photometric": self.photometric,
+            "bits stored": self.bits_stored,
+        }
 
     @property
     def has_own_window(self) -> bool:

@@ -56,8 +56,9 @@ class DicomFile:
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
         except NotImplementedError as error:
-            raise DicomError(f"This scan is compressed with {self._syntax()}, for which no decoder is installed "
-                             "here.") from error
+            raise DicomError(
+                f"This scan is compressed with {self._syntax()}, for which no decoder is installed here."
+            ) from error
         except BaseException as error:  # noqa: BLE001 - pylibjpeg-rle's PanicException is a BaseException
             raise DicomError(_pixel_sentence(error, self._syntax())) from None
         expected = (self.header["rows"], self.header["columns"]) + ((self.samples,) if self.samples > 1 else ())
@@ -69,13 +70,13 @@ class DicomFile:
             try:
                 return apply_color_lut(pixels, self.dataset)
             except Exception:  # noqa: BLE001 - any way the tables can be missing or malformed
-                raise DicomError("This scan's colour palette is missing or damaged, so it cannot be shown.") \
-                    from None
+                raise DicomError("This scan's colour palette is missing or damaged, so it cannot be shown.") from None
         try:
             values = apply_modality_lut(pixels, self.dataset)
         except Exception:  # noqa: BLE001 - an empty or malformed ModalityLUTSequence, a text slope
-            raise DicomError("This scan's modality LUT (its rescale to physical units) is damaged, so it cannot "
-                             "be shown.") from None
+            raise DicomError(
+                "This scan's modality LUT (its rescale to physical units) is damaged, so it cannot be shown."
+            ) from None
         return np.nan_to_num(np.asarray(values, dtype=np.float64), copy=False)
 
     def _check_compressed(self, index: int) -> None:
@@ -96,13 +97,13 @@ class DicomFile:
             raise
         except BaseException:  # noqa: BLE001 - fragments that do not hold the frame
             raise DicomError(DAMAGED) from None
-        found = geometry(bytes(frame[:1 << 16]))
+        found = geometry(bytes(frame[: 1 << 16]))
         if found is None:
-            raise DicomError(f"The pixel data of this DICOM file is not a {syntax.name} image, so it cannot be "
-                             "shown.")
+            raise DicomError(f"The pixel data of this DICOM file is not a {syntax.name} image, so it cannot be shown.")
         header = self.header
-        problem = mismatch(found, header["rows"], header["columns"], self.samples, header["bits_allocated"],
-                           header["bits_stored"])
+        problem = mismatch(
+            found, header["rows"], header["columns"], self.samples, header["bits_allocated"], header["bits_stored"]
+        )
         if problem:
             raise DicomError(problem)
 
@@ -128,9 +129,15 @@ class DicomFile:
         digest = image_digest(picture)
         where = f", frame {index + 1} of {self.frames}" if self.frames > 1 else ""
         shown = (window.centre, window.width) if window.centre is not None and window.width is not None else None
-        return InputImage(picture, "upload" if isinstance(self.source, (bytes, bytearray)) else "file",
-                          f"scan {digest[:8]}{where}", digest, window=shown, frame=index if self.frames > 1 else None,
-                          modality=header["modality"] or None)
+        return InputImage(
+            picture,
+            "upload" if isinstance(self.source, (bytes, bytearray)) else "file",
+            f"scan {digest[:8]}{where}",
+            digest,
+            window=shown,
+            frame=index if self.frames > 1 else None,
+            modality=header["modality"] or None,
+        )
 
 
 def _pixel_sentence(error: BaseException, syntax: str) -> str:
@@ -197,8 +204,9 @@ def read_dicom(source: bytes | str | Path, name: str | None = None) -> DicomFile
     else:
         size = len(source)
     if size > MAX_DICOM_BYTES:
-        raise DicomError(f"{what} is {size / 2**20:.0f} MB; DICOM files up to {MAX_DICOM_BYTES // 2**20} MB are "
-                         "accepted.")
+        raise DicomError(
+            f"{what} is {size / 2**20:.0f} MB; DICOM files up to {MAX_DICOM_BYTES // 2**20} MB are accepted."
+        )
     try:
         dataset = pydicom.dcmread(_reader(source), stop_before_pixels=True)  # never force=True
     except InvalidDicomError:
@@ -213,8 +221,10 @@ def read_dicom(source: bytes | str | Path, name: str | None = None) -> DicomFile
 def _checked_header(source: bytes | str | Path, dataset: Any, what: str) -> dict[str, Any]:
     rows, columns = _integer(dataset, "Rows", 0, what), _integer(dataset, "Columns", 0, what)
     if not rows or not columns:
-        raise DicomError(f"{what} is a DICOM file without an image (no rows and columns): perhaps a report, a "
-                         "structure set or a plan.")
+        raise DicomError(
+            f"{what} is a DICOM file without an image (no rows and columns): perhaps a report, a "
+            "structure set or a plan."
+        )
     if rows < 0 or columns < 0:
         raise DicomError(f"{what} declares a negative image size, so its header is damaged.")
     frames = _integer(dataset, "NumberOfFrames", 1, what)
@@ -232,21 +242,33 @@ def _checked_header(source: bytes | str | Path, dataset: Any, what: str) -> dict
     palette = photometric == "PALETTE COLOR"
     wanted = 1 if photometric.startswith("MONOCHROME") or palette else 3
     if samples != wanted:
-        raise DicomError(f"{what} declares {samples} sample{'s' * (samples > 1)} per pixel, which does not fit "
-                         f"its photometric interpretation ({photometric[:20]}), so its header is damaged.")
+        raise DicomError(
+            f"{what} declares {samples} sample{'s' * (samples > 1)} per pixel, which does not fit "
+            f"its photometric interpretation ({photometric[:20]}), so its header is damaged."
+        )
     values = rows * columns * (3 if palette else samples)
     if values > MAX_FRAME_VALUES:
         unpacked = " (1-bit pixels unpack to a byte each)" if bits == 1 else ""
-        raise DicomError(f"{what} declares {columns} × {rows} pixels per frame, which decode to "
-                         f"{values / 1e6:.0f} million values{unpacked}; up to {MAX_FRAME_VALUES // 1_000_000} "
-                         "million are accepted.")
+        raise DicomError(
+            f"{what} declares {columns} × {rows} pixels per frame, which decode to "
+            f"{values / 1e6:.0f} million values{unpacked}; up to {MAX_FRAME_VALUES // 1_000_000} "
+            "million are accepted."
+        )
     if not _has_pixel_data(source):
         raise DicomError(f"{what} is a DICOM file without pixel data.")
-    return {"frames": frames, "rows": rows, "columns": columns, "samples": samples,
-            "modality": _text(dataset, "Modality", "OT") or "OT", "monochrome1": photometric == "MONOCHROME1",
-            "palette": palette, "photometric": photometric, "bits_allocated": bits,
-            "bits_stored": _integer(dataset, "BitsStored", 0, what),
-            "own_window": _own_window(dataset)}
+    return {
+        "frames": frames,
+        "rows": rows,
+        "columns": columns,
+        "samples": samples,
+        "modality": _text(dataset, "Modality", "OT") or "OT",
+        "monochrome1": photometric == "MONOCHROME1",
+        "palette": palette,
+        "photometric": photometric,
+        "bits_allocated": bits,
+        "bits_stored": _integer(dataset, "BitsStored", 0, what),
+        "own_window": _own_window(dataset),
+    }
 
 
 def _own_window(dataset: Any) -> bool:
@@ -269,8 +291,9 @@ def _has_pixel_data(source: bytes | str | Path) -> bool:
     import pydicom
 
     try:
-        dataset = pydicom.dcmread(_reader(source), defer_size=1024, specific_tags=["PixelData", "FloatPixelData",
-                                                                                    "DoubleFloatPixelData"])
+        dataset = pydicom.dcmread(
+            _reader(source), defer_size=1024, specific_tags=["PixelData", "FloatPixelData", "DoubleFloatPixelData"]
+        )
     except Exception:  # noqa: BLE001 - a damaged pixel element is reported when the frame is decoded
         return True
     return any(name in dataset for name in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))

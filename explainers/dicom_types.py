@@ -25,12 +25,23 @@ MAX_FRAMES = 4096
 MAX_FRAME_VALUES = 32_000_000
 # Window centre and width, in the modality's units (Hounsfield units for CT).
 CT_PRESETS: dict[str, tuple[float, float]] = {
-    "brain": (40, 80), "subdural": (75, 215), "soft tissue": (40, 400), "bone": (400, 1800), "lung": (-600, 1500),
+    "brain": (40, 80),
+    "subdural": (75, 215),
+    "soft tissue": (40, 400),
+    "bone": (400, 1800),
+    "lung": (-600, 1500),
 }
 AUTO_PERCENTILES = (0.5, 99.5)
 # What may be shown about a scan: geometry and encoding only.
-SAFE_ATTRIBUTES = ("Modality", "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel", "PhotometricInterpretation",
-                   "BitsStored")
+SAFE_ATTRIBUTES = (
+    "Modality",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsStored",
+)
 
 
 class DicomError(ImageError):

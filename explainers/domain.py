@@ -26,8 +26,16 @@ DARK_FRAME_LIMIT = 0.5
 MID_TONE_LIMIT = 0.3
 # Larger images are checked on a regular sample of their pixels (the thresholds were set on images ≤ 512 px).
 MAX_SIDE = 1024
-_MODALITIES = {"MR": "an MRI", "CT": "a CT scan", "US": "an ultrasound image", "NM": "a nuclear-medicine image",
-               "CR": "a radiograph", "DX": "a radiograph", "MG": "a mammogram", "PT": "a PET image"}
+_MODALITIES = {
+    "MR": "an MRI",
+    "CT": "a CT scan",
+    "US": "an ultrasound image",
+    "NM": "a nuclear-medicine image",
+    "CR": "a radiograph",
+    "DX": "a radiograph",
+    "MG": "a mammogram",
+    "PT": "a PET image",
+}
 
 
 def colourfulness(pixels: np.ndarray) -> float:
@@ -45,8 +53,9 @@ def dark_frame(pixels: np.ndarray) -> float:
     grey, low, spread = _grey_range(pixels)
     height, width = grey.shape
     border = max(1, round(0.06 * min(height, width)))
-    frame = np.concatenate([grey[:border].ravel(), grey[-border:].ravel(),
-                            grey[:, :border].ravel(), grey[:, -border:].ravel()])
+    frame = np.concatenate(
+        [grey[:border].ravel(), grey[-border:].ravel(), grey[:, :border].ravel(), grey[:, -border:].ravel()]
+    )
     return float(np.mean(frame <= low + 0.1 * spread))
 
 
@@ -69,38 +78,57 @@ def _modality_words(modality: str) -> str:
 
 def _mri_warning(pixels: np.ndarray, modality: str | None, colour: float) -> str | None:
     if modality is not None and modality != "MR":
-        return (f"This scan is {_modality_words(modality)} (its modality is {modality}), not an MRI: the model "
-                "was trained on brain MRI slices, so its verdict means nothing here.")
+        return (
+            f"This scan is {_modality_words(modality)} (its modality is {modality}), not an MRI: the model "
+            "was trained on brain MRI slices, so its verdict means nothing here."
+        )
     if colour > COLOUR_LIMIT:
-        return ("This image is in colour; the model was trained on greyscale brain MRI slices, so its verdict "
-                "on it means nothing.")
+        return (
+            "This image is in colour; the model was trained on greyscale brain MRI slices, so its verdict "
+            "on it means nothing."
+        )
     if modality is None and dark_frame(pixels) < DARK_FRAME_LIMIT:
-        return ("This image has no dark background around it, as a brain MRI slice has; the model was trained "
-                "on such slices, so its verdict may mean nothing here.")
+        return (
+            "This image has no dark background around it, as a brain MRI slice has; the model was trained "
+            "on such slices, so its verdict may mean nothing here."
+        )
     return None
 
 
 def _drawing_warning(pixels: np.ndarray, modality: str | None, colour: float) -> str | None:
-    if modality is not None or colour > COLOUR_LIMIT or dark_frame(pixels) < DARK_FRAME_LIMIT \
-            or mid_tones(pixels) > MID_TONE_LIMIT:
-        return ("This does not look like a handwritten digit (light strokes on a dark, plain background); the "
-                "model knows only those, so its verdict may mean nothing here.")
+    if (
+        modality is not None
+        or colour > COLOUR_LIMIT
+        or dark_frame(pixels) < DARK_FRAME_LIMIT
+        or mid_tones(pixels) > MID_TONE_LIMIT
+    ):
+        return (
+            "This does not look like a handwritten digit (light strokes on a dark, plain background); the "
+            "model knows only those, so its verdict may mean nothing here."
+        )
     return None
 
 
 def _photo_warning(pixels: np.ndarray, modality: str | None, colour: float) -> str | None:
     if modality is not None:
-        return (f"This is {_modality_words(modality)}; the model was trained on everyday colour photos, so its "
-                "verdict means nothing here.")
+        return (
+            f"This is {_modality_words(modality)}; the model was trained on everyday colour photos, so its "
+            "verdict means nothing here."
+        )
     if colour <= COLOUR_LIMIT and dark_frame(pixels) >= DARK_FRAME_LIMIT:
-        return ("This greyscale image on a dark background looks like a scan or a drawing; the model was trained on "
-                "everyday colour photos, so its verdict may mean little here.")
+        return (
+            "This greyscale image on a dark background looks like a scan or a drawing; the model was trained on "
+            "everyday colour photos, so its verdict may mean little here."
+        )
     return None
 
 
 # The check of each input kind (a model's domain policy names its kind: models.domains.DomainPolicy.kind).
 CHECKS: dict[str, Callable[[np.ndarray, str | None, float], str | None]] = {
-    "photo": _photo_warning, "mri": _mri_warning, "drawing": _drawing_warning}
+    "photo": _photo_warning,
+    "mri": _mri_warning,
+    "drawing": _drawing_warning,
+}
 
 
 def domain_warning(image: InputImage, input_kind: str) -> str | None:

@@ -35,9 +35,11 @@ def block_regions(shape: tuple[int, int], cells: int = ERROR_CELLS) -> np.ndarra
 def relative_error(errors: np.ndarray, values: np.ndarray) -> float | None:
     """max over rows of ‖errors‖ / ‖values‖ (None when no row has a known error)."""
     # one error row per value row (both are classes × segments), so the rows must pair up exactly
-    ratios = [float(np.linalg.norm(e)) / max(float(np.linalg.norm(v)), 1e-300)
-              for e, v in zip(np.asarray(errors, np.float64), np.asarray(values, np.float64), strict=True)
-              if np.all(np.isfinite(e))]
+    ratios = [
+        float(np.linalg.norm(e)) / max(float(np.linalg.norm(v)), 1e-300)
+        for e, v in zip(np.asarray(errors, np.float64), np.asarray(values, np.float64), strict=True)
+        if np.all(np.isfinite(e))
+    ]
     return max(ratios) if ratios else None
 
 
@@ -56,13 +58,19 @@ def mean_and_error(total: np.ndarray, squares: np.ndarray, count: int) -> tuple[
     mean = total / count
     if count < 2:
         return mean, np.full_like(mean, np.nan)
-    variance = np.maximum(squares - count * mean ** 2, 0.0) / (count - 1)
+    variance = np.maximum(squares - count * mean**2, 0.0) / (count - 1)
     widen = float(student.ppf(0.95, count - 1)) / Z90
     return mean, np.sqrt(variance / count) * widen
 
 
-def regression_errors(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray, values: np.ndarray,
-                      units: np.ndarray, strata: np.ndarray) -> np.ndarray:
+def regression_errors(
+    coalitions: np.ndarray,
+    weights: np.ndarray,
+    outputs: np.ndarray,
+    values: np.ndarray,
+    units: np.ndarray,
+    strata: np.ndarray,
+) -> np.ndarray:
     """S × C standard errors of the efficiency-constrained weighted least squares ``values`` (S × C) fitted to
     ``outputs`` (Z × C) by Kernel SHAP, from the sampling of its coalitions: the sandwich (linearised)
     variance, Σ over the draws of (Q·ψ_u − mean of its stratum)², with ψ_u = Σ_{r∈u} w_r·z_r·(y_r − z_r·φ) a
@@ -92,10 +100,13 @@ def regression_errors(coalitions: np.ndarray, weights: np.ndarray, outputs: np.n
         if count < 2:
             continue  # a lone draw: no spread to measure (its stratum's mass is tiny)
         f, s = first[inside], second[inside]
-        squares = ((q[f] ** 2).T @ (residuals[f] ** 2) + (q[s] ** 2).T @ (residuals[s] ** 2)
-                   + 2 * (q[f] * q[s]).T @ (residuals[f] * residuals[s]))
+        squares = (
+            (q[f] ** 2).T @ (residuals[f] ** 2)
+            + (q[s] ** 2).T @ (residuals[s] ** 2)
+            + 2 * (q[f] * q[s]).T @ (residuals[f] * residuals[s])
+        )
         mean = (q[f].T @ residuals[f] + q[s].T @ residuals[s]) / count
-        variance += (squares - count * mean ** 2) * count / (count - 1)
+        variance += (squares - count * mean**2) * count / (count - 1)
     # The residuals are smaller than the errors by the S parameters fitted to them (HC1's correction).
     rows = len(drawn)
     variance *= rows / (rows - players) if rows > 2 * players else 2.0

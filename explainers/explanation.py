@@ -19,8 +19,15 @@ SCHEMA_VERSION = 1
 
 _ARRAYS = ("values", "base_values", "probs", "classes", "image")
 _REQUEST_KEY = "request_key"  # not a field: the cache's stamp (see Explanation.save)
-_OPTIONAL_ARRAYS = ("segments", "segment_values", "segment_values_all", "base_values_all", "segment_errors",
-                    "segment_errors_all", "error_regions")
+_OPTIONAL_ARRAYS = (
+    "segments",
+    "segment_values",
+    "segment_values_all",
+    "base_values_all",
+    "segment_errors",
+    "segment_errors_all",
+    "error_regions",
+)
 
 
 class ExplanationFileError(ValueError):
@@ -85,8 +92,9 @@ class Explanation:
         if self.segment_errors is None:
             return None
         regions = self.error_regions if self.error_regions is not None else self.segments
-        return (None if regions is None else
-                (np.asarray(self.segment_errors[index], dtype=np.float64), np.asarray(regions)))
+        return (
+            None if regions is None else (np.asarray(self.segment_errors[index], dtype=np.float64), np.asarray(regions))
+        )
 
     def class_error_map(self, class_id: int) -> tuple[np.ndarray, np.ndarray] | None:
         """:meth:`error_map` of a class by its id (a superpixel method has every class's)."""
@@ -129,10 +137,16 @@ class Explanation:
             errors = None if self.segment_errors is None else self.segment_errors[rows]
         else:
             raise ValueError("these classes were not explained; compute the explanation again")
-        return replace(self, values=values, base_values=base_values, classes=classes,
-                       class_names=tuple(class_names), segment_values=segment_values,
-                       segment_errors=errors,
-                       additivity_error=additivity_error(values, base_values, self.outputs(classes)))
+        return replace(
+            self,
+            values=values,
+            base_values=base_values,
+            classes=classes,
+            class_names=tuple(class_names),
+            segment_values=segment_values,
+            segment_errors=errors,
+            additivity_error=additivity_error(values, base_values, self.outputs(classes)),
+        )
 
     def save(self, target: str | Path | BinaryIO, request_key: str | None = None) -> None:
         """Writes one ``.npz`` (no pickles): the arrays plus a JSON ``meta`` record; the cache also stamps the
@@ -163,8 +177,10 @@ class Explanation:
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise ExplanationFileError(f"This is not a saved explanation or it is damaged ({error}).") from None
         if meta.get("schema_version") != SCHEMA_VERSION:
-            raise ExplanationFileError(f"This explanation was saved with schema version "
-                                       f"{meta.get('schema_version')}; this version reads {SCHEMA_VERSION}.")
+            raise ExplanationFileError(
+                f"This explanation was saved with schema version "
+                f"{meta.get('schema_version')}; this version reads {SCHEMA_VERSION}."
+            )
         meta["class_names"] = tuple(meta["class_names"])
         return cls(**meta, **arrays), request_key
 
@@ -179,8 +195,7 @@ def region_sums(values: np.ndarray, regions: np.ndarray) -> np.ndarray:
     """K × R: each map's sum over each region of ``regions`` (H × W labels 0..R−1)."""
     labels = np.asarray(regions).astype(np.int64).ravel()
     count = int(labels.max()) + 1
-    return np.stack([np.bincount(labels, weights=np.asarray(v, np.float64).ravel(), minlength=count)
-                     for v in values])
+    return np.stack([np.bincount(labels, weights=np.asarray(v, np.float64).ravel(), minlength=count) for v in values])
 
 
 def additivity_error(values: np.ndarray, base_values: np.ndarray, outputs: np.ndarray) -> float:
@@ -194,10 +209,22 @@ def top_classes(probs: np.ndarray, top_k: int) -> np.ndarray:
     return np.argsort(-probs, kind="stable")[:top_k].astype(np.int64)
 
 
-def make_explanation(classifier: Classifier, image: np.ndarray, *, method: str, values: np.ndarray,
-                     base_values: np.ndarray, probs: np.ndarray, classes: np.ndarray, params: dict[str, Any],
-                     seed: int, n_evals: int, started: float, output: str = "probability",
-                     **optional: Any) -> Explanation:
+def make_explanation(
+    classifier: Classifier,
+    image: np.ndarray,
+    *,
+    method: str,
+    values: np.ndarray,
+    base_values: np.ndarray,
+    probs: np.ndarray,
+    classes: np.ndarray,
+    params: dict[str, Any],
+    seed: int,
+    n_evals: int,
+    started: float,
+    output: str = "probability",
+    **optional: Any,
+) -> Explanation:
     """An Explanation with the bookkeeping every method shares: names, digest, timing, additivity (in
     ``output``'s space)."""
     values = np.asarray(values, dtype=np.float32)

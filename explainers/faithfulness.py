@@ -53,8 +53,15 @@ def removed_image(classifier: Classifier, explanation: Explanation, features: np
     return get_method(explanation.method).hidden_image(explanation, classifier, features)
 
 
-def _curves(classifier: Classifier, image: np.ndarray, hidden: np.ndarray, features: np.ndarray, order: np.ndarray,
-            class_id: int, steps: int) -> tuple[list[float], list[float], list[float]]:
+def _curves(
+    classifier: Classifier,
+    image: np.ndarray,
+    hidden: np.ndarray,
+    features: np.ndarray,
+    order: np.ndarray,
+    class_id: int,
+    steps: int,
+) -> tuple[list[float], list[float], list[float]]:
     counts = np.unique(np.linspace(0, len(order), steps + 1).round().astype(int))
     fractions = (counts / len(order)).tolist()
     rank = np.empty(len(order), dtype=np.int64)
@@ -66,15 +73,16 @@ def _curves(classifier: Classifier, image: np.ndarray, hidden: np.ndarray, featu
     for count in counts:  # insertion: only the first `count` features shown
         batch.append(np.where((pixel_rank < count)[..., None], image, hidden))
     probs = classifier.predict(np.stack(batch).astype(np.float32))[:, class_id]
-    return fractions, probs[:len(counts)].tolist(), probs[len(counts):].tolist()
+    return fractions, probs[: len(counts)].tolist(), probs[len(counts) :].tolist()
 
 
 def area(fractions: list[float], values: list[float]) -> float:
     return float(np.trapezoid(values, fractions))
 
 
-def faithfulness(classifier: Classifier, explanation: Explanation, class_id: int | None = None, steps: int = 10,
-                 seed: int = 0) -> Faithfulness:
+def faithfulness(
+    classifier: Classifier, explanation: Explanation, class_id: int | None = None, steps: int = 10, seed: int = 0
+) -> Faithfulness:
     """Deletion and insertion areas for one explained class (the top class by default), and for a random
     order of the same features; 4 × (steps + 1) model evaluations."""
     class_id = int(explanation.classes[0] if class_id is None else class_id)
@@ -87,11 +95,19 @@ def faithfulness(classifier: Classifier, explanation: Explanation, class_id: int
     image = explanation.image.astype(np.float32)
     hidden = removed_image(classifier, explanation, features)
     fractions, deletion, insertion = _curves(classifier, image, hidden, features, order, class_id, steps)
-    _, random_deletion, random_insertion = _curves(classifier, image, hidden, features, random_order, class_id,
-                                                   steps)
-    return Faithfulness(class_id, area(fractions, deletion), area(fractions, insertion),
-                        area(fractions, random_deletion), area(fractions, random_insertion), fractions, deletion,
-                        insertion, random_deletion, random_insertion)
+    _, random_deletion, random_insertion = _curves(classifier, image, hidden, features, random_order, class_id, steps)
+    return Faithfulness(
+        class_id,
+        area(fractions, deletion),
+        area(fractions, insertion),
+        area(fractions, random_deletion),
+        area(fractions, random_insertion),
+        fractions,
+        deletion,
+        insertion,
+        random_deletion,
+        random_insertion,
+    )
 
 
 def segment_totals(values: np.ndarray, segments: np.ndarray) -> np.ndarray:
@@ -130,8 +146,9 @@ def faithfulness_key(explanation: Explanation, class_id: int, steps: int = 10) -
     return f"faithfulness:{explanation.model}:{explanation.image_digest}:{explanation.method}:{digest}:{steps}"
 
 
-def cached_faithfulness(cache: Any, classifier: Classifier, explanation: Explanation, class_id: int,
-                        steps: int = 10) -> Faithfulness:
+def cached_faithfulness(
+    cache: Any, classifier: Classifier, explanation: Explanation, class_id: int, steps: int = 10
+) -> Faithfulness:
     """Faithfulness scores kept beside the explanation in the cache (keyed by its content)."""
     key = faithfulness_key(explanation, class_id, steps)
     stored = cache.get_json(key) if cache is not None else None

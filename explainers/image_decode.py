@@ -33,8 +33,12 @@ from explainers.image_types import (
 from storage.messages import one_line
 
 _HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-_NOT_REGULAR = ((stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISFIFO, "a named pipe"),
-                (stat.S_ISSOCK, "a socket"))
+_NOT_REGULAR = (
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
@@ -141,19 +145,26 @@ def decode_here(source: bytes | str | Path, name: str | None = None) -> np.ndarr
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name} is too large to decode safely (over {MAX_PIXELS // 1_000_000} megapixels).") \
-            from None
+        raise ImageError(f"{name} is too large to decode safely (over {MAX_PIXELS // 1_000_000} megapixels).") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image we can read; use {PICTURE_FORMATS}.") from None
     except MemoryError:
         raise  # the sandbox's child turns it into its own sentence: the file was too big, not damaged
-    except (OSError, ValueError, SyntaxError, EOFError, OverflowError, struct.error,
-            ZeroDivisionError) as error:  # what PIL's decoders raise on damaged data
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        OverflowError,
+        struct.error,
+        ZeroDivisionError,
+    ) as error:  # what PIL's decoders raise on damaged data
         raise ImageError(f"{name} is damaged or truncated and cannot be decoded ({one_line(error)}).") from None
 
 
-def load_here(source: bytes | str | Path, name: str | None = None, *, sample: bool = False,
-              frame: int = 0) -> InputImage:
+def load_here(
+    source: bytes | str | Path, name: str | None = None, *, sample: bool = False, frame: int = 0
+) -> InputImage:
     """:func:`explainers.images.load_image`'s work, in this process: only the sandbox's child calls it."""
     if is_dicom_source(source, name):
         return read_dicom(source, name if isinstance(source, (bytes, bytearray)) else None).image(frame)

@@ -116,9 +116,16 @@ class InputImage:
     modality: str | None = None  # a DICOM scan's modality ("MR", "CT", …): what the domain check trusts first
 
     @classmethod
-    def from_pixels(cls, pixels: np.ndarray, source: SourceKind = "file", display_name: str | None = None, *,
-                    window: tuple[float, float] | None = None, frame: int | None = None,
-                    modality: str | None = None) -> InputImage:
+    def from_pixels(
+        cls,
+        pixels: np.ndarray,
+        source: SourceKind = "file",
+        display_name: str | None = None,
+        *,
+        window: tuple[float, float] | None = None,
+        frame: int | None = None,
+        modality: str | None = None,
+    ) -> InputImage:
         pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
         digest = image_digest(pixels)
         return cls(pixels, source, display_name or f"image {digest[:8]}", digest, window, frame, modality)

@@ -34,9 +34,26 @@ from explainers.image_types import (
     to_uint8,
 )
 
-__all__ = ["ALLOWED_FORMATS", "IMAGE_SUFFIXES", "MAX_ASPECT", "MAX_FILE_BYTES", "MAX_PIXELS", "MAX_SIDE",
-           "PICTURE_FORMATS", "UPLOAD_EXTENSIONS", "ImageError", "InputImage", "SourceKind", "as_input",
-           "decode_image", "image_digest", "image_files", "is_dicom_source", "load_image", "to_uint8"]
+__all__ = [
+    "ALLOWED_FORMATS",
+    "IMAGE_SUFFIXES",
+    "MAX_ASPECT",
+    "MAX_FILE_BYTES",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "PICTURE_FORMATS",
+    "UPLOAD_EXTENSIONS",
+    "ImageError",
+    "InputImage",
+    "SourceKind",
+    "as_input",
+    "decode_image",
+    "image_digest",
+    "image_files",
+    "is_dicom_source",
+    "load_image",
+    "to_uint8",
+]
 
 
 def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndarray:
@@ -44,8 +61,9 @@ def decode_image(source: bytes | str | Path, name: str | None = None) -> np.ndar
     return load_image(source, name).pixels
 
 
-def load_image(source: bytes | str | Path, name: str | None = None, *, sample: bool = False,
-               frame: int = 0) -> InputImage:
+def load_image(
+    source: bytes | str | Path, name: str | None = None, *, sample: bool = False, frame: int = 0
+) -> InputImage:
     """Reads an image file (a path) or an upload (bytes) into an :class:`InputImage`; raises ImageError.
 
     Decoded in the sandbox (:mod:`explainers.sandbox`): a decoder that crashes, loops or runs out of memory stops

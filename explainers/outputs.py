@@ -18,8 +18,10 @@ import torch
 
 Output = Literal["probability", "log-odds"]
 OUTPUTS: tuple[Output, ...] = ("probability", "log-odds")
-OUTPUT_HELP = ("What the values add up to: each class's probability, or its log-odds (log p / (1 − p)), which "
-               "keeps showing what moved a confident model (a probability near 1 barely moves).")
+OUTPUT_HELP = (
+    "What the values add up to: each class's probability, or its log-odds (log p / (1 − p)), which "
+    "keeps showing what moved a confident model (a probability near 1 barely moves)."
+)
 # The smallest probability log-odds are taken of: a class no float32 softmax can tell from 0 (exp(−87)).
 _TINY = 1e-38
 
@@ -73,7 +75,7 @@ def log_odds_of_probs(probs: torch.Tensor, classes: torch.Tensor) -> torch.Tenso
     the odds against c are the other classes' probabilities summed, as in :func:`log_odds`."""
     columns = []
     for class_id in classes.tolist():
-        others = torch.cat([probs[..., :class_id], probs[..., class_id + 1:]], dim=-1).sum(dim=-1)
+        others = torch.cat([probs[..., :class_id], probs[..., class_id + 1 :]], dim=-1).sum(dim=-1)
         columns.append(torch.log(probs[..., class_id].clamp_min(_TINY)) - torch.log(others.clamp_min(_TINY)))
     return torch.stack(columns, dim=-1)
 

@@ -65,8 +65,13 @@ class Progress:
     (superpixels, a model warm-up), so elapsed ÷ done would overstate the time left many times over.
     """
 
-    def __init__(self, on_update: Callable[[ProgressState], None] | None = None, total: int = 0,
-                 min_interval: float = 0.2, clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        on_update: Callable[[ProgressState], None] | None = None,
+        total: int = 0,
+        min_interval: float = 0.2,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         self.on_update = on_update
         self.total = total
         self.done = 0

@@ -57,11 +57,17 @@ class ExplanationRequest:
 
     def identity(self) -> dict[str, Any]:
         """What determines the stored explanation (the key's content), the method's algorithm version included."""
-        identity: dict[str, Any] = {"model": self.model, "weights_digest": self.weights_digest,
-                                    "image_digest": self.image_digest, "method": self.method,
-                                    "method_version": self.spec.version,
-                                    "params": self.parameters, "max_evals": self.budget, "seed": self.seed,
-                                    "output": self.output}
+        identity: dict[str, Any] = {
+            "model": self.model,
+            "weights_digest": self.weights_digest,
+            "image_digest": self.image_digest,
+            "method": self.method,
+            "method_version": self.spec.version,
+            "params": self.parameters,
+            "max_evals": self.budget,
+            "seed": self.seed,
+            "output": self.output,
+        }
         if not self.spec.solves_every_class:
             identity["top_k"] = self.top_k
             identity["classes"] = None if self.classes is None else list(self.classes)
@@ -78,16 +84,25 @@ class ExplanationRequest:
         every class; another class is a lookup)."""
         if not self.spec.solves_every_class:
             return explanation
-        classes = np.asarray(self.classes if self.classes is not None
-                             else top_classes(explanation.probs, self.top_k), dtype=np.int64)
+        classes = np.asarray(
+            self.classes if self.classes is not None else top_classes(explanation.probs, self.top_k), dtype=np.int64
+        )
         names = self.class_names or tuple(str(c) for c in range(len(explanation.probs)))
         return explanation.for_classes(classes, tuple(names[c] for c in classes))
 
 
-def build_request(classifier: Classifier, image: InputImage | np.ndarray | str, method: str, *,
-                  params: dict[str, Any] | None = None, budget: int | None = None, seed: int = 0,
-                  top_k: int = 3, classes: Sequence[int] | None = None,
-                  output: str | None = None) -> ExplanationRequest:
+def build_request(
+    classifier: Classifier,
+    image: InputImage | np.ndarray | str,
+    method: str,
+    *,
+    params: dict[str, Any] | None = None,
+    budget: int | None = None,
+    seed: int = 0,
+    top_k: int = 3,
+    classes: Sequence[int] | None = None,
+    output: str | None = None,
+) -> ExplanationRequest:
     """Validates everything once and returns the request; ParameterError (one sentence) otherwise.
 
     ``classifier`` needs ``name``, ``weights_digest`` and ``class_names`` only (no model is run); ``image`` is
@@ -104,8 +119,10 @@ def build_request(classifier: Classifier, image: InputImage | np.ndarray | str, 
     resolved = spec.resolve(params or {})
     budget = spec.default_budget if budget is None else int(budget)
     if not spec.min_budget <= budget <= spec.max_budget:
-        raise ParameterError(f"The budget for {method} must be between {spec.min_budget} and {spec.max_budget} "
-                             f"{spec.budget_meaning}, not {budget}.")
+        raise ParameterError(
+            f"The budget for {method} must be between {spec.min_budget} and {spec.max_budget} "
+            f"{spec.budget_meaning}, not {budget}."
+        )
     num_classes = len(classifier.class_names)
     if not 1 <= top_k <= num_classes:
         raise ParameterError(f"top-k must be between 1 and {num_classes} for {classifier.name}, not {top_k}.")
@@ -114,9 +131,20 @@ def build_request(classifier: Classifier, image: InputImage | np.ndarray | str, 
         if not classes or min(classes) < 0 or max(classes) >= num_classes:
             raise ParameterError(f"Class ids must be between 0 and {num_classes - 1}.")
     digest = image if isinstance(image, str) else as_input(image).digest
-    return ExplanationRequest(classifier.name, classifier.weights_digest, digest, spec.name,
-                              tuple(sorted(resolved.items())), budget, int(seed), int(top_k), classes, output,
-                              tuple(classifier.class_names), spec)
+    return ExplanationRequest(
+        classifier.name,
+        classifier.weights_digest,
+        digest,
+        spec.name,
+        tuple(sorted(resolved.items())),
+        budget,
+        int(seed),
+        int(top_k),
+        classes,
+        output,
+        tuple(classifier.class_names),
+        spec,
+    )
 
 
 def default_output(classifier: Classifier) -> str:
@@ -124,8 +152,12 @@ def default_output(classifier: Classifier) -> str:
     return getattr(classifier, "default_output", "probability")
 
 
-def run(request: ExplanationRequest, image: InputImage | np.ndarray, classifier: Classifier,
-        progress: ProgressCallback | None = None) -> Explanation:
+def run(
+    request: ExplanationRequest,
+    image: InputImage | np.ndarray,
+    classifier: Classifier,
+    progress: ProgressCallback | None = None,
+) -> Explanation:
     """Computes the request: the image resized the way the model sees it, the method's pipeline, and the
     classes the request asks for. The result is at the model's input resolution."""
     source = as_input(image)
@@ -136,8 +168,14 @@ def run(request: ExplanationRequest, image: InputImage | np.ndarray, classifier:
     return request.shown(replace(result, image_digest=request.image_digest))
 
 
-def run_cached(cache: Any | None, request: ExplanationRequest, image: InputImage | np.ndarray, classifier: Classifier,
-               progress: ProgressCallback | None = None, owner: str | None = None) -> tuple[Explanation, bool]:
+def run_cached(
+    cache: Any | None,
+    request: ExplanationRequest,
+    image: InputImage | np.ndarray,
+    classifier: Classifier,
+    progress: ProgressCallback | None = None,
+    owner: str | None = None,
+) -> tuple[Explanation, bool]:
     """The request from ``cache`` when it was answered before, else computed here and stored. Returns the
     explanation and whether it came from the cache. A stored entry belongs to ``owner`` (the signed-in user;
     None: this machine's only user), except that a bundled sample's is shared with everyone.
@@ -153,16 +191,38 @@ def run_cached(cache: Any | None, request: ExplanationRequest, image: InputImage
     # A superpixel explanation keeps every class's values, so whichever classes it shows, it serves them all.
     result = run(request, source, classifier, progress)
     if cache is not None:
-        cache.put(request, result, image_label=source.display_name,
-                  owner=SHARED if source.source == "sample" else owner or LOCAL)
+        cache.put(
+            request,
+            result,
+            image_label=source.display_name,
+            owner=SHARED if source.source == "sample" else owner or LOCAL,
+        )
     return result, False
 
 
-def explain(classifier: Classifier, image: InputImage | np.ndarray, method: str = "partition", *, top_k: int = 3,
-            max_evals: int | None = None, seed: int = 0, progress: ProgressCallback | None = None,
-            params: dict[str, Any] | None = None, classes: Sequence[int] | None = None,
-            output: str | None = None) -> Explanation:
+def explain(
+    classifier: Classifier,
+    image: InputImage | np.ndarray,
+    method: str = "partition",
+    *,
+    top_k: int = 3,
+    max_evals: int | None = None,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+    params: dict[str, Any] | None = None,
+    classes: Sequence[int] | None = None,
+    output: str | None = None,
+) -> Explanation:
     """Builds the request and runs it, without a cache: the one-line call for scripts, notebooks and tests."""
-    request = build_request(classifier, image, method, params=params, budget=max_evals, seed=seed, top_k=top_k,
-                            classes=classes, output=output)
+    request = build_request(
+        classifier,
+        image,
+        method,
+        params=params,
+        budget=max_evals,
+        seed=seed,
+        top_k=top_k,
+        classes=classes,
+        output=output,
+    )
     return run(request, image, classifier, progress)

@@ -88,8 +88,12 @@ def image_reply(reply: Reply, source: bytes | bytearray | str | Path, sample: bo
     the digest is computed again here (a child cannot choose a cache key), the source kind is the one asked for
     (a child cannot make an upload a shared sample), and the name must be one this app gives."""
     fields = reply.result
-    if len(reply.arrays) != 1 or reply.arrays[0].dtype != np.uint8 or reply.arrays[0].ndim != 3 \
-            or reply.arrays[0].shape[2] != 3:
+    if (
+        len(reply.arrays) != 1
+        or reply.arrays[0].dtype != np.uint8
+        or reply.arrays[0].ndim != 3
+        or reply.arrays[0].shape[2] != 3
+    ):
         raise SandboxError(STOPPED)
     pixels = reply.arrays[0]
     digest = image_digest(pixels)
@@ -99,8 +103,9 @@ def image_reply(reply: Reply, source: bytes | bytearray | str | Path, sample: bo
         kind, names = "upload", {f"upload {digest[:8]}"}
     else:
         kind, names = "sample" if sample else "file", {Path(source).name}
-    if digest != fields.get("digest") or not (name in names or _SCAN_NAME.fullmatch(name)
-                                              and name.startswith(f"scan {digest[:8]}")):
+    if digest != fields.get("digest") or not (
+        name in names or _SCAN_NAME.fullmatch(name) and name.startswith(f"scan {digest[:8]}")
+    ):
         raise SandboxError(STOPPED)
     window: tuple[float, float] | None = None
     if fields.get("window"):
@@ -109,8 +114,15 @@ def image_reply(reply: Reply, source: bytes | bytearray | str | Path, sample: bo
             raise SandboxError(STOPPED)
         window = (values[0], values[1])
     frame = fields.get("frame")
-    return InputImage(pixels, kind, name, digest, window=window, frame=int(frame) if frame is not None else None,
-                      modality=str(fields["modality"])[:16] if fields.get("modality") else None)
+    return InputImage(
+        pixels,
+        kind,
+        name,
+        digest,
+        window=window,
+        frame=int(frame) if frame is not None else None,
+        modality=str(fields["modality"])[:16] if fields.get("modality") else None,
+    )
 
 
 _SCAN_NAME = re.compile(r"scan [0-9a-f]{8}(, frame \d+ of \d+)?")

@@ -32,14 +32,26 @@ def _source(arguments: dict[str, Any], payload: bytes | None) -> bytes | Path:
 
 
 def _image(image: InputImage) -> tuple[dict[str, Any], list[np.ndarray]]:
-    fields = {"source": image.source, "display_name": image.display_name, "digest": image.digest,
-              "window": list(image.window) if image.window else None, "frame": image.frame, "modality": image.modality}
+    fields = {
+        "source": image.source,
+        "display_name": image.display_name,
+        "digest": image.digest,
+        "window": list(image.window) if image.window else None,
+        "frame": image.frame,
+        "modality": image.modality,
+    }
     return fields, [np.ascontiguousarray(image.pixels)]
 
 
 def _load(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
-    return _image(load_here(_source(arguments, payload), arguments.get("name"), sample=bool(arguments.get("sample")),
-                            frame=int(arguments.get("frame", 0))))
+    return _image(
+        load_here(
+            _source(arguments, payload),
+            arguments.get("name"),
+            sample=bool(arguments.get("sample")),
+            frame=int(arguments.get("frame", 0)),
+        )
+    )
 
 
 def _scan(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -87,20 +99,26 @@ def _zip_image(arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[s
         return {"error": str(error)}, []
     if archive is None:
         return {"send": True}, []
-    report, image, frames = member_image(archive, int(arguments["place"]), str(arguments["name"]),
-                                         int(arguments["frame"]), int(arguments["allowance"]))
+    report, image, frames = member_image(
+        archive, int(arguments["place"]), str(arguments["name"]), int(arguments["frame"]), int(arguments["allowance"])
+    )
     if image is None:
         return report, []
     fields, arrays = _image(image)
     return {**fields, **report, "frames": frames}, arrays
 
 
-HANDLERS: dict[str, Handler] = {"image": _load, "scan": _scan, "scan_frame": _scan_frame,
-                                "scan_image": _scan_image, "zip_list": _zip_list, "zip_image": _zip_image}
+HANDLERS: dict[str, Handler] = {
+    "image": _load,
+    "scan": _scan,
+    "scan_frame": _scan_frame,
+    "scan_image": _scan_image,
+    "zip_list": _zip_list,
+    "zip_image": _zip_image,
+}
 
 
-def handle(operation: str, arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any],
-                                                                                     list[np.ndarray]]:
+def handle(operation: str, arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Runs one task; a user's mistake in the file becomes ``{"error": sentence}``, never an exception."""
     try:
         return HANDLERS[operation](arguments, payload)
@@ -109,14 +127,18 @@ def handle(operation: str, arguments: dict[str, Any], payload: bytes | None) -> 
     except ImageError as error:
         return {"error": str(error), "kind": "image"}, []
     except MemoryError:
-        return {"error": "This file needs more memory to decode than one file may use here, so nothing was kept.",
-                "kind": "image"}, []
+        return {
+            "error": "This file needs more memory to decode than one file may use here, so nothing was kept.",
+            "kind": "image",
+        }, []
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:  # noqa: BLE001 - a decoder's own failure on a hostile file, panics included
         print(f"decoder failed: {type(error).__name__}", file=sys.stderr)
-        return {"error": "This file is damaged in a way the decoders cannot read, so it cannot be shown.",
-                "kind": "image"}, []
+        return {
+            "error": "This file is damaged in a way the decoders cannot read, so it cannot be shown.",
+            "kind": "image",
+        }, []
 
 
 def main() -> None:

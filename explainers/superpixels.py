@@ -24,8 +24,14 @@ FILLS = ("auto", "mean", "blur", "constant")
 
 
 def _slic(image: np.ndarray, hint: int, compactness: float, sigma: float) -> np.ndarray:
-    labels = slic(image, n_segments=hint, compactness=compactness, sigma=sigma, start_label=0,
-                  channel_axis=-1 if image.ndim == 3 else None)
+    labels = slic(
+        image,
+        n_segments=hint,
+        compactness=compactness,
+        sigma=sigma,
+        start_label=0,
+        channel_axis=-1 if image.ndim == 3 else None,
+    )
     _, consecutive = np.unique(labels, return_inverse=True)
     return consecutive.reshape(labels.shape).astype(np.int32)
 
@@ -39,8 +45,9 @@ def slic_segments(image: np.ndarray, segments: int, compactness: float = 10.0, s
     """
     image = np.ascontiguousarray(image)
     digest = hashlib.sha256(image.tobytes()).hexdigest()
-    return _remembered_segments(digest, image.shape, str(image.dtype), segments, float(compactness),
-                                float(sigma), _ImageHolder(image)).copy()
+    return _remembered_segments(
+        digest, image.shape, str(image.dtype), segments, float(compactness), float(sigma), _ImageHolder(image)
+    ).copy()
 
 
 class _ImageHolder:
@@ -57,8 +64,15 @@ class _ImageHolder:
 
 
 @lru_cache(maxsize=16)
-def _remembered_segments(digest: str, shape: tuple[int, ...], dtype: str, segments: int, compactness: float,
-                         sigma: float, holder: _ImageHolder) -> np.ndarray:
+def _remembered_segments(
+    digest: str,
+    shape: tuple[int, ...],
+    dtype: str,
+    segments: int,
+    compactness: float,
+    sigma: float,
+    holder: _ImageHolder,
+) -> np.ndarray:
     return _search_segments(holder.image, segments, compactness, sigma)
 
 
@@ -89,14 +103,23 @@ def segment_boundaries(segments: np.ndarray) -> np.ndarray:
     return find_boundaries(segments, mode="inner")
 
 
-def fill_image(image: np.ndarray, segments: np.ndarray, fill: str, constant: float = 0.0,
-               blur_sigma: float | None = None) -> np.ndarray:
+def fill_image(
+    image: np.ndarray, segments: np.ndarray, fill: str, constant: float = 0.0, blur_sigma: float | None = None
+) -> np.ndarray:
     """What a hidden segment shows: its mean colour, a blurred copy of the image, or a constant grey level."""
     image = image.astype(np.float32)
     if fill == "mean":
         count = np.bincount(segments.ravel(), minlength=segments.max() + 1).astype(np.float32)
-        means = np.stack([np.bincount(segments.ravel(), weights=image[..., c].ravel(), minlength=len(count))
-                          for c in range(image.shape[2])], axis=1) / np.maximum(count, 1)[:, None]
+        means = (
+            np.stack(
+                [
+                    np.bincount(segments.ravel(), weights=image[..., c].ravel(), minlength=len(count))
+                    for c in range(image.shape[2])
+                ],
+                axis=1,
+            )
+            / np.maximum(count, 1)[:, None]
+        )
         return means[segments].astype(np.float32)
     if fill == "blur":
         sigma = blur_sigma if blur_sigma is not None else max(image.shape[:2]) / 16
@@ -113,8 +136,16 @@ class SuperpixelGame:
     (paired sampling, enumeration, replays) costs one model evaluation.
     """
 
-    def __init__(self, classifier: Classifier, image: np.ndarray, segments: np.ndarray, background: np.ndarray,
-                 total: int, progress: ProgressCallback | None = None, output: str = "probability"):
+    def __init__(
+        self,
+        classifier: Classifier,
+        image: np.ndarray,
+        segments: np.ndarray,
+        background: np.ndarray,
+        total: int,
+        progress: ProgressCallback | None = None,
+        output: str = "probability",
+    ):
         self.classifier = classifier
         self.output = check_output(output)
         self.pixels = image  # as given (uint8 for a prepared image), for methods that look at its colours
@@ -127,8 +158,9 @@ class SuperpixelGame:
         # there too: only the coalitions go in and the probabilities come out.
         device = getattr(classifier, "device", None)
         self._predict_tensor = getattr(classifier, "predict_tensor", None)
-        self.on_device = device is not None and getattr(device, "type", "cpu") != "cpu" \
-            and self._predict_tensor is not None
+        self.on_device = (
+            device is not None and getattr(device, "type", "cpu") != "cpu" and self._predict_tensor is not None
+        )
         self.device = device if self.on_device else torch.device("cpu")
         self._pixel_segments = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.int64).ravel()).to(self.device)
         self._image = torch.from_numpy(self.image).to(self.device)
@@ -165,10 +197,13 @@ class SuperpixelGame:
             todo = coalitions[[index[key] for key in missing]]
             step = max(1, self.classifier.batch_size)
             for start in range(0, len(todo), step):
-                chunk = todo[start:start + step]
-                outputs = (self._predict_tensor(self._masked(chunk)) if self._predict_tensor and self.on_device
-                           else self.classifier.predict(self.masked_images(chunk), batch_size=step))
-                for key, row in zip(missing[start:start + step], outputs, strict=True):
+                chunk = todo[start : start + step]
+                outputs = (
+                    self._predict_tensor(self._masked(chunk))
+                    if self._predict_tensor and self.on_device
+                    else self.classifier.predict(self.masked_images(chunk), batch_size=step)
+                )
+                for key, row in zip(missing[start : start + step], outputs, strict=True):
                     self._memory[key] = row
                 self.evaluations += len(chunk)
                 if self.progress is not None:
@@ -181,9 +216,19 @@ def resolve_fill(classifier: Classifier, fill: str) -> str:
     return getattr(classifier, "default_fill", "mean") if fill == "auto" else fill
 
 
-def build_game(classifier: Classifier, image: np.ndarray, *, segments: int, compactness: float, sigma: float,
-               fill: str, fill_constant: float, total: int,
-               progress: ProgressCallback | None, output: str = "probability") -> SuperpixelGame:
+def build_game(
+    classifier: Classifier,
+    image: np.ndarray,
+    *,
+    segments: int,
+    compactness: float,
+    sigma: float,
+    fill: str,
+    fill_constant: float,
+    total: int,
+    progress: ProgressCallback | None,
+    output: str = "probability",
+) -> SuperpixelGame:
     labels = slic_segments(image, segments, compactness, sigma)
     background = fill_image(image, labels, resolve_fill(classifier, fill), constant=fill_constant)
     return SuperpixelGame(classifier, image, labels, background, total, progress, output)

@@ -207,8 +207,9 @@ def predict_all(worklist: Worklist, classifier: Any, cache: Any, batch: int = 32
     again and predicted in batches. Returns how many needed the model."""
     predictor = Predictor(classifier, cache, batch)
     for scan in worklist.scans:
-        if scan.image is None or (scan.predicted_by == predictor.model
-                                  and scan.domain_checked == classifier.spec.policy.kind):
+        if scan.image is None or (
+            scan.predicted_by == predictor.model and scan.domain_checked == classifier.spec.policy.kind
+        ):
             continue
         if scan.domain_checked == classifier.spec.policy.kind and predictor.stored(scan):
             continue
@@ -234,9 +235,14 @@ def summary(worklist: Worklist, names: Sequence[str]) -> dict[str, int]:
     """Counts for the page's summary and the command line's last line."""
     readable = [scan for scan in worklist.scans if scan.probs is not None]
     labelled = [scan for scan in readable if scan.label is not None]
-    return {"scans": len(worklist.scans), "readable": len(readable),
-            "failed": sum(1 for scan in worklist.scans if scan.image is None), "skipped": worklist.skipped,
-            "agree": sum(1 for scan in labelled if _verdict_name(scan, names) == scan.label), "labelled": len(labelled)}
+    return {
+        "scans": len(worklist.scans),
+        "readable": len(readable),
+        "failed": sum(1 for scan in worklist.scans if scan.image is None),
+        "skipped": worklist.skipped,
+        "agree": sum(1 for scan in labelled if _verdict_name(scan, names) == scan.label),
+        "labelled": len(labelled),
+    }
 
 
 def _verdict_name(scan: Scan, names: Sequence[str]) -> str | None:
@@ -244,8 +250,9 @@ def _verdict_name(scan: Scan, names: Sequence[str]) -> str | None:
     return None if verdict is None else names[verdict]
 
 
-def matches(scan: Scan, classes: set[str] | None, names: Sequence[str], disagrees: bool, low: bool,
-            unexplained: bool) -> bool:
+def matches(
+    scan: Scan, classes: set[str] | None, names: Sequence[str], disagrees: bool, low: bool, unexplained: bool
+) -> bool:
     """Whether a scan passes the worklist's filters."""
     if scan.probs is None:
         return not (classes or disagrees or low or unexplained)

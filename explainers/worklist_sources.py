@@ -44,17 +44,17 @@ def _read(spec: Any, entries: Entries, predictor: Predictor | None, limit: int) 
     if predictor is not None:
         predictor.flush()
     if beyond:
-        worklist.notes.append(f"{beyond} more scans (files or slices) are not listed: a worklist holds up to "
-                              f"{limit}.")
+        worklist.notes.append(f"{beyond} more scans (files or slices) are not listed: a worklist holds up to {limit}.")
     if unread:
-        worklist.notes.append(f"{unread} more entr{'y was' if unread == 1 else 'ies were'} not read: the zip's "
-                              f"scans unpack to more than {archives.MAX_TOTAL_BYTES // 2**20} MB in all.")
+        worklist.notes.append(
+            f"{unread} more entr{'y was' if unread == 1 else 'ies were'} not read: the zip's "
+            f"scans unpack to more than {archives.MAX_TOTAL_BYTES // 2**20} MB in all."
+        )
     worklist.skipped += beyond + unread
     return worklist
 
 
-def _read_file(worklist: Worklist, label: str | None, origin: Origin, predictor: Predictor | None,
-               limit: int) -> int:
+def _read_file(worklist: Worklist, label: str | None, origin: Origin, predictor: Predictor | None, limit: int) -> int:
     """One file's rows (one per frame, each decoded alone); returns how many frames did not fit."""
     try:
         first, frames = origin.decode(0)
@@ -73,8 +73,7 @@ def _read_file(worklist: Worklist, label: str | None, origin: Origin, predictor:
     return 0
 
 
-def _add(worklist: Worklist, image: InputImage, origin: Origin, label: str | None,
-         predictor: Predictor | None) -> None:
+def _add(worklist: Worklist, image: InputImage, origin: Origin, label: str | None, predictor: Predictor | None) -> None:
     shown = image.display_name if image.display_name.startswith("scan ") else f"scan {image.digest[:8]}"
     reference = ScanImage(image.digest, shown, thumbnail(image.pixels), origin, image.frame)
     scan = Scan(len(worklist.scans), reference, label, frame=image.frame)
@@ -90,8 +89,12 @@ def scan_files(folder: Path) -> Iterator[Path]:
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         for name in sorted(files):
             path = Path(root, name)
-            if not name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES and not path.is_symlink() \
-                    and path.is_file():
+            if (
+                not name.startswith(".")
+                and path.suffix.lower() in IMAGE_SUFFIXES
+                and not path.is_symlink()
+                and path.is_file()
+            ):
                 yield path
 
 
@@ -103,8 +106,13 @@ def inside(root: Path, relative: str) -> Path:
     return target
 
 
-def from_folder(spec: Any, folder: Path, sample_paths: Iterable[Path] = (), predictor: Predictor | None = None,
-                limit: int = MAX_SCANS) -> Worklist:
+def from_folder(
+    spec: Any,
+    folder: Path,
+    sample_paths: Iterable[Path] = (),
+    predictor: Predictor | None = None,
+    limit: int = MAX_SCANS,
+) -> Worklist:
     """Every scan of ``folder`` (up to ``limit`` rows); a file that cannot be read is a row with its reason."""
     if not folder.is_dir():
         raise WorklistError("That folder does not exist on the server.")
@@ -117,12 +125,15 @@ def from_folder(spec: Any, folder: Path, sample_paths: Iterable[Path] = (), pred
     return _read(spec, entries(), predictor, limit)
 
 
-def from_uploads(spec: Any, files: Sequence[tuple[str, bytes]], predictor: Predictor | None = None,
-                 limit: int = MAX_SCANS) -> Worklist:
+def from_uploads(
+    spec: Any, files: Sequence[tuple[str, bytes]], predictor: Predictor | None = None, limit: int = MAX_SCANS
+) -> Worklist:
     """Uploaded files, a zip among them opened in place (its members' paths give labels, nothing else)."""
     # Every zip is listed first, so that a damaged one is refused before anything is read.
-    zips = [(source, _listing(source)) for source in (ZipSource(data) for name, data in files
-                                                       if name.lower().endswith(".zip"))]
+    zips = [
+        (source, _listing(source))
+        for source in (ZipSource(data) for name, data in files if name.lower().endswith(".zip"))
+    ]
 
     def entries() -> Entries:
         listed = iter(zips)
@@ -142,8 +153,9 @@ def from_zip(spec: Any, archive: Path, predictor: Predictor | None = None, limit
     return _with_outside(_read(spec, _members(source, listing), predictor, limit), listing.outside)
 
 
-def from_path(spec: Any, path: Path, sample_paths: Iterable[Path] = (), predictor: Predictor | None = None,
-              limit: int = MAX_SCANS) -> Worklist:
+def from_path(
+    spec: Any, path: Path, sample_paths: Iterable[Path] = (), predictor: Predictor | None = None, limit: int = MAX_SCANS
+) -> Worklist:
     """A folder or a .zip file, for the command line (whose user may read any folder)."""
     if path.is_dir():
         return from_folder(spec, path, sample_paths, predictor, limit)
@@ -168,7 +180,11 @@ def _members(source: ZipSource, listing: Listing) -> Entries:
 
 def _with_outside(worklist: Worklist, outside: int) -> Worklist:
     if outside:
-        worklist.notes.insert(0, "1 entry with a path leading outside the zip was skipped." if outside == 1 else
-                              f"{outside} entries with paths leading outside the zip were skipped.")
+        worklist.notes.insert(
+            0,
+            "1 entry with a path leading outside the zip was skipped."
+            if outside == 1
+            else f"{outside} entries with paths leading outside the zip were skipped.",
+        )
         worklist.skipped += outside
     return worklist

@@ -24,8 +24,13 @@ from jobs.worker import LOOPBACK_HTTP, THREADS_ENV
 def spawn_environment(threads: int) -> dict[str, str]:
     """Set before a worker process starts: its thread pools, and glibc's trim threshold, which the nanny sets to
     64 KB by default (memory handed back at once: partition ran 2.4× slower here with it)."""
-    return {"MALLOC_TRIM_THRESHOLD_": str(128 * 2**20), "OMP_NUM_THREADS": str(threads),
-            "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads), THREADS_ENV: str(threads)}
+    return {
+        "MALLOC_TRIM_THRESHOLD_": str(128 * 2**20),
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
+        THREADS_ENV: str(threads),
+    }
 
 
 def gpu_count() -> int:
@@ -42,18 +47,42 @@ def start(workers: int, threads: int, memory_limit: str) -> tuple[Any, int]:
     import dask
     from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
 
-    with dask.config.set({"distributed.worker.daemon": False, "distributed.admin.system-monitor.gil.enabled": False,
-                          "distributed.nanny.pre-spawn-environ": spawn_environment(threads)}):
+    with dask.config.set(
+        {
+            "distributed.worker.daemon": False,
+            "distributed.admin.system-monitor.gil.enabled": False,
+            "distributed.nanny.pre-spawn-environ": spawn_environment(threads),
+        }
+    ):
         gpus = gpu_count()
         if gpus:  # one worker per GPU, each seeing only its own (dask-cuda's layout, without its version pins)
-            specs = {f"gpu-{index}": {"cls": Nanny, "options": {
-                "nthreads": 1, "memory_limit": memory_limit, "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0",
-                "env": {"CUDA_VISIBLE_DEVICES": str(index), "EXPLAINERS_DEVICE": "cuda"}}} for index in range(gpus)}
-            scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0",
-                                                       "dashboard": False}}
+            specs = {
+                f"gpu-{index}": {
+                    "cls": Nanny,
+                    "options": {
+                        "nthreads": 1,
+                        "memory_limit": memory_limit,
+                        "host": "127.0.0.1",
+                        "dashboard_address": "127.0.0.1:0",
+                        "env": {"CUDA_VISIBLE_DEVICES": str(index), "EXPLAINERS_DEVICE": "cuda"},
+                    },
+                }
+                for index in range(gpus)
+            }
+            scheduler = {
+                "cls": Scheduler,
+                "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0", "dashboard": False},
+            }
             return SpecCluster(workers=specs, scheduler=scheduler, silence_logs=logging.ERROR), gpus
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                               host="127.0.0.1", silence_logs=logging.ERROR, **LOOPBACK_HTTP)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit,
+            host="127.0.0.1",
+            silence_logs=logging.ERROR,
+            **LOOPBACK_HTTP,
+        )
         return cluster, workers
 
 

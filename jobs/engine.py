@@ -20,18 +20,16 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from explainers.cache import LOCAL, SHARED
 from explainers.explanation import Explanation
 from explainers.images import InputImage
-from explainers.progress import Progress, ProgressState
 from explainers.request import ExplanationRequest
 from jobs import worker
+from jobs.job import Job, JobFailed, JobStatus, State, failure_reason  # noqa: F401 - JobStatus, State re-exported
 from jobs.worker import LOOPBACK_HTTP, THREADS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +43,6 @@ PROCESSES_ENV = "EXPLAINERS_WORKER_PROCESSES"
 WORKER_MEMORY = 2 * 1024**3
 # Finished jobs kept for the pages that still poll them (their results are also in the cache).
 KEEP_FINISHED = 256
-State = Literal["queued", "running", "done", "failed", "cancelled"]
 # Every engine of this process (tests wait for their jobs; nothing else reads it).
 ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 # The engine of each cache folder that something in this process holds (the server's start-up step and its pages).
@@ -63,28 +60,6 @@ def shared_engine(folder: str, make: Any) -> Engine:
         return engine
 
 
-class JobFailed(RuntimeError):
-    """The job did not produce an explanation; the message is one sentence for the user."""
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    state: State
-    progress: ProgressState | None  # None until the worker reports
-    position: int | None  # 1: the next job to start, when it waits for a worker
-    error: str | None  # one sentence when it failed
-
-    def describe(self, unit: str = "model evaluations") -> str:
-        if self.state == "queued":
-            return (f"waiting for a worker ({self.position} in the queue)" if self.position
-                    else "waiting for a worker")
-        if self.state == "running":
-            if self.progress is None or not self.progress.total:
-                return "starting (loading the model)…"
-            return self.progress.describe(unit)
-        return {"done": "done", "cancelled": "cancelled"}.get(self.state, f"failed: {self.error}")
-
-
 def default_workers() -> int:
     """Worker processes for the embedded cluster: one per core, fewer where memory is short."""
     import psutil
@@ -94,90 +69,17 @@ def default_workers() -> int:
     return max(1, min(cores, memory // WORKER_MEMORY))
 
 
-def _reason(error: BaseException) -> str:
-    """One sentence for a failed job."""
-    name = type(error).__name__
-    if name == "KilledWorker":
-        return ("the worker computing it stopped (out of memory, or killed) on every retry; try a smaller "
-                "budget or fewer top-k classes")
-    if name in ("JobCancelled", "CancelledError", "FutureCancelledError"):
-        return "it was cancelled"
-    message = str(error).strip().rstrip(".") or name
-    return message[0].upper() + message[1:] + "."
-
-
-class Job:
-    """One submitted request: its Dask future, the progress its worker reports, and who waits for it."""
-
-    def __init__(self, engine: Engine, request: ExplanationRequest, dask_key: str, order: int, label: str,
-                 owner: str):
-        self.engine, self.request, self.dask_key, self.order = engine, request, dask_key, order
-        self.label, self.owner = label, owner
-        self.submitted = time.time()
-        self.started: float | None = None
-        self.finished: float | None = None
-        self.progress = Progress()
-        self.reported = False
-        self.future: Any = None
-        self.outcome: Explanation | None = None
-        self.error: str | None = None
-        self.cancelled = False
-        self.watchers: set[str] = set()
-        self._done = threading.Event()
-
-    # -- what the pages and the command line read --------------------------------------------------------------
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def status(self) -> JobStatus:
-        if self.done:
-            state: State = "cancelled" if self.cancelled else "failed" if self.error is not None else "done"
-            return JobStatus(state, self.progress.state if self.reported else None, None, self.error)
-        if self.started is None:
-            return JobStatus("queued", None, self.engine.position(self), None)
-        return JobStatus("running", self.progress.state if self.reported else None, None, None)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
-
-    def result(self, timeout: float | None = None) -> Explanation:
-        """The explanation (narrowed to the request's classes); JobFailed with the reason otherwise."""
-        if not self._done.wait(timeout):
-            raise TimeoutError(f"the job for {self.label} is still running")
-        if self.outcome is None:
-            raise JobFailed(self.error or "it was cancelled.")
-        return self.request.shown(self.outcome)
-
-    def cancel(self, watcher: str | None = None) -> None:
-        """Stops waiting for it on behalf of ``watcher`` (a session); the worker stops at its next batch once no
-        one else waits (None: cancel for everyone)."""
-        self.engine.cancel(self, watcher)
-
-    # -- fed by the engine ------------------------------------------------------------------------------------
-
-    def _report(self, message: dict[str, Any]) -> None:
-        if "started" in message and self.started is None:
-            self.started = time.time()
-            self.progress = Progress()
-        if "note" in message and self.progress is not None:
-            self.progress.note(str(message["note"]))
-        if "done" in message:
-            self.reported = True
-            self.progress(int(message["done"]), int(message["total"]))
-
-    def _finish(self, outcome: Explanation | None, error: str | None, cancelled: bool = False) -> None:
-        self.outcome, self.error, self.cancelled = outcome, error, cancelled
-        self.finished = time.time()
-        self._done.set()
-
-
 class Engine:
     """Submits requests to a Dask cluster (embedded or at ``address``) and stores what comes back in ``cache``."""
 
-    def __init__(self, cache: Any | None = None, address: str | None = None, workers: int | None = None,
-                 processes: bool | None = None, memory_limit: str | int = "auto"):
+    def __init__(
+        self,
+        cache: Any | None = None,
+        address: str | None = None,
+        workers: int | None = None,
+        processes: bool | None = None,
+        memory_limit: str | int = "auto",
+    ):
         self.cache = cache
         self.address = address or os.environ.get(SCHEDULER_ENV) or None
         self.workers = workers or int(os.environ.get(WORKERS_ENV) or 0) or default_workers()
@@ -213,24 +115,49 @@ class Engine:
             log.info("jobs: using the cluster at %s", self.address)
             return Client(self.address, timeout="20s")
         if not self.processes:  # threads of this process: nothing is spawned
-            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=False,
-                                         silence_logs=logging.ERROR, **LOOPBACK_HTTP)
+            self._cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=False,
+                silence_logs=logging.ERROR,
+                **LOOPBACK_HTTP,
+            )
             return Client(self._cluster)
         threads = int(os.environ.get(THREADS_ENV) or 0) or max(1, (os.cpu_count() or 1) // self.workers)
         process = self._process = subprocess.Popen(
-            [sys.executable, "-m", "jobs.cluster", "--workers", str(self.workers), "--threads", str(threads),
-             "--memory-limit", str(self.memory_limit)],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "jobs.cluster",
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(threads),
+                "--memory-limit",
+                str(self.memory_limit),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         assert process.stdout is not None  # a pipe: stdout=PIPE above
         line = process.stdout.readline()  # the address, once the workers are up
         if not line:
             process.wait(10)
-            raise JobFailed(f"The embedded cluster did not start (exit code {process.returncode}); its log "
-                            "is in the server's output.")
+            raise JobFailed(
+                f"The embedded cluster did not start (exit code {process.returncode}); its log "
+                "is in the server's output."
+            )
         started = json.loads(line)
         self.workers = started["workers"]
-        log.info("jobs: started an embedded cluster of %d worker%s at %s", self.workers, "s" * (self.workers > 1),
-                 started["address"])
+        log.info(
+            "jobs: started an embedded cluster of %d worker%s at %s",
+            self.workers,
+            "s" * (self.workers > 1),
+            started["address"],
+        )
         return Client(started["address"], timeout="20s")
 
     @property
@@ -251,9 +178,10 @@ class Engine:
             self._warmed.update(models)
         if not models:
             return []
-        futures = [self.client.submit(worker.warm, list(models), workers=[address], pure=False,
-                                      allow_other_workers=False)
-                   for address in self.client.scheduler_info(n_workers=-1)["workers"]]
+        futures = [
+            self.client.submit(worker.warm, list(models), workers=[address], pure=False, allow_other_workers=False)
+            for address in self.client.scheduler_info(n_workers=-1)["workers"]
+        ]
         fire_and_forget(futures)
         return futures
 
@@ -274,8 +202,14 @@ class Engine:
 
     # -- jobs ---------------------------------------------------------------------------------------------------
 
-    def submit(self, request: ExplanationRequest, image: InputImage, owner: str | None = None,
-               watcher: str | None = None, score: bool = False) -> Job:
+    def submit(
+        self,
+        request: ExplanationRequest,
+        image: InputImage,
+        owner: str | None = None,
+        watcher: str | None = None,
+        score: bool = False,
+    ) -> Job:
         """The job computing ``request`` on ``image``: a new one, or the one already in flight for the same
         request. ``owner``: whose cache entry it becomes (a bundled sample's is shared with everyone).
         ``score``: the worker also scores its faithfulness per class, stored beside it (for Compare)."""
@@ -285,19 +219,27 @@ class Engine:
             job = self._jobs.get(request.key)
             if job is None or job.cancelled or (job.done and job.outcome is None):  # none, or it failed or stopped
                 attempt = "" if job is None else f"-{next(self._attempts)}"
-                job = Job(self, request, f"explain-{request.key}{attempt}", next(self._order), image.display_name,
-                          SHARED if image.source == "sample" else owner or LOCAL)
+                job = Job(
+                    self,
+                    request,
+                    f"explain-{request.key}{attempt}",
+                    next(self._order),
+                    image.display_name,
+                    SHARED if image.source == "sample" else owner or LOCAL,
+                )
                 self._jobs[request.key] = self._by_dask_key[job.dask_key] = job
-                job.future = self.client.submit(worker.explain_job, request, image, score, key=job.dask_key,
-                                                pure=False, retries=1)
+                job.future = self.client.submit(
+                    worker.explain_job, request, image, score, key=job.dask_key, pure=False, retries=1
+                )
                 job.future.add_done_callback(lambda future, job=job: self._on_done(job, future))
                 self._prune()
             if watcher is not None:
                 job.watchers.add(watcher)
             return job
 
-    def explain(self, request: ExplanationRequest, image: InputImage, owner: str | None = None,
-                timeout: float | None = None) -> Explanation:
+    def explain(
+        self, request: ExplanationRequest, image: InputImage, owner: str | None = None, timeout: float | None = None
+    ) -> Explanation:
         """Submits and waits (the command line, study precompute)."""
         return self.submit(request, image, owner).result(timeout)
 
@@ -350,7 +292,7 @@ class Engine:
                 explanation, scores = explanation
         except BaseException as error:  # noqa: BLE001 - any failure is the job's outcome, told in a sentence
             log.warning("jobs: %s failed: %s: %s", job.request.method, type(error).__name__, error)
-            job._finish(None, _reason(error))
+            job._finish(None, failure_reason(error))
             return
         try:
             if self.cache is not None:
@@ -364,6 +306,6 @@ class Engine:
 
     def _prune(self) -> None:
         finished = sorted((job for job in self._jobs.values() if job.done), key=lambda job: job.order)
-        for job in finished[:max(0, len(finished) - KEEP_FINISHED)]:
+        for job in finished[: max(0, len(finished) - KEEP_FINISHED)]:
             self._jobs.pop(job.request.key, None)
             self._by_dask_key.pop(job.dask_key, None)

@@ -23,8 +23,11 @@ PROGRESS_TOPIC = "explainers-progress"
 THREADS_ENV = "EXPLAINERS_WORKER_THREADS"
 # For the embedded cluster (jobs.cluster, jobs.engine): the scheduler's and workers' small HTTP servers (health,
 # metrics; no dashboard) on loopback, a free port each.
-LOOPBACK_HTTP = {"dashboard_address": "127.0.0.1:0", "worker_dashboard_address": "127.0.0.1:0",
-                 "scheduler_kwargs": {"dashboard": False}}
+LOOPBACK_HTTP = {
+    "dashboard_address": "127.0.0.1:0",
+    "worker_dashboard_address": "127.0.0.1:0",
+    "scheduler_kwargs": {"dashboard": False},
+}
 # Progress events at most this often per job (each is one small message to the scheduler).
 PROGRESS_INTERVAL = 0.25
 
@@ -60,8 +63,10 @@ def classifier_for(name: str, weights_digest: str | None = None) -> Any:
                 _CLASSIFIERS[name] = load_classifier(name)
         classifier = _CLASSIFIERS[name]
     if weights_digest is not None and classifier.weights_digest != weights_digest:
-        raise RuntimeError(f"this worker has other weights for {name} ({classifier.weights_digest}, the request "
-                           f"asks for {weights_digest}); install the same weights on every worker")
+        raise RuntimeError(
+            f"this worker has other weights for {name} ({classifier.weights_digest}, the request "
+            f"asks for {weights_digest}); install the same weights on every worker"
+        )
     return classifier
 
 
@@ -137,8 +142,9 @@ class _Reporter:
         self.send(note=str(text))
 
 
-def explain_job(request: ExplanationRequest, image: InputImage,
-                score: bool = False) -> Explanation | tuple[Explanation, dict[str, dict]]:
+def explain_job(
+    request: ExplanationRequest, image: InputImage, score: bool = False
+) -> Explanation | tuple[Explanation, dict[str, dict]]:
     """The worker's side of one explanation: the model by name, then the request's pipeline. With ``score``,
     also the faithfulness scores of every explained class (what the Compare page shows under each panel), as
     ``(explanation, {cache key: scores})``, so that a comparison opens without evaluating the model."""
@@ -151,6 +157,5 @@ def explain_job(request: ExplanationRequest, image: InputImage,
     if not score:
         return explanation
     shown = request.shown(explanation)  # the scores are keyed by what the pages are given
-    scores = {faithfulness_key(shown, int(c)): faithfulness(classifier, shown, int(c)).to_dict()
-              for c in shown.classes}
+    scores = {faithfulness_key(shown, int(c)): faithfulness(classifier, shown, int(c)).to_dict() for c in shown.classes}
     return explanation, scores

@@ -98,9 +98,7 @@ def _vgg_block(in_channels: int, out_channels: int, num_convs: int) -> nn.Sequen
     """``num_convs`` x (3x3 conv, padding 1, ReLU), then a 2x2 max-pool."""
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     for i in range(1, num_convs + 1):
-        layers[f"conv{i}"] = nn.Conv2d(
-            in_channels if i == 1 else out_channels, out_channels, kernel_size=3, padding=1
-        )
+        layers[f"conv{i}"] = nn.Conv2d(in_channels if i == 1 else out_channels, out_channels, kernel_size=3, padding=1)
         layers[f"relu{i}"] = nn.ReLU(inplace=False)
     layers["pool"] = nn.MaxPool2d(kernel_size=2, stride=2)
     return nn.Sequential(layers)
@@ -218,9 +216,7 @@ class _GraphWalker:
                 actual = list(actual)
             accepted = expected if isinstance(expected, tuple) else (expected,)
             if actual not in accepted:
-                raise ValueError(
-                    f"ONNX node {node.name!r}: attribute {key}={actual!r}, expected one of {accepted!r}"
-                )
+                raise ValueError(f"ONNX node {node.name!r}: attribute {key}={actual!r}, expected one of {accepted!r}")
 
         weights = [self._inits[name] for name in node.input if name != self.tensor and name in self._inits]
         self.tensor = node.output[0]

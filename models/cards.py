@@ -1,8 +1,9 @@
 """Model cards for users' own models (issue 15): a YAML file naming the weights, their format, the classes, the
 preprocessing and the domain defaults, read with a strict ``yaml.SafeLoader`` (no aliases, a few levels deep, at
 most 64 KB: a 1 KB "billion laughs" card must not expand to gigabytes) and checked field by field; anything wrong
-is one sentence (:class:`CardError`). Nothing here loads the weights: :mod:`models.weights_files` judges them by
-their bytes, and loading happens later in a child process.
+is one sentence (:class:`CardError`); the settings sections (preprocessing, domain, runtime, a built-in's weights
+source) are checked in :mod:`models.card_sections`. Nothing here loads the weights: :mod:`models.weights_files`
+judges them by their bytes, and loading happens later in a child process.
 
 A card (every path relative to the card's folder, never outside it)::
 
@@ -48,9 +49,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.domains import POLICIES, DomainPolicy, policy_for
+from models.card_sections import (
+    CardError,
+    Runtime,
+    read_policy,
+    read_preprocessing,
+    read_runtime,
+    read_weights_source,
+)
+from models.domains import POLICIES, DomainPolicy
 from models.preprocessing import Preprocessing
-from models.sources import SourceKind, WeightsSource
+from models.sources import WeightsSource
 from storage.yaml_strict import Refused, strict_loader
 
 MAX_CARD_BYTES = 64 * 1024
@@ -60,30 +69,24 @@ MAX_CLASSES_FILE_BYTES = 1 * 2**20
 MAX_CLASSES = 100_000
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 PROJECT_ARCHITECTURES = ("digits_cnn", "brain_tumor_vgg16", "efficientnet_lite0")  # models.zoo.PROJECT's
-_TOP = {"name", "title", "weights", "format", "architecture", "classes", "classes_file", "class_words",
-        "preprocessing", "domain", "intended_use", "training_data", "source", "licence", "clinical", "task"}
-_PREPROCESSING = {"input_size": None, "resize": ("stretch", "center_crop"), "resize_shorter_side": None,
-                  "colour": ("rgb", "grayscale"), "scale": None, "mean": None, "std": None,
-                  "channel_order": ("rgb", "bgr"), "layout": ("nchw", "nhwc"), "outputs": ("logits", "probabilities")}
-_DOMAIN = {"input_kind": tuple(POLICIES), "fill": ("mean", "blur", "constant"),
-           "background": ("blurred", "samples", "black", "mean"), "output": ("probability", "log-odds")}
-_SOURCES: dict[SourceKind, tuple[str, ...]] = {"repository": ("repository", "fix"), "torch_hub": ("torch_hub",),
-                                               "package": ("package", "file")}
-_RUNTIME = {"batch_size": None, "engine": ("torch", "onnxruntime"), "onnx_export": None}  # built-in cards only
-
-
-class CardError(ValueError):
-    """A model card that cannot be used; the message is one sentence."""
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """How the app runs the model: images per forward pass on a CPU, PyTorch or ONNX Runtime (on the weights' own
-    graph, a built-in's), and whether its module may be exported to ONNX to try ONNX Runtime on it."""
-
-    batch_size: int = 16
-    engine: str = "torch"
-    onnx_export: bool = False
+_TOP = {
+    "name",
+    "title",
+    "weights",
+    "format",
+    "architecture",
+    "classes",
+    "classes_file",
+    "class_words",
+    "preprocessing",
+    "domain",
+    "intended_use",
+    "training_data",
+    "source",
+    "licence",
+    "clinical",
+    "task",
+}
 
 
 @dataclass(frozen=True)
@@ -135,64 +138,6 @@ def _inside(folder: Path, relative: Any, what: str) -> Path:
     return resolved
 
 
-def _numbers(value: Any, what: str, count: tuple[int, ...], positive: bool = False) -> tuple[float, ...]:
-    values = value if isinstance(value, list) else [value]
-    if len(values) not in count or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise CardError(f"The card's preprocessing {what} must be {' or '.join(map(str, count))} numbers.")
-    if positive and not all(v > 0 for v in values):
-        raise CardError(f"The card's preprocessing {what} must be positive.")
-    return tuple(float(v) for v in values)
-
-
-def _shown(value: Any) -> str:
-    """A value for a message: the start of a text or number, else only what kind of value it is."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
-        return "a very long number"  # str() of a huge int is slow, and refused past 4300 digits
-    if isinstance(value, (str, int, float, bool)):
-        return repr(str(value)[:40])
-    kinds: dict[type, str] = {dict: "a mapping", list: "a list"}
-    return kinds.get(type(value), "a " + type(value).__name__)
-
-
-def _choice(section: dict, key: str, choices: tuple[str, ...] | None, default: Any, where: str) -> Any:
-    value = section.get(key, default)
-    if choices is not None and value not in choices:
-        raise CardError(f"The card's {where}{key} must be one of {', '.join(choices)}, not {_shown(value)}.")
-    return value
-
-
-def _section(card: dict, key: str, allowed: dict) -> dict:
-    section = card.get(key, {})
-    if not isinstance(section, dict):
-        raise CardError(f"The card's {key} must be a mapping of settings.")
-    unknown = sorted(set(map(str, section)) - set(allowed))
-    if unknown:
-        raise CardError(f"The card's {key} has an unknown setting {unknown[0][:40]!r}; known: {', '.join(allowed)}.")
-    return section
-
-
-def _preprocessing(card: dict) -> Preprocessing:
-    section = _section(card, "preprocessing", _PREPROCESSING)
-    size = section.get("input_size", [224, 224])
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 8 <= v <= 1024 for v in size)):
-        raise CardError("The card's preprocessing input_size must be [height, width], each 8 to 1024 pixels.")
-    values = {key: _choice(section, key, choices, getattr(Preprocessing, key), "preprocessing ")
-              for key, choices in _PREPROCESSING.items() if choices is not None}
-    channels = (1,) if values["colour"] == "grayscale" else (1, 3)
-    shorter = section.get("resize_shorter_side")
-    if values["resize"] == "center_crop":
-        if not (isinstance(shorter, int) and max(size) <= shorter <= 2048):
-            raise CardError("The card's preprocessing resize_shorter_side must be a whole number of pixels, at "
-                            "least the input size, for center_crop.")
-    elif shorter is not None:
-        raise CardError("The card's preprocessing resize_shorter_side applies to center_crop only.")
-    scale = _numbers(section.get("scale", 255), "scale", (1,), positive=True)[0]
-    mean = _numbers(section.get("mean", [0.0]), "mean", channels)
-    std = _numbers(section.get("std", [1.0]), "std", channels, positive=True)
-    return Preprocessing((size[0], size[1]), values["resize"], shorter, values["colour"], scale, mean, std,
-                         values["channel_order"], values["layout"], values["outputs"])
-
-
 def _classes(card: dict, folder: Path) -> tuple[tuple[str, ...], Path | None]:
     if ("classes" in card) == ("classes_file" in card):
         raise CardError("The card must give its classes either as a list (classes) or as a file (classes_file).")
@@ -226,8 +171,10 @@ def _architecture(value: Any, format_: str) -> str | None:
             raise CardError("An ONNX card needs no architecture: the graph is the architecture.")
         return None
     if not isinstance(value, str) or "/" not in value:
-        raise CardError("A safetensors card must name its architecture: torchvision/<name> (e.g. "
-                        "torchvision/resnet18) or project/<name> (digits_cnn, brain_tumor_vgg16).")
+        raise CardError(
+            "A safetensors card must name its architecture: torchvision/<name> (e.g. "
+            "torchvision/resnet18) or project/<name> (digits_cnn, brain_tumor_vgg16)."
+        )
     family, name = value.split("/", 1)
     if family == "project" and name in PROJECT_ARCHITECTURES:
         return value
@@ -237,54 +184,16 @@ def _architecture(value: Any, format_: str) -> str | None:
         if name in torchvision.models.list_models(module=torchvision.models):
             return value
         raise CardError(f"torchvision has no image classifier named {name[:40]!r}.")
-    raise CardError(f"The architecture {value[:60]!r} is neither torchvision/<name> nor project/<name> "
-                    f"({', '.join(PROJECT_ARCHITECTURES)}).")
-
-
-def _weights_source(value: dict) -> WeightsSource:
-    """A built-in card's ``weights`` mapping: exactly one of repository, package or torch_hub, with its settings."""
-    kinds = [kind for kind in _SOURCES if kind in value]
-    if len(kinds) != 1:
-        raise CardError(f"A built-in card's weights must name one of {', '.join(_SOURCES)}.")
-    kind = kinds[0]
-    unknown = sorted(set(map(str, value)) - set(_SOURCES[kind]))
-    if unknown or not all(isinstance(v, str) and v.strip() for v in value.values()):
-        raise CardError(f"A built-in card's {kind} weights take text settings {', '.join(_SOURCES[kind])} only.")
-    if kind == "torch_hub":
-        import torchvision
-
-        try:
-            torchvision.models.get_weight(value[kind])
-        except (ValueError, KeyError, AttributeError):
-            raise CardError(f"torchvision has no weights named {value[kind][:60]!r}.") from None
-    return WeightsSource(kind, value["file"] if kind == "package" else value[kind], package=value.get("package", ""),
-                         fix=value.get("fix", ""))
-
-
-def _runtime(card: dict, builtin: bool) -> Runtime:
-    section = _section(card, "runtime", _RUNTIME)
-    batch = section.get("batch_size", Runtime.batch_size)
-    if not (isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= 256):
-        raise CardError("The card's runtime batch_size must be a whole number from 1 to 256.")
-    engine = _choice(section, "engine", _RUNTIME["engine"], Runtime.engine, "runtime ")
-    # A built-in may be exported to ONNX and timed against PyTorch; a user's model runs as its card says.
-    export = section.get("onnx_export", builtin)
-    if not isinstance(export, bool):
-        raise CardError("The card's runtime onnx_export must be true or false.")
-    return Runtime(batch, engine, export)
-
-
-def _policy(card: dict) -> DomainPolicy:
-    """The policy of the card's input kind, with the fields the card sets."""
-    section = _section(card, "domain", _DOMAIN)
-    kind = _choice(section, "input_kind", _DOMAIN["input_kind"], "photo", "domain ")
-    return policy_for(kind, **{key: _choice(section, key, choices, None, "domain ")
-                               for key, choices in _DOMAIN.items() if key != "input_kind" and key in section})
+    raise CardError(
+        f"The architecture {value[:60]!r} is neither torchvision/<name> nor project/<name> "
+        f"({', '.join(PROJECT_ARCHITECTURES)})."
+    )
 
 
 def _strict_loader() -> type:
-    return strict_loader("model cards", MAX_CARD_DEPTH, "the card nests deeper than {depth} levels; a model card "
-                         "needs three")
+    return strict_loader(
+        "model cards", MAX_CARD_DEPTH, "the card nests deeper than {depth} levels; a model card needs three"
+    )
 
 
 def _read_text(path: Path) -> str:
@@ -355,22 +264,26 @@ def read_card(path: Path | str, reserved: Set[str] = frozenset(), builtin: bool 
         raise CardError(f"The card has an unknown field {unknown[0][:40]!r}.")
     name = card.get("name")
     if not isinstance(name, str) or not NAME.match(name):
-        raise CardError("The card's name must start with a lower-case letter and hold up to 40 lower-case "
-                        "letters, digits and underscores.")
+        raise CardError(
+            "The card's name must start with a lower-case letter and hold up to 40 lower-case "
+            "letters, digits and underscores."
+        )
     if name in reserved:
         raise CardError(f"A model named {name!r} exists already; choose another name.")
     folder = path.parent
     weights: Path | None = None
     source = None
     if builtin and isinstance(card.get("weights"), dict):
-        source, format_ = _weights_source(card["weights"]), "native"
+        source, format_ = read_weights_source(card["weights"]), "native"
     else:
         weights = _inside(folder, card.get("weights"), "weights")
         suffix_format = {".safetensors": "safetensors", ".onnx": "onnx"}.get(weights.suffix.lower())
         declared = card.get("format", suffix_format)
         if declared not in ("safetensors", "onnx"):
-            raise CardError("The card's format must be safetensors or onnx (pickled .pt, .pth, .bin and .ckpt files "
-                            "are never loaded).")
+            raise CardError(
+                "The card's format must be safetensors or onnx (pickled .pt, .pth, .bin and .ckpt files "
+                "are never loaded)."
+            )
         format_ = str(declared)
         if suffix_format != format_:
             raise CardError(f"The card says {format_} but its weights file is {weights.name}.")
@@ -387,14 +300,23 @@ def read_card(path: Path | str, reserved: Set[str] = frozenset(), builtin: bool 
 
         default_source = f"torchvision {torchvision.__version__} weights {source.location}"
     return ModelCard(
-        path=path.resolve(), name=name, title=_text(card.get("title", name), "title", 120), weights=weights,
-        format=format_, architecture=_architecture(card.get("architecture"), format_), classes=classes,
+        path=path.resolve(),
+        name=name,
+        title=_text(card.get("title", name), "title", 120),
+        weights=weights,
+        format=format_,
+        architecture=_architecture(card.get("architecture"), format_),
+        classes=classes,
         classes_file=classes_file,
         class_words={str(k): _text(v, "class_words", 100) for k, v in words.items() if str(k) in classes},
-        preprocessing=_preprocessing(card), policy=_policy(card),
+        preprocessing=read_preprocessing(card),
+        policy=read_policy(card),
         intended_use=_text(card.get("intended_use", ""), "intended_use"),
         training_data=_text(card.get("training_data", ""), "training_data"),
         source=_text(card.get("source", default_source), "source"),
-        licence=_text(card.get("licence", "not stated"), "licence", 200), clinical=clinical,
+        licence=_text(card.get("licence", "not stated"), "licence", 200),
+        clinical=clinical,
         task=_text(card.get("task", f"image classification, {len(classes)} classes"), "task", 200),
-        weights_source=source, runtime=_runtime(card, builtin))
+        weights_source=source,
+        runtime=read_runtime(card, builtin),
+    )

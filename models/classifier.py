@@ -63,8 +63,9 @@ def resize_for(spec: ModelSpec, image: np.ndarray) -> np.ndarray:
         # torchvision's recipe: shorter side to resize_size, then a centred crop of the input size.
         shorter = spec.resize_shorter_side or min(height, width)
         scale = shorter / min(pil.size)
-        pil = pil.resize((max(width, round(pil.width * scale)), max(height, round(pil.height * scale))),
-                         Image.Resampling.BILINEAR)
+        pil = pil.resize(
+            (max(width, round(pil.width * scale)), max(height, round(pil.height * scale))), Image.Resampling.BILINEAR
+        )
         left, top = (pil.width - width) // 2, (pil.height - height) // 2
         pil = pil.crop((left, top, left + width, top + height))
     else:
@@ -180,7 +181,7 @@ class Classifier:
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(images), step):
-                batch = np.ascontiguousarray(images[start:start + step], dtype=np.float32)
+                batch = np.ascontiguousarray(images[start : start + step], dtype=np.float32)
                 if self.onnx is not None and self.runtime == "onnxruntime":
                     outputs.append(self.onnx(batch))
                 else:

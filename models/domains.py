@@ -60,15 +60,30 @@ class DomainPolicy:
 POLICIES: dict[str, DomainPolicy] = {
     "photo": DomainPolicy(name="imagenet", kind="photo", sample_folder="photos", default_sample="chelsea"),
     "mri": DomainPolicy(
-        name="mri", kind="mri", compute_automatically=False, head_mask=True, fill="constant", background="samples",
+        name="mri",
+        kind="mri",
+        compute_automatically=False,
+        head_mask=True,
+        fill="constant",
+        background="samples",
         # Saturated (p up to 1.0 in float32): on 6 bundled MRIs, Kernel SHAP maps of the log-odds ranked regions
         # better than maps of the probability, deletion area 0.230 against 0.246 and insertion 0.957 against
         # 0.897 (bench/output_space.md).
-        output="log-odds", sample_folder="mri", default_sample="Te-gl_0010",
+        output="log-odds",
+        sample_folder="mri",
+        default_sample="Te-gl_0010",
         label_pattern=r"^[A-Za-z]+-([a-z]{2})_",
-        label_codes={"gl": "glioma", "me": "meningioma", "no": "notumor", "pi": "pituitary"}),
-    "drawing": DomainPolicy(name="digits", kind="drawing", fill="constant", background="samples",
-                            sample_folder="digits", default_sample="digit_7", label_pattern=r"^digit_(\d)$"),
+        label_codes={"gl": "glioma", "me": "meningioma", "no": "notumor", "pi": "pituitary"},
+    ),
+    "drawing": DomainPolicy(
+        name="digits",
+        kind="drawing",
+        fill="constant",
+        background="samples",
+        sample_folder="digits",
+        default_sample="digit_7",
+        label_pattern=r"^digit_(\d)$",
+    ),
 }
 
 

@@ -40,8 +40,10 @@ class SameConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
         # F.pad takes (left, right, top, bottom): width first.
-        for size, kernel, stride in ((x.shape[-1], self.kernel_size[1], self.stride[1]),
-                                     (x.shape[-2], self.kernel_size[0], self.stride[0])):
+        for size, kernel, stride in (
+            (x.shape[-1], self.kernel_size[1], self.stride[1]),
+            (x.shape[-2], self.kernel_size[0], self.stride[0]),
+        ):
             out = math.ceil(size / stride)
             total = max((out - 1) * stride + kernel - size, 0)
             pads += [total // 2, total - total // 2]
@@ -93,8 +95,15 @@ class EfficientNetLite0(nn.Module):
         blocks = []
         for repeats, kernel, stride, expand, in_channels, out_channels in LITE0_STAGES:
             for index in range(repeats):
-                blocks.append(MBConvBlock(kernel, stride if index == 0 else 1, expand,
-                                          in_channels if index == 0 else out_channels, out_channels))
+                blocks.append(
+                    MBConvBlock(
+                        kernel,
+                        stride if index == 0 else 1,
+                        expand,
+                        in_channels if index == 0 else out_channels,
+                        out_channels,
+                    )
+                )
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = SameConv2d(320, 1280, 1)
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPSILON)

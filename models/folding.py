@@ -45,8 +45,13 @@ def fold_batchnorm(module: nn.Module, example: torch.Tensor) -> nn.Module:
         children = list(parent.named_children())
         for (_, conv), (norm_name, norm) in itertools.pairwise(children):
             # A norm without running statistics normalises by each batch's own: nothing fixed to fold.
-            if (isinstance(conv, nn.Conv2d) and type(norm) is nn.BatchNorm2d and norm.running_var is not None
-                    and norm.running_mean is not None and conv.out_channels == norm.num_features):
+            if (
+                isinstance(conv, nn.Conv2d)
+                and type(norm) is nn.BatchNorm2d
+                and norm.running_var is not None
+                and norm.running_mean is not None
+                and conv.out_channels == norm.num_features
+            ):
                 _fold_pair(conv, norm, norm.running_mean, norm.running_var)
                 setattr(parent, norm_name, nn.Identity())
                 count += 1

@@ -87,14 +87,23 @@ def install(card_path: Path | str) -> dict[str, Any]:
             relative = path.relative_to(card.path.parent)
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, staging / relative)
-        stamp = {"weights_digest": file_digest(weights), "peak_bytes": checked.peak_bytes,
-                 "seconds": round(checked.seconds, 2), "checked": _dt.datetime.now(_dt.UTC).isoformat()}
+        stamp = {
+            "weights_digest": file_digest(weights),
+            "peak_bytes": checked.peak_bytes,
+            "seconds": round(checked.seconds, 2),
+            "checked": _dt.datetime.now(_dt.UTC).isoformat(),
+        }
         (staging / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n")
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     register_installed()
-    return {"added": card.name, "folder": str(target), "classes": len(card.classes), "format": card.format,
-            "peak_bytes": checked.peak_bytes, "seconds": round(checked.seconds, 2)}
-
+    return {
+        "added": card.name,
+        "folder": str(target),
+        "classes": len(card.classes),
+        "format": card.format,
+        "peak_bytes": checked.peak_bytes,
+        "seconds": round(checked.seconds, 2),
+    }

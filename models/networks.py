@@ -35,6 +35,7 @@ def _state_dict_into(untrained: Callable[[int], nn.Module]) -> Callable[[Path, i
         network = untrained(classes)
         network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
         return network
+
     return load
 
 
@@ -80,10 +81,12 @@ def architecture(name: str) -> Architecture:
     """The architecture a card names (checked by the card reader already); KeyError for an unknown one."""
     family, _, network = name.partition("/")
     if family == "torchvision":
+
         def untrained(classes: int) -> nn.Module:
             import torchvision
 
             return torchvision.models.get_model(network, weights=None, num_classes=classes)
+
         return Architecture(untrained, _state_dict_into(untrained))
     if family != "project":
         raise KeyError(f"no architecture named {name}")
@@ -113,7 +116,7 @@ class OnnxNetwork(nn.Module):
         if self.layout == "nhwc":
             array = array.transpose(0, 2, 3, 1)
         array = np.ascontiguousarray(array, dtype=np.float32)
-        rows = [array[i:i + 1] for i in range(len(array))] if self.one_at_a_time else [array]
+        rows = [array[i : i + 1] for i in range(len(array))] if self.one_at_a_time else [array]
         outputs = [self.session.run(None, {self.input_name: row})[0] for row in rows]
         return torch.from_numpy(np.ascontiguousarray(np.concatenate(outputs), dtype=np.float32)).to(x.device)
 
@@ -151,15 +154,20 @@ def build_network(card: ModelCard) -> nn.Module:
     expected = network.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing:
-        raise ModelRefused(f"{weights.name} lacks {len(missing)} weights of {card.architecture}, such as "
-                           f"{missing[0][:60]!r}.")
+        raise ModelRefused(
+            f"{weights.name} lacks {len(missing)} weights of {card.architecture}, such as {missing[0][:60]!r}."
+        )
     if unexpected:
-        raise ModelRefused(f"{weights.name} has {len(unexpected)} weights that {card.architecture} does not, "
-                           f"such as {unexpected[0][:60]!r}.")
+        raise ModelRefused(
+            f"{weights.name} has {len(unexpected)} weights that {card.architecture} does not, "
+            f"such as {unexpected[0][:60]!r}."
+        )
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise ModelRefused(f"{weights.name}'s {key[:60]} is {tuple(tensor.shape)} where {card.architecture} "
-                               f"with {len(card.classes)} classes has {tuple(expected[key].shape)}.")
+            raise ModelRefused(
+                f"{weights.name}'s {key[:60]} is {tuple(tensor.shape)} where {card.architecture} "
+                f"with {len(card.classes)} classes has {tuple(expected[key].shape)}."
+            )
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ModelRefused(f"{weights.name}'s {key[:60]} holds NaN or infinite values.")
     network.load_state_dict(state, strict=True)

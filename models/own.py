@@ -61,23 +61,27 @@ def _check_here(card: ModelCard) -> dict[str, Any]:
         with torch.no_grad():
             output = model(torch.full((1, 3, height, width), 127.0))
         if output.ndim != 2 or output.shape[0] != 1:
-            raise ModelRefused(f"The model's output has the shape {tuple(output.shape)}, not one row of class "
-                               "scores per image.")
+            raise ModelRefused(
+                f"The model's output has the shape {tuple(output.shape)}, not one row of class scores per image."
+            )
         if output.shape[1] != len(card.classes):
-            raise ModelRefused(f"The model gives {output.shape[1]} outputs but its card names "
-                               f"{len(card.classes)} classes.")
+            raise ModelRefused(
+                f"The model gives {output.shape[1]} outputs but its card names {len(card.classes)} classes."
+            )
         if not torch.isfinite(output).all():
             raise ModelRefused("The model's output on a grey test image is NaN or infinite.")
         peak = _peak_resident_bytes()
-        return {"ok": True, "classes": int(output.shape[1]), "peak_bytes": peak,
-                "seconds": time.monotonic() - started}
+        return {"ok": True, "classes": int(output.shape[1]), "peak_bytes": peak, "seconds": time.monotonic() - started}
     except ModelRefused as error:
         return {"ok": False, "reason": str(error)}
     except Exception as error:  # noqa: BLE001 - whatever a foreign model does, it is told in one sentence
         if isinstance(error, MemoryError) or "allocate" in str(error).lower():
-            return {"ok": False, "reason": f"Loading and running the model took more than "
-                                          f"{VALIDATION_MEMORY_BYTES // 2**20} MB beyond the app's own, the limit "
-                                          "for a user's model."}
+            return {
+                "ok": False,
+                "reason": f"Loading and running the model took more than "
+                f"{VALIDATION_MEMORY_BYTES // 2**20} MB beyond the app's own, the limit "
+                "for a user's model.",
+            }
         return {"ok": False, "reason": f"A forward pass of the model failed: {one_line(error, 160)}."}
 
 
@@ -98,16 +102,23 @@ def validate(card: ModelCard, timeout: float = VALIDATION_SECONDS) -> Validation
         raise ModelRefused(f"The card says {card.format} but {weights.name} holds {checked.format}.")
     root = str(Path(__file__).resolve().parents[1])
     try:
-        done = subprocess.run([sys.executable, "-m", "models.own", str(card.path)], cwd=root, capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "-m", "models.own", str(card.path)],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         raise ModelRefused(f"Checking the model took more than {timeout:.0f} s; it is not registered.") from None
     lines = done.stdout.strip().splitlines()
     try:
         answer = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
-        raise ModelRefused(f"The process checking the model ended abruptly (exit code {done.returncode}), most "
-                           "likely out of its memory limit; the model is not registered.") from None
+        raise ModelRefused(
+            f"The process checking the model ended abruptly (exit code {done.returncode}), most "
+            "likely out of its memory limit; the model is not registered."
+        ) from None
     if not answer.get("ok"):
         raise ModelRefused(answer.get("reason") or "The model did not pass its check.")
     return Validation(classes=answer["classes"], peak_bytes=answer["peak_bytes"], seconds=answer["seconds"])

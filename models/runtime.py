@@ -89,12 +89,21 @@ def machine_key(name: str, weights_digest: str) -> dict[str, Any]:
     """Everything the measured choice depends on."""
     try:
         import onnxruntime
+
         ort_version = onnxruntime.__version__
     except ImportError:
         ort_version = "absent"
-    return {"model": name, "weights": weights_digest, "torch": torch.__version__, "onnxruntime": ort_version,
-            "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "machine": platform.machine(),
-            "processor": _processor(), "version": TUNING_VERSION}
+    return {
+        "model": name,
+        "weights": weights_digest,
+        "torch": torch.__version__,
+        "onnxruntime": ort_version,
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "processor": _processor(),
+        "version": TUNING_VERSION,
+    }
 
 
 def _key_digest(key: dict[str, Any]) -> str:
@@ -149,9 +158,16 @@ def export_onnx(module: nn.Module, input_size: tuple[int, int], path: Path) -> P
     example = torch.rand(2, *input_size, 3) * 255
     with atomic_path(path) as temporary, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic, constant at a fixed size
-        torch.onnx.export(_ChannelsLastInput(module).eval(), (example,), str(temporary), dynamo=False,
-                          input_names=["images"], output_names=["probabilities"], opset_version=ONNX_OPSET,
-                          dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}})
+        torch.onnx.export(
+            _ChannelsLastInput(module).eval(),
+            (example,),
+            str(temporary),
+            dynamo=False,
+            input_names=["images"],
+            output_names=["probabilities"],
+            opset_version=ONNX_OPSET,
+            dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}},
+        )
     return path
 
 
@@ -176,8 +192,9 @@ def _images_per_second(run: Callable[[np.ndarray], Any], images: np.ndarray) -> 
             return calls * len(images) / elapsed
 
 
-def measure_batches(run: Callable[[np.ndarray], Any], spec: ModelSpec,
-                    batches: tuple[int, ...] = TUNE_BATCHES) -> dict[int, float]:
+def measure_batches(
+    run: Callable[[np.ndarray], Any], spec: ModelSpec, batches: tuple[int, ...] = TUNE_BATCHES
+) -> dict[int, float]:
     """Images per second at growing batch sizes, stopping once a batch is clearly slower than the best."""
     results: dict[int, float] = {}
     for batch in batches:
@@ -191,6 +208,7 @@ def _torch_runner(module: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     def run(images: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return module(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+
     return run
 
 
@@ -236,24 +254,28 @@ def remembered_choice(spec: ModelSpec, weights_digest: str) -> RuntimeChoice | N
         return None
 
 
-def measure_choice(spec: ModelSpec, module: nn.Module, weights_digest: str,
-                   onnx: OnnxPredictor | None) -> RuntimeChoice:
+def measure_choice(
+    spec: ModelSpec, module: nn.Module, weights_digest: str, onnx: OnnxPredictor | None
+) -> RuntimeChoice:
     """Measures PyTorch (and ONNX Runtime when given) at a few batch sizes; remembers the fastest."""
     started = time.perf_counter()
     candidates: dict[RuntimeKind, dict[int, float]] = {"torch": measure_batches(_torch_runner(module), spec)}
     if onnx is not None:
         candidates["onnxruntime"] = measure_batches(onnx, spec)
-    runtime, batch = max(((name, batch) for name, results in candidates.items() for batch in results),
-                         key=lambda pair: candidates[pair[0]][pair[1]])
-    choice = RuntimeChoice(runtime=runtime, batch_size=batch,
-                           images_per_second=round(candidates[runtime][batch], 2),
-                           measured={name: {str(b): round(v, 2) for b, v in results.items()}
-                                     for name, results in candidates.items()},
-                           seconds=round(time.perf_counter() - started, 2))
+    runtime, batch = max(
+        ((name, batch) for name, results in candidates.items() for batch in results),
+        key=lambda pair: candidates[pair[0]][pair[1]],
+    )
+    choice = RuntimeChoice(
+        runtime=runtime,
+        batch_size=batch,
+        images_per_second=round(candidates[runtime][batch], 2),
+        measured={name: {str(b): round(v, 2) for b, v in results.items()} for name, results in candidates.items()},
+        seconds=round(time.perf_counter() - started, 2),
+    )
     key = machine_key(spec.name, weights_digest)
     try:
-        write_atomically(_choice_path(spec, key), json.dumps({"key": key, "choice": asdict(choice)},
-                                                             indent=1).encode())
+        write_atomically(_choice_path(spec, key), json.dumps({"key": key, "choice": asdict(choice)}, indent=1).encode())
     except OSError:
         pass  # a read-only cache folder: measure again next time
     return choice

@@ -42,8 +42,11 @@ def list_samples() -> list[Sample]:
         seen.add(policy.sample_folder)
         root = sample_folder(spec)
         paths = sorted(root.iterdir()) if root.is_dir() else []
-        samples += [Sample(f"{policy.sample_folder}/{path.stem}", path, policy.name, spec.label_of(path.stem))
-                    for path in paths if path.suffix.lower() in SAMPLE_SUFFIXES and path.is_file()]
+        samples += [
+            Sample(f"{policy.sample_folder}/{path.stem}", path, policy.name, spec.label_of(path.stem))
+            for path in paths
+            if path.suffix.lower() in SAMPLE_SUFFIXES and path.is_file()
+        ]
     return samples
 
 
@@ -72,5 +75,8 @@ def get_sample(name: str) -> Sample:
 def labelled_samples(spec: ModelSpec) -> list[Sample]:
     """The samples of the model's own folder whose file name gives one of its classes (what its card's accuracy
     is measured on)."""
-    return [s for s in list_samples() if s.path.parent == sample_folder(spec) and s.label is not None
-            and s.label in spec.class_names]
+    return [
+        s
+        for s in list_samples()
+        if s.path.parent == sample_folder(spec) and s.label is not None and s.label in spec.class_names
+    ]

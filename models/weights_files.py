@@ -24,8 +24,18 @@ from typing import Literal
 MAX_FILE_BYTES = 600 * 2**20  # VGG-16's weights are 528 MB; anything larger is refused
 MAX_HEADER_BYTES = 16 * 2**20  # a safetensors header (JSON); ResNet-50's is 30 KB
 STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml"}
-SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-                      "BOOL": 1}
+SAFETENSORS_DTYPES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
 Format = Literal["safetensors", "onnx"]
 
 
@@ -55,8 +65,10 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
 def _refuse_code(path: Path, head: bytes) -> None:
     """Pickles and archives of code, recognised by their bytes."""
     if head[:1] == b"\x80" and head[1:2] in {bytes([p]) for p in range(2, 6)}:
-        raise RefusedFile(f"{path.name} is a Python pickle, which runs code when loaded; save the weights as "
-                          "safetensors (safetensors.torch.save_file(model.state_dict(), …)) instead.")
+        raise RefusedFile(
+            f"{path.name} is a Python pickle, which runs code when loaded; save the weights as "
+            "safetensors (safetensors.torch.save_file(model.state_dict(), …)) instead."
+        )
     if head[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(path) as archive:
@@ -81,8 +93,10 @@ def check_safetensors(path: Path, size: int) -> CheckedFile:
         raise RefusedFile(f"{path.name} is too short to be a safetensors file.")
     (length,) = struct.unpack("<Q", _head(path, 8))
     if length > MAX_HEADER_BYTES:
-        raise RefusedFile(f"{path.name} declares a safetensors header of {length:,} bytes, over the limit of "
-                          f"{MAX_HEADER_BYTES // 2**20} MB; it is not loaded.")
+        raise RefusedFile(
+            f"{path.name} declares a safetensors header of {length:,} bytes, over the limit of "
+            f"{MAX_HEADER_BYTES // 2**20} MB; it is not loaded."
+        )
     if 8 + length > size:
         raise RefusedFile(f"{path.name} is truncated: its safetensors header runs past the end of the file.")
     with path.open("rb") as stream:
@@ -104,12 +118,15 @@ def check_safetensors(path: Path, size: int) -> CheckedFile:
                 if not isinstance(dim, int) or dim < 0:
                     raise ValueError
                 count *= dim
-            if dtype not in SAFETENSORS_DTYPES or not (isinstance(begin, int) and isinstance(end, int)) \
-                    or not 0 <= begin <= end <= data or end - begin != count * SAFETENSORS_DTYPES[dtype]:
+            if (
+                dtype not in SAFETENSORS_DTYPES
+                or not (isinstance(begin, int) and isinstance(end, int))
+                or not 0 <= begin <= end <= data
+                or end - begin != count * SAFETENSORS_DTYPES[dtype]
+            ):
                 raise ValueError
         except (KeyError, TypeError, ValueError):
-            raise RefusedFile(f"{path.name} has a malformed safetensors header (tensor {str(name)[:60]!r}).") \
-                from None
+            raise RefusedFile(f"{path.name} has a malformed safetensors header (tensor {str(name)[:60]!r}).") from None
         ranges.append((begin, end))
     covered = 0
     for begin, end in sorted(ranges):
@@ -133,8 +150,10 @@ def check_onnx(path: Path, size: int) -> CheckedFile:
         raise RefusedFile(f"{path.name} is not a readable ONNX graph.") from None
     for opset in model.opset_import:
         if opset.domain not in STANDARD_DOMAINS:
-            raise RefusedFile(f"{path.name} uses operators of the domain {opset.domain[:60]!r}, outside ONNX's "
-                              "standard ones; it is not loaded.")
+            raise RefusedFile(
+                f"{path.name} uses operators of the domain {opset.domain[:60]!r}, outside ONNX's "
+                "standard ones; it is not loaded."
+            )
 
     def graphs(graph):
         yield graph
@@ -149,14 +168,18 @@ def check_onnx(path: Path, size: int) -> CheckedFile:
     for graph in graphs(model.graph):
         for node in graph.node:
             if node.domain not in STANDARD_DOMAINS:
-                raise RefusedFile(f"{path.name} uses the operator {node.domain[:40]}.{node.op_type[:40]}, outside "
-                                  "ONNX's standard domains; it is not loaded.")
+                raise RefusedFile(
+                    f"{path.name} uses the operator {node.domain[:40]}.{node.op_type[:40]}, outside "
+                    "ONNX's standard domains; it is not loaded."
+                )
         for tensor in graph.initializer:
             tensors += 1
             if tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data):
-                raise RefusedFile(f"{path.name} keeps weights in external data files, which this app does not "
-                                  "read; save the graph with its weights inside (onnx.save(…, "
-                                  "save_as_external_data=False)).")
+                raise RefusedFile(
+                    f"{path.name} keeps weights in external data files, which this app does not "
+                    "read; save the graph with its weights inside (onnx.save(…, "
+                    "save_as_external_data=False))."
+                )
     for function in model.functions:
         if function.domain not in STANDARD_DOMAINS or any(n.domain not in STANDARD_DOMAINS for n in function.node):
             raise RefusedFile(f"{path.name} defines functions outside ONNX's standard domains; it is not loaded.")

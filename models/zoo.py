@@ -34,8 +34,9 @@ def build_model(card: ModelCard, weights: WeightsKind | str = "pretrained") -> n
         network = architecture(card.architecture).pretrained(path, len(card.classes)).eval()
     else:
         network = build_network(card)
-    return ProbabilityModel(input_transform(card), network,
-                            outputs_probabilities=card.preprocessing.outputs == "probabilities")
+    return ProbabilityModel(
+        input_transform(card), network, outputs_probabilities=card.preprocessing.outputs == "probabilities"
+    )
 
 
 def spec_from_card(card: ModelCard, unavailable: Callable[[], str | None] | None = None) -> ModelSpec:
@@ -56,10 +57,22 @@ def spec_from_card(card: ModelCard, unavailable: Callable[[], str | None] | None
 
     onnx = card.runtime.engine == "onnxruntime" and card.format in ("native", "onnx")
     return ModelSpec(
-        name=card.name, title=card.title, input_size=pre.input_size, class_names=card.classes, build=build,
-        weights_file=weights_file, card=card, policy=card.policy, missing_reason=reason, resize=pre.resize,
-        resize_shorter_side=pre.resize_shorter_side, batch_size=card.runtime.batch_size,
+        name=card.name,
+        title=card.title,
+        input_size=pre.input_size,
+        class_names=card.classes,
+        build=build,
+        weights_file=weights_file,
+        card=card,
+        policy=card.policy,
+        missing_reason=reason,
+        resize=pre.resize,
+        resize_shorter_side=pre.resize_shorter_side,
+        batch_size=card.runtime.batch_size,
         # predict in ONNX Runtime on the weights' own graph, which takes N×H×W×3 pixels / scale
-        runtime="onnxruntime" if onnx else "torch", onnx_file=weights_file if onnx else None,
-        onnx_input_scale=1.0 / pre.scale, onnx_export=card.runtime.onnx_export,
-        differentiable=card.architecture is not None)
+        runtime="onnxruntime" if onnx else "torch",
+        onnx_file=weights_file if onnx else None,
+        onnx_input_scale=1.0 / pre.scale,
+        onnx_export=card.runtime.onnx_export,
+        differentiable=card.architecture is not None,
+    )

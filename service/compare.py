@@ -46,15 +46,24 @@ class CompareRequests:
     refused: dict[str, str]  # method name → one sentence (ParameterError's): why it cannot run so
 
 
-def compare_requests(classifier: Classifier, image: InputImage | str, settings: Settings, *, top_k: int,
-                     seed: int, output: str | None) -> CompareRequests:
+def compare_requests(
+    classifier: Classifier, image: InputImage | str, settings: Settings, *, top_k: int, seed: int, output: str | None
+) -> CompareRequests:
     """The requests for ``image`` (or its digest), one per method of ``settings``; a method that cannot run
     with its settings on this model is refused with its sentence instead. ``output`` None: the model's own."""
     requests, refused = {}, {}
     for name, (budget, params) in settings.items():
         try:
-            requests[name] = build_request(explainable(classifier), image, name, params=dict(params), budget=budget,
-                                           seed=seed, top_k=top_k, output=output)
+            requests[name] = build_request(
+                explainable(classifier),
+                image,
+                name,
+                params=dict(params),
+                budget=budget,
+                seed=seed,
+                top_k=top_k,
+                output=output,
+            )
         except ParameterError as error:
             refused[name] = str(error)
     return CompareRequests(requests, refused)
@@ -62,9 +71,13 @@ def compare_requests(classifier: Classifier, image: InputImage | str, settings: 
 
 def settings_caption(settings: Settings) -> str:
     """What each method runs with, in words."""
-    return "Each method runs with " + "; ".join(
-        f"{short_title(name)} {budget} {get_method(name).budget_meaning}" for name, (budget, _) in settings.items()
-    ) + " (change them under “Budget and settings per method”)."
+    return (
+        "Each method runs with "
+        + "; ".join(
+            f"{short_title(name)} {budget} {get_method(name).budget_meaning}" for name, (budget, _) in settings.items()
+        )
+        + " (change them under “Budget and settings per method”)."
+    )
 
 
 @dataclass(frozen=True)
@@ -98,9 +111,18 @@ class Grid:
         return [(values, self.segments[name]) for name, values in zip(self.explanations, self.maps[row], strict=True)]
 
 
-def compare_grid(spec: ModelSpec, prepared: np.ndarray, explanations: Mapping[str, Explanation], top_k: int, *,
-                 output: str, superpixels: Callable[[], np.ndarray], over_superpixels: bool = True,
-                 per_row: bool = False, mask: np.ndarray | None = None) -> Grid:
+def compare_grid(
+    spec: ModelSpec,
+    prepared: np.ndarray,
+    explanations: Mapping[str, Explanation],
+    top_k: int,
+    *,
+    output: str,
+    superpixels: Callable[[], np.ndarray],
+    over_superpixels: bool = True,
+    per_row: bool = False,
+    mask: np.ndarray | None = None,
+) -> Grid:
     """The grid of ``explanations`` (at least one). ``superpixels``: the image's SLIC_SEGMENTS superpixels (made
     only when needed; the page caches them). ``over_superpixels``: the pixel methods are summed over the first
     superpixel method's superpixels (else those), so every panel is on one basis and one scale. The colour limit
@@ -116,8 +138,13 @@ def compare_grid(spec: ModelSpec, prepared: np.ndarray, explanations: Mapping[st
         if basis is None:
             basis = superpixels()
     segments = {name: basis if e.segments is None else e.segments for name, e in explanations.items()}
-    maps = [[over_segments(values, basis) if basis is not None and e.segments is None else values
-             for e, values in zip(explanations.values(), row, strict=True)] for row in raw]
+    maps = [
+        [
+            over_segments(values, basis) if basis is not None and e.segments is None else values
+            for e, values in zip(explanations.values(), row, strict=True)
+        ]
+        for row in raw
+    ]
     panels = [[(values, segments[name]) for name, values in zip(explanations, row, strict=True)] for row in maps]
     columns = len(explanations)
     if not all(s is not None for s in segments.values()):
@@ -139,8 +166,10 @@ def hidden_shares(grid: Grid) -> dict[str, float]:
     hidden."""
     if grid.mask is None:
         return {}
-    return {short_title(name): outside_share(values, grid.mask)
-            for name, values in zip(grid.explanations, grid.maps[0], strict=True)}
+    return {
+        short_title(name): outside_share(values, grid.mask)
+        for name, values in zip(grid.explanations, grid.maps[0], strict=True)
+    }
 
 
 def grid_caption(grid: Grid) -> str:
@@ -149,47 +178,62 @@ def grid_caption(grid: Grid) -> str:
     if not grid.one_basis:
         scale = "one per panel (pixel methods per pixel, superpixel methods per region: their units differ)"
     elif grid.per_row:
-        scale = ", ".join(f"{grid.spec.class_title(c)} ±{row[0]:.2g} {unit}"
-                          for c, row in zip(grid.classes, grid.limits, strict=True))
+        scale = ", ".join(
+            f"{grid.spec.class_title(c)} ±{row[0]:.2g} {unit}" for c, row in zip(grid.classes, grid.limits, strict=True)
+        )
     else:
         scale = f"±{grid.limits[0][0]:.2g} {unit} for the whole grid"
-    basis = (f" Pixel methods are summed over the same {int(grid.basis.max()) + 1} superpixels."
-             if grid.basis is not None else "")
+    basis = (
+        f" Pixel methods are summed over the same {int(grid.basis.max()) + 1} superpixels."
+        if grid.basis is not None
+        else ""
+    )
     quantity = "probability" if grid.output == "probability" else "log-odds"
-    return (f"Red raises the class's {quantity}, blue lowers it; each region is coloured by its value; colour scale "
-            f"{scale}, fitted so that no panel of the verdict's row saturates (other rows may). Hover for each "
-            f"superpixel's value.{basis}" + hidden_note(hidden_shares(grid)))
+    return (
+        f"Red raises the class's {quantity}, blue lowers it; each region is coloured by its value; colour scale "
+        f"{scale}, fitted so that no panel of the verdict's row saturates (other rows may). Hover for each "
+        f"superpixel's value.{basis}" + hidden_note(hidden_shares(grid))
+    )
 
 
 def grid_scores(cache: Any, classifier: Classifier, grid: Grid) -> Scores:
     """The deletion and insertion curves of every panel (cached beside the explanations; a miss runs the
     model)."""
-    return {(name, c): cached_faithfulness(cache, explainable(classifier), explanation, c)
-            for name, explanation in grid.explanations.items() for c in grid.classes}
+    return {
+        (name, c): cached_faithfulness(cache, explainable(classifier), explanation, c)
+        for name, explanation in grid.explanations.items()
+        for c in grid.classes
+    }
 
 
 def score_caption(score: Faithfulness, explanation: Explanation) -> str:
     """The line under a panel."""
-    return (f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
-            f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "
-            f"{explanation.additivity_error:.0e}")
+    return (
+        f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
+        f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "
+        f"{explanation.additivity_error:.0e}"
+    )
 
 
 def ranking(grid: Grid, scores: Scores) -> list[dict[str, Any]]:
     """One row per method, the scores averaged over the grid's classes, the most faithful first (low deletion
     AUC, high insertion AUC)."""
+
     def mean(name: str, field: str) -> float:
         return round(float(np.mean([getattr(scores[name, c], field) for c in grid.classes])), 3)
 
-    rows = [{
-        "method": short_title(name),
-        "deletion AUC ↓": mean(name, "deletion_auc"),
-        "insertion AUC ↑": mean(name, "insertion_auc"),
-        "random deletion": mean(name, "random_deletion_auc"),
-        "random insertion": mean(name, "random_insertion_auc"),
-        "additivity error": f"{explanation.additivity_error:.1e}",
-        "seconds": round(explanation.seconds, 1),
-    } for name, explanation in grid.explanations.items()]
+    rows = [
+        {
+            "method": short_title(name),
+            "deletion AUC ↓": mean(name, "deletion_auc"),
+            "insertion AUC ↑": mean(name, "insertion_auc"),
+            "random deletion": mean(name, "random_deletion_auc"),
+            "random insertion": mean(name, "random_insertion_auc"),
+            "additivity error": f"{explanation.additivity_error:.1e}",
+            "seconds": round(explanation.seconds, 1),
+        }
+        for name, explanation in grid.explanations.items()
+    ]
     return sorted(rows, key=lambda row: row["deletion AUC ↓"] - row["insertion AUC ↑"])
 
 
@@ -201,5 +245,7 @@ def verdict_curves(grid: Grid, scores: Scores) -> dict[str, Faithfulness]:
 def method_agreement(grid: Grid, superpixels: np.ndarray) -> tuple[np.ndarray, str]:
     """(the methods' Spearman correlation per superpixel for the verdict's class, the sentence saying so)."""
     matrix = agreement(grid.explanations, grid.classes[0], superpixels)
-    return matrix, (f"Spearman rank correlation of per-superpixel attributions for "
-                    f"{grid.spec.class_title(grid.classes[0])} ({int(superpixels.max()) + 1} SLIC superpixels).")
+    return matrix, (
+        f"Spearman rank correlation of per-superpixel attributions for "
+        f"{grid.spec.class_title(grid.classes[0])} ({int(superpixels.max()) + 1} SLIC superpixels)."
+    )

@@ -29,12 +29,19 @@ class Download:
 
 def grid_file(grid: Grid, opacity: float) -> bytes:
     """The grid as one PNG: rows the classes, columns the methods, on the page's scales."""
-    shown = [[shown_map(values, segments, grid.output, grid.mask) for values, segments in grid.panels(row)]
-             for row in range(len(grid.classes))]
-    return grid_png(grid.prepared, [(short_title(name), [row[i] for row in shown])
-                                    for i, name in enumerate(grid.explanations)],
-                    [grid.spec.class_title(c) for c in grid.classes], [row[0] for row in grid.limits],
-                    opacity=opacity, unit=map_unit(grid.output, True), colorbar=grid.one_basis)
+    shown = [
+        [shown_map(values, segments, grid.output, grid.mask) for values, segments in grid.panels(row)]
+        for row in range(len(grid.classes))
+    ]
+    return grid_png(
+        grid.prepared,
+        [(short_title(name), [row[i] for row in shown]) for i, name in enumerate(grid.explanations)],
+        [grid.spec.class_title(c) for c in grid.classes],
+        [row[0] for row in grid.limits],
+        opacity=opacity,
+        unit=map_unit(grid.output, True),
+        colorbar=grid.one_basis,
+    )
 
 
 def archive_file(grid: Grid) -> bytes:
@@ -63,28 +70,59 @@ def values_file(grid: Grid, superpixels: np.ndarray) -> str:
 def scores_file(grid: Grid, scores: Scores) -> str:
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["method", "class", "deletion_auc", "insertion_auc", "random_deletion_auc",
-                     "random_insertion_auc", "additivity_error"])
+    writer.writerow(
+        [
+            "method",
+            "class",
+            "deletion_auc",
+            "insertion_auc",
+            "random_deletion_auc",
+            "random_insertion_auc",
+            "additivity_error",
+        ]
+    )
     for (name, class_id), score in scores.items():
-        writer.writerow([name, grid.spec.class_names[class_id], f"{score.deletion_auc:.4f}",
-                         f"{score.insertion_auc:.4f}", f"{score.random_deletion_auc:.4f}",
-                         f"{score.random_insertion_auc:.4f}", f"{grid.explanations[name].additivity_error:.3g}"])
+        writer.writerow(
+            [
+                name,
+                grid.spec.class_names[class_id],
+                f"{score.deletion_auc:.4f}",
+                f"{score.insertion_auc:.4f}",
+                f"{score.random_deletion_auc:.4f}",
+                f"{score.random_insertion_auc:.4f}",
+                f"{grid.explanations[name].additivity_error:.3g}",
+            ]
+        )
     return text.getvalue()
 
 
-def compare_downloads(grid: Grid, scores: Scores, *, opacity: float, superpixels: np.ndarray, image_digest: str,
-                      report: Callable[[], bytes]) -> list[Download]:
+def compare_downloads(
+    grid: Grid,
+    scores: Scores,
+    *,
+    opacity: float,
+    superpixels: np.ndarray,
+    image_digest: str,
+    report: Callable[[], bytes],
+) -> list[Download]:
     """The Compare page's five files, in the order of its buttons. ``superpixels``: the image's SLIC superpixels
     (service.compare.SLIC_SEGMENTS); ``report``: makes the PDF (service.report.report_file)."""
     model = grid.spec.name
     return [
         Download("Grid (PNG)", lambda: grid_file(grid, opacity), f"{model}_comparison.png", "image/png"),
-        Download("Explanations (.npz, zip)", lambda: archive_file(grid), f"{model}_explanations.zip",
-                 "application/zip"),
-        Download("Per-superpixel values (CSV)", lambda: values_file(grid, superpixels), f"{model}_values.csv",
-                 "text/csv"),
+        Download(
+            "Explanations (.npz, zip)", lambda: archive_file(grid), f"{model}_explanations.zip", "application/zip"
+        ),
+        Download(
+            "Per-superpixel values (CSV)", lambda: values_file(grid, superpixels), f"{model}_values.csv", "text/csv"
+        ),
         Download("Scores (CSV)", lambda: scores_file(grid, scores), f"{model}_scores.csv", "text/csv"),
-        Download("Report (PDF)", report, f"{model}_{image_digest[:8]}_report.pdf", "application/pdf",
-                 help="The image, verdict, these maps on one scale, the scores and parameters; for research use "
-                      "only, not a diagnosis."),
+        Download(
+            "Report (PDF)",
+            report,
+            f"{model}_{image_digest[:8]}_report.pdf",
+            "application/pdf",
+            help="The image, verdict, these maps on one scale, the scores and parameters; for research use "
+            "only, not a diagnosis.",
+        ),
     ]

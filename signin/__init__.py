@@ -36,8 +36,9 @@ def verify_password(password: str, stored: str) -> bool:
         if kind != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        given = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                               dklen=len(expected))
+        given = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(given, expected)
@@ -61,8 +62,14 @@ class SignInLimiter:
     At most ``max_records`` keys are remembered: past that (after forgetting the expired ones) new keys share
     one record, so a flood of made-up names fills no memory and frees no locked key: it fails closed."""
 
-    def __init__(self, max_delay: float = 30.0, lock_after: int = 10, window: float = 900.0,
-                 clock: Callable[[], float] = time.monotonic, max_records: int = 100_000):
+    def __init__(
+        self,
+        max_delay: float = 30.0,
+        lock_after: int = 10,
+        window: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_records: int = 100_000,
+    ):
         self.max_delay, self.lock_after, self.window, self.clock = max_delay, lock_after, window, clock
         self.max_records = max_records
         self._records: dict[str, _Record] = {}
@@ -72,8 +79,11 @@ class SignInLimiter:
         """The key, or the shared overflow one when the table is full of live records; call with the lock held."""
         if key in self._records or len(self._records) < self.max_records:
             return key
-        self._records = {name: record for name, record in self._records.items()
-                         if record.failures and now - record.failures[-1] < self.window}
+        self._records = {
+            name: record
+            for name, record in self._records.items()
+            if record.failures and now - record.failures[-1] < self.window
+        }
         return key if len(self._records) < self.max_records else _OVERFLOW
 
     def wait_seconds(self, key: str) -> float:

@@ -31,22 +31,43 @@ class Folder:
 
 
 FOLDERS: dict[FolderKind, Folder] = {
-    "cache": Folder("EXPLAINERS_CACHE_DIR", "explanations and predictions, shared by every session and the CLI",
-                    xdg="XDG_CACHE_HOME", xdg_default=".cache"),
-    "models": Folder("MODELS_CACHE_DIR", "per-machine runtime measurements and ONNX exports of the models",
-                     parent="cache", subfolder="models"),
+    "cache": Folder(
+        "EXPLAINERS_CACHE_DIR",
+        "explanations and predictions, shared by every session and the CLI",
+        xdg="XDG_CACHE_HOME",
+        xdg_default=".cache",
+    ),
+    "models": Folder(
+        "MODELS_CACHE_DIR",
+        "per-machine runtime measurements and ONNX exports of the models",
+        parent="cache",
+        subfolder="models",
+    ),
     # Not the cache: answers are data, and caches get deleted.
-    "answers": Folder("EXPLAINERS_STUDY_DIR", "user-study participants and answers (SQLite)",
-                      xdg="XDG_DATA_HOME", xdg_default=".local/share"),
+    "answers": Folder(
+        "EXPLAINERS_STUDY_DIR",
+        "user-study participants and answers (SQLite)",
+        xdg="XDG_DATA_HOME",
+        xdg_default=".local/share",
+    ),
     "studies": Folder("EXPLAINERS_STUDIES_DIR", "study files (YAML or JSON)", bundled="assets/studies"),
-    "samples": Folder("EXPLAINERS_SAMPLES_DIR", "the bundled sample images, one subfolder per domain",
-                      bundled="assets/samples"),
+    "samples": Folder(
+        "EXPLAINERS_SAMPLES_DIR", "the bundled sample images, one subfolder per domain", bundled="assets/samples"
+    ),
     # Users' own models (models/installed.py): one subfolder per model, its card, weights and validation stamp.
-    "own_models": Folder("EXPLAINERS_MODELS_DIR", "users' own models: a card, its weights and its check each",
-                         xdg="XDG_DATA_HOME", xdg_default=".local/share", subfolder="models"),
+    "own_models": Folder(
+        "EXPLAINERS_MODELS_DIR",
+        "users' own models: a card, its weights and its check each",
+        xdg="XDG_DATA_HOME",
+        xdg_default=".local/share",
+        subfolder="models",
+    ),
     # The Scans page opens this folder and its subfolders, nothing outside it.
-    "scans": Folder("EXPLAINERS_SCANS_DIR", "the folder of scans the Scans page lists (its subfolders too)",
-                    bundled="assets/samples/mri"),
+    "scans": Folder(
+        "EXPLAINERS_SCANS_DIR",
+        "the folder of scans the Scans page lists (its subfolders too)",
+        bundled="assets/samples/mri",
+    ),
 }
 
 

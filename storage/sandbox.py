@@ -66,21 +66,37 @@ class _Child:
     """One child process running ``module`` and its two pipes."""
 
     def __init__(self, module: str, memory_bytes: int) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
-               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "SANDBOX_MEMORY_BYTES": str(memory_bytes), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "SANDBOX_MEMORY_BYTES": str(memory_bytes),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         # stderr goes nowhere: a decoder's complaints may quote the file, and nothing of a file is logged.
-        self.process = subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=_ROOT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=_ROOT,
+            start_new_session=True,
+        )
         self.started = time.monotonic()
 
-    def call(self, operation: str, arguments: dict[str, Any], payload: bytes | None, deadline: float,
-             cpu_seconds: int) -> Reply:
+    def call(
+        self, operation: str, arguments: dict[str, Any], payload: bytes | None, deadline: float, cpu_seconds: int
+    ) -> Reply:
         """Sends one task and waits for its answer until ``deadline``; raises _Stopped when the child fails."""
         try:
-            write_message(self.process.stdin, {"op": operation, "args": arguments, "cpu": cpu_seconds},
-                          [payload] if payload is not None else [])
+            write_message(
+                self.process.stdin,
+                {"op": operation, "args": arguments, "cpu": cpu_seconds},
+                [payload] if payload is not None else [],
+            )
         except (BrokenPipeError, OSError) as error:
             raise _Stopped("write") from error
         reader = _Reader(self.process.stdout, deadline)
@@ -137,7 +153,7 @@ class _Reader:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0 or not self.selector.select(remaining):
                 raise _Stopped("timeout")
-            got = os.readv(self.fd, [view[done:done + (1 << 22)]])
+            got = os.readv(self.fd, [view[done : done + (1 << 22)]])
             if not got:
                 raise _Stopped("exit")
             done += got
@@ -148,8 +164,15 @@ class ChildPool:
     """Up to ``size`` warm children running ``module``; a task waits for a free one. Thread-safe (every Streamlit
     session shares one)."""
 
-    def __init__(self, module: str, size: int = 1, memory_bytes: int = 2 << 30, wall_seconds: float = 60,
-                 cpu_seconds: int = 40, stopped: str = "The reader stopped on this file; nothing was kept.") -> None:
+    def __init__(
+        self,
+        module: str,
+        size: int = 1,
+        memory_bytes: int = 2 << 30,
+        wall_seconds: float = 60,
+        cpu_seconds: int = 40,
+        stopped: str = "The reader stopped on this file; nothing was kept.",
+    ) -> None:
         self.module, self.size, self.memory_bytes = module, max(1, size), memory_bytes
         self.wall_seconds, self.cpu_seconds, self.stopped = wall_seconds, cpu_seconds, stopped
         self._idle: queue.LifoQueue[_Child] = queue.LifoQueue()
@@ -166,8 +189,9 @@ class ChildPool:
         for _ in range(missing):
             self._idle.put(_Child(self.module, self.memory_bytes))
 
-    def call(self, operation: str, arguments: dict[str, Any], payload: bytes | None = None,
-             wall_seconds: float | None = None) -> Reply:
+    def call(
+        self, operation: str, arguments: dict[str, Any], payload: bytes | None = None, wall_seconds: float | None = None
+    ) -> Reply:
         deadline = time.monotonic() + (wall_seconds or self.wall_seconds)
         child = self._take(deadline)
         try:
@@ -178,8 +202,13 @@ class ChildPool:
                 self._count -= 1
                 self.replaced += 1
             code = child.process.returncode
-            self.last_stop = "timeout" if str(stopped) == "timeout" else \
-                f"signal {-code}" if code is not None and code < 0 else f"{stopped} {code}"
+            self.last_stop = (
+                "timeout"
+                if str(stopped) == "timeout"
+                else f"signal {-code}"
+                if code is not None and code < 0
+                else f"{stopped} {code}"
+            )
             log.warning("sandbox child %s stopped (%s); replaced", self.module, self.last_stop)
             threading.Thread(target=self._replace, daemon=True).start()
             raise ChildStopped(self.stopped) from None
@@ -286,8 +315,11 @@ def serve(handle: Callable[[str, dict[str, Any], bytes | None], tuple[dict[str, 
         _reset_peak()
         result, arrays = handle(header["op"], header.get("args", {}), payload)
         specs = [{"dtype": array.dtype.str, "shape": list(array.shape)} for array in arrays]
-        write_message(protocol, {"result": result, "arrays": specs, "peak_bytes": _peak_bytes()},
-                      [np.ascontiguousarray(array).data.cast("B") for array in arrays])
+        write_message(
+            protocol,
+            {"result": result, "arrays": specs, "peak_bytes": _peak_bytes()},
+            [np.ascontiguousarray(array).data.cast("B") for array in arrays],
+        )
 
 
 # -- a text file read in a child first (model cards, study files) ------------------------------------------------
@@ -314,6 +346,7 @@ def probe(module: str, text: str, name: str, stopped: str, **arguments: Any) -> 
 def serve_parser(parse: Callable[[str, dict[str, Any]], None]) -> None:
     """A probe child's main: ``parse(text, arguments)`` for every task; its outcome is not sent back, only that it
     ended (an exception is the file's mistake, which the parent's own parse reports)."""
+
     def handle(operation: str, arguments: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], list]:
         try:
             parse((payload or b"").decode("utf-8", errors="replace"), arguments)

@@ -14,8 +14,9 @@ BUSY_TIMEOUT_SECONDS = 30
 
 
 @contextmanager
-def connect(path: str | Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
-            foreign_keys: bool = False) -> Iterator[sqlite3.Connection]:
+def connect(
+    path: str | Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL", foreign_keys: bool = False
+) -> Iterator[sqlite3.Connection]:
     """A connection closed on exit. ``synchronous=FULL`` where a committed row must survive a power cut
     (answers); ``NORMAL`` where losing the last commits only costs a recomputation (the cache)."""
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)

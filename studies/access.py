@@ -19,12 +19,15 @@ class Access:
     message: str  # one sentence for the page; empty when granted
 
 
-LOCKED_MESSAGE = (f"The results are locked because no password is configured: set {PASSWORD_SECRET} in "
-                  f".streamlit/secrets.toml or the environment variable {PASSWORD_ENV}.")
+LOCKED_MESSAGE = (
+    f"The results are locked because no password is configured: set {PASSWORD_SECRET} in "
+    f".streamlit/secrets.toml or the environment variable {PASSWORD_ENV}."
+)
 
 
-def configured_password(secrets: Mapping[str, Any] | None = None,
-                        environ: Mapping[str, str] | None = None) -> str | None:
+def configured_password(
+    secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> str | None:
     """The results password: ``secrets[PASSWORD_SECRET]`` (e.g. st.secrets), else $STUDY_RESULTS_PASSWORD;
     None when neither is set (or is empty)."""
     if secrets is not None:
@@ -45,8 +48,9 @@ def check_password(given: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
-def results_access(given: str | None, secrets: Mapping[str, Any] | None = None,
-                   environ: Mapping[str, str] | None = None) -> Access:
+def results_access(
+    given: str | None, secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Access:
     """Whether the results page may open for this password; never open without a configured password."""
     expected = configured_password(secrets, environ)
     if expected is None:

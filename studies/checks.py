@@ -23,15 +23,18 @@ def check_registries(study: Study, reader: Reader) -> None:
     choices = methods + [NO_EXPLANATION]
     for index, condition in enumerate(study.conditions):
         if condition != NO_EXPLANATION and condition not in methods:
-            reader.problem(f"conditions[{index}]", f'is "{condition}", not a method; choose one of '
-                                                    f'{", ".join(choices)}{suggest(condition, choices)}')
+            reader.problem(
+                f"conditions[{index}]",
+                f'is "{condition}", not a method; choose one of {", ".join(choices)}{suggest(condition, choices)}',
+            )
     used: set[str] = {c for c in study.conditions if c in methods}
 
     def check_params(params: Mapping[str, Mapping[str, Any]], path: str) -> None:
         for method, values in params.items():
             if method not in methods:
-                reader.problem(join(path, method), f"is not a method; choose one of {', '.join(methods)}"
-                                                    f"{suggest(method, methods)}")
+                reader.problem(
+                    join(path, method), f"is not a method; choose one of {', '.join(methods)}{suggest(method, methods)}"
+                )
                 continue
             for name, value in values.items():
                 try:
@@ -43,24 +46,33 @@ def check_registries(study: Study, reader: Reader) -> None:
         for method, amount in budget.items():
             targets = applies_to - set(budget) if method == "*" else {method}
             if method != "*" and method not in methods:
-                reader.problem(join(path, method), f"is not a method; choose one of {', '.join(methods)} "
-                                                    f'or "*" for every method{suggest(method, methods)}')
+                reader.problem(
+                    join(path, method),
+                    f"is not a method; choose one of {', '.join(methods)} "
+                    f'or "*" for every method{suggest(method, methods)}',
+                )
                 continue
             for target in sorted(targets):
                 spec = get_method(target)
                 if not spec.min_budget <= amount <= spec.max_budget:
                     where = path if method == "*" else join(path, method)
-                    reader.problem(where, f"is {amount}, outside {target}'s range {spec.min_budget}–"
-                                          f"{spec.max_budget} {spec.budget_meaning}"
-                                          + (f"; give {target} its own budget" if method == "*" else ""))
+                    reader.problem(
+                        where,
+                        f"is {amount}, outside {target}'s range {spec.min_budget}–"
+                        f"{spec.max_budget} {spec.budget_meaning}"
+                        + (f"; give {target} its own budget" if method == "*" else ""),
+                    )
 
     check_params(study.explanation.params, "explanation.params")
     for index, trial in enumerate(study.trials):
         path = f"trials[{index}]"
         if trial.method is not None:
             if trial.method != NO_EXPLANATION and trial.method not in methods:
-                reader.problem(join(path, "method"), f'is "{trial.method}", not a method; choose one of '
-                                                       f'{", ".join(choices)}{suggest(trial.method, choices)}')
+                reader.problem(
+                    join(path, "method"),
+                    f'is "{trial.method}", not a method; choose one of '
+                    f"{', '.join(choices)}{suggest(trial.method, choices)}",
+                )
             elif trial.method != NO_EXPLANATION:
                 used.add(trial.method)
         trial_methods = {m for m in study.conditions_for(trial) if m in methods}
@@ -70,8 +82,10 @@ def check_registries(study: Study, reader: Reader) -> None:
             spec = get_spec(trial.model)
         except UnknownModelError:
             models = [spec.name for spec in all_specs()]
-            reader.problem(join(path, "model"), f'is "{trial.model}", not a model; choose one of '
-                                                  f'{", ".join(models)}{suggest(trial.model, models)}')
+            reader.problem(
+                join(path, "model"),
+                f'is "{trial.model}", not a model; choose one of {", ".join(models)}{suggest(trial.model, models)}',
+            )
             spec = None
         if spec is not None:
             reason = spec.missing_reason()
@@ -79,8 +93,11 @@ def check_registries(study: Study, reader: Reader) -> None:
                 reader.problem(join(path, "model"), f"{trial.model} is unavailable here: {reason}")
             _check_class(reader, trial, spec.class_names, path)
         if not trial.image_path.exists():
-            reader.problem(join(path, "image"), f'is "{trial.image}", which does not exist (looked in '
-                                                  f"{study.path.parent if study.path else ROOT} and {ROOT})")
+            reader.problem(
+                join(path, "image"),
+                f'is "{trial.image}", which does not exist (looked in '
+                f"{study.path.parent if study.path else ROOT} and {ROOT})",
+            )
         else:
             try:
                 load_image(trial.image_path)
@@ -93,19 +110,24 @@ def _check_class(reader: Reader, trial: Trial, class_names: Sequence[str], path:
     count = len(class_names)
     if isinstance(trial.class_shown, int):
         if not 0 <= trial.class_shown < count:
-            reader.problem(join(path, "class"), f"is {trial.class_shown}; class ids of {trial.model} run from 0 to "
-                                                  f"{count - 1}")
+            reader.problem(
+                join(path, "class"), f"is {trial.class_shown}; class ids of {trial.model} run from 0 to {count - 1}"
+            )
     elif trial.class_shown != "top" and resolve_class(trial.class_shown, class_names) is None:
         sample = ", ".join(class_names[:10]) + (", …" if count > 10 else "")
-        reader.problem(join(path, "class"), f'is "{trial.class_shown}", not a class of {trial.model} ({sample}) '
-                                              f'nor "top"{suggest(trial.class_shown, class_names)}')
+        reader.problem(
+            join(path, "class"),
+            f'is "{trial.class_shown}", not a class of {trial.model} ({sample}) '
+            f'nor "top"{suggest(trial.class_shown, class_names)}',
+        )
     if isinstance(trial.choices, int) and trial.choices > count:
         reader.problem(join(path, "choices"), f"is {trial.choices}, more than the {count} classes of {trial.model}")
     elif isinstance(trial.choices, tuple):
         for name in trial.choices:
             if resolve_class(name, class_names) is None:
-                reader.problem(join(path, "choices"), f'names "{name}", not a class of {trial.model}'
-                                                        f"{suggest(name, class_names)}")
+                reader.problem(
+                    join(path, "choices"), f'names "{name}", not a class of {trial.model}{suggest(name, class_names)}'
+                )
 
 
 def resolve_class(name: str | int, class_names: Sequence[str]) -> int | None:

@@ -89,13 +89,24 @@ def participant_plan(study: Study, facts: StudyFacts, participant_number: int) -
         trial_facts = facts.trials[item.trial.id]
         options = trial_facts.options
         if trial_facts.shuffle_options:
-            options = tuple(_rng(study, "options", participant_number, item.trial.id).sample(list(options),
-                                                                                            len(options)))
-        plan.append(PlannedTrial(
-            position=item.position, trial_id=item.trial.id, condition=item.condition, model=item.trial.model,
-            image=item.trial.image, class_shown_id=trial_facts.class_shown_id, class_shown=trial_facts.class_shown,
-            reveal_class=trial_facts.reveal_class, prediction=trial_facts.prediction, options=options,
-            explanation_key=trial_facts.keys.get(item.condition)))
+            options = tuple(
+                _rng(study, "options", participant_number, item.trial.id).sample(list(options), len(options))
+            )
+        plan.append(
+            PlannedTrial(
+                position=item.position,
+                trial_id=item.trial.id,
+                condition=item.condition,
+                model=item.trial.model,
+                image=item.trial.image,
+                class_shown_id=trial_facts.class_shown_id,
+                class_shown=trial_facts.class_shown,
+                reveal_class=trial_facts.reveal_class,
+                prediction=trial_facts.prediction,
+                options=options,
+                explanation_key=trial_facts.keys.get(item.condition),
+            )
+        )
     return plan
 
 

@@ -39,14 +39,21 @@ class StudyFacts:
     trials: Mapping[str, TrialFacts]
 
     def to_json(self) -> dict[str, Any]:
-        return {"study_id": self.study_id, "study_digest": self.study_digest,
-                "trials": {trial_id: {**facts.__dict__, "options": list(facts.options), "keys": dict(facts.keys)}
-                           for trial_id, facts in self.trials.items()}}
+        return {
+            "study_id": self.study_id,
+            "study_digest": self.study_digest,
+            "trials": {
+                trial_id: {**facts.__dict__, "options": list(facts.options), "keys": dict(facts.keys)}
+                for trial_id, facts in self.trials.items()
+            },
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StudyFacts:
-        trials = {trial_id: TrialFacts(**{**values, "options": tuple(values["options"])})
-                  for trial_id, values in data["trials"].items()}
+        trials = {
+            trial_id: TrialFacts(**{**values, "options": tuple(values["options"])})
+            for trial_id, values in data["trials"].items()
+        }
         return cls(data["study_id"], data["study_digest"], trials)
 
 

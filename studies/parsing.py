@@ -88,34 +88,54 @@ def parse_document(text: str, name: str, suffix: str) -> tuple[Any, dict[str, in
     """The document, line numbers of its fields (where known) and problems found while parsing."""
     problems: list[Problem] = []
     if len(text) > MAX_STUDY_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_STUDY_BYTES:
-        raise StudyError([Problem(name, None, "", f"the file is over {MAX_STUDY_BYTES // 1_000_000} MB; a study "
-                                                  "file is a page or two of text")])
+        raise StudyError(
+            [
+                Problem(
+                    name,
+                    None,
+                    "",
+                    f"the file is over {MAX_STUDY_BYTES // 1_000_000} MB; a study file is a page or two of text",
+                )
+            ]
+        )
     if suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise StudyError([Problem(name, error.lineno, "",
-                                      f"the file is not valid JSON ({error.msg} at column {error.colno})")]) from None
+            raise StudyError(
+                [Problem(name, error.lineno, "", f"the file is not valid JSON ({error.msg} at column {error.colno})")]
+            ) from None
         except RecursionError:  # nested a thousand levels deep
             data, too_deep = None, True
         else:
             too_deep = _depth(data) > MAX_DEPTH
         if too_deep:
-            raise StudyError([Problem(name, None, "", f"the file nests deeper than {MAX_DEPTH} levels; a study "
-                                                      "needs a few")])
+            raise StudyError(
+                [Problem(name, None, "", f"the file nests deeper than {MAX_DEPTH} levels; a study needs a few")]
+            )
         try:  # JSON is YAML, so PyYAML can often say where each field is; without it, fields are named only
             lines, _ = _yaml_lines(_load_yaml(text)[1])
         except Exception:  # noqa: BLE001 - line numbers are a courtesy; the JSON itself is valid
             lines = {}
         return data, lines, problems
     if suffix not in (".yaml", ".yml"):
-        raise StudyError([Problem(name, None, "", "the file is not a study file; write the study as .yaml, .yml "
-                                                  "or .json")])
+        raise StudyError(
+            [Problem(name, None, "", "the file is not a study file; write the study as .yaml, .yml or .json")]
+        )
     try:
         import yaml
     except ImportError:
-        raise StudyError([Problem(name, None, "", "the file cannot be read because PyYAML is not installed; "
-                                  "install requirements.txt or write the study as JSON")]) from None
+        raise StudyError(
+            [
+                Problem(
+                    name,
+                    None,
+                    "",
+                    "the file cannot be read because PyYAML is not installed; "
+                    "install requirements.txt or write the study as JSON",
+                )
+            ]
+        ) from None
     try:
         data, root = _load_yaml(text)
         lines, duplicates = _yaml_lines(root)
@@ -127,8 +147,9 @@ def parse_document(text: str, name: str, suffix: str) -> tuple[Any, dict[str, in
         what = error.problem or error.context or "a syntax error"
         raise StudyError([Problem(name, line, "", f"the file is not valid YAML ({what})")]) from None
     except yaml.YAMLError as error:
-        raise StudyError([Problem(name, None, "", f"the file is not valid YAML ({' '.join(str(error).split())})")]) \
-            from None
+        raise StudyError(
+            [Problem(name, None, "", f"the file is not valid YAML ({' '.join(str(error).split())})")]
+        ) from None
     for path, line, first in duplicates:
         problems.append(Problem(name, line, path, f"is given twice (first on line {first}); keep one"))
     return data, lines, problems

@@ -63,9 +63,16 @@ def _request(study: Study, index: int, condition: str, classifier: Any, image: A
 
     trial = study.trials[index]
     try:
-        return build_request(classifier, image, condition, budget=study.budget_for(trial, condition),
-                             seed=study.explanation.seed, params=study.params_for(trial, condition), top_k=1,
-                             classes=[shown])
+        return build_request(
+            classifier,
+            image,
+            condition,
+            budget=study.budget_for(trial, condition),
+            seed=study.explanation.seed,
+            params=study.params_for(trial, condition),
+            top_k=1,
+            classes=[shown],
+        )
     except ParameterError as error:
         raise _unexplainable(study, index, condition, error) from None
 
@@ -89,19 +96,29 @@ def compute_facts(study: Study, load: Callable[[str], Any] | None = None) -> Stu
         names = classifier.class_names
         shown = prediction if trial.class_shown == "top" else resolve_class(trial.class_shown, names)
         if shown is None:
-            raise StudyError([study.problem(f"trials[{index}].class",
-                                            f'is "{trial.class_shown}", not a class of {trial.model}')])
+            raise StudyError(
+                [study.problem(f"trials[{index}].class", f'is "{trial.class_shown}", not a class of {trial.model}')]
+            )
         options, shuffle = _options(trial, names, probs)
         keys = {}
         for condition in study.conditions_for(trial):
             if condition != NO_EXPLANATION:
                 keys[condition] = _request(study, index, condition, classifier, image, shown).key
         trials[trial.id] = TrialFacts(
-            trial_id=trial.id, model=trial.model, weights_digest=classifier.weights_digest,
-            image_digest=image.digest, prediction_id=prediction,
-            prediction=names[prediction], probability=float(probs[prediction]), class_shown_id=int(shown),
-            class_shown=names[shown], reveal_class=trial.class_shown != "top", options=options,
-            shuffle_options=shuffle, keys=keys)
+            trial_id=trial.id,
+            model=trial.model,
+            weights_digest=classifier.weights_digest,
+            image_digest=image.digest,
+            prediction_id=prediction,
+            prediction=names[prediction],
+            probability=float(probs[prediction]),
+            class_shown_id=int(shown),
+            class_shown=names[shown],
+            reveal_class=trial.class_shown != "top",
+            options=options,
+            shuffle_options=shuffle,
+            keys=keys,
+        )
     return StudyFacts(study.id, study.digest, trials)
 
 
@@ -116,8 +133,14 @@ class PrecomputeReport:
     seconds: float
 
 
-def precompute(study: Study, cache: Any, *, progress: StudyProgress | None = None,
-               load: Callable[[str], Any] | None = None, engine: Any | None = None) -> PrecomputeReport:
+def precompute(
+    study: Study,
+    cache: Any,
+    *,
+    progress: StudyProgress | None = None,
+    load: Callable[[str], Any] | None = None,
+    engine: Any | None = None,
+) -> PrecomputeReport:
     """Fills ``cache`` with every explanation the study can show, skipping those already there (so a run
     that was stopped resumes where it stopped), and stores the study's facts (see :func:`load_facts`).
 
@@ -197,14 +220,25 @@ def is_ready(study: Study, cache: Any) -> Readiness:
     total = sum(1 for trial in study.trials for c in study.conditions_for(trial) if c != NO_EXPLANATION)
     command = f"python -m explainers study precompute {study.path or study.id}"
     if facts is None:
-        return Readiness(False, total, tuple((t.id, c) for t in study.trials for c in study.conditions_for(t)
-                                             if c != NO_EXPLANATION),
-                         f"The study {study.id} has not been precomputed (or was edited since); run: {command}")
-    missing = tuple((trial_id, condition) for trial_id, trial_facts in facts.trials.items()
-                    for condition, key in trial_facts.keys.items() if key not in cache)
+        return Readiness(
+            False,
+            total,
+            tuple((t.id, c) for t in study.trials for c in study.conditions_for(t) if c != NO_EXPLANATION),
+            f"The study {study.id} has not been precomputed (or was edited since); run: {command}",
+        )
+    missing = tuple(
+        (trial_id, condition)
+        for trial_id, trial_facts in facts.trials.items()
+        for condition, key in trial_facts.keys.items()
+        if key not in cache
+    )
     if missing:
-        return Readiness(False, total, missing, f"{len(missing)} of {total} explanations of the study {study.id} are "
-                                                f"not in the cache; run: {command}")
+        return Readiness(
+            False,
+            total,
+            missing,
+            f"{len(missing)} of {total} explanations of the study {study.id} are not in the cache; run: {command}",
+        )
     return Readiness(True, total, (), f"All {total} explanations of the study {study.id} are ready.")
 
 

@@ -33,17 +33,21 @@ class Reader:
     def mapping(self, value: Any, path: str, fields: Sequence[str], what: str) -> dict[str, Any]:
         """The value as a mapping with only known fields (unknown ones are reported with a suggestion)."""
         if not isinstance(value, dict):
-            self.problem(path, f"{'' if path else 'the study '}must be a mapping of fields ({', '.join(fields)}), "
-                               f"not {describe(value)}")
+            self.problem(
+                path,
+                f"{'' if path else 'the study '}must be a mapping of fields ({', '.join(fields)}), "
+                f"not {describe(value)}",
+            )
             return {}
         for key in value:
             if str(key) not in fields:
-                self.problem(join(path, str(key)), f"is not a field of {what} (the fields are {', '.join(fields)})"
-                             f"{suggest(str(key), fields)}")
+                self.problem(
+                    join(path, str(key)),
+                    f"is not a field of {what} (the fields are {', '.join(fields)}){suggest(str(key), fields)}",
+                )
         return {str(key): item for key, item in value.items() if str(key) in fields}
 
-    def text(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False,
-             default: str = "") -> str:
+    def text(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False, default: str = "") -> str:
         if key not in data or data[key] is None:
             if required:
                 self.problem(path, f"needs a {key}" if path else f"the study needs a {key}")
@@ -57,8 +61,15 @@ class Reader:
             self.problem(join(path, key), "is empty")
         return value
 
-    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int, low: int | None = None,
-                high: int | None = None) -> int:
+    def integer(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: int,
+        low: int | None = None,
+        high: int | None = None,
+    ) -> int:
         if key not in data or data[key] is None:
             return default
         value = data[key]
@@ -84,8 +95,7 @@ class Reader:
             return default
         value = str(data[key])
         if value not in choices:
-            self.problem(join(path, key), f'is "{value}"; choose one of {", ".join(choices)}'
-                                           f'{suggest(value, choices)}')
+            self.problem(join(path, key), f'is "{value}"; choose one of {", ".join(choices)}{suggest(value, choices)}')
             return default
         return value
 

@@ -94,10 +94,19 @@ class Question:
 
 DEFAULT_QUESTIONS = (
     Question("forward", "forward_simulation", "What will the model say this image shows?"),
-    Question("confidence", "likert", "How confident are you in that answer?",
-             labels=("not at all confident", "completely confident")),
-    Question("trust", "likert", "How much do you trust this explanation?",
-             labels=("not at all", "completely"), only_with_explanation=True),
+    Question(
+        "confidence",
+        "likert",
+        "How confident are you in that answer?",
+        labels=("not at all confident", "completely confident"),
+    ),
+    Question(
+        "trust",
+        "likert",
+        "How much do you trust this explanation?",
+        labels=("not at all", "completely"),
+        only_with_explanation=True,
+    ),
     Question("comment", "text", "Any comment? (optional)", required=False),
 )
 

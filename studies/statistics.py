@@ -43,8 +43,9 @@ def _condition_order(study: Study, seen: Sequence[str]) -> list[str]:
     return order
 
 
-def _per_participant_means(rows: Sequence[Mapping[str, Any]], value: Callable[[Mapping[str, Any]], float | None]
-                           ) -> tuple[list[float], int]:
+def _per_participant_means(
+    rows: Sequence[Mapping[str, Any]], value: Callable[[Mapping[str, Any]], float | None]
+) -> tuple[list[float], int]:
     """One mean per participant (their answers are not independent of each other) and the answer count."""
     by_participant: dict[str, list[float]] = {}
     for row in rows:
@@ -73,8 +74,15 @@ def summarise(study: Study, store: StudyStore) -> dict[str, Any]:
     completion = []
     for participant in participants:
         progress = store.progress(participant.id)
-        completion.append({"participant": participant.id, "number": participant.number, "done": progress.done,
-                           "total": progress.total, "finished": progress.finished})
+        completion.append(
+            {
+                "participant": participant.id,
+                "number": participant.number,
+                "done": progress.done,
+                "total": progress.total,
+                "finished": progress.finished,
+            }
+        )
     by_condition: dict[str, int] = {}
     if study.randomisation.design == "between":  # each participant's one condition: that of any unpinned trial
         free = {trial.id for trial in study.trials if trial.method is None}
@@ -93,15 +101,33 @@ def summarise(study: Study, store: StudyStore) -> dict[str, Any]:
                     continue
                 means, count = _per_participant_means(subset, lambda row: as_number(row["value"]))
                 low, high = t_interval(means)
-                questions.append({"question": question.id, "prompt": question.prompt, "kind": question.kind,
-                                  "condition": condition, "answers": count, "participants": len(means),
-                                  "mean": statistics.fmean(means) if means else None, "ci_low": low, "ci_high": high})
+                questions.append(
+                    {
+                        "question": question.id,
+                        "prompt": question.prompt,
+                        "kind": question.kind,
+                        "condition": condition,
+                        "answers": count,
+                        "participants": len(means),
+                        "mean": statistics.fmean(means) if means else None,
+                        "ci_low": low,
+                        "ci_high": high,
+                    }
+                )
             elif question.kind == "forward_simulation":
                 correct = sum(1 for row in subset if row["correct"])
                 low, high = wilson_interval(correct, len(subset))
-                accuracy.append({"question": question.id, "condition": condition, "answers": len(subset),
-                                 "correct": correct, "accuracy": correct / len(subset) if subset else None,
-                                 "ci_low": low, "ci_high": high})
+                accuracy.append(
+                    {
+                        "question": question.id,
+                        "condition": condition,
+                        "answers": len(subset),
+                        "correct": correct,
+                        "accuracy": correct / len(subset) if subset else None,
+                        "ci_low": low,
+                        "ci_high": high,
+                    }
+                )
 
     # One timing per answered trial: the rows of a trial share its seconds.
     trial_seconds: dict[tuple[str, int], tuple[str, float]] = {}
@@ -110,20 +136,33 @@ def summarise(study: Study, store: StudyStore) -> dict[str, Any]:
             trial_seconds[(row["participant"], row["trial_position"])] = (row["condition"], row["seconds"])
     timing = []
     for condition in conditions:
-        per_trial: list[dict[str, Any]] = [{"participant": key[0], "seconds": seconds}
-                                           for key, (c, seconds) in trial_seconds.items() if c == condition]
+        per_trial: list[dict[str, Any]] = [
+            {"participant": key[0], "seconds": seconds} for key, (c, seconds) in trial_seconds.items() if c == condition
+        ]
         means, count = _per_participant_means(per_trial, lambda row: row["seconds"])
         low, high = t_interval(means)
         seconds = [row["seconds"] for row in per_trial]
-        timing.append({"condition": condition, "trials": count, "participants": len(means),
-                       "mean": statistics.fmean(means) if means else None,
-                       "median": statistics.median(seconds) if seconds else None, "ci_low": low, "ci_high": high})
+        timing.append(
+            {
+                "condition": condition,
+                "trials": count,
+                "participants": len(means),
+                "mean": statistics.fmean(means) if means else None,
+                "median": statistics.median(seconds) if seconds else None,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
     return {
         "study": study.id,
         "title": study.title,
         "conditions": conditions,
-        "participants": {"started": len(participants), "finished": sum(p.finished for p in participants),
-                         "by_condition": by_condition, "rows": completion},
+        "participants": {
+            "started": len(participants),
+            "finished": sum(p.finished for p in participants),
+            "by_condition": by_condition,
+            "rows": completion,
+        },
         "questions": questions,
         "accuracy": accuracy,
         "time": timing,

@@ -1,12 +1,10 @@
 """The answer store: participants and their answers in one SQLite file, each submitted trial one
-transaction, plus the checks a trial's answers must pass (:func:`clean_answers`) and the CSV export."""
+transaction, and the CSV export (a trial's answers are checked and written out in studies.answers)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-import math
 import re
 import secrets
 import sqlite3
@@ -20,73 +18,28 @@ from typing import Any, TextIO
 
 import storage
 from storage import connect, transaction
-from studies.design import PlannedTrial, participant_plan, questions_for
+from studies.answers import EXPORT_COLUMNS, as_number, clean_answers, is_correct, write_answers_csv
+from studies.design import PlannedTrial, participant_plan
 from studies.precompute import StudyFacts
-from studies.schema import MAX_TEXT_ANSWER, OTHER_OPTION, AnswerError, Study
+from studies.schema import AnswerError, Study
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "ID_LENGTH",
+    "STORE_SCHEMA_VERSION",
+    "Participant",
+    "RecordedTrial",
+    "StudyStore",
+    "TrialProgress",
+    "answers_csv",
+    "as_number",
+    "clean_answers",
+    "is_correct",
+    "new_participant_id",
+    "normalise_id",
+]
 
 STORE_SCHEMA_VERSION = 1
-
-
-# -- a trial's answers ------------------------------------------------------------------------------------------
-
-
-def clean_answers(study: Study, planned: PlannedTrial, answers: Mapping[str, Any]) -> dict[str, str]:
-    """The answers as stored text, checked against the questions. Blank optional answers are left out;
-    a blank required one, a value out of range or an unknown question raise AnswerError."""
-    known = {question.id for question in study.questions}
-    unknown = sorted(set(answers) - known)
-    if unknown:
-        raise AnswerError(f"There is no question {unknown[0]!r} in this study.")
-    cleaned: dict[str, str] = {}
-    for question in questions_for(study, planned):
-        value = answers.get(question.id)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if question.required:
-                raise AnswerError(f"Please answer: {question.prompt}")
-            continue
-        if question.kind in ("forward_simulation", "choice"):
-            options = planned.options if question.kind == "forward_simulation" else question.options
-            if str(value) not in options:
-                raise AnswerError(f"Choose one of the answers offered for: {question.prompt}")
-            cleaned[question.id] = str(value)
-        elif question.kind == "likert":
-            number = as_number(value)
-            if number is None or number != int(number) or not 1 <= number <= question.points:
-                raise AnswerError(f"Answer {question.prompt} with a whole number from 1 to {question.points}.")
-            cleaned[question.id] = str(int(number))
-        elif question.kind == "percent":
-            number = as_number(value)
-            if number is None or not 0 <= number <= 100:
-                raise AnswerError(f"Answer {question.prompt} with a percentage from 0 to 100.")
-            cleaned[question.id] = f"{number:g}"
-        else:
-            text = str(value).strip()
-            if len(text) > MAX_TEXT_ANSWER:
-                raise AnswerError(f"Please shorten your answer to {MAX_TEXT_ANSWER} characters or fewer.")
-            cleaned[question.id] = text
-    return cleaned
-
-
-def as_number(value: Any) -> float | None:
-    """A finite number from an answer (stored as text), else None; True and False are not numbers."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def is_correct(planned: PlannedTrial, answer: str) -> bool:
-    """Whether a forward-simulation answer is what the model says."""
-    if answer == OTHER_OPTION:
-        return planned.prediction not in planned.options
-    return answer == planned.prediction
-
-
-# -- the store --------------------------------------------------------------------------------------------------
-
 
 _STORE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -174,11 +127,6 @@ class RecordedTrial:
     finished: bool  # the participant has answered every trial
 
 
-EXPORT_COLUMNS = ("study", "participant", "participant_number", "trial_position", "trial_id", "model", "image",
-                  "class_shown", "prediction", "condition", "question", "kind", "value", "correct", "seconds",
-                  "answered_at")
-
-
 class StudyStore:
     """Participants and answers in one SQLite file (default ``storage.folder("answers")/studies.sqlite3``).
 
@@ -213,12 +161,21 @@ class StudyStore:
             participant_id = new_participant_id()
             try:
                 with self._open() as db, transaction(db):
-                    number = db.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM participants WHERE study = ?",
-                                        (study.id,)).fetchone()[0]
+                    number = db.execute(
+                        "SELECT COALESCE(MAX(number) + 1, 0) FROM participants WHERE study = ?", (study.id,)
+                    ).fetchone()[0]
                     plan = tuple(participant_plan(study, facts, number))
-                    db.execute("INSERT INTO participants VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                               (participant_id, study.id, number, study.digest,
-                                json.dumps([item.to_json() for item in plan]), now))
+                    db.execute(
+                        "INSERT INTO participants VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                        (
+                            participant_id,
+                            study.id,
+                            number,
+                            study.digest,
+                            json.dumps([item.to_json() for item in plan]),
+                            now,
+                        ),
+                    )
                 return Participant(participant_id, study.id, number, plan, now, None)
             except sqlite3.IntegrityError:  # the id was taken (40 random bits: rare); draw another
                 continue
@@ -227,15 +184,21 @@ class StudyStore:
     def get_participant(self, study_id: str, participant_id: str) -> Participant | None:
         """The participant with this id (as typed back: see normalise_id) in this study, or None."""
         with self._open() as db:
-            row = db.execute("SELECT id, study, number, plan, consented_at, finished_at FROM participants "
-                             "WHERE id = ? AND study = ?", (normalise_id(participant_id), study_id)).fetchone()
+            row = db.execute(
+                "SELECT id, study, number, plan, consented_at, finished_at FROM participants "
+                "WHERE id = ? AND study = ?",
+                (normalise_id(participant_id), study_id),
+            ).fetchone()
         return None if row is None else _participant(row)
 
     def participants(self, study_id: str) -> list[Participant]:
         """Every participant of a study, in order of arrival."""
         with self._open() as db:
-            rows = db.execute("SELECT id, study, number, plan, consented_at, finished_at FROM participants "
-                              "WHERE study = ? ORDER BY number", (study_id,)).fetchall()
+            rows = db.execute(
+                "SELECT id, study, number, plan, consented_at, finished_at FROM participants "
+                "WHERE study = ? ORDER BY number",
+                (study_id,),
+            ).fetchall()
         return [_participant(row) for row in rows]
 
     def progress(self, participant_id: str) -> TrialProgress:
@@ -248,8 +211,12 @@ class StudyStore:
         if row is None:
             raise KeyError(f"There is no participant {participant_id}.")
         total = len(json.loads(row[0]))
-        answered = {position for (position,) in db.execute(
-            "SELECT position FROM trials WHERE participant = ? AND answered_at IS NOT NULL", (participant_id,))}
+        answered = {
+            position
+            for (position,) in db.execute(
+                "SELECT position FROM trials WHERE participant = ? AND answered_at IS NOT NULL", (participant_id,)
+            )
+        }
         remaining = [position for position in range(total) if position not in answered]
         return TrialProgress(len(answered), total, remaining[0] if remaining else None)
 
@@ -257,32 +224,41 @@ class StudyStore:
         """Records when a trial was first shown (a reload keeps the first time); returns that time."""
         participant_id = normalise_id(participant_id)
         with self._open() as db, transaction(db):
-            db.execute("INSERT OR IGNORE INTO trials (participant, position, shown_at) VALUES (?, ?, ?)",
-                       (participant_id, position, self.clock()))
-            db.execute("UPDATE trials SET shown_at = ? WHERE participant = ? AND position = ? AND shown_at IS NULL",
-                       (self.clock(), participant_id, position))
-            return db.execute("SELECT shown_at FROM trials WHERE participant = ? AND position = ?",
-                              (participant_id, position)).fetchone()[0]
+            db.execute(
+                "INSERT OR IGNORE INTO trials (participant, position, shown_at) VALUES (?, ?, ?)",
+                (participant_id, position, self.clock()),
+            )
+            db.execute(
+                "UPDATE trials SET shown_at = ? WHERE participant = ? AND position = ? AND shown_at IS NULL",
+                (self.clock(), participant_id, position),
+            )
+            return db.execute(
+                "SELECT shown_at FROM trials WHERE participant = ? AND position = ?", (participant_id, position)
+            ).fetchone()[0]
 
     # -- answers ---------------------------------------------------------------------------------------------
 
-    def record_trial_answers(self, study: Study, participant_id: str, position: int,
-                             answers: Mapping[str, Any]) -> RecordedTrial:
+    def record_trial_answers(
+        self, study: Study, participant_id: str, position: int, answers: Mapping[str, Any]
+    ) -> RecordedTrial:
         """Stores every answer of one trial in one transaction, with the seconds since it was first shown.
 
         Raises AnswerError for answers that do not fit the questions, or for a trial other than the next one.
         """
         participant_id = normalise_id(participant_id)
         with self._open() as db, transaction(db):
-            row = db.execute("SELECT plan FROM participants WHERE id = ? AND study = ?",
-                             (participant_id, study.id)).fetchone()
+            row = db.execute(
+                "SELECT plan FROM participants WHERE id = ? AND study = ?", (participant_id, study.id)
+            ).fetchone()
             if row is None:
                 raise AnswerError(f"There is no participant {participant_id} in this study.")
             plan = [PlannedTrial.from_json(item) for item in json.loads(row[0])]
             if not 0 <= position < len(plan):
                 raise AnswerError(f"This study has trials 1 to {len(plan)}, not {position + 1}.")
-            done = db.execute("SELECT seconds FROM trials WHERE participant = ? AND position = ? AND answered_at "
-                              "IS NOT NULL", (participant_id, position)).fetchone()
+            done = db.execute(
+                "SELECT seconds FROM trials WHERE participant = ? AND position = ? AND answered_at IS NOT NULL",
+                (participant_id, position),
+            ).fetchone()
             if done is not None:
                 progress = self._progress(db, participant_id)
                 return RecordedTrial(position, done[0], False, progress.finished)
@@ -294,19 +270,33 @@ class StudyStore:
             planned = plan[position]
             cleaned = clean_answers(study, planned, answers)
             now = self.clock()
-            shown = db.execute("SELECT shown_at FROM trials WHERE participant = ? AND position = ?",
-                               (participant_id, position)).fetchone()
+            shown = db.execute(
+                "SELECT shown_at FROM trials WHERE participant = ? AND position = ?", (participant_id, position)
+            ).fetchone()
             seconds = now - shown[0] if shown is not None and shown[0] is not None else None
-            db.execute("INSERT OR IGNORE INTO trials (participant, position) VALUES (?, ?)",
-                       (participant_id, position))
-            db.execute("UPDATE trials SET answered_at = ?, seconds = ? WHERE participant = ? AND position = ?",
-                       (now, seconds, participant_id, position))
+            db.execute("INSERT OR IGNORE INTO trials (participant, position) VALUES (?, ?)", (participant_id, position))
+            db.execute(
+                "UPDATE trials SET answered_at = ?, seconds = ? WHERE participant = ? AND position = ?",
+                (now, seconds, participant_id, position),
+            )
             for question_id, value in cleaned.items():
                 kind = study.question(question_id).kind
                 correct = int(is_correct(planned, value)) if kind == "forward_simulation" else None
-                db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (participant_id, position, planned.trial_id, planned.condition, question_id, kind,
-                            value, correct, seconds, now))
+                db.execute(
+                    "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        participant_id,
+                        position,
+                        planned.trial_id,
+                        planned.condition,
+                        question_id,
+                        kind,
+                        value,
+                        correct,
+                        seconds,
+                        now,
+                    ),
+                )
             finished = self._progress(db, participant_id).finished
             if finished:
                 db.execute("UPDATE participants SET finished_at = ? WHERE id = ?", (now, participant_id))
@@ -316,25 +306,43 @@ class StudyStore:
         """Every answer of a study, one dict per answer with the EXPORT_COLUMNS (tidy: one row per answer),
         in order of participant number, trial position and question."""
         with self._open() as db:
-            participants = {row[0]: _participant(row) for row in db.execute(
-                "SELECT id, study, number, plan, consented_at, finished_at FROM participants WHERE study = ?",
-                (study_id,))}
+            participants = {
+                row[0]: _participant(row)
+                for row in db.execute(
+                    "SELECT id, study, number, plan, consented_at, finished_at FROM participants WHERE study = ?",
+                    (study_id,),
+                )
+            }
             rows = db.execute(
                 "SELECT a.participant, a.position, a.trial_id, a.condition, a.question, a.kind, a.value, "
                 "a.correct, a.seconds, a.answered_at FROM answers a JOIN participants p ON p.id = a.participant "
-                "WHERE p.study = ? ORDER BY p.number, a.position, a.rowid", (study_id,)).fetchall()
+                "WHERE p.study = ? ORDER BY p.number, a.position, a.rowid",
+                (study_id,),
+            ).fetchall()
         result = []
         for participant_id, position, trial_id, condition, question, kind, value, correct, seconds, at in rows:
             participant = participants[participant_id]
             planned = participant.plan[position]
-            result.append({
-                "study": study_id, "participant": participant_id, "participant_number": participant.number,
-                "trial_position": position, "trial_id": trial_id, "model": planned.model, "image": planned.image,
-                "class_shown": planned.class_shown, "prediction": planned.prediction, "condition": condition,
-                "question": question, "kind": kind, "value": value,
-                "correct": None if correct is None else bool(correct), "seconds": seconds,
-                "answered_at": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
-            })
+            result.append(
+                {
+                    "study": study_id,
+                    "participant": participant_id,
+                    "participant_number": participant.number,
+                    "trial_position": position,
+                    "trial_id": trial_id,
+                    "model": planned.model,
+                    "image": planned.image,
+                    "class_shown": planned.class_shown,
+                    "prediction": planned.prediction,
+                    "condition": condition,
+                    "question": question,
+                    "kind": kind,
+                    "value": value,
+                    "correct": None if correct is None else bool(correct),
+                    "seconds": seconds,
+                    "answered_at": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+                }
+            )
         return result
 
     def export_csv(self, study_id: str, target: str | Path | TextIO) -> int:
@@ -343,23 +351,20 @@ class StudyStore:
         rows = self.answer_rows(study_id)
         if isinstance(target, (str, Path)):
             with open(target, "w", newline="", encoding="utf-8") as handle:
-                return self._write_csv(rows, handle)
-        return self._write_csv(rows, target)
-
-    @staticmethod
-    def _write_csv(rows: list[dict[str, Any]], handle: TextIO) -> int:
-        writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "correct": "" if row["correct"] is None else int(row["correct"]),
-                             "seconds": "" if row["seconds"] is None else f"{row['seconds']:.3f}"})
-        return len(rows)
+                return write_answers_csv(rows, handle)
+        return write_answers_csv(rows, target)
 
 
 def _participant(row: Sequence[Any]) -> Participant:
     participant_id, study_id, number, plan, consented_at, finished_at = row
-    return Participant(participant_id, study_id, number,
-                       tuple(PlannedTrial.from_json(item) for item in json.loads(plan)), consented_at, finished_at)
+    return Participant(
+        participant_id,
+        study_id,
+        number,
+        tuple(PlannedTrial.from_json(item) for item in json.loads(plan)),
+        consented_at,
+        finished_at,
+    )
 
 
 def answers_csv(store: StudyStore, study_id: str) -> str:

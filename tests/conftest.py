@@ -42,8 +42,12 @@ def _run_until_the_jobs_are_done(original):
             pending = [job for engine in list(ENGINES) for job in engine.pending()]
             # A job that ended while the run drew the page was still drawn as running: run again, as the
             # fragment would, so the page shows what a browser shows once it has caught up.
-            ended = [job for engine in list(ENGINES) for job in list(engine._jobs.values())
-                     if job.finished is not None and job.finished >= started]
+            ended = [
+                job
+                for engine in list(ENGINES)
+                for job in list(engine._jobs.values())
+                if job.finished is not None and job.finished >= started
+            ]
             if not pending and not ended:
                 break
             for job in pending:
@@ -99,8 +103,9 @@ def one_more_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     def add(arch: str, title: str, weights: str) -> str:
         resnet = (cards / "10_resnet18.yaml").read_text()
-        (cards / f"15_{arch}.yaml").write_text(resnet.replace("resnet18", arch).replace("ResNet-18", title)
-                                                .replace("ResNet18_Weights", weights))
+        (cards / f"15_{arch}.yaml").write_text(
+            resnet.replace("resnet18", arch).replace("ResNet-18", title).replace("ResNet18_Weights", weights)
+        )
         catalog.ensure_loaded()
         return arch
 

@@ -82,8 +82,14 @@ def test_uploaded_image_is_explained() -> None:
     assert "says **4**" in markdown_text(app)
 
 
-@pytest.mark.parametrize("name, data", [("empty.png", b""), ("notes.png", b"just some text"),
-                                        ("cut.png", png_bytes(np.zeros((64, 64, 3), np.uint8))[:60])])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("empty.png", b""),
+        ("notes.png", b"just some text"),
+        ("cut.png", png_bytes(np.zeros((64, 64, 3), np.uint8))[:60]),
+    ],
+)
 def test_bad_upload_gets_one_sentence_and_the_app_keeps_running(name, data) -> None:
     app = start(model_name="digits_cnn", image_source="Upload")
     app.sidebar.file_uploader[0].set_value((name, data, "image/png"))
@@ -96,11 +102,16 @@ def test_bad_upload_gets_one_sentence_and_the_app_keeps_running(name, data) -> N
     assert not app.exception and "says **7**" in markdown_text(app)
 
 
-@pytest.mark.parametrize("method, budget", [("permutation", 60), ("kernel", 60), ("exact", 4096), ("deep", 2),
-                                            ("gradient", 8)])
+@pytest.mark.parametrize(
+    "method, budget", [("permutation", 60), ("kernel", 60), ("exact", 4096), ("deep", 2), ("gradient", 8)]
+)
 def test_every_method_renders_on_the_explain_page(method, budget) -> None:
-    app = start(model_name="digits_cnn", explain_method=method, outlines=True,
-                **{f"budget_{method}": budget, f"segments_{method}": 12})
+    app = start(
+        model_name="digits_cnn",
+        explain_method=method,
+        outlines=True,
+        **{f"budget_{method}": budget, f"segments_{method}": 12},
+    )
     assert not app.exception, app.exception
     assert not app.error, [e.value for e in app.error]
     assert "says **7**" in markdown_text(app) and len(app.get("html")) == 2 + 3

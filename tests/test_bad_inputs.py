@@ -112,8 +112,9 @@ _RUNNER = textwrap.dedent("""\
 
 def measure(kind: str, argument: str | Path) -> dict:
     """Runs one case in a fresh interpreter and returns its outcome and peak memory (MB)."""
-    done = subprocess.run([sys.executable, "-c", _RUNNER, str(ROOT), kind, str(argument)], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNNER, str(ROOT), kind, str(argument)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -132,8 +133,9 @@ def worst_cases(tmp_path: Path) -> dict[str, tuple[str, Path, str]]:
     os.mkfifo(tmp_path / "pipe.png")
     (tmp_path / "folder.png").mkdir()
     (tmp_path / "bomb.yaml").write_text(alias_bomb())
-    (tmp_path / "escape.yaml").write_text("title: T\nconsent: C\nconditions: [none]\ntrials:\n"
-                                          "  - model: digits_cnn\n    image: ../../etc/passwd\n")
+    (tmp_path / "escape.yaml").write_text(
+        "title: T\nconsent: C\nconditions: [none]\ntrials:\n  - model: digits_cnn\n    image: ../../etc/passwd\n"
+    )
     os.mkfifo(tmp_path / "pipe.yaml")
     return {
         "16-bit PNG 6300×6300": ("image", tmp_path / "deep16.png", "decoded"),
@@ -145,8 +147,11 @@ def worst_cases(tmp_path: Path) -> dict[str, tuple[str, Path, str]]:
         "folder": ("image", tmp_path / "folder.png", "folder.png is a folder, not an image file."),
         "resize_for 20000×1": ("resize", Path("20000x1"), "aspect ratio beyond the limit of 1:50"),
         "alias bomb": ("study", tmp_path / "bomb.yaml", "bomb.yaml line 2: YAML aliases (*a) are not allowed"),
-        "../ trial image": ("study", tmp_path / "escape.yaml",
-                            'escape.yaml line 6: trials[0].image "../../etc/passwd" is outside the study\'s folder.'),
+        "../ trial image": (
+            "study",
+            tmp_path / "escape.yaml",
+            'escape.yaml line 6: trials[0].image "../../etc/passwd" is outside the study\'s folder.',
+        ),
         "study /dev/zero": ("study", Path("/dev/zero"), "not a regular file (a device)"),
         "study FIFO": ("study", tmp_path / "pipe.yaml", "not a regular file (a named pipe)"),
     }
@@ -194,11 +199,21 @@ def _seeds() -> list[bytes]:
     rgb = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
     gray16 = Image.fromarray(rng.integers(0, 65536, (6, 8), dtype=np.uint16))
     floats = Image.fromarray(rng.standard_normal((6, 8)).astype(np.float32), mode="F")
-    return [_encode(rgb, "PNG"), _encode(rgb, "JPEG", quality=90), _encode(rgb, "TIFF"), _encode(rgb, "BMP"),
-            _encode(rgb, "WEBP"), _encode(rgb.convert("RGBA"), "PNG"), _encode(rgb.convert("P"), "PNG"),
-            _encode(gray16, "PNG"), _encode(gray16, "TIFF"), _encode(floats, "TIFF"),
-            _encode(rgb.convert("CMYK"), "TIFF"), _encode(rgb.convert("L"), "JPEG"),
-            _encode(rgb, "WEBP", lossless=True)]
+    return [
+        _encode(rgb, "PNG"),
+        _encode(rgb, "JPEG", quality=90),
+        _encode(rgb, "TIFF"),
+        _encode(rgb, "BMP"),
+        _encode(rgb, "WEBP"),
+        _encode(rgb.convert("RGBA"), "PNG"),
+        _encode(rgb.convert("P"), "PNG"),
+        _encode(gray16, "PNG"),
+        _encode(gray16, "TIFF"),
+        _encode(floats, "TIFF"),
+        _encode(rgb.convert("CMYK"), "TIFF"),
+        _encode(rgb.convert("L"), "JPEG"),
+        _encode(rgb, "WEBP", lossless=True),
+    ]
 
 
 SEEDS = _seeds()
@@ -210,11 +225,11 @@ def _fix_png_crcs(data: bytes) -> bytes:
         return data
     out, position = bytearray(data[:8]), 8
     while position + 12 <= len(data):
-        length = struct.unpack(">I", data[position:position + 4])[0]
+        length = struct.unpack(">I", data[position : position + 4])[0]
         end = position + 8 + length
         if end + 4 > len(data):
             break
-        out += data[position:end] + struct.pack(">I", zlib.crc32(data[position + 4:end]))
+        out += data[position:end] + struct.pack(">I", zlib.crc32(data[position + 4 : end]))
         position = end + 4
     return bytes(out + data[position:])
 
@@ -231,15 +246,18 @@ def mutated_images(draw: st.DrawFn) -> bytes:
             position = draw(st.integers(0, len(data) - 1))
             data[position] ^= 1 << draw(st.integers(0, 7))
         elif action == "truncate":
-            data = data[:draw(st.integers(0, len(data)))]
+            data = data[: draw(st.integers(0, len(data)))]
         elif action == "header" and data:
             position = draw(st.integers(0, min(len(data), 64) - 1))
-            data[position:position + 1] = draw(st.binary(min_size=1, max_size=4))
+            data[position : position + 1] = draw(st.binary(min_size=1, max_size=4))
         elif action == "size" and len(data) > 30:
             position = draw(st.integers(0, min(len(data), 64) - 4))
-            value = draw(st.sampled_from([0, 1, 2 ** 15, 2 ** 16 - 1, 2 ** 31 - 1, 2 ** 32 - 1, 6300, 20_000,
-                                          40_000_000])) if draw(st.booleans()) else draw(st.integers(0, 2 ** 32 - 1))
-            data[position:position + 4] = struct.pack(draw(st.sampled_from([">I", "<I"])), value)
+            value = (
+                draw(st.sampled_from([0, 1, 2**15, 2**16 - 1, 2**31 - 1, 2**32 - 1, 6300, 20_000, 40_000_000]))
+                if draw(st.booleans())
+                else draw(st.integers(0, 2**32 - 1))
+            )
+            data[position : position + 4] = struct.pack(draw(st.sampled_from([">I", "<I"])), value)
         elif action == "insert":
             position = draw(st.integers(0, len(data)))
             data[position:position] = draw(st.binary(min_size=1, max_size=16))
@@ -285,9 +303,30 @@ def mutated_studies(draw: st.DrawFn) -> str:
             lines[index] = line[:position] + draw(_YAMLISH.filter(lambda text: len(text) < 12)) + line[position:]
         elif action == "value" and ":" in lines[index]:
             key = lines[index].split(":", 1)[0]
-            value = draw(st.sampled_from(["", "null", "true", "-3", "1e400", ".nan", "[]", "{}", "[1, [2, [3]]]",
-                                          "2024-01-01", "!!binary aGk=", "!!set {a}", "'x'", "../../etc/passwd",
-                                          "/etc/passwd", "~", "0x1F", "{a: [b, {c: d}]}"]))
+            value = draw(
+                st.sampled_from(
+                    [
+                        "",
+                        "null",
+                        "true",
+                        "-3",
+                        "1e400",
+                        ".nan",
+                        "[]",
+                        "{}",
+                        "[1, [2, [3]]]",
+                        "2024-01-01",
+                        "!!binary aGk=",
+                        "!!set {a}",
+                        "'x'",
+                        "../../etc/passwd",
+                        "/etc/passwd",
+                        "~",
+                        "0x1F",
+                        "{a: [b, {c: d}]}",
+                    ]
+                )
+            )
             lines[index] = f"{key}: {value}"
     return "\n".join(lines) + "\n"
 
@@ -302,10 +341,12 @@ def test_fuzzed_study_files_parse_or_raise_a_study_error(text: str, suffix: str)
 
 
 def test_deep_nesting_and_huge_study_files_are_refused() -> None:
-    for text, suffix, expected in [("[" * 100_000, ".yaml", "nests deeper than"),
-                                   ("[" * 100_000 + "]" * 100_000, ".json", "nests deeper than"),
-                                   ("a: " + "x" * 1_000_001, ".yaml", "is over 1 MB"),
-                                   ("title: &t T\n", ".yaml", "line 1: YAML anchors (&t) are not allowed")]:
+    for text, suffix, expected in [
+        ("[" * 100_000, ".yaml", "nests deeper than"),
+        ("[" * 100_000 + "]" * 100_000, ".json", "nests deeper than"),
+        ("a: " + "x" * 1_000_001, ".yaml", "is over 1 MB"),
+        ("title: &t T\n", ".yaml", "line 1: YAML anchors (&t) are not allowed"),
+    ]:
         with pytest.raises(StudyError, match=expected.replace("(", r"\(").replace(")", r"\)")) as caught:
             parse_study(text, suffix=suffix, verify=False)
         assert one_sentence(str(caught.value))

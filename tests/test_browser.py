@@ -76,8 +76,9 @@ class Clock:
 
     def record(self, name: str, seconds: float, unit: str = "s") -> None:
         self.times[name] = round(seconds, 2)
-        print(f"[browser] {name}: {seconds:.2f} {unit}" if unit == "s" else f"[browser] {name}: {seconds:g}",
-              flush=True)
+        print(
+            f"[browser] {name}: {seconds:.2f} {unit}" if unit == "s" else f"[browser] {name}: {seconds:g}", flush=True
+        )
         ARTEFACTS.mkdir(parents=True, exist_ok=True)
         (ARTEFACTS / "timings.json").write_text(json.dumps(self.times, indent=2) + "\n")
 
@@ -89,23 +90,39 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     env = dict(os.environ)
     for name in ("cache", "study", "home"):
         (tmp / name).mkdir()
-    env.update(EXPLAINERS_CACHE_DIR=str(tmp / "cache"), EXPLAINERS_STUDY_DIR=str(tmp / "study"),
-               HOME=str(tmp / "home"), EXPLAINERS_STUDIES_DIR=str(STUDIES), MODELS_TUNE="0",
-               PYTHONUNBUFFERED="1",
-               # No header pre-checks before the DICOM decoders: the aborting upload below really reaches gdcm
-               # and aborts its sandboxed child (the other tests upload no compressed DICOM).
-               EXPLAINERS_DICOM_PRECHECKS="0")
+    env.update(
+        EXPLAINERS_CACHE_DIR=str(tmp / "cache"),
+        EXPLAINERS_STUDY_DIR=str(tmp / "study"),
+        HOME=str(tmp / "home"),
+        EXPLAINERS_STUDIES_DIR=str(STUDIES),
+        MODELS_TUNE="0",
+        PYTHONUNBUFFERED="1",
+        # No header pre-checks before the DICOM decoders: the aborting upload below really reaches gdcm
+        # and aborts its sandboxed child (the other tests upload no compressed DICOM).
+        EXPLAINERS_DICOM_PRECHECKS="0",
+    )
     # The server runs as shipped: an embedded cluster of worker processes (the other tests use threads).
     env.pop("EXPLAINERS_WORKER_PROCESSES", None)
-    precompute = subprocess.run([sys.executable, "-m", "explainers", "study", "precompute", str(STUDY_FILE)],
-                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    precompute = subprocess.run(
+        [sys.executable, "-m", "explainers", "study", "precompute", str(STUDY_FILE)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert precompute.returncode == 0, precompute.stderr[-2000:]
 
     port = _free_port()
     log = (tmp / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "ui.serve", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -118,8 +135,11 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                pytest.fail("the Streamlit server did not become healthy within 60 s:\n"
-                            + (tmp / "server.log").read_text()[-3000:], pytrace=False)
+                pytest.fail(
+                    "the Streamlit server did not become healthy within 60 s:\n"
+                    + (tmp / "server.log").read_text()[-3000:],
+                    pytrace=False,
+                )
             time.sleep(0.25)
         yield base
     finally:
@@ -147,11 +167,20 @@ def browser():
         _unavailable("Playwright for Python is not installed (pip install -r requirements.txt)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, timeout=60_000,
+            executable_path=executable,
+            headless=True,
+            timeout=60_000,
             # Nothing but 127.0.0.1: Chromium's own background traffic off, and any other host unresolvable.
-            args=["--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-domain-reliability", "--no-first-run", "--disable-default-apps",
-                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"])
+            args=[
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-domain-reliability",
+                "--no-first-run",
+                "--disable-default-apps",
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+            ],
+        )
         try:
             yield browser
         finally:
@@ -191,10 +220,15 @@ class Traffic:
         assert not foreign, f"requests to other hosts than 127.0.0.1: {foreign}"
         hosts = sorted({urlsplit(url).scheme + "://" + (urlsplit(url).hostname or "") for url in self.urls})
         print(f"[browser] {len(self.urls)} requests, to: {', '.join(hosts)}", flush=True)
-        failed = [text for text in self.console_errors
-                  if any(word in text.lower() for word in ("failed to fetch", "failed to load", "net::err",
-                                                           "http://", "https://"))
-                  and not all(_is_local(word) for word in text.split() if "://" in word)]
+        failed = [
+            text
+            for text in self.console_errors
+            if any(
+                word in text.lower()
+                for word in ("failed to fetch", "failed to load", "net::err", "http://", "https://")
+            )
+            and not all(_is_local(word) for word in text.split() if "://" in word)
+        ]
         assert not failed, f"console errors about failed fetches: {failed}"
 
 
@@ -281,7 +315,8 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
         assert " pp" in tip and ("in this block" in tip or "superpixel" in tip), f"hovering an overlay showed {tip!r}"
         # The image travels once, as a style the overlays draw as their grey backdrop: it survives st.html.
         backdrop = visitor.locator("figure.sx-panel .sx-grey").first.evaluate(
-            "element => getComputedStyle(element).backgroundImage")
+            "element => getComputedStyle(element).backgroundImage"
+        )
         assert backdrop.startswith('url("data:image/'), f"the overlay has no backdrop: {backdrop[:80]!r}"
         clock.record("cached visit: kB sent over the WebSocket", seen.received / 1000, unit="kB")
         visitor.close()
@@ -319,8 +354,9 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
         assert "new maps shown" in events, "the tumour model's overlays did not appear within 90 s"
         assert events["new verdict shown"] < events["new maps shown"], "the verdict came after the explanation"
         # The cat's maps go with its verdict, not when the tumour's maps arrive (50 ms polling).
-        assert events.get("old maps gone", 90) <= events["new verdict shown"] + 0.5, \
+        assert events.get("old maps gone", 90) <= events["new verdict shown"] + 0.5, (
             f"the cat's overlays stayed beside the glioma verdict: {events}"
+        )
         assert page.get_by_text(f"says {CAT}").count() == 0
 
         # 3. Compare on the digits model: compute the missing methods, wait for the downloads.
@@ -332,10 +368,16 @@ def test_explain_switch_model_and_compare(server: str, browser, clock: Clock) ->
         # Downloads show as soon as one method is ready; done means no method is missing any more (the page
         # drops that notice only when a run draws nothing missing) and every column has its panels.
         expect(page.get_by_text("methods are not cached yet")).to_be_visible(timeout=30_000)
-        _wait_for("every Compare method computed",
-                  lambda: page.get_by_text("methods are not cached yet").count() == 0
-                  and page.get_by_role("heading", name="Downloads").count() > 0
-                  and page.get_by_role("button", name="Grid (PNG)").count() > 0, 150, page)
+        _wait_for(
+            "every Compare method computed",
+            lambda: (
+                page.get_by_text("methods are not cached yet").count() == 0
+                and page.get_by_role("heading", name="Downloads").count() > 0
+                and page.get_by_role("button", name="Grid (PNG)").count() > 0
+            ),
+            150,
+            page,
+        )
         for method in ("Partition SHAP", "Permutation SHAP", "Kernel SHAP", "DeepSHAP", "GradientSHAP"):
             expect(page.locator("figcaption", has_text=method).first).to_be_visible(timeout=30_000)
         expect(page.get_by_role("button", name="Grid (PNG)")).to_be_visible(timeout=30_000)
@@ -358,8 +400,11 @@ def test_the_browser_draws_the_overlay_the_grid_png_draws(browser) -> None:
     from viz.panels import image_panel, overlay_panel, shown_map
     from viz.plots import composite
 
-    cat = np.asarray(Image.open(ROOT / "assets" / "samples" / "photos" / "chelsea.png").convert("RGB")
-                     .resize((224, 224), Image.Resampling.BILINEAR))
+    cat = np.asarray(
+        Image.open(ROOT / "assets" / "samples" / "photos" / "chelsea.png")
+        .convert("RGB")
+        .resize((224, 224), Image.Resampling.BILINEAR)
+    )
     segments = slic(cat, n_segments=50, compactness=30, sigma=3, start_label=0)
     shapley = np.random.default_rng(0).normal(0, 1, int(segments.max()) + 1)
     values = (shapley / np.bincount(segments.ravel()))[segments].astype(np.float32)
@@ -368,7 +413,8 @@ def test_the_browser_draws_the_overlay_the_grid_png_draws(browser) -> None:
     sent: set[str] = set()
     body = image_panel(cat, sent=sent) + "".join(
         overlay_panel(cat, values, limit=limit, opacity=opacity, segments=segments, outlines=outlines, sent=sent)
-        for opacity, outlines in ((0.7, None), (0.4, edges)))
+        for opacity, outlines in ((0.7, None), (0.4, edges))
+    )
     page = browser.new_page(viewport={"width": 400, "height": 1000}, device_scale_factor=1)
     try:
         page.set_content(f"<html><body style='margin:0'><div style='width:224px'>{body}</div></body></html>")
@@ -419,8 +465,9 @@ def test_study_link_consent_and_one_trial(server: str, browser, clock: Clock) ->
                 state, settled = now, time.monotonic()
             page.wait_for_timeout(100)
         assert state is not None  # the loop runs at least once (its deadline is 30 s away), so state is set
-        assert (state[0] > 0) == (state[1] > 0), \
+        assert (state[0] > 0) == (state[1] > 0), (
             f"trial 2: map shown {state[0]}, trust question {state[1]} (radio groups {state[2]})"
+        )
         page.screenshot(path=str(ARTEFACTS / "5_study_trial_2.png"), full_page=True)
         traffic.check()
         clock.record("requests (study)", len(traffic.urls), unit="")
@@ -443,7 +490,8 @@ def _aborting_dicom() -> bytes:
 
 
 def test_an_upload_that_aborts_its_decoder_is_one_sentence_and_the_server_goes_on(
-        server: str, browser, clock: Clock) -> None:
+    server: str, browser, clock: Clock
+) -> None:
     import pydicom
     from playwright.sync_api import expect
 
@@ -466,8 +514,9 @@ def test_an_upload_that_aborts_its_decoder_is_one_sentence_and_the_server_goes_o
 
         # 1. The aborting file: one sentence, no file name, no traceback; the server stays healthy.
         start = time.monotonic()
-        uploader.set_input_files({"name": "Smith_John.dcm", "mimeType": "application/dicom",
-                                  "buffer": _aborting_dicom()})
+        uploader.set_input_files(
+            {"name": "Smith_John.dcm", "mimeType": "application/dicom", "buffer": _aborting_dicom()}
+        )
         # The sidebar's warning under the uploader (the page repeats it where the image would go, as it does
         # for any image it has not got).
         warning = sidebar.get_by_test_id("stAlertContentWarning")
@@ -481,7 +530,8 @@ def test_an_upload_that_aborts_its_decoder_is_one_sentence_and_the_server_goes_o
         text = page.locator("body").evaluate(
             "body => { const copy = body.cloneNode(true);"
             " copy.querySelectorAll('[data-testid=stFileChip]').forEach(chip => chip.remove());"
-            " document.documentElement.appendChild(copy); const text = copy.innerText; copy.remove(); return text; }")
+            " document.documentElement.appendChild(copy); const text = copy.innerText; copy.remove(); return text; }"
+        )
         assert STOPPED in text
         assert "Smith" not in text, "the page shows the uploaded file's name outside the uploader's own chip"
         assert page.get_by_test_id("stException").count() == 0 and "Traceback" not in text, "a traceback shows"
@@ -505,8 +555,7 @@ def test_an_upload_that_aborts_its_decoder_is_one_sentence_and_the_server_goes_o
         expect(page.get_by_role("heading", name=f"Explain · {DIGITS_MODEL}")).to_be_visible(timeout=60_000)
         page.wait_for_timeout(1000)  # the page's run ends
         assert page.get_by_text(f"{DIGITS_MODEL} says").count() == 0, "a verdict shows before the good upload"
-        uploader.set_input_files({"name": "scan.dcm", "mimeType": "application/dicom",
-                                  "buffer": mr_small.read_bytes()})
+        uploader.set_input_files({"name": "scan.dcm", "mimeType": "application/dicom", "buffer": mr_small.read_bytes()})
         # The scan's caption (the aborting file had one too: its header was read, its pixels stopped the decoder).
         expect(sidebar.get_by_text("DICOM MR, 64 × 64 pixels")).to_be_visible(timeout=120_000)
         expect(page.get_by_text(f"{DIGITS_MODEL} says")).to_be_visible(timeout=120_000)

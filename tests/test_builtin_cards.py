@@ -19,6 +19,11 @@ from models.preprocessing import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDS = sorted(catalog.BUILTIN_CARDS.glob("*.yaml"))
+TORCHVISION = [
+    card.name
+    for card in (read_card(path, builtin=True) for path in CARDS)
+    if (card.architecture or "").startswith("torchvision/")
+]
 
 
 @pytest.mark.parametrize("path", CARDS, ids=lambda path: path.stem)
@@ -37,8 +42,16 @@ def test_every_builtin_card_parses_and_sets_its_policy(path: Path) -> None:
 
 def test_the_registry_keeps_the_cards_order_and_their_defaults() -> None:
     names = [spec.name for spec in all_specs()]
-    assert names[:8] == ["efficientnet_lite0", "brain_tumor_vgg16", "digits_cnn", "resnet18", "resnet50", "vgg16",
-                         "mobilenet_v3_large", "efficientnet_b0"]
+    assert names[:8] == [
+        "efficientnet_lite0",
+        "brain_tumor_vgg16",
+        "digits_cnn",
+        "resnet18",
+        "resnet50",
+        "vgg16",
+        "mobilenet_v3_large",
+        "efficientnet_b0",
+    ]
     tumour, digits, photos = get_spec("brain_tumor_vgg16"), get_spec("digits_cnn"), get_spec("efficientnet_lite0")
     assert (tumour.policy.fill, tumour.policy.background, tumour.policy.output) == ("constant", "samples", "log-odds")
     assert tumour.label_of("Te-gl_0010") == "glioma" and digits.label_of("digit_7") == "7"
@@ -47,7 +60,7 @@ def test_the_registry_keeps_the_cards_order_and_their_defaults() -> None:
     assert photos.preprocessing == "resize to 224×224 (bicubic), then (x − 127) / 128 on 0..255 RGB"
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "vgg16", "mobilenet_v3_large", "efficientnet_b0"])
+@pytest.mark.parametrize("name", TORCHVISION)
 def test_torchvision_cards_match_their_weights_transforms_and_categories(name: str) -> None:
     spec = get_spec(name)
     assert spec.card.weights_source is not None
@@ -62,11 +75,19 @@ def test_importing_models_registers_nothing_and_reads_no_folder(tmp_path: Path) 
     broken = tmp_path / "own" / "broken"  # a user's folder with a card that cannot be read: seen once it is read
     broken.mkdir(parents=True)
     (broken / "card.yaml").write_text("name: [")
-    script = ("import models, sys; from models import installed, registry; "
-              "print(len(registry.registered()), len(installed.PROBLEMS)); "
-              "models.all_specs(); print(len(registry.registered()) >= 8, len(installed.PROBLEMS))")
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={"PATH": "", "EXPLAINERS_MODELS_DIR": str(tmp_path / "own")})
+    script = (
+        "import models, sys; from models import installed, registry; "
+        "print(len(registry.registered()), len(installed.PROBLEMS)); "
+        "models.all_specs(); print(len(registry.registered()) >= 8, len(installed.PROBLEMS))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "", "EXPLAINERS_MODELS_DIR": str(tmp_path / "own")},
+    )
     assert done.stdout.split() == ["0", "0", "True", "1"], done.stderr
 
 
@@ -75,16 +96,20 @@ def test_a_torchvision_classifier_is_one_more_card(one_more_card) -> None:
     assert [spec.name for spec in all_specs()][-1] == "squeezenet1_1"
     spec = get_spec("squeezenet1_1")
     assert spec.title == "SqueezeNet 1.1 (torchvision, ImageNet)" and "squeezenet1_1-b8a52dc0.pth" in (
-        spec.missing_reason() or "squeezenet1_1-b8a52dc0.pth")
+        spec.missing_reason() or "squeezenet1_1-b8a52dc0.pth"
+    )
     classifier = load_classifier("squeezenet1_1", weights="random")
     probs = classifier.predict(np.zeros((1, 224, 224, 3), dtype=np.uint8))
     assert probs.shape == (1, 1000) and probs.sum() == pytest.approx(1.0, abs=1e-5)
 
 
-@pytest.mark.parametrize("extra, message", [
-    ("weights:\n  torch_hub: ResNet18_Weights.IMAGENET1K_V1\n", "must name a file next to the card"),
-    ("weights: net.safetensors\nruntime:\n  batch_size: 4\n", "unknown field 'runtime'"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("weights:\n  torch_hub: ResNet18_Weights.IMAGENET1K_V1\n", "must name a file next to the card"),
+        ("weights: net.safetensors\nruntime:\n  batch_size: 4\n", "unknown field 'runtime'"),
+    ],
+)
 def test_a_users_card_may_not_name_a_builtin_source(tmp_path: Path, extra: str, message: str) -> None:
     (tmp_path / "net.safetensors").write_bytes(b"\0")
     card = tmp_path / "card.yaml"

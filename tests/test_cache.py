@@ -9,19 +9,18 @@ import logging
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dataclasses import replace
-
+from cli.main import main
 from explainers.cache import ExplanationCache
 from explainers.images import InputImage
 from explainers.methods import all_methods, get_method
 from explainers.methods.kernel import Kernel
 from explainers.request import build_request, run_cached
-from cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SEVEN = str(ROOT / "assets" / "samples" / "digits" / "digit_7.png")
@@ -35,6 +34,7 @@ class Counting:
         def counted(images, batch_size=None):
             self.calls += 1
             return self.original(images, batch_size)
+
         self.classifier.predict = counted
         return self
 
@@ -48,11 +48,25 @@ def cache(tmp_path) -> ExplanationCache:
 
 
 def run(cache, model, image, image_label="", **kwargs):
-    options = {"method": "kernel", "top_k": 2, "max_evals": 60, "params": {"segments": 12}, "seed": 0,
-               "classes": None} | kwargs
+    options = {
+        "method": "kernel",
+        "top_k": 2,
+        "max_evals": 60,
+        "params": {"segments": 12},
+        "seed": 0,
+        "classes": None,
+    } | kwargs
     source = InputImage.from_pixels(image, "file", image_label or None)
-    request = build_request(model, source, options["method"], params=options["params"], budget=options["max_evals"],
-                            seed=options["seed"], top_k=options["top_k"], classes=options["classes"])
+    request = build_request(
+        model,
+        source,
+        options["method"],
+        params=options["params"],
+        budget=options["max_evals"],
+        seed=options["seed"],
+        top_k=options["top_k"],
+        classes=options["classes"],
+    )
     return run_cached(cache, request, source, model)
 
 
@@ -73,8 +87,16 @@ def test_the_cache_survives_a_restart(cache, digits_model, digit_seven) -> None:
     assert run(reopened, digits_model, digit_seven)[1]
 
 
-@pytest.mark.parametrize("change", [{"seed": 1}, {"max_evals": 61}, {"params": {"segments": 11}},
-                                    {"params": {"segments": 12, "fill": "blur"}}, {"method": "permutation"}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seed": 1},
+        {"max_evals": 61},
+        {"params": {"segments": 11}},
+        {"params": {"segments": 12, "fill": "blur"}},
+        {"method": "permutation"},
+    ],
+)
 def test_any_changed_parameter_misses(cache, digits_model, digit_seven, change) -> None:
     run(cache, digits_model, digit_seven)
     assert not run(cache, digits_model, digit_seven, **change)[1]
@@ -82,8 +104,9 @@ def test_any_changed_parameter_misses(cache, digits_model, digit_seven, change) 
 
 def test_a_different_image_or_model_weights_misses(cache, digits_model, digit_seven) -> None:
     base = build_request(digits_model, digit_seven, "kernel", top_k=2, budget=60, seed=0, params={})
-    shifted = build_request(digits_model, np.roll(digit_seven, 1, axis=1), "kernel", top_k=2, budget=60, seed=0,
-                            params={})
+    shifted = build_request(
+        digits_model, np.roll(digit_seven, 1, axis=1), "kernel", top_k=2, budget=60, seed=0, params={}
+    )
     assert base.key != shifted.key
     assert base.key != replace(base, weights_digest="other").key
 
@@ -153,8 +176,20 @@ def test_entries_can_be_filtered_for_the_gallery(cache, digits_model, digit_seve
 
 def test_command_line_reports_cached_and_manages_the_cache(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("EXPLAINERS_CACHE_DIR", str(tmp_path / "cli-cache"))
-    args = ["explain", "--model", "digits_cnn", "--image", SEVEN, "--method", "kernel", "--max-evals", "60",
-            "--segments", "12", "--quiet"]
+    args = [
+        "explain",
+        "--model",
+        "digits_cnn",
+        "--image",
+        SEVEN,
+        "--method",
+        "kernel",
+        "--max-evals",
+        "60",
+        "--segments",
+        "12",
+        "--quiet",
+    ]
     assert main(args) == 0 and json.loads(capsys.readouterr().out.splitlines()[-1])["cached"] is False
     assert main(args) == 0 and json.loads(capsys.readouterr().out.splitlines()[-1])["cached"] is True
     assert main(["cache", "stats"]) == 0
@@ -174,14 +209,16 @@ def point_row_at(cache, key: str, data: bytes) -> str:
     the file's own stamp can tell whose explanation it is. Returns the file's name."""
     with sqlite3.connect(cache.path) as db:
         (file,) = db.execute("SELECT file FROM entries WHERE key = ?", (key,)).fetchone()
-        db.execute("UPDATE entries SET sha256 = ?, bytes = ? WHERE key = ?",
-                   (hashlib.sha256(data).hexdigest(), len(data), key))
+        db.execute(
+            "UPDATE entries SET sha256 = ?, bytes = ? WHERE key = ?", (hashlib.sha256(data).hexdigest(), len(data), key)
+        )
     (cache.blobs / file).write_bytes(data)
     return file
 
 
-def test_an_entry_whose_file_holds_another_requests_key_is_discarded_not_served(cache, digits_model, digit_seven,
-                                                                                caplog) -> None:
+def test_an_entry_whose_file_holds_another_requests_key_is_discarded_not_served(
+    cache, digits_model, digit_seven, caplog
+) -> None:
     requests = [kernel_request(digits_model, digit_seven, seed)[0] for seed in (0, 1)]
     for seed in (0, 1):
         run(cache, digits_model, digit_seven, seed=seed)

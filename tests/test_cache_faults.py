@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import explainers.cache as cache_module
+import explainers.cache_folder as cache_module  # the cache's index is opened there
 from cli.main import main
 from explainers.cache import READ_ONLY_ENV, SHARED, ExplanationCache
 from explainers.images import InputImage
@@ -45,14 +45,16 @@ def npz_files(cache: ExplanationCache) -> set[str]:
 
 # -- a corrupt or deleted index ---------------------------------------------------------------------------------
 
+
 def damage(path: Path, how: str) -> None:
     data = path.read_bytes()
     path.write_bytes(np.random.default_rng(0).bytes(len(data)) if how == "random" else data[: len(data) // 2])
 
 
 @pytest.mark.parametrize("how", ["random", "truncate"])
-def test_a_corrupt_index_is_moved_aside_and_its_entries_recomputed(tmp_path, digits_model, digit_seven, how,
-                                                                    caplog) -> None:
+def test_a_corrupt_index_is_moved_aside_and_its_entries_recomputed(
+    tmp_path, digits_model, digit_seven, how, caplog
+) -> None:
     cache = ExplanationCache(tmp_path / "cache")
     first, _ = run(cache, digits_model, digit_seven, seed=0)
     for seed in range(1, 6):
@@ -79,8 +81,9 @@ def test_a_server_s_open_cache_recovers_when_its_index_goes_bad(tmp_path, digits
     assert not run(cache, digits_model, digit_seven)[1] and run(cache, digits_model, digit_seven)[1]
 
 
-def test_cache_clear_and_stats_work_on_a_corrupt_index(tmp_path, monkeypatch, capsys, digits_model,
-                                                       digit_seven) -> None:
+def test_cache_clear_and_stats_work_on_a_corrupt_index(
+    tmp_path, monkeypatch, capsys, digits_model, digit_seven
+) -> None:
     folder = tmp_path / "cli-cache"
     monkeypatch.setenv("EXPLAINERS_CACHE_DIR", str(folder))
     run(ExplanationCache(folder), digits_model, digit_seven)
@@ -90,8 +93,9 @@ def test_cache_clear_and_stats_work_on_a_corrupt_index(tmp_path, monkeypatch, ca
     assert main(["cache", "stats"]) == 0 and '"entries": 0' in capsys.readouterr().out
 
 
-def test_an_index_deleted_during_a_computation_is_recreated_and_the_result_stored(tmp_path, digits_model,
-                                                                                 digit_seven) -> None:
+def test_an_index_deleted_during_a_computation_is_recreated_and_the_result_stored(
+    tmp_path, digits_model, digit_seven
+) -> None:
     cache = ExplanationCache(tmp_path / "cache")
     run(cache, digits_model, digit_seven, seed=1)
     original = digits_model.predict
@@ -113,6 +117,7 @@ def test_an_index_deleted_during_a_computation_is_recreated_and_the_result_store
 
 
 # -- a read-only folder ------------------------------------------------------------------------------------------
+
 
 def test_a_read_only_cache_serves_hits_and_stores_nothing(tmp_path, monkeypatch, digits_model, digit_seven) -> None:
     cache = ExplanationCache(tmp_path / "cache")
@@ -150,8 +155,12 @@ def chmod_read_only(folder: Path, locked: bool) -> None:
 def chattr_immutable(folder: Path, locked: bool) -> None:
     """The one read-only folder root cannot write either (on file systems with the immutable flag)."""
     paths = [folder, *folder.rglob("*")]
-    subprocess.run(["chattr", "+i" if locked else "-i", *map(str, paths if locked else reversed(paths))],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["chattr", "+i" if locked else "-i", *map(str, paths if locked else reversed(paths))],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def check_real_read_only(folder: Path, lock, digits_model, digit_seven) -> None:
@@ -190,13 +199,15 @@ def test_an_immutable_folder_is_read_even_by_root(tmp_path, digits_model, digit_
 
 # -- a full disk -------------------------------------------------------------------------------------------------
 
+
 def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
 @pytest.mark.parametrize("where", ["os.replace", "os.fsync", "sqlite"])
-def test_a_full_disk_returns_the_explanation_with_a_warning_and_leaves_no_file(tmp_path, monkeypatch, where,
-                                                                                digits_model, digit_seven) -> None:
+def test_a_full_disk_returns_the_explanation_with_a_warning_and_leaves_no_file(
+    tmp_path, monkeypatch, where, digits_model, digit_seven
+) -> None:
     cache = ExplanationCache(tmp_path / "cache")
     reference, _ = run(ExplanationCache(tmp_path / "reference"), digits_model, digit_seven)
     if where == "sqlite":
@@ -247,6 +258,7 @@ class _Entered:
 
 
 # -- concurrent writers of one key ------------------------------------------------------------------------------
+
 
 def read_while(cache: ExplanationCache, key: str, writing) -> int:
     """Reads ``key`` until ``writing()`` is False (bounded); every read must find a valid entry."""
@@ -304,9 +316,19 @@ def test_two_processes_rewriting_one_key_never_make_a_reader_drop_it(tmp_path, d
     request, _ = request_for(digits_model, digit_seven)
     pickled = tmp_path / "work.pickle"
     pickled.write_bytes(pickle.dumps((replace(request, method_object=None), explanation)))
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT.format(
-        root=str(ROOT), pickled=str(pickled), folder=str(folder), writer=w)], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True) for w in range(2)]
+    writers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WRITER_SCRIPT.format(root=str(ROOT), pickled=str(pickled), folder=str(folder), writer=w),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(2)
+    ]
     try:
         reader = ExplanationCache(folder)
         reads = read_while(reader, request.key, lambda: any(p.poll() is None for p in writers))
@@ -326,4 +348,3 @@ def test_a_replaced_entry_keeps_one_file_and_delete_removes_it(tmp_path, digits_
     assert cache.put(request, replace(explanation, seconds=99.0)) and len(npz_files(cache)) == 2
     assert cache.delete(request.key) and request.key not in cache and not cache.delete(request.key)
     assert len(npz_files(cache)) == 1 and run(cache, digits_model, digit_seven, seed=1)[1]
-

@@ -44,8 +44,10 @@ clinical: true
 def folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("cards")
     torch.manual_seed(0)
-    save_file(torchvision.models.resnet18(weights=None, num_classes=4).state_dict(),
-              str(folder / "tumour_resnet18.safetensors"))
+    save_file(
+        torchvision.models.resnet18(weights=None, num_classes=4).state_dict(),
+        str(folder / "tumour_resnet18.safetensors"),
+    )
     (folder / "card.yaml").write_text(EXAMPLE)
     return folder
 
@@ -81,27 +83,30 @@ def test_a_classes_file_and_an_onnx_card(folder: Path) -> None:
     assert card.format == "onnx" and card.architecture is None and card.classes == ("cat", "dog", "bird")
 
 
-@pytest.mark.parametrize("change, words", [
-    (("name: tumour_resnet18", "name: Bad Name"), "lower-case"),
-    (("weights: tumour_resnet18.safetensors", "weights: ../outside.safetensors"), "inside the card's folder"),
-    (("weights: tumour_resnet18.safetensors", "weights: /etc/passwd"), "inside the card's folder"),
-    (("weights: tumour_resnet18.safetensors", "weights: missing.safetensors"), "does not exist"),
-    (("weights: tumour_resnet18.safetensors", "weights: model.pt"), "never loaded"),
-    (("architecture: torchvision/resnet18", "architecture: torchvision/not_a_net"), "no image classifier"),
-    (("architecture: torchvision/resnet18", "architecture: os/system"), "neither torchvision"),
-    (("architecture: torchvision/resnet18\n", ""), "must name its architecture"),
-    (("classes: [glioma, meningioma, notumor, pituitary]", "classes: [a, a]"), "named twice"),
-    (("classes: [glioma, meningioma, notumor, pituitary]", "classes: [only]"), "between 2"),
-    (("classes: [glioma, meningioma, notumor, pituitary]\n", ""), "either as a list"),
-    (("  input_size: [224, 224]", "  input_size: [224, 99999]"), "8 to 1024"),
-    (("  resize_shorter_side: 256", "  resize_shorter_side: 100"), "at least the input size"),
-    (("  std: [0.229, 0.224, 0.225]", "  std: [0.2, 0, 0.2]"), "positive"),
-    (("  colour: rgb", "  colour: purple"), "one of rgb, grayscale"),
-    (("  output: log-odds", "  output: odds"), "one of probability, log-odds"),
-    (("clinical: true", "clinical: maybe"), "true or false"),
-    (("licence: MIT", "licence: MIT\nbackdoor: yes"), "unknown field 'backdoor'"),
-    (("  fill: constant", "  fill: constant\n  exec: rm"), "unknown setting 'exec'"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (("name: tumour_resnet18", "name: Bad Name"), "lower-case"),
+        (("weights: tumour_resnet18.safetensors", "weights: ../outside.safetensors"), "inside the card's folder"),
+        (("weights: tumour_resnet18.safetensors", "weights: /etc/passwd"), "inside the card's folder"),
+        (("weights: tumour_resnet18.safetensors", "weights: missing.safetensors"), "does not exist"),
+        (("weights: tumour_resnet18.safetensors", "weights: model.pt"), "never loaded"),
+        (("architecture: torchvision/resnet18", "architecture: torchvision/not_a_net"), "no image classifier"),
+        (("architecture: torchvision/resnet18", "architecture: os/system"), "neither torchvision"),
+        (("architecture: torchvision/resnet18\n", ""), "must name its architecture"),
+        (("classes: [glioma, meningioma, notumor, pituitary]", "classes: [a, a]"), "named twice"),
+        (("classes: [glioma, meningioma, notumor, pituitary]", "classes: [only]"), "between 2"),
+        (("classes: [glioma, meningioma, notumor, pituitary]\n", ""), "either as a list"),
+        (("  input_size: [224, 224]", "  input_size: [224, 99999]"), "8 to 1024"),
+        (("  resize_shorter_side: 256", "  resize_shorter_side: 100"), "at least the input size"),
+        (("  std: [0.229, 0.224, 0.225]", "  std: [0.2, 0, 0.2]"), "positive"),
+        (("  colour: rgb", "  colour: purple"), "one of rgb, grayscale"),
+        (("  output: log-odds", "  output: odds"), "one of probability, log-odds"),
+        (("clinical: true", "clinical: maybe"), "true or false"),
+        (("licence: MIT", "licence: MIT\nbackdoor: yes"), "unknown field 'backdoor'"),
+        (("  fill: constant", "  fill: constant\n  exec: rm"), "unknown setting 'exec'"),
+    ],
+)
 def test_each_mistake_gets_one_sentence(folder: Path, change: tuple[str, str], words: str) -> None:
     (folder / "model.pt").write_bytes(b"\x80\x04")
     old, new = change
@@ -124,8 +129,13 @@ def test_tricks_are_refused(folder: Path) -> None:
 
 def billion_laughs(where: str = "domain:\n  fill") -> str:
     """About 1 KB of YAML whose last alias stands for 9**9 strings (gigabytes once expanded)."""
-    lines = ["name: bomb", "weights: tumour_resnet18.safetensors", "architecture: torchvision/resnet18",
-             "classes: [a, b]", "a0: &a0 [" + ", ".join(['"lol"'] * 9) + "]"]
+    lines = [
+        "name: bomb",
+        "weights: tumour_resnet18.safetensors",
+        "architecture: torchvision/resnet18",
+        "classes: [a, b]",
+        "a0: &a0 [" + ", ".join(['"lol"'] * 9) + "]",
+    ]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
     return "\n".join(lines) + f"\n{where}: *a8\n"
 

@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explainers.request import explain
 from explainers.cache import ExplanationCache
 from explainers.faithfulness import agreement, cached_faithfulness, faithfulness
-from viz.render import grid_png
+from explainers.request import explain
 from explainers.superpixels import slic_segments
 from models import Classifier
+from viz.render import grid_png
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,15 +109,25 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
     assert len(app.get("plotly_chart")) == 1  # the curves (the agreement is a table)
     from jobs.engine import ENGINES
 
-    jobs = [(job.request.method, job.status().describe()) for engine in ENGINES for job in engine._jobs.values()
-            if job.request.model == "digits_cnn"]
+    jobs = [
+        (job.request.method, job.status().describe())
+        for engine in ENGINES
+        for job in engine._jobs.values()
+        if job.request.model == "digits_cnn"
+    ]
     # image + three methods per row, the grid's colour bar, the agreement table
     assert len(charts) == 3 * (1 + 3) + 2, ([i.value for i in app.info], jobs)
     assert "ρ = 1.00" in charts[-1].proto.body and 'class="sx-matrix"' in charts[-1].proto.body
     captions = [c.value for c in app.caption if c.value.startswith("deletion")]
     assert len(captions) == 9 and all("random" in c for c in captions)
     assert [b.label for b in app.download_button] == [
-        "Grid (PNG)", "Explanations (.npz, zip)", "Per-superpixel values (CSV)", "Scores (CSV)", "Report (PDF)"]
+        "Grid (PNG)",
+        "Explanations (.npz, zip)",
+        "Per-superpixel values (CSV)",
+        "Scores (CSV)",
+        "Report (PDF)",
+    ]
+
     def no_model(*args, **kwargs):
         raise AssertionError("the cached grid evaluated the model")
 
@@ -136,8 +146,12 @@ def test_gallery_lists_and_opens_cached_explanations(digits_model, digit_seven) 
     from explainers.request import build_request, run_cached
 
     image = InputImage.from_pixels(digit_seven, "sample", "digit_7.png")
-    run_cached(ExplanationCache(), build_request(digits_model, image, "kernel", top_k=2, budget=63,
-                                                 params={"segments": 12}), image, digits_model)
+    run_cached(
+        ExplanationCache(),
+        build_request(digits_model, image, "kernel", top_k=2, budget=63, params={"segments": 12}),
+        image,
+        digits_model,
+    )
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     app.switch_page("app_pages/gallery.py")
     app.run()

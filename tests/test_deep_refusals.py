@@ -44,8 +44,7 @@ def torchvision_classifier(arch: str, size: int = SIZE, **kwargs: object) -> Cla
     """``arch`` with random weights behind the app's contract, at ``size``×``size`` input."""
     torch.manual_seed(0)
     network = torchvision.models.get_model(arch, weights=None, **kwargs)
-    spec = dataclasses.replace(get_spec("resnet18"), name=arch, input_size=(size, size), resize="stretch",
-                               batch_size=4)
+    spec = dataclasses.replace(get_spec("resnet18"), name=arch, input_size=(size, size), resize="stretch", batch_size=4)
     return Classifier(spec, ProbabilityModel(ScaleShift(IMAGENET_MEAN, IMAGENET_STD), network), "random")
 
 
@@ -54,7 +53,7 @@ def lively(classifier: Classifier) -> None:
     (a flat output), so they are measured on the bundled photos and noisy copies, and the head is scaled up."""
     photos = [classifier.prepare(load_image(path).pixels) for path in sorted(PHOTOS.glob("*.png"))]
     batch = torch.from_numpy(np.stack(photos * 2).astype(np.float32)).permute(0, 3, 1, 2)
-    batch[len(photos):] += torch.randn(batch[len(photos):].shape, generator=torch.Generator().manual_seed(0)) * 30
+    batch[len(photos) :] += torch.randn(batch[len(photos) :].shape, generator=torch.Generator().manual_seed(0)) * 30
     for module in classifier.module.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.reset_running_stats()
@@ -123,8 +122,23 @@ def test_the_command_line_refuses_squeezenet_in_one_sentence(one_more_card, caps
     """The issue's case: squeezenet1_1 added as one more torchvision card, explained from the command line
     with random weights."""
     one_more_card("squeezenet1_1", "SqueezeNet 1.1", "SqueezeNet1_1_Weights")
-    code = main(["explain", "--model", "squeezenet1_1", "--weights", "random", "--image", str(PHOTOS / "chelsea.png"),
-                 "--method", "deep", "--max-evals", "1", "--quiet", "--no-cache"])
+    code = main(
+        [
+            "explain",
+            "--model",
+            "squeezenet1_1",
+            "--weights",
+            "random",
+            "--image",
+            str(PHOTOS / "chelsea.png"),
+            "--method",
+            "deep",
+            "--max-evals",
+            "1",
+            "--quiet",
+            "--no-cache",
+        ]
+    )
     error = capsys.readouterr().err.strip()
     assert code == 2, error
     assert "network.features.2 (MaxPool2d with ceil_mode=True) has no DeepLIFT rule here" in error

@@ -18,12 +18,29 @@ from explainers.dicom import CT_PRESETS, DicomError, Window, is_dicom, linear_wi
 
 FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 ROOT = Path(__file__).resolve().parents[1]
-MR_SYNTAXES = ["MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_expb.dcm",
-               "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
-               "MR_small_padded.dcm"]
+MR_SYNTAXES = [
+    "MR_small.dcm",
+    "MR_small_implicit.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_expb.dcm",
+    "MR_small_RLE.dcm",
+    "MR_small_jp2klossless.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "MR_small_padded.dcm",
+]
 # Attributes of PS3.15 Annex E's Basic Profile that these files fill in.
-IDENTIFYING = ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "ReferringPhysicianName",
-               "StudyDate", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "AccessionNumber")
+IDENTIFYING = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "InstitutionName",
+    "ReferringPhysicianName",
+    "StudyDate",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "AccessionNumber",
+)
 
 
 def path(name: str) -> Path:
@@ -97,12 +114,15 @@ def test_multi_frame_files_decode_one_frame_at_a_time() -> None:
     assert dose.frames == 15 and not np.array_equal(dose.frame(0), dose.frame(7))
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("MR_truncated.dcm", "truncated or damaged"),
-    ("JPEG-lossy.dcm", "JPEG Extended"),  # 12-bit JPEG: only pylibjpeg-libjpeg (GPL, not installed) reads it
-    ("rtplan.dcm", "without an image"),
-    ("no_meta.dcm", "not a DICOM file"),
-])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("MR_truncated.dcm", "truncated or damaged"),
+        ("JPEG-lossy.dcm", "JPEG Extended"),  # 12-bit JPEG: only pylibjpeg-libjpeg (GPL, not installed) reads it
+        ("rtplan.dcm", "without an image"),
+        ("no_meta.dcm", "not a DICOM file"),
+    ],
+)
 def test_broken_and_non_image_files_get_one_sentence(name: str, message: str) -> None:
     with pytest.raises(DicomError, match=message) as raised:
         read_scan(path(name)).image()
@@ -153,5 +173,6 @@ def test_nothing_identifying_is_shown(tmp_path: Path) -> None:
 
 def test_bytes_and_paths_read_alike() -> None:
     data = path("CT_small.dcm").read_bytes()
-    assert np.array_equal(read_scan(io.BytesIO(data).getvalue()).image().pixels,
-                          read_scan(path("CT_small.dcm")).image().pixels)
+    assert np.array_equal(
+        read_scan(io.BytesIO(data).getvalue()).image().pixels, read_scan(path("CT_small.dcm")).image().pixels
+    )

@@ -57,8 +57,9 @@ def test_an_uploaded_mri_gets_its_verdict_at_once_and_explains_on_request() -> N
 
 
 def test_a_multi_frame_scan_has_a_slice_slider() -> None:
-    app = upload("cine.dcm", (FILES / "examples_ybr_color.dcm").read_bytes(), model="digits_cnn",
-                 auto_compute_digits=False)
+    app = upload(
+        "cine.dcm", (FILES / "examples_ybr_color.dcm").read_bytes(), model="digits_cnn", auto_compute_digits=False
+    )
     assert not app.exception, app.exception
     [slider] = [s for s in app.sidebar.slider if s.key == "scan_slice"]
     assert slider.max == 30 and "frame 1 of 30" in page_text(app)
@@ -73,8 +74,9 @@ def test_a_png_renamed_dcm_gets_one_sentence() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "explainers", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "explainers", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_the_command_line_predicts_a_dicom_file_and_a_chosen_frame() -> None:
@@ -83,11 +85,13 @@ def test_the_command_line_predicts_a_dicom_file_and_a_chosen_frame() -> None:
     verdict = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(verdict["labels"]) == 3 and abs(sum(verdict["probs"]) - 1) < 0.2
     first = run_cli("predict", "--model", "digits_cnn", "--image", str(FILES / "examples_ybr_color.dcm"))
-    last = run_cli("predict", "--model", "digits_cnn", "--image", str(FILES / "examples_ybr_color.dcm"),
-                   "--frame", "30")
+    last = run_cli(
+        "predict", "--model", "digits_cnn", "--image", str(FILES / "examples_ybr_color.dcm"), "--frame", "30"
+    )
     assert first.returncode == last.returncode == 0, (first.stderr, last.stderr)
-    beyond = run_cli("predict", "--model", "digits_cnn", "--image", str(FILES / "examples_ybr_color.dcm"),
-                     "--frame", "31")
+    beyond = run_cli(
+        "predict", "--model", "digits_cnn", "--image", str(FILES / "examples_ybr_color.dcm"), "--frame", "31"
+    )
     assert beyond.returncode != 0 and "30 frames; there is no frame 31" in beyond.stderr
     truncated = run_cli("predict", "--model", TUMOUR, "--image", str(FILES / "MR_truncated.dcm"))
     assert truncated.returncode != 0 and "truncated or damaged" in truncated.stderr

@@ -21,9 +21,17 @@ MRIS = sorted((SAMPLES / "mri").glob("*.jpg"))
 PHOTOS = sorted((SAMPLES / "photos").glob("*.png"))
 DIGITS = sorted((SAMPLES / "digits").glob("*.png"))
 # Every DICOM MR pydicom ships that decodes here (its transfer syntaxes, and an MR with an overlay).
-DICOM_MRS = ["MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_expb.dcm",
-             "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_padded.dcm",
-             "examples_overlay.dcm"]
+DICOM_MRS = [
+    "MR_small.dcm",
+    "MR_small_implicit.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_expb.dcm",
+    "MR_small_RLE.dcm",
+    "MR_small_jp2klossless.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "MR_small_padded.dcm",
+    "examples_overlay.dcm",
+]
 
 
 def test_every_bundled_mri_and_dicom_mr_passes_and_every_photo_is_flagged() -> None:
@@ -52,9 +60,16 @@ def test_a_greyscale_picture_without_a_dark_background_is_flagged() -> None:
     assert warning is not None and "dark background" in warning
 
 
-@pytest.mark.parametrize("kind, paths, flagged", [("drawing", DIGITS, False), ("drawing", PHOTOS, True),
-                                                  ("photo", PHOTOS, False), ("photo", MRIS, True),
-                                                  ("photo", DIGITS, True)])
+@pytest.mark.parametrize(
+    "kind, paths, flagged",
+    [
+        ("drawing", DIGITS, False),
+        ("drawing", PHOTOS, True),
+        ("photo", PHOTOS, False),
+        ("photo", MRIS, True),
+        ("photo", DIGITS, True),
+    ],
+)
 def test_digits_and_photos_models_check_their_own_domain(kind: str, paths: list[Path], flagged: bool) -> None:
     assert paths
     for path in paths:

@@ -42,22 +42,30 @@ def coverage(estimate, budgets, seeds, classes=None) -> float:
         for budget in budgets:
             for seed in seeds:
                 values, errors = estimate(TableGame(table, players), players, budget, seed)
-                for column in (range(table.shape[1]) if classes is None else classes):
+                for column in range(table.shape[1]) if classes is None else classes:
                     hits.append(np.abs(values[:, column] - exact[:, column]) <= Z90 * errors[:, column])
     return float(np.mean(np.concatenate(hits)))
 
 
 @pytest.mark.parametrize("estimator", ["stratified", "paired"])
 def test_kernel_intervals_cover_ninety_percent_of_the_exact_values(estimator):
-    share = coverage(lambda game, players, budget, seed: kernel_estimate(game, players, budget, seed, estimator),
-                     budgets=(128, 512, 2048), seeds=range(4))
+    share = coverage(
+        lambda game, players, budget, seed: kernel_estimate(game, players, budget, seed, estimator),
+        budgets=(128, 512, 2048),
+        seeds=range(4),
+    )
     assert 0.85 <= share <= 0.95, share
 
 
 def test_adjusted_kernel_intervals_cover_the_explained_class():
-    share = coverage(lambda game, players, budget, seed: kernel_estimate(game, players, budget, seed, "adjusted",
-                                                                         adjust=np.array([0])),
-                     budgets=(256, 1024), seeds=range(2), classes=[0])
+    share = coverage(
+        lambda game, players, budget, seed: kernel_estimate(
+            game, players, budget, seed, "adjusted", adjust=np.array([0])
+        ),
+        budgets=(256, 1024),
+        seeds=range(2),
+        classes=[0],
+    )
     assert 0.85 <= share <= 0.95, share
 
 
@@ -72,7 +80,7 @@ def test_errors_shrink_with_the_budget_and_vanish_when_every_coalition_is_evalua
     large = kernel_estimate(TableGame(table, players), players, 1024, 0, "stratified")[1]
     ratio = np.linalg.norm(large[:, 0]) / np.linalg.norm(small[:, 0])
     assert 0.2 < ratio < 0.75  # about 1/2 for 4× the coalitions, less as whole sizes become enumerated
-    everything = kernel_estimate(TableGame(table, players), players, 2 ** players, 0, "stratified")[1]
+    everything = kernel_estimate(TableGame(table, players), players, 2**players, 0, "stratified")[1]
     assert np.all(everything == 0)
 
 
@@ -80,14 +88,18 @@ def test_one_estimate_has_no_error_and_few_are_widened_by_student_t():
     mean, error = mean_and_error(np.array([2.0]), np.array([4.0]), 1)
     assert mean[0] == 2.0 and np.isnan(error[0])
     samples = np.array([1.0, 2.0, 3.0, 4.0])
-    _, error = mean_and_error(samples.sum(keepdims=True), (samples ** 2).sum(keepdims=True), 4)
+    _, error = mean_and_error(samples.sum(keepdims=True), (samples**2).sum(keepdims=True), 4)
     plain = samples.std(ddof=1) / 2
     assert error[0] == pytest.approx(plain * 2.3534 / Z90, rel=1e-3)
 
 
 def test_a_sign_is_uncertain_only_when_zero_lies_inside_the_interval():
-    assert uncertain_sign(np.array([0.1, 0.5, 0.0, 0.3]), np.array([0.1, 0.1, 0.0, np.nan])).tolist() == \
-        [True, False, False, False]
+    assert uncertain_sign(np.array([0.1, 0.5, 0.0, 0.3]), np.array([0.1, 0.1, 0.0, np.nan])).tolist() == [
+        True,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_block_regions_number_the_hover_blocks():
@@ -109,8 +121,9 @@ def test_hover_shows_plus_minus_and_dots_mark_uncertain_regions():
     totals = np.array([0.20, -0.10, 0.01, 0.0])
     errors = np.array([0.02, 0.01, 0.05, 0.0])
     values = (totals / 16)[segments]
-    html = overlay_panel(np.zeros((8, 8, 3), np.uint8), values, limit=25.0, segments=segments,
-                         errors=(errors, segments))
+    html = overlay_panel(
+        np.zeros((8, 8, 3), np.uint8), values, limit=25.0, segments=segments, errors=(errors, segments)
+    )
     tips = dict(re.findall(r'data-tip="superpixel (\d+): ([^"]*)"', html))
     assert tips["0"] == "+20.0 ± 2.0 pp"
     assert tips["2"] == "+1.0 ± 5.0 pp (sign uncertain)"
@@ -129,14 +142,22 @@ def test_budget_auto_stops_at_the_target_and_never_beyond_the_budget(method: str
     from models import load_classifier
 
     classifier = load_classifier("digits_cnn")
-    image = classifier.prepare(load_image(Path(__file__).resolve().parents[1] / "assets" / "samples" / "digits"
-                                          / "digit_7.png").pixels)
+    image = classifier.prepare(
+        load_image(Path(__file__).resolve().parents[1] / "assets" / "samples" / "digits" / "digit_7.png").pixels
+    )
     own = {} if estimator is None else {"estimator": estimator}
     seen: list[str] = []
 
     def explain(target: float, budget: int):
-        request = build_request(classifier, image, method, params={**own, "segments": 20, "target_error": target},
-                                budget=budget, seed=0, top_k=2)
+        request = build_request(
+            classifier,
+            image,
+            method,
+            params={**own, "segments": 20, "target_error": target},
+            budget=budget,
+            seed=0,
+            top_k=2,
+        )
         return get_method(method).explain(request, classifier, image, Progress(lambda s: seen.append(s.describe())))
 
     loose = explain(0.25, 4000)

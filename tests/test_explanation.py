@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import shap
 
-from explainers.request import explain
 from explainers.explanation import SCHEMA_VERSION, Explanation, ExplanationFileError
 from explainers.methods import ParameterError
+from explainers.request import explain
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +45,23 @@ def test_equals_shap_partition_explainer_on_the_same_inputs(digits_model, digit_
     image = digits_model.prepare(digit_seven).astype(np.float32)
     masker = shap.maskers.Image("blur(128,128)", image.shape)
     reference = shap.PartitionExplainer(digits_model.predict, masker)(
-        image[None], max_evals=120, batch_size=50, outputs=digit_explanation.classes, silent=True)
-    np.testing.assert_allclose(digit_explanation.values, np.moveaxis(reference.values[0].sum(axis=2), -1, 0),
-                               atol=1e-6)
+        image[None], max_evals=120, batch_size=50, outputs=digit_explanation.classes, silent=True
+    )
+    np.testing.assert_allclose(digit_explanation.values, np.moveaxis(reference.values[0].sum(axis=2), -1, 0), atol=1e-6)
     np.testing.assert_allclose(digit_explanation.base_values, reference.base_values[0], atol=1e-6)
 
 
 def test_progress_is_reported_in_model_evaluations(digits_model, digit_seven) -> None:
     reports: list[tuple[int, int]] = []
-    e = explain(digits_model, digit_seven, "partition", top_k=1, max_evals=80, seed=0,
-                progress=lambda done, total: reports.append((done, total)))
+    e = explain(
+        digits_model,
+        digit_seven,
+        "partition",
+        top_k=1,
+        max_evals=80,
+        seed=0,
+        progress=lambda done, total: reports.append((done, total)),
+    )
     done = [d for d, _ in reports]
     assert reports and all(total == 80 for _, total in reports)
     assert done == sorted(done) and done[-1] == min(e.n_evals - 1, 80)
@@ -81,13 +88,16 @@ def test_damaged_file_gets_a_clear_error(digit_explanation, tmp_path) -> None:
         Explanation.load(path)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"max_evals": 5}, "budget for partition must be between"),
-    ({"top_k": 11}, "top-k must be between 1 and 10"),
-    ({"params": {"blur_kernel": "x"}}, "blur_kernel must be an integer"),
-    ({"params": {"masker": "paint"}}, "masker must be one of"),
-    ({"params": {"colour": 1}}, "has no parameter 'colour'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_evals": 5}, "budget for partition must be between"),
+        ({"top_k": 11}, "top-k must be between 1 and 10"),
+        ({"params": {"blur_kernel": "x"}}, "blur_kernel must be an integer"),
+        ({"params": {"masker": "paint"}}, "masker must be one of"),
+        ({"params": {"colour": 1}}, "has no parameter 'colour'"),
+    ],
+)
 def test_bad_parameters_are_refused_with_a_sentence(digits_model, digit_seven, kwargs, message) -> None:
     with pytest.raises(ParameterError, match=message):
         explain(digits_model, digit_seven, "partition", **kwargs)

@@ -143,10 +143,18 @@ def test_a_file_name_from_the_command_line_reaches_no_shared_file_and_no_visitor
     image = folder / "CANARY_patient.jpg"
     Image.open(ROOT / "assets" / "samples" / "digits" / "digit_7.png").convert("RGB").save(image, format="JPEG")
     env = {**os.environ, "EXPLAINERS_CACHE_DIR": str(cache_dir)}
-    for command in (["explain", "--image", str(image), "--method", "partition", "--max-evals", "20"],
-                    ["precompute", "--images", str(folder), "--methods", "partition", "--max-evals", "24"]):
-        result = subprocess.run([sys.executable, "-m", "explainers", *command, "--model", "digits_cnn", "--quiet"],
-                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    for command in (
+        ["explain", "--image", str(image), "--method", "partition", "--max-evals", "20"],
+        ["precompute", "--images", str(folder), "--methods", "partition", "--max-evals", "24"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "explainers", *command, "--model", "digits_cnn", "--quiet"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr
         assert "CANARY" not in result.stderr  # nor in a log line
     files = [path for path in cache_dir.rglob("*") if path.is_file()]

@@ -65,11 +65,14 @@ def test_sixteen_bit_grayscale_is_stretched_to_eight_bits() -> None:
     assert (np.diff(decoded[..., 0].ravel().astype(int)) >= 0).all()  # order kept
 
 
-@pytest.mark.parametrize("data, sentence", [
-    (b"", "is empty"),
-    (b"this is not an image at all", "is not an image we can read"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image we can read|damaged"),
-])
+@pytest.mark.parametrize(
+    "data, sentence",
+    [
+        (b"", "is empty"),
+        (b"this is not an image at all", "is not an image we can read"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image we can read|damaged"),
+    ],
+)
 def test_unreadable_bytes_get_one_clear_sentence(data, sentence) -> None:
     with pytest.raises(ImageError, match=sentence) as caught:
         decode_image(data, name="scan.png")

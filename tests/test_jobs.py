@@ -17,7 +17,6 @@ from explainers.request import build_request
 from jobs import Engine, JobFailed
 from jobs.worker import PROGRESS_TOPIC, loaded_models
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -63,8 +62,9 @@ def test_a_job_runs_on_a_worker_and_the_submitter_stores_it(engine, digits_model
     assert engine.submit(request, digit).result() is not None  # a finished job is served again, not resubmitted
 
 
-def test_a_scored_job_stores_its_faithfulness_so_a_comparison_needs_no_model(engine, digits_model, digit,
-                                                                            monkeypatch) -> None:
+def test_a_scored_job_stores_its_faithfulness_so_a_comparison_needs_no_model(
+    engine, digits_model, digit, monkeypatch
+) -> None:
     from explainers.faithfulness import cached_faithfulness, faithfulness
     from models import Classifier
 
@@ -86,8 +86,9 @@ def test_a_second_client_shares_the_task_in_flight(engine, digits_model, digit) 
     try:
         first, second = engine.submit(request, digit), other.submit(request, digit)
         assert np.allclose(first.result(180).values, second.result(180).values)
-        started = [m for _, m in engine.client.get_events(PROGRESS_TOPIC)
-                   if m.get("key") == first.dask_key and "started" in m]
+        started = [
+            m for _, m in engine.client.get_events(PROGRESS_TOPIC) if m.get("key") == first.dask_key and "started" in m
+        ]
         assert len(started) == 1, "the same request was computed twice"
     finally:
         other.close()
@@ -95,8 +96,10 @@ def test_a_second_client_shares_the_task_in_flight(engine, digits_model, digit) 
 
 def test_jobs_beyond_the_workers_wait_in_the_queue_and_cancel_stops_the_worker(engine, efficientnet, digit) -> None:
     # EfficientNet on one core: about 10 s for these 400 evaluations, long enough to watch the queue.
-    jobs = [engine.submit(build_request(efficientnet, digit, "partition", budget=400, top_k=1, seed=seed), digit)
-            for seed in (21, 22, 23)]
+    jobs = [
+        engine.submit(build_request(efficientnet, digit, "partition", budget=400, top_k=1, seed=seed), digit)
+        for seed in (21, 22, 23)
+    ]
     for job in jobs[:2]:
         _started(engine, job)
     status = jobs[2].status()

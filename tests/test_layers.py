@@ -17,8 +17,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"app", "app_pages", "ui", "cli", "service", "viz", "studies", "jobs", "explainers", "models", "storage",
-        "signin", "bench", "tests"}
+OURS = {
+    "app",
+    "app_pages",
+    "ui",
+    "cli",
+    "service",
+    "viz",
+    "studies",
+    "jobs",
+    "explainers",
+    "models",
+    "storage",
+    "signin",
+    "bench",
+    "tests",
+}
 # The packages each one may import from (besides itself and third-party packages).
 ALLOWED = {
     "storage": set(),
@@ -71,22 +85,28 @@ def test_the_command_line_shim_is_the_only_exception() -> None:
 
 
 def test_no_source_file_is_over_the_size_limit() -> None:
-    sizes = {path.relative_to(ROOT): len(path.read_text().splitlines())
-             for package in [*ALLOWED, "."] for path in ((ROOT / package).rglob("*.py") if package != "."
-                                                          else ROOT.glob("*.py"))}
+    sizes = {
+        path.relative_to(ROOT): len(path.read_text().splitlines())
+        for package in [*ALLOWED, "."]
+        for path in ((ROOT / package).rglob("*.py") if package != "." else ROOT.glob("*.py"))
+    }
     assert max(sizes.values()) <= MAX_LINES, {str(p): n for p, n in sizes.items() if n > MAX_LINES}
 
 
 def test_importing_the_computation_layers_loads_no_streamlit() -> None:
-    code = ("import sys, explainers.request, explainers.methods, cli.main, viz.plots, studies, models, storage; "
-            "sys.exit(1 if any(m.split('.')[0] == 'streamlit' for m in sys.modules) else 0)")
+    code = (
+        "import sys, explainers.request, explainers.methods, cli.main, viz.plots, studies, models, storage; "
+        "sys.exit(1 if any(m.split('.')[0] == 'streamlit' for m in sys.modules) else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 def test_explainers_never_loads_models_or_studies() -> None:
-    code = ("import sys, explainers.request, explainers.cache, explainers.faithfulness, explainers.backgrounds; "
-            "sys.exit(1 if any(m.split('.')[0] in ('models', 'studies', 'ui', 'cli', 'viz') for m in sys.modules) "
-            "else 0)")
+    code = (
+        "import sys, explainers.request, explainers.cache, explainers.faithfulness, explainers.backgrounds; "
+        "sys.exit(1 if any(m.split('.')[0] in ('models', 'studies', 'ui', 'cli', 'viz') for m in sys.modules) "
+        "else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
@@ -107,9 +127,13 @@ def module_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
-        typing_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
-                       and "TYPE_CHECKING" in ast.unparse(block.test) for child in block.body
-                       for node in ast.walk(child)}
+        typing_only = {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for child in block.body
+            for node in ast.walk(child)
+        }
         targets: set[str] = set()
         for node in ast.walk(tree):
             if id(node) in typing_only:
@@ -119,8 +143,11 @@ def module_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 targets.update([node.module, *(f"{node.module}.{alias.name}" for alias in node.names)])
         # A module may import its own package (its __init__ re-exports), which is not a circle of modules.
-        graph[name] = {found for target in targets if (found := ours(target)) and found != name
-                       and not name.startswith(found + ".")}
+        graph[name] = {
+            found
+            for target in targets
+            if (found := ours(target)) and found != name and not name.startswith(found + ".")
+        }
     return graph
 
 

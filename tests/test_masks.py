@@ -24,7 +24,7 @@ def test_the_mask_covers_the_head_and_never_the_border_on_every_bundled_mri() ->
         assert 0.3 <= mask.mean() <= 0.8, (path.name, mask.mean())
         border = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
         assert border.mean() < 0.05, path.name
-        centre = mask[mask.shape[0] // 3: 2 * mask.shape[0] // 3, mask.shape[1] // 3: 2 * mask.shape[1] // 3]
+        centre = mask[mask.shape[0] // 3 : 2 * mask.shape[0] // 3, mask.shape[1] // 3 : 2 * mask.shape[1] // 3]
         assert centre.mean() > 0.95, path.name  # the brain, ventricles and lesions included
 
 
@@ -38,8 +38,15 @@ def test_a_flat_image_has_no_mask_and_the_outside_share_adds_up() -> None:
 
 def test_the_explain_page_hides_the_background_of_an_mri_when_asked_and_says_what_it_held() -> None:
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    for key, value in {"model_name": "brain_tumor_vgg16", "explain_method": "kernel", "budget_kernel": 20,
-                       "segments_kernel": 12, "auto_compute_mri": True, "top_k": 1, "hide_background": True}.items():
+    for key, value in {
+        "model_name": "brain_tumor_vgg16",
+        "explain_method": "kernel",
+        "budget_kernel": 20,
+        "segments_kernel": 12,
+        "auto_compute_mri": True,
+        "top_k": 1,
+        "hide_background": True,
+    }.items():
         app.session_state[key] = value
     app.run()
     assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from explainers.request import explain
 from explainers.explanation import Explanation, top_classes
 from explainers.methods import ParameterError, all_methods
+from explainers.request import explain
 from explainers.superpixels import slic_segments
 from models import Classifier, get_spec, load_classifier
 
@@ -24,10 +24,11 @@ class CallCounter:
         self.classifier, self.calls = classifier, 0
         self.original = classifier.predict
 
-    def __enter__(self) -> "CallCounter":
+    def __enter__(self) -> CallCounter:
         def counted(images, batch_size=None):
             self.calls += len(np.asarray(images).reshape(-1, *self.classifier.spec.input_size, 3))
             return self.original(images, batch_size)
+
         self.classifier.predict = counted  # type: ignore[method-assign]  # counting calls on this instance
         return self
 
@@ -82,13 +83,18 @@ def test_kernel_at_full_enumeration_equals_exact(digits_model, digit_seven, ten_
 
 
 @pytest.mark.parametrize("method", ["kernel", "permutation"])
-def test_sampling_methods_approach_exact_as_the_budget_grows(digits_model, digit_seven, ten_player_exact,
-                                                             method) -> None:
+def test_sampling_methods_approach_exact_as_the_budget_grows(
+    digits_model, digit_seven, ten_player_exact, method
+) -> None:
     exact = ten_player_exact.segment_values_all[7]
     errors = []
     for budget in (42, 168, 672):
-        runs = [every_class(explain(digits_model, digit_seven, method, top_k=1, max_evals=budget, seed=seed,
-                                    params=TEN_PLAYERS))[7] for seed in range(3)]
+        runs = [
+            every_class(
+                explain(digits_model, digit_seven, method, top_k=1, max_evals=budget, seed=seed, params=TEN_PLAYERS)
+            )[7]
+            for seed in range(3)
+        ]
         errors.append(np.median([np.linalg.norm(run - exact) / np.linalg.norm(exact) for run in runs]))
     assert errors[-1] < errors[0] and errors[-1] < 0.1, errors
 
@@ -97,8 +103,10 @@ def test_sampling_methods_approach_exact_as_the_budget_grows(digits_model, digit
 def test_a_fixed_seed_gives_identical_results(digits_model, digit_seven, method) -> None:
     params = {"segments": 12} if method != "gradient" else {}
     budget = 60 if method != "gradient" else 16
-    first, again, other = (explain(digits_model, digit_seven, method, top_k=2, max_evals=budget, seed=seed,
-                                   params=params) for seed in (1, 1, 2))
+    first, again, other = (
+        explain(digits_model, digit_seven, method, top_k=2, max_evals=budget, seed=seed, params=params)
+        for seed in (1, 1, 2)
+    )
     np.testing.assert_array_equal(first.values, again.values)
     assert not np.array_equal(first.values, other.values)
 
@@ -144,8 +152,7 @@ def test_gradient_on_an_intermediate_layer_keeps_its_sum(digits_model, digit_sev
     from explainers.methods.gradient import spread_to_pixels
 
     cells = np.random.default_rng(0).normal(size=(2, 12, 12))
-    np.testing.assert_allclose(spread_to_pixels(cells, (28, 28)).sum(axis=(1, 2)), cells.sum(axis=(1, 2)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(spread_to_pixels(cells, (28, 28)).sum(axis=(1, 2)), cells.sum(axis=(1, 2)), rtol=1e-5)
     e = explain(digits_model, digit_seven, "gradient", top_k=2, max_evals=256, params={"layer": "middle"})
     assert e.values.shape == (2, 28, 28) and e.params["layer_module"].startswith("network.")
     gap = np.abs(e.probs[e.classes] - e.base_values).max()
@@ -190,15 +197,24 @@ def test_our_rescale_rule_equals_shaps_deep_explainer_where_shap_works() -> None
 
     torch.manual_seed(0)
     network = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(), torch.nn.Conv2d(6, 8, 3, stride=2), torch.nn.ReLU(),
-        torch.nn.Flatten(), torch.nn.Linear(8 * 5 * 5, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)).eval()
+        torch.nn.Conv2d(3, 6, 3),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(6, 8, 3, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 5 * 5, 16),
+        torch.nn.ReLU(),
+        torch.nn.Linear(16, 3),
+    ).eval()
     x = torch.rand(1, 3, 14, 14)
     refs = torch.rand(4, 3, 14, 14)
     reference = shap.DeepExplainer(network, refs).shap_values(x, check_additivity=False)
     reference = np.asarray(reference)[0]  # C × H × W × outputs
+
     def one_output(output: int):
         def weights(z_in: torch.Tensor, z_ref: torch.Tensor) -> torch.Tensor:
             return torch.nn.functional.one_hot(torch.full((len(z_in),), output), 3).float()[None]
+
         return weights
 
     for output in range(3):
@@ -207,27 +223,44 @@ def test_our_rescale_rule_equals_shaps_deep_explainer_where_shap_works() -> None
 
 
 def test_paired_kernel_estimator_is_exact_at_full_enumeration(digits_model, digit_seven, ten_player_exact) -> None:
-    paired = explain(digits_model, digit_seven, "kernel", top_k=10, max_evals=1024,
-                     params={**TEN_PLAYERS, "estimator": "paired"})
+    paired = explain(
+        digits_model, digit_seven, "kernel", top_k=10, max_evals=1024, params={**TEN_PLAYERS, "estimator": "paired"}
+    )
     np.testing.assert_allclose(every_class(paired), ten_player_exact.segment_values_all, atol=1e-6)
     assert paired.params["estimator"] == "paired"
 
 
 def test_paired_kernel_estimator_converges_and_reproduces(digits_model, digit_seven, ten_player_exact) -> None:
     exact = ten_player_exact.segment_values_all[7]
-    runs = {budget: [every_class(explain(digits_model, digit_seven, "kernel", top_k=1, max_evals=budget, seed=seed,
-                                         params={**TEN_PLAYERS, "estimator": "paired"}))[7]
-                     for seed in (0, 0, 1)] for budget in (42, 672)}
+    runs = {
+        budget: [
+            every_class(
+                explain(
+                    digits_model,
+                    digit_seven,
+                    "kernel",
+                    top_k=1,
+                    max_evals=budget,
+                    seed=seed,
+                    params={**TEN_PLAYERS, "estimator": "paired"},
+                )
+            )[7]
+            for seed in (0, 0, 1)
+        ]
+        for budget in (42, 672)
+    }
     np.testing.assert_array_equal(runs[42][0], runs[42][1])
     error = {b: np.linalg.norm(r[2] - exact) / np.linalg.norm(exact) for b, r in runs.items()}
     assert error[672] < error[42] and error[672] < 0.1, error
 
 
 @pytest.mark.parametrize("estimator", ["stratified", "adjusted"])
-def test_stratified_and_adjusted_estimators_are_exact_at_full_enumeration(estimator, digits_model, digit_seven,
-                                                                          ten_player_exact) -> None:
-    result = explain(digits_model, digit_seven, "kernel", top_k=3, max_evals=1024,
-                     params={**TEN_PLAYERS, "estimator": estimator})
+def test_stratified_and_adjusted_estimators_are_exact_at_full_enumeration(
+    estimator, digits_model, digit_seven, ten_player_exact
+) -> None:
+    result = explain(
+        digits_model, digit_seven, "kernel", top_k=3, max_evals=1024, params={**TEN_PLAYERS, "estimator": estimator}
+    )
     np.testing.assert_allclose(every_class(result), ten_player_exact.segment_values_all, atol=1e-6)
     assert result.n_evals == 1024
 
@@ -248,13 +281,21 @@ def test_stratified_design_spends_the_budget_on_distinct_complementary_pairs() -
     assert [(sizes == s).sum() for s in (1, 2, 8, 9)] == [10, 45, 45, 10]
 
 
-def test_adjusted_estimator_adds_up_reproduces_and_beats_shap_on_the_digit(digits_model, digit_seven,
-                                                                            ten_player_exact) -> None:
+def test_adjusted_estimator_adds_up_reproduces_and_beats_shap_on_the_digit(
+    digits_model, digit_seven, ten_player_exact
+) -> None:
     exact = ten_player_exact.segment_values_all[7]
 
     def error(estimator: str, seed: int) -> tuple[float, np.ndarray]:
-        result = explain(digits_model, digit_seven, "kernel", top_k=1, max_evals=200, seed=seed,
-                         params={**TEN_PLAYERS, "estimator": estimator})
+        result = explain(
+            digits_model,
+            digit_seven,
+            "kernel",
+            top_k=1,
+            max_evals=200,
+            seed=seed,
+            params={**TEN_PLAYERS, "estimator": estimator},
+        )
         values = every_class(result)[7]
         assert result.base_values_all is not None  # a superpixel method keeps every class's base value
         assert values.sum() == pytest.approx(result.probs[7] - result.base_values_all[7], abs=1e-6)

@@ -32,12 +32,22 @@ class Uniform(PixelMethod):
     max_budget = 1
     budget_meaning = "evaluations"
 
-    def attribute(self, classifier: Any, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: Any, output: str, **params: Any) -> Attribution:
+    def attribute(
+        self,
+        classifier: Any,
+        image: np.ndarray,
+        classes: np.ndarray,
+        budget: int,
+        seed: int,
+        progress: Any,
+        output: str,
+        **params: Any,
+    ) -> Attribution:
         black = classifier.predict(np.zeros_like(image)[None])[0][classes]
         probs = classifier.predict(image[None])[0][classes]
-        values = np.broadcast_to(((probs - black) / image[..., 0].size)[:, None, None],
-                                 (len(classes), *image.shape[:2]))
+        values = np.broadcast_to(
+            ((probs - black) / image[..., 0].size)[:, None, None], (len(classes), *image.shape[:2])
+        )
         return Attribution(values.copy(), black, 2, used={}, extras={})
 
     def hidden_image(self, explanation: Explanation, classifier: Any, features: np.ndarray) -> np.ndarray:
@@ -60,8 +70,26 @@ def test_a_method_defined_in_one_file_is_offered_everywhere(uniform_registered, 
     assert "\nuniform\tUniform (test method)" in "\n" + capsys.readouterr().out
 
     out = tmp_path / "u.npz"
-    assert main(["explain", "--model", "digits_cnn", "--image", SEVEN, "--method", "uniform", "--top-k", "2",
-                 "--quiet", "--no-cache", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--model",
+                "digits_cnn",
+                "--image",
+                SEVEN,
+                "--method",
+                "uniform",
+                "--top-k",
+                "2",
+                "--quiet",
+                "--no-cache",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["method"] == "uniform" and report["labels"][0] == "7" and report["additivity_error"] < 1e-5
     assert Explanation.load(out).params["max_evals"] == 1  # the same provenance as every method

@@ -19,9 +19,14 @@ from explainers.request import build_request, explain
 ROOT = Path(__file__).resolve().parents[1]
 # (method, budget, params, additivity tolerance in log-odds): the sampling methods' exact-sum constraint,
 # deep's exact rescale rule; expected gradients is an estimate (checked separately).
-EXACT = [("kernel", 100, {"segments": 12}, 1e-4), ("partition", 100, {}, 1e-4),
-         ("exact", 1024, {"segments": 10}, 1e-4), ("permutation", 100, {"segments": 12}, 1e-4),
-         ("owen", 100, {"segments": 12}, 1e-4), ("deep", 2, {}, 1e-3)]
+EXACT = [
+    ("kernel", 100, {"segments": 12}, 1e-4),
+    ("partition", 100, {}, 1e-4),
+    ("exact", 1024, {"segments": 10}, 1e-4),
+    ("permutation", 100, {"segments": 12}, 1e-4),
+    ("owen", 100, {"segments": 12}, 1e-4),
+    ("deep", 2, {}, 1e-3),
+]
 
 
 def test_log_odds_keep_their_digits_where_one_minus_p_has_none() -> None:
@@ -30,15 +35,13 @@ def test_log_odds_keep_their_digits_where_one_minus_p_has_none() -> None:
     probs = torch.softmax(logits.float(), -1).numpy()  # float32: p_0 rounds to 1.0, 1 − p_0 to 0
     assert probs[0, 0] == np.float32(1.0)
     np.testing.assert_allclose(log_odds(probs), exact, rtol=1e-5)
-    np.testing.assert_allclose(log_odds_of_probs(torch.from_numpy(probs), torch.arange(4)).numpy(), exact,
-                               rtol=1e-5)
+    np.testing.assert_allclose(log_odds_of_probs(torch.from_numpy(probs), torch.arange(4)).numpy(), exact, rtol=1e-5)
     assert shown(0.0312, "probability") == "+3.1 pp" and shown(-0.41, "log-odds") == "-0.41 log-odds"
 
 
 @pytest.mark.parametrize("method,budget,params,tolerance", EXACT, ids=[m[0] for m in EXACT])
 def test_every_method_adds_up_in_log_odds(digits_model, digit_seven, method, budget, params, tolerance) -> None:
-    result = explain(digits_model, digit_seven, method, top_k=2, max_evals=budget, params=params,
-                     output="log-odds")
+    result = explain(digits_model, digit_seven, method, top_k=2, max_evals=budget, params=params, output="log-odds")
     assert result.output == "log-odds" and result.classes[0] == 7
     totals = result.values.reshape(2, -1).sum(axis=1) + result.base_values
     odds = log_odds(result.probs)[result.classes]
@@ -71,10 +74,32 @@ def test_the_output_space_is_part_of_the_cache_key_and_saved(digits_model, digit
 
 def test_the_command_line_explains_log_odds(tmp_path) -> None:
     image = ROOT / "assets" / "samples" / "digits" / "digit_7.png"
-    done = subprocess.run([sys.executable, "-m", "explainers", "explain", "--model", "digits_cnn", "--image",
-                           str(image), "--method", "kernel", "--max-evals", "40", "--segments", "8", "--output",
-                           "log-odds", "--quiet", "--no-cache"], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "explainers",
+            "explain",
+            "--model",
+            "digits_cnn",
+            "--image",
+            str(image),
+            "--method",
+            "kernel",
+            "--max-evals",
+            "40",
+            "--segments",
+            "8",
+            "--output",
+            "log-odds",
+            "--quiet",
+            "--no-cache",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert line["output"] == "log-odds" and line["outputs"][0] > 10

@@ -12,9 +12,10 @@ import pytest
 from skimage.color import rgb2lab
 from skimage.graph import rag_mean_color
 
-from explainers.request import explain
 from explainers.methods.owen import owen_values, superpixel_hierarchy
+from explainers.request import explain
 from explainers.superpixels import build_game, slic_segments
+
 
 class GameSize(TypedDict):
     segments: int
@@ -58,8 +59,10 @@ def test_the_hierarchy_only_merges_touching_regions(efficientnet, chelsea) -> No
 
 
 def test_the_segment_slider_shapes_the_hierarchy(digits_model, digit_seven) -> None:
-    few, many = (explain(digits_model, digit_seven, "owen", top_k=1, max_evals=60,
-                         params={**SMALL, "segments": segments}) for segments in (6, 20))
+    few, many = (
+        explain(digits_model, digit_seven, "owen", top_k=1, max_evals=60, params={**SMALL, "segments": segments})
+        for segments in (6, 20)
+    )
     assert len(few.extras["hierarchy"]) == few.params["segments_found"] - 1
     assert len(many.extras["hierarchy"]) == many.params["segments_found"] - 1
     assert many.params["segments_found"] >= few.params["segments_found"] + 8

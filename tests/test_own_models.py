@@ -18,12 +18,20 @@ from models.own import ModelRefused, validate
 from models.zoo import build_model
 
 
-def write(folder: Path, state: dict, classes: list[str], architecture: str = "torchvision/resnet18",
-          name: str = "mine", extra: str = "") -> Path:
+def write(
+    folder: Path,
+    state: dict,
+    classes: list[str],
+    architecture: str = "torchvision/resnet18",
+    name: str = "mine",
+    extra: str = "",
+) -> Path:
     save_file(state, str(folder / f"{name}.safetensors"))
     card = folder / f"{name}.yaml"
-    card.write_text(f"name: {name}\nweights: {name}.safetensors\narchitecture: {architecture}\n"
-                    f"classes: [{', '.join(classes)}]\n{extra}")
+    card.write_text(
+        f"name: {name}\nweights: {name}.safetensors\narchitecture: {architecture}\n"
+        f"classes: [{', '.join(classes)}]\n{extra}"
+    )
     return card
 
 
@@ -56,7 +64,8 @@ def test_wrong_keys_shapes_and_values_are_refused(tmp_path: Path, resnet_state: 
     assert "'backdoor.weight'" in refused(write(tmp_path, extra, ["a", "b", "c", "d"], name="extra"))
     # Weights for 4 classes, a card of 5: fc's shape gives it away before any forward pass.
     assert "where torchvision/resnet18 with 5 classes has (5," in refused(
-        write(tmp_path, resnet_state, ["a", "b", "c", "d", "e"], name="five"))
+        write(tmp_path, resnet_state, ["a", "b", "c", "d", "e"], name="five")
+    )
     poisoned = dict(resnet_state)
     poisoned["layer1.0.conv1.weight"] = poisoned["layer1.0.conv1.weight"].clone()
     poisoned["layer1.0.conv1.weight"][0, 0, 0, 0] = float("nan")
@@ -68,8 +77,9 @@ def test_an_output_size_other_than_the_cards_classes_is_refused(tmp_path: Path) 
 
     state = DigitsCNN().state_dict()  # ten outputs
     digits = "preprocessing:\n  input_size: [28, 28]\n  colour: grayscale\n"
-    message = refused(write(tmp_path, state, ["a", "b", "c", "d"], architecture="project/digits_cnn", name="ten",
-                            extra=digits))
+    message = refused(
+        write(tmp_path, state, ["a", "b", "c", "d"], architecture="project/digits_cnn", name="ten", extra=digits)
+    )
     assert "gives 10 outputs but its card names 4 classes" in message
 
 
@@ -79,6 +89,7 @@ def test_a_hostile_pickle_named_safetensors_never_runs(tmp_path: Path) -> None:
     class Payload:
         def __reduce__(self):
             import os
+
             return (os.system, (f"touch {marker}",))
 
     card = write(tmp_path, {"w": torch.zeros(1)}, ["a", "b"], name="evil")

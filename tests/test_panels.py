@@ -23,8 +23,11 @@ TEMPLATE = re.compile(r"\.sx-g-[0-9a-f]+\{grid-template:([^/}]+)/([^}]+)\}")
 
 @pytest.fixture(scope="module")
 def cat_map():
-    cat = np.asarray(Image.open(ROOT / "assets" / "samples" / "photos" / "chelsea.png").convert("RGB")
-                     .resize((224, 224), Image.Resampling.BILINEAR))
+    cat = np.asarray(
+        Image.open(ROOT / "assets" / "samples" / "photos" / "chelsea.png")
+        .convert("RGB")
+        .resize((224, 224), Image.Resampling.BILINEAR)
+    )
     segments = slic(cat, n_segments=50, compactness=30, sigma=3, start_label=0)
     count = int(segments.max()) + 1
     shapley = np.random.default_rng(0).normal(0, 0.01, count)
@@ -61,7 +64,7 @@ def covered(panel: str) -> np.ndarray:
     y, x = np.cumsum([0, *tracks(rows)]), np.cumsum([0, *tracks(columns)])
     grid = np.zeros((y[-1], x[-1]), dtype=np.int32)
     for _, row, column, row_end, column_end in boxes(panel):
-        grid[y[row - 1]:y[row_end - 1], x[column - 1]:x[column_end - 1]] += 1
+        grid[y[row - 1] : y[row_end - 1], x[column - 1] : x[column_end - 1]] += 1
     return grid
 
 
@@ -101,8 +104,11 @@ def test_a_pixel_map_hovers_by_block(cat_map) -> None:
 def test_what_a_panel_says_is_escaped(cat_map) -> None:
     cat, values, segments, _ = cat_map
     hostile = '<img src=x onerror="alert(1)">'
-    for panel in (overlay_panel(cat, values, limit=0.01, title=hostile), image_panel(cat, title=hostile),
-                  probability_bars([hostile], [0.5])):
+    for panel in (
+        overlay_panel(cat, values, limit=0.01, title=hostile),
+        image_panel(cat, title=hostile),
+        probability_bars([hostile], [0.5]),
+    ):
         assert hostile not in panel and "&lt;img src=x" in panel
 
 
@@ -124,7 +130,10 @@ def test_the_hidden_background_note_names_the_range_over_methods() -> None:
     from viz.panels import hidden_note
 
     assert hidden_note({}) == ""
-    assert hidden_note({"Kernel SHAP": 0.04}) == " The background outside the head is hidden; it holds 4% of the attribution."
+    assert (
+        hidden_note({"Kernel SHAP": 0.04})
+        == " The background outside the head is hidden; it holds 4% of the attribution."
+    )
     said = hidden_note({"Kernel SHAP": 0.22, "Partition SHAP": 0.54, "Permutation SHAP": 0.14})
     assert "from 14% (Permutation SHAP) to 54% (Partition SHAP)" in said and "worth a look" in said
 
@@ -143,18 +152,21 @@ def test_a_page_sends_its_image_once_and_every_overlay_draws_it_as_a_grey_backdr
     cat, values, segments, _ = cat_map
     sent: set[str] = set()
     page = image_panel(cat, title="chelsea", sent=sent) + "".join(
-        overlay_panel(cat, values * scale, limit=0.01, segments=segments, sent=sent) for scale in (1, 2, 3))
+        overlay_panel(cat, values * scale, limit=0.01, segments=segments, sent=sent) for scale in (1, 2, 3)
+    )
     [(name, uri)] = set(re.findall(r"\.(sx-p-[0-9a-f]+)\{background-image:url\((data:image/[^)]+)\)\}", page))
     assert page.count(uri) == 1 and page.count(f'sx-grey {name}"') == 3
     assert page.count("<style>\n.sx-panel") == 1 and len(TEMPLATE.findall(page)) == 1  # style sheet, geometry: once
-    alone = len(image_panel(cat)) + sum(len(overlay_panel(cat, values * scale, limit=0.01, segments=segments))
-                                        for scale in (1, 2, 3))
+    alone = len(image_panel(cat)) + sum(
+        len(overlay_panel(cat, values * scale, limit=0.01, segments=segments)) for scale in (1, 2, 3)
+    )
     assert len(page) < 0.5 * alone, (len(page), alone)  # under half of what self-contained panels would send
     # The heatmap layer: the map's colours alone, its brightest superpixel dark red.
     heat = np.asarray(picture_of(overlay_panel(cat, values, limit=30.0, segments=segments)).convert("RGB")).astype(int)
     assert heat[112, 112, 0] > 90 and heat[112, 112, 2] < 60
     # The CSS filter (grayscale, contrast .4, brightness 1.252) makes the dimmed grey of the grid PNG.
     from viz.plots import _grayscale
+
     luminance = cat.astype(np.float64) @ [0.2126, 0.7152, 0.0722] / 255
     css = np.clip(1.252 * (0.5 + 0.4 * (luminance - 0.5)), 0, 1) * 255
     assert np.abs(css - _grayscale(cat)[..., 0]).max() < 6
@@ -171,6 +183,7 @@ def test_pixels_without_a_value_are_transparent_in_the_heatmap(cat_map) -> None:
 
 def test_outlines_are_their_own_transparent_layer(cat_map) -> None:
     from skimage.segmentation import find_boundaries
+
     cat, values, segments, _ = cat_map
     edges = find_boundaries(segments)
     panel = overlay_panel(cat, values, limit=0.01, segments=segments, outlines=edges)

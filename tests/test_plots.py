@@ -20,8 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def cat() -> np.ndarray:
-    return np.asarray(Image.open(ROOT / "assets" / "samples" / "photos" / "chelsea.png").convert("RGB")
-                      .resize((224, 224), Image.Resampling.BILINEAR))
+    return np.asarray(
+        Image.open(ROOT / "assets" / "samples" / "photos" / "chelsea.png")
+        .convert("RGB")
+        .resize((224, 224), Image.Resampling.BILINEAR)
+    )
 
 
 @pytest.fixture(scope="module")

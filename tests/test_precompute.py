@@ -22,8 +22,21 @@ DIGITS = ROOT / "assets" / "samples" / "digits"
 
 
 def _command(folder: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "explainers", "precompute", "--model", "digits_cnn", "--images", str(folder),
-            "--max-evals", "60", "--workers", "2", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "explainers",
+        "precompute",
+        "--model",
+        "digits_cnn",
+        "--images",
+        str(folder),
+        "--max-evals",
+        "60",
+        "--workers",
+        "2",
+        *extra,
+    ]
 
 
 def _folder(tmp_path: Path, digits: list[int]) -> Path:
@@ -38,18 +51,31 @@ def test_a_folder_is_explained_with_every_method_and_resumes_from_the_cache(tmp_
     folder = _folder(tmp_path, [3, 7])
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     env = {**os.environ, "EXPLAINERS_CACHE_DIR": str(tmp_path / "cache")}
-    first = subprocess.run(_command(folder, "--methods", "kernel,gradient", "--quiet"), capture_output=True,
-                           text=True, env=env, cwd=ROOT, timeout=600)
+    first = subprocess.run(
+        _command(folder, "--methods", "kernel,gradient", "--quiet"),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
     report = json.loads(first.stdout.strip().splitlines()[-1])
     assert first.returncode == 1, first.stderr  # one file failed
     assert (report["requests"], report["computed"], report["cached"]) == (4, 4, 0), report
-    assert [(f["file"], f["reason"][:40]) for f in report["failed"]] == \
-        [(str(folder / "broken.png"), f["reason"][:40]) for f in report["failed"]]
+    assert [(f["file"], f["reason"][:40]) for f in report["failed"]] == [
+        (str(folder / "broken.png"), f["reason"][:40]) for f in report["failed"]
+    ]
     assert len(report["failed"]) == 1 and report["failed"][0]["reason"].endswith("."), report
     assert report["seconds"] > 0
 
-    second = subprocess.run(_command(folder, "--methods", "kernel,gradient", "--quiet"), capture_output=True,
-                            text=True, env=env, cwd=ROOT, timeout=600)
+    second = subprocess.run(
+        _command(folder, "--methods", "kernel,gradient", "--quiet"),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
     again = json.loads(second.stdout.strip().splitlines()[-1])
     assert (again["computed"], again["cached"]) == (0, 4), again
 

@@ -32,14 +32,30 @@ def report(*args: str, cache: Path | None = None) -> subprocess.CompletedProcess
     """``cache``: a folder of its own, for a test that counts what was computed (the session's cache holds what
     other tests computed, e.g. the Compare page's partition of the same digit)."""
     env = {**os.environ, "EXPLAINERS_CACHE_DIR": str(cache)} if cache is not None else None
-    return subprocess.run([sys.executable, "-m", "explainers", "report", *args, "--quiet"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "explainers", "report", *args, "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 def test_a_report_of_a_scan_from_the_command_line(tmp_path: Path) -> None:
     out = tmp_path / "r.pdf"
-    args = ["--model", "digits_cnn", "--image", str(ROOT / "assets" / "samples" / "digits" / "digit_7.png"),
-            "--methods", "partition,kernel,gradient", "--max-evals", "40", "--out", str(out)]
+    args = [
+        "--model",
+        "digits_cnn",
+        "--image",
+        str(ROOT / "assets" / "samples" / "digits" / "digit_7.png"),
+        "--methods",
+        "partition,kernel,gradient",
+        "--max-evals",
+        "40",
+        "--out",
+        str(out),
+    ]
     first = report(*args, cache=tmp_path / "cache")
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout.strip().splitlines()[-1])
@@ -47,9 +63,20 @@ def test_a_report_of_a_scan_from_the_command_line(tmp_path: Path) -> None:
     data = out.read_bytes()
     assert data.startswith(b"%PDF")
     text = pdf_text(data)
-    for words in ("For research use only; not a diagnosis.", "Verdict: 7", "Partition SHAP", "Kernel SHAP",
-                  "deletion AUC", "Parameters", "weights", "Model card", "Intended use",
-                  "Accuracy here 10 of 10", "on the bundled labelled samples", "pp per region"):
+    for words in (
+        "For research use only; not a diagnosis.",
+        "Verdict: 7",
+        "Partition SHAP",
+        "Kernel SHAP",
+        "deletion AUC",
+        "Parameters",
+        "weights",
+        "Model card",
+        "Intended use",
+        "Accuracy here 10 of 10",
+        "on the bundled labelled samples",
+        "pp per region",
+    ):
         assert words.lower() in text.lower(), f"{words!r} not in the report"
     again = report(*args, cache=tmp_path / "cache")  # everything cached now
     assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["computed"] == []
@@ -57,8 +84,21 @@ def test_a_report_of_a_scan_from_the_command_line(tmp_path: Path) -> None:
 
 def test_a_report_of_a_dicom_scan_names_no_patient(tmp_path: Path) -> None:
     out = tmp_path / "scan.pdf"
-    done = report("--model", "brain_tumor_vgg16", "--image", str(FILES / "MR_small.dcm"), "--methods", "partition",
-                  "--max-evals", "20", "--top-k", "2", "--hide-background", "--out", str(out))
+    done = report(
+        "--model",
+        "brain_tumor_vgg16",
+        "--image",
+        str(FILES / "MR_small.dcm"),
+        "--methods",
+        "partition",
+        "--max-evals",
+        "20",
+        "--top-k",
+        "2",
+        "--hide-background",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     text = pdf_text(out.read_bytes())
     dataset = pydicom.dcmread(FILES / "MR_small.dcm")
@@ -72,7 +112,19 @@ def test_a_report_of_a_dicom_scan_names_no_patient(tmp_path: Path) -> None:
 
 def test_a_photo_in_a_report_of_the_tumour_model_carries_the_warning(tmp_path: Path) -> None:
     out = tmp_path / "photo.pdf"
-    done = report("--model", "brain_tumor_vgg16", "--image", str(ROOT / "assets" / "samples" / "photos" / "rocket.png"),
-                  "--methods", "kernel", "--max-evals", "20", "--top-k", "1", "--out", str(out))
+    done = report(
+        "--model",
+        "brain_tumor_vgg16",
+        "--image",
+        str(ROOT / "assets" / "samples" / "photos" / "rocket.png"),
+        "--methods",
+        "kernel",
+        "--max-evals",
+        "20",
+        "--top-k",
+        "1",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "Warning: This image is in colour" in pdf_text(out.read_bytes())

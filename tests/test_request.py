@@ -40,8 +40,10 @@ def test_a_request_is_plain_data_with_one_key(digits_model, digit_seven) -> None
     assert request.parameters["segments"] == 12 and request.parameters["fill"] == "auto"  # resolved once
     # Superpixel methods solve every class: top-k is not part of what is stored.
     assert build_request(digits_model, image, "kernel", budget=60, params={"segments": 12}, top_k=5).key == request.key
-    assert build_request(digits_model, image, "deep", budget=2, top_k=1).key != \
-        build_request(digits_model, image, "deep", budget=2, top_k=2).key
+    assert (
+        build_request(digits_model, image, "deep", budget=2, top_k=1).key
+        != build_request(digits_model, image, "deep", budget=2, top_k=2).key
+    )
 
 
 def test_a_request_is_checked_before_anything_runs(digits_model, digit_seven) -> None:
@@ -59,8 +61,9 @@ def test_a_request_checks_its_image(digits_model, digit_seven) -> None:
         run(request, np.roll(digit_seven, 1, axis=0), digits_model)
 
 
-def test_a_model_with_predict_alone_is_explained_by_every_model_agnostic_method(digits_model, digit_seven,
-                                                                                 tmp_path) -> None:
+def test_a_model_with_predict_alone_is_explained_by_every_model_agnostic_method(
+    digits_model, digit_seven, tmp_path
+) -> None:
     model = PredictOnly(digits_model)
     cache = ExplanationCache(tmp_path)
     for method in all_methods():
@@ -68,8 +71,14 @@ def test_a_model_with_predict_alone_is_explained_by_every_model_agnostic_method(
             with pytest.raises(ParameterError, match="needs the model's gradients"):
                 build_request(model, digit_seven, method.name)
             continue
-        request = build_request(model, digit_seven, method.name, budget=method.smoke_budget, top_k=1,
-                                params={"segments": 8} if method.uses_segments else {})
+        request = build_request(
+            model,
+            digit_seven,
+            method.name,
+            budget=method.smoke_budget,
+            top_k=1,
+            params={"segments": 8} if method.uses_segments else {},
+        )
         explanation, cached = run_cached(cache, request, digit_seven, model)
         assert explanation.class_names == ("7",) and explanation.additivity_error < 1e-4 and not cached
         assert run_cached(cache, request, digit_seven, model)[1]

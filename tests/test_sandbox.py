@@ -63,22 +63,27 @@ def _with_length(name: str, tag: bytes, length: int) -> bytes:
     """A file whose element ``tag`` (explicit VR little endian, a 2-byte length) declares ``length``."""
     data = bytearray((FILES / name).read_bytes())
     offset = data.index(tag, 132)
-    data[offset + 6:offset + 8] = struct.pack("<H", length)
+    data[offset + 6 : offset + 8] = struct.pack("<H", length)
     return bytes(data)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (lambda: _with_length("MR_small.dcm", b"\x28\x00\x10\x00US", 3), "header"),  # odd-length Rows
-    (lambda: (FILES / "MR_small.dcm").read_bytes().replace(b"\x28\x00\x10\x00US", b"\x28\x00\x10\x00HL", 1),
-     "header"),  # a VR DICOM does not define
-    (lambda: mutated("MR_small.dcm", NumberOfFrames="-5"), "declares -5 frames; a scan has at least one"),
-    (lambda: mutated("MR_small.dcm", SamplesPerPixel=2), "2 samples per pixel"),
-    (lambda: mutated("MR_small.dcm", BitsAllocated=12), "12 bits per sample"),
-    (lambda: mutated("liver_1frame.dcm", Rows=6000, Columns=6000), "36 million values .1-bit pixels unpack"),
-    (lambda: mutated("MR_small.dcm", ModalityLUTSequence=Sequence([Dataset()])), "modality LUT"),
-    (lambda: mutated("MR_small.dcm", PhotometricInterpretation="PALETTE COLOR"), "colour palette"),
-    (lambda: mutated("MR_small.dcm", Rows=128), "truncated or damaged"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (lambda: _with_length("MR_small.dcm", b"\x28\x00\x10\x00US", 3), "header"),  # odd-length Rows
+        (
+            lambda: (FILES / "MR_small.dcm").read_bytes().replace(b"\x28\x00\x10\x00US", b"\x28\x00\x10\x00HL", 1),
+            "header",
+        ),  # a VR DICOM does not define
+        (lambda: mutated("MR_small.dcm", NumberOfFrames="-5"), "declares -5 frames; a scan has at least one"),
+        (lambda: mutated("MR_small.dcm", SamplesPerPixel=2), "2 samples per pixel"),
+        (lambda: mutated("MR_small.dcm", BitsAllocated=12), "12 bits per sample"),
+        (lambda: mutated("liver_1frame.dcm", Rows=6000, Columns=6000), "36 million values .1-bit pixels unpack"),
+        (lambda: mutated("MR_small.dcm", ModalityLUTSequence=Sequence([Dataset()])), "modality LUT"),
+        (lambda: mutated("MR_small.dcm", PhotometricInterpretation="PALETTE COLOR"), "colour palette"),
+        (lambda: mutated("MR_small.dcm", Rows=128), "truncated or damaged"),
+    ],
+)
 def test_every_dicom_failure_family_is_one_sentence(data, message: str) -> None:
     with pytest.raises(DicomError, match=message) as raised:
         read_scan(data(), name="Smith_John.dcm").image()

@@ -54,8 +54,7 @@ def test_an_aborting_upload_is_one_sentence_and_the_next_page_works(unguarded_de
     app.switch_page("app_pages/gallery.py").run()
     assert not app.exception, app.exception
     app.switch_page("app_pages/explain.py").run()
-    app.sidebar.file_uploader[0].set_value(("scan.dcm", (FILES / "MR_small.dcm").read_bytes(),
-                                            "application/dicom"))
+    app.sidebar.file_uploader[0].set_value(("scan.dcm", (FILES / "MR_small.dcm").read_bytes(), "application/dicom"))
     app.run()
     assert not app.exception and not app.sidebar.warning, [w.value for w in app.sidebar.warning]
     assert any("says **" in markdown.value for markdown in app.markdown)

@@ -80,8 +80,10 @@ def test_opening_a_scan_shows_it_on_the_other_pages_with_previous_and_next() -> 
     assert app.session_state["image_source"] == "Scans"
     assert "Compare methods · " in app.header[0].value
     app.switch_page("app_pages/explain.py").run()
-    assert rows[2]["scan"] in " ".join(m.value for m in app.markdown) + " ".join(c.value for c in app.caption) \
+    assert (
+        rows[2]["scan"] in " ".join(m.value for m in app.markdown) + " ".join(c.value for c in app.caption)
         or app.session_state["worklist_index"] == 2
+    )
     app.button(key="scan_next").click().run()
     assert not app.exception and app.session_state["worklist_index"] == 3
     assert f"the file name says **{rows[3]['label']}**" in " ".join(m.value for m in app.markdown)
@@ -97,14 +99,22 @@ def zip_of(members: dict[str, bytes]) -> bytes:
 
 def test_uploaded_dicom_files_and_a_zip_are_listed_and_a_broken_one_says_why() -> None:
     app = scans_page(worklist_source="Files or a zip")
-    archive = zip_of({"glioma/a.jpg": (MRI / "Te-gl_0010.jpg").read_bytes(),
-                      "glioma/b.jpg": (MRI / "Te-gl_0011.jpg").read_bytes(), "../evil.jpg": b"nope"})
+    archive = zip_of(
+        {
+            "glioma/a.jpg": (MRI / "Te-gl_0010.jpg").read_bytes(),
+            "glioma/b.jpg": (MRI / "Te-gl_0011.jpg").read_bytes(),
+            "../evil.jpg": b"nope",
+        }
+    )
     uploader = app.file_uploader[0]
-    uploader.set_value([("MR_small.dcm", (FILES / "MR_small.dcm").read_bytes(), "application/dicom"),
-                        ("CT_small.dcm", (FILES / "CT_small.dcm").read_bytes(), "application/dicom"),
-                        ("scans.zip", archive, "application/zip"),
-                        ("fake.dcm", (ROOT / "assets" / "samples" / "photos" / "chelsea.png").read_bytes(),
-                         "application/dicom")])
+    uploader.set_value(
+        [
+            ("MR_small.dcm", (FILES / "MR_small.dcm").read_bytes(), "application/dicom"),
+            ("CT_small.dcm", (FILES / "CT_small.dcm").read_bytes(), "application/dicom"),
+            ("scans.zip", archive, "application/zip"),
+            ("fake.dcm", (ROOT / "assets" / "samples" / "photos" / "chelsea.png").read_bytes(), "application/dicom"),
+        ]
+    )
     app.run()
     assert not app.exception, app.exception
     rows = table(app)
@@ -124,7 +134,9 @@ def test_explain_all_computes_every_missing_comparison(monkeypatch, tmp_path) ->
     digits = tmp_path / "digits"
     digits.mkdir()
     for n in (1, 7):
-        (digits / f"digit_{n}.png").write_bytes((ROOT / "assets" / "samples" / "digits" / f"digit_{n}.png").read_bytes())
+        (digits / f"digit_{n}.png").write_bytes(
+            (ROOT / "assets" / "samples" / "digits" / f"digit_{n}.png").read_bytes()
+        )
     monkeypatch.setenv("EXPLAINERS_SCANS_DIR", str(digits))
     app = scans_page("digits_cnn", compare_methods=["partition"], budget_partition=20)
     assert not app.exception, app.exception

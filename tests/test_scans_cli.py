@@ -39,14 +39,37 @@ def test_a_folder_of_mris_is_one_line_per_scan_then_a_summary(capsys) -> None:
         assert row["agrees"] == (row["verdict"] == row["label"]) and row["in_domain"] is True
         assert 0 <= row["cached"] <= row["wanted"] == len(COMPARE_METHODS) and row["error"] is None
     summary = last["summary"]
-    assert summary == {"scans": 13, "readable": 13, "failed": 0, "skipped": 0, "labelled": 13,
-                       "agree": sum(row["agrees"] for row in rows)} and summary["agree"] >= 10
+    assert (
+        summary
+        == {
+            "scans": 13,
+            "readable": 13,
+            "failed": 0,
+            "skipped": 0,
+            "labelled": 13,
+            "agree": sum(row["agrees"] for row in rows),
+        }
+        and summary["agree"] >= 10
+    )
     assert "Te-" not in json.dumps(lines)  # file names never appear
 
 
 def test_frames_unreadable_members_and_cached_explanations(capsys, tmp_path) -> None:
-    assert main(["explain", "--model", "digits_cnn", "--image", str(DIGITS / "digit_1.png"), "--method", "partition",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--model",
+                "digits_cnn",
+                "--image",
+                str(DIGITS / "digit_1.png"),
+                "--method",
+                "partition",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     archive = tmp_path / "scans.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
@@ -74,9 +97,11 @@ def test_a_path_that_cannot_be_read_is_exit_2_and_one_sentence(capsys, tmp_path)
         zipped.writestr("a.png", b"x" * 100)
     damaged.write_bytes(buffer.getvalue()[:-40])
     (tmp_path / "notes.txt").write_text("hello")
-    for path, sentence in ((tmp_path / "missing", "Nothing exists at that path."),
-                           (damaged, "This zip file is damaged (or is no zip), so it cannot be opened."),
-                           (tmp_path / "notes.txt", "That path is neither a folder nor a .zip file.")):
+    for path, sentence in (
+        (tmp_path / "missing", "Nothing exists at that path."),
+        (damaged, "This zip file is damaged (or is no zip), so it cannot be opened."),
+        (tmp_path / "notes.txt", "That path is neither a folder nor a .zip file."),
+    ):
         code, lines, err = scans(capsys, str(path), "--model", "digits_cnn")
         assert (code, lines, err) == (2, [], f"error: {sentence}\n")
 

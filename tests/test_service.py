@@ -42,8 +42,10 @@ def digit() -> InputImage:
 
 @pytest.fixture(scope="module")
 def explanations(digits_model, digit) -> dict[str, Explanation]:
-    return {"kernel": explain(digits_model, digit, "kernel", top_k=2, max_evals=300, params={"segments": 12}),
-            "gradient": explain(digits_model, digit, "gradient", top_k=2, max_evals=8)}
+    return {
+        "kernel": explain(digits_model, digit, "kernel", top_k=2, max_evals=300, params={"segments": 12}),
+        "gradient": explain(digits_model, digit, "gradient", top_k=2, max_evals=8),
+    }
 
 
 def not_needed() -> np.ndarray:
@@ -51,8 +53,13 @@ def not_needed() -> np.ndarray:
 
 
 def test_the_compare_page_and_ui_state_ask_for_the_services_requests(digits_model, digit) -> None:
-    state = {"model_name": "digits_cnn", "compare_methods": list(SETTINGS), "compare_top_k": 2,
-             **{f"budget_{name}": budget for name, budget in SETTINGS.items()}}
+    state = {
+        "model_name": "digits_cnn",
+        "compare_methods": list(SETTINGS),
+        "compare_top_k": 2,
+        **{f"budget_{name}": budget for name, budget in SETTINGS.items()},
+    }
+    get_cache.clear()  # the page's cache as the environment says, not one a former test's server kept
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     for key, value in state.items():
         app.session_state[key] = value
@@ -60,8 +67,14 @@ def test_the_compare_page_and_ui_state_ask_for_the_services_requests(digits_mode
     app.button(key="compare_run").click().run()  # the page's jobs; the run waits for them (conftest)
     assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
 
-    plan = compare_requests(digits_model, digit, {name: (budget, defaults(name)) for name, budget in SETTINGS.items()},
-                            top_k=2, seed=0, output="probability")
+    plan = compare_requests(
+        digits_model,
+        digit,
+        {name: (budget, defaults(name)) for name, budget in SETTINGS.items()},
+        top_k=2,
+        seed=0,
+        output="probability",
+    )
     assert list(plan.requests) == list(SETTINGS) and not plan.refused
     # The cache the page's server wrote to (one per process, chosen when a page first asked for it).
     cache = get_cache()
@@ -83,13 +96,13 @@ def test_the_compare_page_and_ui_state_ask_for_the_services_requests(digits_mode
 
 
 def test_a_method_that_cannot_run_so_is_refused_in_one_sentence(digits_model, digit) -> None:
-    plan = compare_requests(digits_model, digit, {"kernel": (1, {}), "gradient": (8, {})}, top_k=1, seed=0,
-                            output=None)
+    plan = compare_requests(digits_model, digit, {"kernel": (1, {}), "gradient": (8, {})}, top_k=1, seed=0, output=None)
     assert list(plan.requests) == ["gradient"] and plan.refused["kernel"].startswith("The budget for kernel")
 
 
-def test_pixel_methods_are_summed_over_the_superpixel_methods_regions(digits_model,
-                                                                      explanations: dict[str, Explanation]) -> None:
+def test_pixel_methods_are_summed_over_the_superpixel_methods_regions(
+    digits_model, explanations: dict[str, Explanation]
+) -> None:
     spec, prepared = digits_model.spec, explanations["kernel"].image
     grid = compare_grid(spec, prepared, explanations, 2, output="probability", superpixels=not_needed)
     segments = explanations["kernel"].segments
@@ -105,11 +118,11 @@ def test_pixel_methods_are_summed_over_the_superpixel_methods_regions(digits_mod
     assert len({limit for row in grid.limits for limit in row}) == 1
     assert "Pixel methods are summed over the same 12 superpixels" in grid_caption(grid)
 
-    per_row = compare_grid(spec, prepared, explanations, 2, output="probability", superpixels=not_needed,
-                           per_row=True)
+    per_row = compare_grid(spec, prepared, explanations, 2, output="probability", superpixels=not_needed, per_row=True)
     assert all(len(set(row)) == 1 for row in per_row.limits) and per_row.limits[0] == grid.limits[0]
-    own = compare_grid(spec, prepared, explanations, 2, output="probability", superpixels=not_needed,
-                       over_superpixels=False)
+    own = compare_grid(
+        spec, prepared, explanations, 2, output="probability", superpixels=not_needed, over_superpixels=False
+    )
     assert not own.one_basis and own.basis is None and own.segments["gradient"] is None
     assert "one per panel" in grid_caption(own)
 
@@ -121,15 +134,23 @@ def test_without_a_superpixel_method_the_basis_is_slic(digits_model, explanation
         made.append(SLIC_SEGMENTS)
         return np.arange(28 * 28).reshape(28, 28) // 98  # eight bands
 
-    grid = compare_grid(digits_model.spec, explanations["gradient"].image, {"gradient": explanations["gradient"]}, 1,
-                        output="probability", superpixels=superpixels)
+    grid = compare_grid(
+        digits_model.spec,
+        explanations["gradient"].image,
+        {"gradient": explanations["gradient"]},
+        1,
+        output="probability",
+        superpixels=superpixels,
+    )
     assert made == [SLIC_SEGMENTS] and grid.basis is not None and int(grid.basis.max()) == 7 and grid.one_basis
 
 
 def test_the_ranking_puts_the_most_faithful_first_and_the_downloads_hold_every_panel(
-        tmp_path, digits_model, digit, explanations) -> None:
-    grid = compare_grid(digits_model.spec, explanations["kernel"].image, explanations, 2, output="probability",
-                        superpixels=not_needed)
+    tmp_path, digits_model, digit, explanations
+) -> None:
+    grid = compare_grid(
+        digits_model.spec, explanations["kernel"].image, explanations, 2, output="probability", superpixels=not_needed
+    )
     scores = grid_scores(ExplanationCache(tmp_path / "c"), digits_model, grid)
     assert set(scores) == {(name, c) for name in explanations for c in grid.classes}
     rows = ranking(grid, scores)
@@ -139,11 +160,16 @@ def test_the_ranking_puts_the_most_faithful_first_and_the_downloads_hold_every_p
 
     superpixels = explanations["kernel"].segments
     assert superpixels is not None
-    files = compare_downloads(grid, scores, opacity=0.7, superpixels=superpixels, image_digest=digit.digest,
-                              report=lambda: b"%PDF")
+    files = compare_downloads(
+        grid, scores, opacity=0.7, superpixels=superpixels, image_digest=digit.digest, report=lambda: b"%PDF"
+    )
     assert [file.file_name for file in files] == [
-        "digits_cnn_comparison.png", "digits_cnn_explanations.zip", "digits_cnn_values.csv", "digits_cnn_scores.csv",
-        f"digits_cnn_{digit.digest[:8]}_report.pdf"]
+        "digits_cnn_comparison.png",
+        "digits_cnn_explanations.zip",
+        "digits_cnn_values.csv",
+        "digits_cnn_scores.csv",
+        f"digits_cnn_{digit.digest[:8]}_report.pdf",
+    ]
     made = {file.file_name: file.make() for file in files}
     png, archive = made["digits_cnn_comparison.png"], made["digits_cnn_explanations.zip"]
     values_csv, scores_csv = made["digits_cnn_values.csv"], made["digits_cnn_scores.csv"]
@@ -157,7 +183,8 @@ def test_the_ranking_puts_the_most_faithful_first_and_the_downloads_hold_every_p
 
 
 def test_the_report_is_gathered_from_the_cache_and_drawn_without_the_model(
-        tmp_path, monkeypatch, digits_model, digit, explanations) -> None:
+    tmp_path, monkeypatch, digits_model, digit, explanations
+) -> None:
     cache = ExplanationCache(tmp_path / "c")
     first = report_contents(cache, digits_model, digit, explanations, top_k=2)  # the model runs: scores, verdict
 
@@ -175,17 +202,31 @@ def test_the_report_is_gathered_from_the_cache_and_drawn_without_the_model(
 
 def test_viz_never_runs_a_model() -> None:
     """viz draws what it is given: it imports nothing that loads or runs a model, and calls no predict."""
-    forbidden = {"models", "jobs", "service", "explainers.request", "explainers.faithfulness",
-                 "explainers.predictions", "explainers.methods", "explainers.superpixels", "explainers.masks"}
+    forbidden = {
+        "models",
+        "jobs",
+        "service",
+        "explainers.request",
+        "explainers.faithfulness",
+        "explainers.predictions",
+        "explainers.methods",
+        "explainers.superpixels",
+        "explainers.masks",
+    }
     for path in (ROOT / "viz").rglob("*.py"):
         tree = ast.parse(path.read_text(), filename=str(path))
         modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         assert not {m for m in modules if m in forbidden or m.split(".")[0] in forbidden}, path
-        calls = {node.func.attr for node in ast.walk(tree)
-                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+        calls = {
+            node.func.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        }
         assert not calls & {"predict", "prepare", "predict_tensor"}, path
-    code = ("import sys, viz.report, viz.panels, viz.plots, viz.render, viz.card; "
-            "sys.exit(1 if any(m.split('.')[0] in ('models', 'jobs') or m in ('explainers.request', "
-            "'explainers.faithfulness', 'explainers.predictions') for m in sys.modules) else 0)")
+    code = (
+        "import sys, viz.report, viz.panels, viz.plots, viz.render, viz.card; "
+        "sys.exit(1 if any(m.split('.')[0] in ('models', 'jobs') or m in ('explainers.request', "
+        "'explainers.faithfulness', 'explainers.predictions') for m in sys.modules) else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

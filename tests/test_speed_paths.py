@@ -9,19 +9,26 @@ import shap
 import torch
 
 from explainers.images import load_image
-from models import list_samples
 from explainers.methods.gradient import _grads_for_classes
 from explainers.methods.partition import masker_spec
-from explainers.request import explain
 from explainers.methods.permutation import permutation_estimate
+from explainers.request import explain
 from explainers.superpixels import build_game, slic_segments
-from models import load_classifier
-from models import runtime
+from models import list_samples, load_classifier, runtime
 
 
 def digit_game(classifier, image, segments: int, budget: int):
-    return build_game(classifier, image, segments=segments, compactness=10.0, sigma=0.0, fill="auto",
-                      fill_constant=0.0, total=budget, progress=None)
+    return build_game(
+        classifier,
+        image,
+        segments=segments,
+        compactness=10.0,
+        sigma=0.0,
+        fill="auto",
+        fill_constant=0.0,
+        total=budget,
+        progress=None,
+    )
 
 
 def shaps_permutation_values(game, players: int, budget: int, seed: int) -> np.ndarray:
@@ -60,18 +67,29 @@ def test_partition_gives_shaps_values_image_after_image(digits_model, masker) ->
     # Two different images in a row through the shared masker: any state left behind shows on the second.
     for digit in (7, 3):
         image = digits_model.prepare(load_image(f"assets/samples/digits/digit_{digit}.png").pixels)
-        ours = explain(digits_model, image, "partition", top_k=2, max_evals=100, seed=0,
-                       params={"masker": masker, "blur_kernel": 10})
+        ours = explain(
+            digits_model,
+            image,
+            "partition",
+            top_k=2,
+            max_evals=100,
+            seed=0,
+            params={"masker": masker, "blur_kernel": 10},
+        )
         stock = shap.PartitionExplainer(digits_model.predict, shap.maskers.Image(masker_spec(masker, 10), image.shape))
-        reference = stock(image[None].astype(np.float32), max_evals=100, batch_size=50, outputs=ours.classes,
-                          silent=True)
-        np.testing.assert_array_equal(ours.values, np.moveaxis(reference.values[0].sum(axis=2), -1, 0)
-                                      .astype(np.float32))
+        reference = stock(
+            image[None].astype(np.float32), max_evals=100, batch_size=50, outputs=ours.classes, silent=True
+        )
+        np.testing.assert_array_equal(
+            ours.values, np.moveaxis(reference.values[0].sum(axis=2), -1, 0).astype(np.float32)
+        )
         np.testing.assert_array_equal(ours.base_values, np.float32(reference.base_values[0]))
 
 
 def test_tumour_predict_in_onnx_runtime_matches_pytorch(tumour_model) -> None:
-    images = np.stack([tumour_model.prepare(load_image(s.path).pixels) for s in list_samples() if s.domain == "mri"][:6])
+    images = np.stack(
+        [tumour_model.prepare(load_image(s.path).pixels) for s in list_samples() if s.domain == "mri"][:6]
+    )
     assert tumour_model.runtime == "onnxruntime"  # the registry's choice, without measuring
     try:
         fast = tumour_model.predict(images)
@@ -82,8 +100,7 @@ def test_tumour_predict_in_onnx_runtime_matches_pytorch(tumour_model) -> None:
     np.testing.assert_allclose(fast, reference, atol=1e-5)
 
 
-def test_exported_efficientnet_in_onnx_runtime_matches_pytorch(efficientnet, chelsea, tmp_path,
-                                                               monkeypatch) -> None:
+def test_exported_efficientnet_in_onnx_runtime_matches_pytorch(efficientnet, chelsea, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MODELS_CACHE_DIR", str(tmp_path))
     predictor = runtime.onnx_predictor(efficientnet.spec, efficientnet.module, efficientnet.weights_digest)
     assert predictor is not None and predictor.path.parent == tmp_path
@@ -125,14 +142,23 @@ def test_per_class_backward_passes_equal_one_vmapped_pass(digits_model, digit_se
         outputs = digits_model.module(points)
         selectors = torch.zeros((len(classes),) + tuple(outputs.shape))
         selectors[torch.arange(len(classes)), :, classes] = 1
-        vmapped, = torch.autograd.grad(outputs, points, selectors, is_grads_batched=True)
+        (vmapped,) = torch.autograd.grad(outputs, points, selectors, is_grads_batched=True)
     torch.testing.assert_close(ours, vmapped, rtol=1e-5, atol=1e-7)
 
 
 def test_masked_images_take_each_superpixel_from_the_image_or_the_background(efficientnet, chelsea) -> None:
     image = efficientnet.prepare(chelsea)
-    game = build_game(efficientnet, image, segments=30, compactness=10.0, sigma=1.0, fill="mean",
-                      fill_constant=0.0, total=10, progress=None)
+    game = build_game(
+        efficientnet,
+        image,
+        segments=30,
+        compactness=10.0,
+        sigma=1.0,
+        fill="mean",
+        fill_constant=0.0,
+        total=10,
+        progress=None,
+    )
     coalitions = np.random.default_rng(0).random((4, game.players)) > 0.5
     coalitions[0], coalitions[1] = True, False
     masked = game.masked_images(coalitions)

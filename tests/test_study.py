@@ -22,20 +22,28 @@ from typing import Any
 import pytest
 
 import studies
-from studies import (AnswerError, PlannedTrial, StudyError, StudyFacts, StudyStore, TrialFacts, assignment,
-                     parse_study)
+from studies import AnswerError, PlannedTrial, StudyError, StudyFacts, StudyStore, TrialFacts, assignment, parse_study
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "assets" / "studies" / "example_study.yaml"
 DIGITS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
 
 
-def digits_study(*, trials: int = 3, conditions: str = "[kernel, partition, none]", design: str = "within",
-                 order: str = "shuffle", seed: int = 7, extra: str = "") -> studies.Study:
+def digits_study(
+    *,
+    trials: int = 3,
+    conditions: str = "[kernel, partition, none]",
+    design: str = "within",
+    order: str = "shuffle",
+    seed: int = 7,
+    extra: str = "",
+) -> studies.Study:
     """A study on the digits model, read without the registries (no model is imported)."""
-    trial_lines = "\n".join(f"  - {{id: d{n}, model: digits_cnn, image: assets/samples/digits/digit_{n}.png}}"
-                            for n in range(trials))
-    text = textwrap.dedent(f"""\
+    trial_lines = "\n".join(
+        f"  - {{id: d{n}, model: digits_cnn, image: assets/samples/digits/digit_{n}.png}}" for n in range(trials)
+    )
+    text = (
+        textwrap.dedent(f"""\
         id: digits
         title: Digits
         consent: You agree.
@@ -45,7 +53,11 @@ def digits_study(*, trials: int = 3, conditions: str = "[kernel, partition, none
           budget: {{kernel: 20, partition: 20}}
           params: {{kernel: {{segments: 8}}}}
         trials:
-        """) + trial_lines + "\n" + extra
+        """)
+        + trial_lines
+        + "\n"
+        + extra
+    )
     return parse_study(text, name="digits.yaml", folder=ROOT, verify=False)
 
 
@@ -55,16 +67,30 @@ def fake_facts(study: studies.Study) -> StudyFacts:
     for trial in study.trials:
         digit = trial.image[-5]
         trials[trial.id] = TrialFacts(
-            trial_id=trial.id, model=trial.model, weights_digest="w", image_digest=f"i{digit}",
-            prediction_id=int(digit), prediction=digit, probability=0.9, class_shown_id=int(digit),
-            class_shown=digit, reveal_class=False, options=tuple(DIGITS), shuffle_options=False,
-            keys={c: f"key-{trial.id}-{c}" for c in study.conditions_for(trial) if c != studies.NO_EXPLANATION})
+            trial_id=trial.id,
+            model=trial.model,
+            weights_digest="w",
+            image_digest=f"i{digit}",
+            prediction_id=int(digit),
+            prediction=digit,
+            probability=0.9,
+            class_shown_id=int(digit),
+            class_shown=digit,
+            reveal_class=False,
+            options=tuple(DIGITS),
+            shuffle_options=False,
+            keys={c: f"key-{trial.id}-{c}" for c in study.conditions_for(trial) if c != studies.NO_EXPLANATION},
+        )
     return StudyFacts(study.id, study.digest, trials)
 
 
 def answers_for(planned: PlannedTrial, right: bool = True, confidence: int = 5) -> dict:
-    return {"forward": planned.prediction if right else ("0" if planned.prediction != "0" else "1"),
-            "confidence": confidence, "trust": 4, "comment": ""}
+    return {
+        "forward": planned.prediction if right else ("0" if planned.prediction != "0" else "1"),
+        "confidence": confidence,
+        "trust": 4,
+        "comment": "",
+    }
 
 
 def expected_answer_count(planned: PlannedTrial) -> int:
@@ -85,9 +111,12 @@ def test_example_study_loads_with_the_four_standard_questions() -> None:
     assert studies.find_studies() == [EXAMPLE]
 
 
-@pytest.mark.parametrize("text, expected", [
-    # A typo in a trial's method names the line, the field, and the fix.
-    ("""title: T
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # A typo in a trial's method names the line, the field, and the fix.
+        (
+            """title: T
 consent: C
 conditions: [kernel, none]
 trials:
@@ -96,29 +125,47 @@ trials:
   - model: digits_cnn
     image: assets/samples/digits/digit_3.png
     method: kernal
-""", 'study.yaml line 9: trials[2].method is "kernal", not a method; choose one of'),
-    ("title: T\nconsent: C\nconditions: [kernel\ntrials: []\n", "study.yaml line 4: the file is not valid YAML"),
-    ("consent: C\nconditions: [none]\ntrials:\n  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
-     "study.yaml: the study needs a title."),
-    ("title: T\nconsent: C\nconditions: [none]\nrandomisation:\n  design: within\n  ordr: fixed\n"
-     "trials:\n  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
-     'study.yaml line 6: randomisation.ordr is not a field of the randomisation (the fields are design, order, '
-     'seed); did you mean "order"?'),
-    ("title: T\nconsent: C\nconditions: [none]\nrandomisation: {design: mixed}\n"
-     "trials:\n  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
-     'study.yaml line 4: randomisation.design is "mixed"; choose one of within, between.'),
-    ("title: T\nconsent: C\nconditions: [none]\ntrials:\n  - model: digits_cnn\n"
-     "    image: assets/samples/digits/digit_1.png\n    class: eleven\n",
-     'study.yaml line 7: trials[0].class is "eleven", not a class of digits_cnn'),
-    ("title: T\nconsent: C\nconditions: [none]\ntrials:\n  - model: digits_cnn\n    image: missing.png\n",
-     'study.yaml line 6: trials[0].image is "missing.png", which does not exist'),
-    ("title: T\ntitle: U\nconsent: C\nconditions: [none]\n"
-     "trials:\n  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
-     "study.yaml line 2: title is given twice (first on line 1); keep one."),
-    ("title: T\nconsent: C\nconditions: [kernel]\nexplanation: {budget: {kernel: 1}}\n"
-     "trials:\n  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
-     "study.yaml line 4: explanation.budget.kernel is 1, outside kernel's range 5–20000 model evaluations."),
-])
+""",
+            'study.yaml line 9: trials[2].method is "kernal", not a method; choose one of',
+        ),
+        ("title: T\nconsent: C\nconditions: [kernel\ntrials: []\n", "study.yaml line 4: the file is not valid YAML"),
+        (
+            "consent: C\nconditions: [none]\ntrials:\n"
+            "  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
+            "study.yaml: the study needs a title.",
+        ),
+        (
+            "title: T\nconsent: C\nconditions: [none]\nrandomisation:\n  design: within\n  ordr: fixed\n"
+            "trials:\n  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
+            "study.yaml line 6: randomisation.ordr is not a field of the randomisation (the fields are design, order, "
+            'seed); did you mean "order"?',
+        ),
+        (
+            "title: T\nconsent: C\nconditions: [none]\nrandomisation: {design: mixed}\n"
+            "trials:\n  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
+            'study.yaml line 4: randomisation.design is "mixed"; choose one of within, between.',
+        ),
+        (
+            "title: T\nconsent: C\nconditions: [none]\ntrials:\n  - model: digits_cnn\n"
+            "    image: assets/samples/digits/digit_1.png\n    class: eleven\n",
+            'study.yaml line 7: trials[0].class is "eleven", not a class of digits_cnn',
+        ),
+        (
+            "title: T\nconsent: C\nconditions: [none]\ntrials:\n  - model: digits_cnn\n    image: missing.png\n",
+            'study.yaml line 6: trials[0].image is "missing.png", which does not exist',
+        ),
+        (
+            "title: T\ntitle: U\nconsent: C\nconditions: [none]\n"
+            "trials:\n  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
+            "study.yaml line 2: title is given twice (first on line 1); keep one.",
+        ),
+        (
+            "title: T\nconsent: C\nconditions: [kernel]\nexplanation: {budget: {kernel: 1}}\n"
+            "trials:\n  - {model: digits_cnn, image: assets/samples/digits/digit_1.png}\n",
+            "study.yaml line 4: explanation.budget.kernel is 1, outside kernel's range 5–20000 model evaluations.",
+        ),
+    ],
+)
 def test_a_mistake_is_one_sentence_naming_line_and_field(text: str, expected: str) -> None:
     with pytest.raises(StudyError) as caught:
         parse_study(text, name="study.yaml", folder=ROOT)
@@ -129,13 +176,24 @@ def test_a_mistake_is_one_sentence_naming_line_and_field(text: str, expected: st
 def test_json_syntax_errors_name_the_line_and_schema_errors_the_field(tmp_path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"title": "T",\n "consent": "C"\n "trials": []}')
-    with pytest.raises(StudyError, match=r"^broken\.json line 3: the file is not valid JSON \(Expecting ',' "
-                                         r"delimiter at column 2\)\.$"):
+    with pytest.raises(
+        StudyError,
+        match=r"^broken\.json line 3: the file is not valid JSON \(Expecting ',' "
+        r"delimiter at column 2\)\.$",
+    ):
         studies.load_study(broken)
     wrong = tmp_path / "wrong.json"
-    wrong.write_text(json.dumps({"title": "T", "consent": "C", "conditions": ["none"],
-                                 "trials": [{"model": "digits_cnn", "image": "assets/samples/digits/digit_1.png",
-                                             "choices": 1}]}, indent=1))
+    wrong.write_text(
+        json.dumps(
+            {
+                "title": "T",
+                "consent": "C",
+                "conditions": ["none"],
+                "trials": [{"model": "digits_cnn", "image": "assets/samples/digits/digit_1.png", "choices": 1}],
+            },
+            indent=1,
+        )
+    )
     with pytest.raises(StudyError) as caught:
         studies.load_study(wrong)
     assert str(caught.value).startswith("wrong.json line 11: trials[0].choices must be a number of top classes")
@@ -145,8 +203,10 @@ def test_every_problem_is_collected_for_study_check(tmp_path, capsys) -> None:
     from cli.main import main
 
     path = tmp_path / "many.yaml"
-    path.write_text("title: T\nconsent: C\nconditions: [kernal, none]\ntrials:\n"
-                    "  - {modle: digits_cnn, image: assets/samples/digits/digit_1.png}\n")
+    path.write_text(
+        "title: T\nconsent: C\nconditions: [kernal, none]\ntrials:\n"
+        "  - {modle: digits_cnn, image: assets/samples/digits/digit_1.png}\n"
+    )
     with pytest.raises(StudyError) as caught:
         studies.load_study(path)
     assert [(p.line, p.field) for p in caught.value.problems] == [(5, "trials[0].modle"), (5, "trials[0]")]
@@ -192,12 +252,13 @@ def test_between_subjects_gives_each_participant_one_condition_balanced_by_block
         assert len({c for _, c in plan}) == 1
         conditions.append(plan[0][1])
     for block in range(4):
-        assert sorted(conditions[3 * block:3 * block + 3]) == ["kernel", "none", "partition"]
-    assert len({tuple(conditions[i:i + 3]) for i in range(0, 12, 3)}) > 1  # blocks are randomised
+        assert sorted(conditions[3 * block : 3 * block + 3]) == ["kernel", "none", "partition"]
+    assert len({tuple(conditions[i : i + 3]) for i in range(0, 12, 3)}) > 1  # blocks are randomised
 
 
 def test_a_trial_pinned_to_a_method_keeps_it() -> None:
-    study = parse_study(textwrap.dedent("""\
+    study = parse_study(
+        textwrap.dedent("""\
         title: T
         consent: C
         conditions: [kernel, none]
@@ -205,7 +266,10 @@ def test_a_trial_pinned_to_a_method_keeps_it() -> None:
           - {id: practice, model: digits_cnn, image: assets/samples/digits/digit_0.png, method: partition}
           - {id: a, model: digits_cnn, image: assets/samples/digits/digit_1.png}
           - {id: b, model: digits_cnn, image: assets/samples/digits/digit_2.png}
-        """), folder=ROOT, verify=False)
+        """),
+        folder=ROOT,
+        verify=False,
+    )
     for number in range(4):
         plan = dict(plan_of(study, number))
         assert plan["practice"] == "partition" and {plan["a"], plan["b"]} == {"kernel", "none"}
@@ -310,7 +374,8 @@ for _ in range(1 if mode == "once" else 10**6):
 def worker_files(tmp_path):
     study = digits_study()
     study_file = tmp_path / "digits.yaml"
-    study_file.write_text(textwrap.dedent("""\
+    study_file.write_text(
+        textwrap.dedent("""\
         id: digits
         title: Digits
         consent: You agree.
@@ -320,8 +385,12 @@ def worker_files(tmp_path):
           budget: {kernel: 20, partition: 20}
           params: {kernel: {segments: 8}}
         trials:
-        """) + "\n".join(f"  - {{id: d{n}, model: digits_cnn, image: assets/samples/digits/digit_{n}.png}}"
-                         for n in range(3)) + "\n")
+        """)
+        + "\n".join(
+            f"  - {{id: d{n}, model: digits_cnn, image: assets/samples/digits/digit_{n}.png}}" for n in range(3)
+        )
+        + "\n"
+    )
     facts_file = tmp_path / "facts.json"
     facts_file.write_text(json.dumps(fake_facts(study).to_json()))
     script = tmp_path / "worker.py"
@@ -330,9 +399,14 @@ def worker_files(tmp_path):
 
 
 def start_worker(files: list[str], db: Path, start_at: float, mode: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, *files, str(db), str(start_at), mode], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.Popen(
+        [sys.executable, *files, str(db), str(start_at), mode],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_twenty_participants_answering_at_once_lose_nothing(tmp_path, worker_files) -> None:
@@ -404,9 +478,15 @@ def filled_store(tmp_path, participants: int = 6) -> tuple[studies.Study, StudyS
             clock.now += {"kernel": 10, "partition": 20, "none": 30}[item.condition] + number
             # Right only with kernel; confidence 6 with kernel, else 2.
             right = item.condition == "kernel"
-            store.record_trial_answers(study, participant.id, item.position,
-                                       {**answers_for(item, right=right, confidence=6 if right else 2),
-                                        "comment": "ok" if number == 0 else ""})
+            store.record_trial_answers(
+                study,
+                participant.id,
+                item.position,
+                {
+                    **answers_for(item, right=right, confidence=6 if right else 2),
+                    "comment": "ok" if number == 0 else "",
+                },
+            )
     return study, store
 
 
@@ -465,8 +545,9 @@ def test_the_results_password() -> None:
     assert not wrong.granted and wrong.message == "That password is wrong."
     assert not studies.results_access("", environ=configured).granted
     # Streamlit secrets win over the environment.
-    assert studies.results_access("from-secrets", secrets={studies.PASSWORD_SECRET: "from-secrets"},
-                                  environ=configured).granted
+    assert studies.results_access(
+        "from-secrets", secrets={studies.PASSWORD_SECRET: "from-secrets"}, environ=configured
+    ).granted
     # Nothing configured: locked for every password, the empty one included.
     for given in ("", "s3cret", None):
         locked = studies.results_access(given, secrets={}, environ={})
@@ -493,7 +574,8 @@ def test_the_results_password() -> None:
 def test_precompute_fills_the_cache_and_a_second_run_is_all_hits(tmp_path, digits_model) -> None:
     from explainers.cache import ExplanationCache
 
-    study = parse_study(textwrap.dedent("""\
+    study = parse_study(
+        textwrap.dedent("""\
         id: tiny
         title: Tiny
         consent: Yes.
@@ -504,7 +586,10 @@ def test_precompute_fills_the_cache_and_a_second_run_is_all_hits(tmp_path, digit
         trials:
           - {id: seven, model: digits_cnn, image: assets/samples/digits/digit_7.png}
           - {id: three, model: digits_cnn, image: assets/samples/digits/digit_3.png, class: "8", choices: [3, 8]}
-        """), name="tiny.yaml", folder=ROOT)
+        """),
+        name="tiny.yaml",
+        folder=ROOT,
+    )
     cache = ExplanationCache(tmp_path / "cache")
     assert not studies.is_ready(study, cache).ready and studies.load_facts(study, cache) is None
     calls = []
@@ -546,7 +631,8 @@ def test_study_cli_precompute_check_and_export(tmp_path, monkeypatch, capsys) ->
 
     monkeypatch.setenv("EXPLAINERS_CACHE_DIR", str(tmp_path / "cache"))
     study_file = tmp_path / "tiny.yaml"
-    study_file.write_text(textwrap.dedent(f"""\
+    study_file.write_text(
+        textwrap.dedent(f"""\
         id: tiny-cli
         title: Tiny
         consent: Yes.
@@ -554,7 +640,8 @@ def test_study_cli_precompute_check_and_export(tmp_path, monkeypatch, capsys) ->
         explanation: {{budget: 20}}
         trials:
           - {{model: digits_cnn, image: {ROOT}/assets/samples/digits/digit_1.png}}
-        """))
+        """)
+    )
     assert main(["study", "precompute", str(study_file), "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report == {**report, "study": "tiny-cli", "explanations": 1, "computed": 1, "cached": 0}
@@ -569,8 +656,9 @@ def test_study_cli_precompute_check_and_export(tmp_path, monkeypatch, capsys) ->
     facts = studies.load_facts(study, ExplanationCache())
     assert facts is not None
     participant = store.create_participant(study, facts)
-    store.record_trial_answers(study, participant.id, 0, {"forward": participant.plan[0].prediction,
-                                                         "confidence": 3, "trust": 3})
+    store.record_trial_answers(
+        study, participant.id, 0, {"forward": participant.plan[0].prediction, "confidence": 3, "trust": 3}
+    )
     capsys.readouterr()
     assert main(["study", "export", str(study_file), "--db", str(db)]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
@@ -579,8 +667,10 @@ def test_study_cli_precompute_check_and_export(tmp_path, monkeypatch, capsys) ->
     assert main(["study", "export", str(study_file), "--db", str(db), "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["answers"] == len(rows)
     assert main(["study", "export", str(tmp_path / "nope.yaml")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: nope.yaml: the study file does not exist (looked for " \
-                                              f"{tmp_path / 'nope.yaml'})."
+    assert (
+        capsys.readouterr().err.strip() == f"error: nope.yaml: the study file does not exist (looked for "
+        f"{tmp_path / 'nope.yaml'})."
+    )
 
 
 def test_results_figures_show_every_condition(tmp_path) -> None:

@@ -4,7 +4,6 @@ answers stored per trial, resume by id), an unprecomputed study is not open, and
 from __future__ import annotations
 
 import re
-
 import sqlite3
 import textwrap
 from pathlib import Path
@@ -33,7 +32,8 @@ def visible_text(body: str) -> str:
 
 def study_text(study_id: str, digits: tuple[int, ...] = (1, 4, 7)) -> str:
     trials = "\n".join(f"  - {{id: d{n}, model: digits_cnn, image: {SAMPLES / f'digit_{n}.png'}}}" for n in digits)
-    return textwrap.dedent(f"""\
+    return (
+        textwrap.dedent(f"""\
         id: {study_id}
         title: Digits study
         consent: Please agree to take part in this test study.
@@ -44,7 +44,10 @@ def study_text(study_id: str, digits: tuple[int, ...] = (1, 4, 7)) -> str:
           budget: {{partition: 20, kernel: 20}}
           params: {{kernel: {{segments: 8}}}}
         trials:
-        """) + trials + "\n"
+        """)
+        + trials
+        + "\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +56,7 @@ def studies_dir(tmp_path_factory, digits_model) -> Path:
     folder = tmp_path_factory.mktemp("studies")
     (folder / "digits.yaml").write_text(study_text("digits-study"))
     (folder / "closed.yaml").write_text(study_text("closed-study", digits=(2, 3)))
-    studies.precompute(studies.load_study(folder / "digits.yaml"), ExplanationCache(),
-                       load=lambda name: digits_model)
+    studies.precompute(studies.load_study(folder / "digits.yaml"), ExplanationCache(), load=lambda name: digits_model)
     return folder
 
 
@@ -75,8 +77,17 @@ def open_link(**params: str) -> AppTest:
 
 
 def page_text(app: AppTest) -> str:
-    texts: list[ElementList[Element]] = [app.title, app.header, app.subheader, app.markdown, app.caption, app.info,
-                                         app.success, app.warning, app.error]
+    texts: list[ElementList[Element]] = [
+        app.title,
+        app.header,
+        app.subheader,
+        app.markdown,
+        app.caption,
+        app.info,
+        app.success,
+        app.warning,
+        app.error,
+    ]
     parts = [element.value for elements in texts for element in elements]
     widgets: list[WidgetList[Widget]] = [app.radio, app.button, app.text_area, app.text_input, app.number_input]
     for elements in widgets:
@@ -149,8 +160,9 @@ def test_consenting_shows_trial_one_blinded_and_submitting_stores_it_and_moves_o
     app = answer_trial(app)
     assert not app.exception, app.exception
     stored = answers_in(env)
-    assert {row[2] for row in stored} == ({"forward", "confidence", "trust", "comment"} if planned.explained
-                                          else {"forward", "confidence", "comment"})
+    assert {row[2] for row in stored} == (
+        {"forward", "confidence", "trust", "comment"} if planned.explained else {"forward", "confidence", "comment"}
+    )
     assert all(row[:2] == (participant.id, 0) for row in stored)
     assert "Image 2 of 3" in page_text(app) and store_position(app) == 1
     seconds = studies.StudyStore(env).answer_rows("digits-study")[0]["seconds"]

@@ -17,8 +17,12 @@ from explainers.cache import ExplanationCache
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGIT = ROOT / "assets" / "samples" / "digits" / "digit_1.png"
-TRICKS = ["[Sign in again](http://evil.invalid/)", "![i](http://evil.invalid/a.png)",
-          "<img src=http://evil.invalid/a.png>", "**bold**_x_"]
+TRICKS = [
+    "[Sign in again](http://evil.invalid/)",
+    "![i](http://evil.invalid/a.png)",
+    "<img src=http://evil.invalid/a.png>",
+    "**bold**_x_",
+]
 
 
 def elements(node: Any) -> Iterator[Any]:
@@ -46,8 +50,9 @@ def open_link(**params: str) -> AppTest:
 @pytest.mark.parametrize("trick", TRICKS)
 def test_a_study_link_that_is_no_study_id_is_not_echoed(trick: str) -> None:
     app = open_link(study=trick)
-    assert [info.value for info in app.info] == ["There is no study with that link; please check the link you "
-                                                 "were given."]
+    assert [info.value for info in app.info] == [
+        "There is no study with that link; please check the link you were given."
+    ]
     page = drawn(app)
     assert "There is no study with that link" in page  # what is drawn is read
     assert "evil.invalid" not in page and "](" not in page and "bold" not in page
@@ -56,15 +61,17 @@ def test_a_study_link_that_is_no_study_id_is_not_echoed(trick: str) -> None:
 def test_an_unknown_study_id_is_named_as_plain_text() -> None:
     app = open_link(study="no_such_study")
     # Escaped: Markdown shows no_such_study, not "no" then "such" in italics.
-    assert app.info[0].value == ("There is no study called “no\\_such\\_study” here; please check the link you "
-                                 "were given.")
+    assert app.info[0].value == (
+        "There is no study called “no\\_such\\_study” here; please check the link you were given."
+    )
 
 
 @pytest.fixture(scope="module")
 def open_study(tmp_path_factory, digits_model) -> Iterator[None]:
     """A one-trial study, precomputed, so that its link opens; its own studies and answers folders."""
     folder = tmp_path_factory.mktemp("echo-studies")
-    (folder / "echo.yaml").write_text(textwrap.dedent(f"""\
+    (folder / "echo.yaml").write_text(
+        textwrap.dedent(f"""\
         id: echo-study
         title: Echo study
         consent: Please agree.
@@ -73,7 +80,8 @@ def open_study(tmp_path_factory, digits_model) -> Iterator[None]:
         trials:
           - {{id: d1, model: digits_cnn, image: {DIGIT}}}
           - {{id: d2, model: digits_cnn, image: {DIGIT}}}
-        """))
+        """)
+    )
     patch = pytest.MonkeyPatch()
     patch.setenv("EXPLAINERS_STUDIES_DIR", str(folder))
     patch.setenv("EXPLAINERS_STUDY_DIR", str(tmp_path_factory.mktemp("echo-answers")))
@@ -86,7 +94,8 @@ def open_study(tmp_path_factory, digits_model) -> Iterator[None]:
 def test_a_participant_id_that_is_no_id_is_not_echoed(open_study: None, trick: str) -> None:
     app = open_link(study="echo-study", pid=trick)
     assert [warning.value for warning in app.warning] == [
-        "There is no participant with that id in this study; check the id, or start afresh below."]
+        "There is no participant with that id in this study; check the id, or start afresh below."
+    ]
     page = drawn(app)
     assert "evil.invalid" not in page and "](" not in page and "bold" not in page
     assert "Please agree." in page  # the study itself still opens

@@ -55,8 +55,8 @@ def test_a_header_length_that_begins_like_a_pickle_is_still_safetensors(tmp_path
     save_file({"w": torch.zeros(3)}, str(path))
     data = path.read_bytes()
     (length,) = struct.unpack("<Q", data[:8])
-    header = data[8:8 + length].rstrip(b" ") + b" " * (0x0380 - len(data[8:8 + length].rstrip(b" ")))
-    path.write_bytes(struct.pack("<Q", 0x0380) + header + data[8 + length:])  # begins 80 03, as pickles do
+    header = data[8 : 8 + length].rstrip(b" ") + b" " * (0x0380 - len(data[8 : 8 + length].rstrip(b" ")))
+    path.write_bytes(struct.pack("<Q", 0x0380) + header + data[8 + length :])  # begins 80 03, as pickles do
     assert path.read_bytes()[:2] == b"\x80\x03" and check_weights_file(path).tensors == 1
 
 
@@ -92,15 +92,21 @@ def test_a_huge_declared_safetensors_header_is_refused_without_reading_it(tmp_pa
     assert "truncated" in refused(path)
 
 
-@pytest.mark.parametrize("header, tail", [
-    (b"not json at all", b""),
-    (b'["a list"]', b""),
-    (b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 16]}}', b"\0" * 8),  # past its data
-    (b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, '
-     b'"v": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}', b"\0" * 12),  # overlapping
-    (b'{"w": {"dtype": "X9", "shape": [2], "data_offsets": [0, 8]}}', b"\0" * 8),  # unknown dtype
-    (b'{"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}', b"\0" * 8),
-])
+@pytest.mark.parametrize(
+    "header, tail",
+    [
+        (b"not json at all", b""),
+        (b'["a list"]', b""),
+        (b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 16]}}', b"\0" * 8),  # past its data
+        (
+            b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, '
+            b'"v": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}',
+            b"\0" * 12,
+        ),  # overlapping
+        (b'{"w": {"dtype": "X9", "shape": [2], "data_offsets": [0, 8]}}', b"\0" * 8),  # unknown dtype
+        (b'{"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}', b"\0" * 8),
+    ],
+)
 def test_a_malformed_safetensors_header_is_refused(tmp_path: Path, header: bytes, tail: bytes) -> None:
     path = tmp_path / "bad.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header + tail)
@@ -109,8 +115,13 @@ def test_a_malformed_safetensors_header_is_refused(tmp_path: Path, header: bytes
 
 def _graph(initializer: TensorProto, node_domain: str = "", opset_domain: str | None = None) -> onnx.ModelProto:
     node = helper.make_node("Add", ["x", "w"], ["y"], domain=node_domain)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], [initializer])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        [initializer],
+    )
     opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(opset_domain, 1)] if opset_domain else [])
     return helper.make_model(graph, opset_imports=opsets)
 

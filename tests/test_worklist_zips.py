@@ -47,11 +47,11 @@ def patch(data: bytes, name: str, local: int, central: int, value: bytes) -> byt
     central directory: what a zip that lies (or that another tool wrote) looks like."""
     patched = bytearray(data)
     info = zipfile.ZipFile(io.BytesIO(data)).getinfo(name)
-    patched[info.header_offset + local:info.header_offset + local + len(value)] = value
+    patched[info.header_offset + local : info.header_offset + local + len(value)] = value
     entry = data.index(b"PK\x01\x02")  # the central directory's entries, until this member's
-    while data[entry + 46:entry + 46 + len(name)] != name.encode():
+    while data[entry + 46 : entry + 46 + len(name)] != name.encode():
         entry = data.index(b"PK\x01\x02", entry + 4)
-    patched[entry + central:entry + central + len(value)] = value
+    patched[entry + central : entry + central + len(value)] = value
     return bytes(patched)
 
 
@@ -96,11 +96,13 @@ def test_damaged_encrypted_and_exotically_compressed_members_are_one_sentence_ea
     info = zipfile.ZipFile(io.BytesIO(archive)).getinfo("3_broken.png")
     start = info.header_offset + 30 + len(info.filename) + len(info.extra)
     broken = bytearray(archive)
-    broken[start:start + info.compress_size] = bytes(b ^ 0x5A for b in broken[start:start + info.compress_size])
+    broken[start : start + info.compress_size] = bytes(b ^ 0x5A for b in broken[start : start + info.compress_size])
     rows = from_uploads(SPEC, [("odd.zip", bytes(broken))]).scans
     assert [scan.image is None for scan in rows] == [True, True, True, False]
-    assert rows[0].error == ("file 1.png is compressed with AES encryption (method 99), which is not read here; "
-                             "zip it again with the usual (Deflate) compression.")
+    assert rows[0].error == (
+        "file 1.png is compressed with AES encryption (method 99), which is not read here; "
+        "zip it again with the usual (Deflate) compression."
+    )
     assert rows[1].error == "file 2.png is encrypted in the zip; zip it again without a password."
     broken_error = rows[2].error
     assert broken_error is not None and broken_error.startswith("file 3.png is damaged inside the zip")

@@ -80,16 +80,20 @@ def access_mode() -> tuple[str, str | None]:
         return "none", None
     if mode == "password" or configured.get("users"):
         if not configured.get("users"):
-            return "refused", ("Sign-in is switched on but no users are configured: add them under [access.users] "
-                               "in .streamlit/secrets.toml (hashes from `python -m explainers users hash`).")
+            return "refused", (
+                "Sign-in is switched on but no users are configured: add them under [access.users] "
+                "in .streamlit/secrets.toml (hashes from `python -m explainers users hash`)."
+            )
         return "password", None
     address = str(st.get_option("server.address") or "")
     if address in LOOPBACK:
         return "none", None
-    return "refused", (f"This server listens on {address or 'every network interface'} and no sign-in is "
-                       "configured: add users under [access.users] in .streamlit/secrets.toml (hashes from "
-                       "`python -m explainers users hash`), or set [access] mode = \"none\" to serve it open "
-                       "on purpose.")
+    return "refused", (
+        f"This server listens on {address or 'every network interface'} and no sign-in is "
+        "configured: add users under [access.users] in .streamlit/secrets.toml (hashes from "
+        '`python -m explainers users hash`), or set [access] mode = "none" to serve it open '
+        "on purpose."
+    )
 
 
 def checked_password(given: str, check: Any, account: str | None = None) -> tuple[bool, str | None]:
@@ -150,7 +154,8 @@ def require_sign_in() -> str | None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         granted, message = checked_password(
-            password, lambda p: verify_password(p, str(users.get(name) or _unknown_user_hash())), account=name)
+            password, lambda p: verify_password(p, str(users.get(name) or _unknown_user_hash())), account=name
+        )
         if granted:
             st.session_state[USER_KEY] = name
             st.rerun()

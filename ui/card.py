@@ -25,8 +25,9 @@ def measured_accuracy(classifier: Classifier) -> Accuracy:
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _accuracy(name: str, weights_digest: str, _classifier: Classifier) -> Accuracy:
     samples = labelled_samples(_classifier.spec)
-    return accuracy(get_cache(), _classifier,
-                    [(get_sample_image(s.name), s.label) for s in samples if s.label is not None])
+    return accuracy(
+        get_cache(), _classifier, [(get_sample_image(s.name), s.label) for s in samples if s.label is not None]
+    )
 
 
 def verdict_notes(spec: ModelSpec, image: Any, container: Any = st) -> None:
@@ -79,5 +80,8 @@ def add_uploaded_model(card_name: str, card: bytes, files: list[tuple[str, bytes
             result = install(card_path)
     except (CardError, ModelRefused) as error:
         return AddedModel(False, str(error))
-    return AddedModel(True, f"{result['added']} was checked (peak memory {result['peak_bytes'] / 2**20:.0f} MB) "
-                            "and added; choose it in the sidebar.")
+    return AddedModel(
+        True,
+        f"{result['added']} was checked (peak memory {result['peak_bytes'] / 2**20:.0f} MB) "
+        "and added; choose it in the sidebar.",
+    )

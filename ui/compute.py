@@ -131,8 +131,9 @@ def _submit_all(requests: Sequence[ExplanationRequest], image: InputImage) -> No
         submit(request, image, score=True)
 
 
-def compare_explanations(requests: Mapping[str, ExplanationRequest], image: InputImage,
-                         slot: str = "compare") -> dict[str, Explanation]:
+def compare_explanations(
+    requests: Mapping[str, ExplanationRequest], image: InputImage, slot: str = "compare"
+) -> dict[str, Explanation]:
     """Method name → explanation, for those ready, in order. For the missing ones: a line saying which, each
     failed job's sentence, one button that submits all those no job computes yet (a method may already be
     computing for the Explain page or another user), and one bar per running job with Cancel (the page reruns as
@@ -146,15 +147,22 @@ def compare_explanations(requests: Mapping[str, ExplanationRequest], image: Inpu
         release_others(slot, [])  # settings changed: the jobs of the previous ones are no longer wanted
     if missing:
         left, right = st.columns([3, 1])
-        left.info(f"{len(missing)} of {len(requests)} methods are not cached yet: {', '.join(missing)} (budgets "
-                  f"add up to {sum(requests[name].budget for name in missing)}).")
+        left.info(
+            f"{len(missing)} of {len(requests)} methods are not cached yet: {', '.join(missing)} (budgets "
+            f"add up to {sum(requests[name].budget for name in missing)})."
+        )
         for name, job in jobs.items():
             if job is not None and job.done and job.error is not None and not job.cancelled:
                 st.error(f"{requests[name].spec.title} failed: {job.error}")
         waiting = [requests[name] for name in missing if (job := jobs[name]) is None or job.done]
         if waiting:
-            right.button("Compute the missing methods", on_click=_submit_all, args=(waiting, image),
-                         key="compare_run", type="primary")
+            right.button(
+                "Compute the missing methods",
+                on_click=_submit_all,
+                args=(waiting, image),
+                key="compare_run",
+                type="primary",
+            )
         if active:
             release_others(slot, active)
             watch(active)
@@ -201,11 +209,15 @@ def watch_all(jobs: Sequence[Job], label: str) -> None:
     running = [job for job in jobs if not job.done and job.started is not None]
     now = ", ".join(f"{job.label} ({job.request.spec.title})" for job in running[:3])
     failed = sum(1 for job in jobs if job.done and job.error is not None and not job.cancelled)
-    st.progress(done / max(len(jobs), 1),
-                text=f"{label}: {done} of {len(jobs)} done" + (f", {failed} failed" if failed else "")
-                     + (f"; now {now}" if now else "; waiting for a worker"))
-    if st.button("Cancel all", key=f"cancel_all_{label}", help="The workers stop at their next batch; finished "
-                 "results are kept."):
+    st.progress(
+        done / max(len(jobs), 1),
+        text=f"{label}: {done} of {len(jobs)} done"
+        + (f", {failed} failed" if failed else "")
+        + (f"; now {now}" if now else "; waiting for a worker"),
+    )
+    if st.button(
+        "Cancel all", key=f"cancel_all_{label}", help="The workers stop at their next batch; finished results are kept."
+    ):
         for job in jobs:
             if not job.done:
                 _cancel(job)

@@ -29,21 +29,25 @@ def param_widget(param: Param, key: str, container: Any = st, on_change: Any = N
     if param.kind == "int" and param.placement == "main" and low is not None and high is not None:
         # the shared settings are sliders, as the budget is
         return container.slider(label, low, high, int(param.default), step=step, **extra)
-    return container.number_input(label, min_value=low, max_value=high, value=number(param.default), step=step,
-                                  **extra)
+    return container.number_input(label, min_value=low, max_value=high, value=number(param.default), step=step, **extra)
 
 
 def method_params(method: Method, placement: str, container: Any = st) -> dict[str, Any]:
     """One control per parameter of the method placed at ``placement``; returns the chosen values."""
-    return {param.name: param_widget(param, keys.param(method.name, param.name, param.placement), container)
-            for param in method.params if param.placement == placement}
+    return {
+        param.name: param_widget(param, keys.param(method.name, param.name, param.placement), container)
+        for param in method.params
+        if param.placement == placement
+    }
 
 
 def chosen_settings(method: Method) -> tuple[int, dict[str, Any]]:
     """(budget, parameters) for a method as last chosen on the Explain page (its defaults otherwise)."""
     budget = int(st.session_state.get(keys.budget(method.name), method.default_budget))
-    params = {param.name: st.session_state.get(keys.param(method.name, param.name, param.placement), param.default)
-              for param in method.params}
+    params = {
+        param.name: st.session_state.get(keys.param(method.name, param.name, param.placement), param.default)
+        for param in method.params
+    }
     return budget, params
 
 
@@ -53,8 +57,10 @@ def compare_settings(method: Method) -> tuple[int, dict[str, Any]]:
     if not st.session_state.get(keys.compare_own(method.name)):
         return budget, params
     state = st.session_state
-    return (int(state.get(keys.compare_budget(method.name), budget)),
-            {name: state.get(keys.compare_param(method.name, name), value) for name, value in params.items()})
+    return (
+        int(state.get(keys.compare_budget(method.name), budget)),
+        {name: state.get(keys.compare_param(method.name, name), value) for name, value in params.items()},
+    )
 
 
 def compare_settings_widgets(method: Method, container: Any = st) -> tuple[int, dict[str, Any]]:
@@ -70,8 +76,14 @@ def compare_settings_widgets(method: Method, container: Any = st) -> tuple[int, 
 
     columns = container.columns(3)
     if method.min_budget < method.max_budget:
-        columns[0].slider(f"Budget ({method.budget_meaning})", method.min_budget, method.max_budget,
-                          method.default_budget, key=keys.compare_budget(method.name), on_change=own)
+        columns[0].slider(
+            f"Budget ({method.budget_meaning})",
+            method.min_budget,
+            method.max_budget,
+            method.default_budget,
+            key=keys.compare_budget(method.name),
+            on_change=own,
+        )
     else:
         columns[0].caption(f"Budget: {method.min_budget} {method.budget_meaning} (fixed)")
     for index, param in enumerate(method.params, start=1):
@@ -83,8 +95,15 @@ def output_choice(spec: Any, container: Any = st) -> str:
     """The space the maps add up in for this model (its spec's default until changed; one key per model, so
     Explain and Compare ask for the same explanations)."""
     labels = {"probability": "Probability", "log-odds": "Log-odds"}
-    return container.radio("Values add up to", OUTPUTS, index=OUTPUTS.index(spec.policy.output), horizontal=True,
-                           format_func=labels.get, key=keys.output(spec.name), help=OUTPUT_HELP)
+    return container.radio(
+        "Values add up to",
+        OUTPUTS,
+        index=OUTPUTS.index(spec.policy.output),
+        horizontal=True,
+        format_func=labels.get,
+        key=keys.output(spec.name),
+        help=OUTPUT_HELP,
+    )
 
 
 def chosen_output(spec: Any) -> str:
@@ -100,8 +119,11 @@ def background_choice(spec: Any, container: Any = st) -> bool:
     other models always show everything."""
     if not spec.policy.head_mask:
         return False
-    return container.toggle("Hide the background outside the head", value=False, key=keys.HEAD_MASK,
-                            help="The maps leave out the black background around the head (found by a threshold "
-                                 "and the largest region). The caption then says how much of each method's "
-                                 "attribution lies there, so nothing is hidden silently.")
-
+    return container.toggle(
+        "Hide the background outside the head",
+        value=False,
+        key=keys.HEAD_MASK,
+        help="The maps leave out the black background around the head (found by a threshold "
+        "and the largest region). The caption then says how much of each method's "
+        "attribution lies there, so nothing is hidden silently.",
+    )

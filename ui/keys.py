@@ -7,6 +7,8 @@ MODEL = "model_name"
 SOURCE = "image_source"  # "Sample" or "Upload"
 UPLOAD = "upload"
 DECODED_UPLOADS = "_decoded_uploads"
+
+
 def auto_compute(domain: str) -> str:
     """The Explain page's "compute automatically" switch, one per model domain."""
     return f"auto_compute_{domain}"
@@ -43,6 +45,7 @@ def output(model: str) -> str:
     """The output space (probability or log-odds) chosen for a model."""
     return f"output_{model}"
 
+
 # Compare.
 COMPARE_METHODS = "compare_methods"
 COMPARE_TOP_K = "compare_top_k"
@@ -64,6 +67,7 @@ def compare_param(method: str, name: str) -> str:
 def compare_own(method: str) -> str:
     """Set once a method's settings were changed on Compare: from then on they are its own."""
     return f"_compare_own_{method}"
+
 
 # Gallery.
 GALLERY_MODEL = "gallery_model"
@@ -88,14 +92,33 @@ def param(method: str, name: str, placement: str = "settings") -> str:
     in the method's settings (``param_kernel_fill``)."""
     return f"{name}_{method}" if placement == "main" else f"param_{method}_{name}"
 
+
 # Settings kept across pages (ui.state.keep_settings): Streamlit forgets a widget's value when a page without it
 # runs, so these are carried over on every run. (Pickers whose choices depend on the model or image are not.)
 # The sidebar's model and source too: a button that opens another page (st.switch_page from app.py) ends the run
 # that drew them, and Streamlit then dropped the chosen model (seen in Chromium: a scan opened in Compare from the
 # Scans page came up under the default model).
-KEPT = (MODEL, SOURCE, EXPLAIN_METHOD, TOP_K, OPACITY, SEED, OUTLINES, HEAD_MASK, COMPARE_METHODS, COMPARE_TOP_K, COMPARE_OPACITY,
-        COMPARE_SUPERPIXELS, COMPARE_PER_ROW, COMPARE_CURVES, WORKLIST_SOURCE, WORKLIST_DISAGREES, WORKLIST_LOW,
-        WORKLIST_UNEXPLAINED, GALLERY_OPACITY)
+KEPT = (
+    MODEL,
+    SOURCE,
+    EXPLAIN_METHOD,
+    TOP_K,
+    OPACITY,
+    SEED,
+    OUTLINES,
+    HEAD_MASK,
+    COMPARE_METHODS,
+    COMPARE_TOP_K,
+    COMPARE_OPACITY,
+    COMPARE_SUPERPIXELS,
+    COMPARE_PER_ROW,
+    COMPARE_CURVES,
+    WORKLIST_SOURCE,
+    WORKLIST_DISAGREES,
+    WORKLIST_LOW,
+    WORKLIST_UNEXPLAINED,
+    GALLERY_OPACITY,
+)
 KEPT_PREFIXES = ("budget_", "param_", "output_", "auto_compute_", "compare_budget_", "compare_param_", "sample_")
 
 # ui.state.fresh_slot: which model and image a page's placeholder last showed (the prefix, then the slot's name).

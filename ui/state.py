@@ -120,8 +120,12 @@ def keep_settings() -> None:
     Explain, and the other way round. (Re-assigning a widget's key to itself keeps it.)"""
     from explainers.methods import all_methods
 
-    kept = set(keys.KEPT) | {keys.param(method.name, param.name, "main") for method in all_methods()
-                             for param in method.params if param.placement == "main"}
+    kept = set(keys.KEPT) | {
+        keys.param(method.name, param.name, "main")
+        for method in all_methods()
+        for param in method.params
+        if param.placement == "main"
+    }
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and (key in kept or key.startswith(keys.KEPT_PREFIXES)):
             st.session_state[key] = st.session_state[key]
@@ -137,9 +141,14 @@ def compare_requests(classifier: Classifier, image: InputImage | str) -> list[Ex
     spec = classifier.spec
     chosen = st.session_state.get(keys.COMPARE_METHODS, COMPARE_DEFAULT_METHODS)
     settings = {name: compare_settings(get_method(name)) for name in chosen}
-    plan = requests_for(classifier, image, settings, top_k=int(st.session_state.get(keys.COMPARE_TOP_K,
-                                                                                   min(3, spec.num_classes))),
-                        seed=int(st.session_state.get(keys.SEED, 0)), output=chosen_output(spec))
+    plan = requests_for(
+        classifier,
+        image,
+        settings,
+        top_k=int(st.session_state.get(keys.COMPARE_TOP_K, min(3, spec.num_classes))),
+        seed=int(st.session_state.get(keys.SEED, 0)),
+        output=chosen_output(spec),
+    )
     return list(plan.requests.values())
 
 
@@ -159,8 +168,14 @@ def current_selection() -> Selection:
         return Selection(spec, image, image.display_name, scan.label, None)
     if st.session_state.get(keys.SOURCE) == "Upload":
         upload, problem = _upload_image()
-        return Selection(spec, upload, upload.display_name if upload else "no upload", None, problem,
-                         st.session_state.get(keys.DECODED_UPLOADS, {}).get("scan"))
+        return Selection(
+            spec,
+            upload,
+            upload.display_name if upload else "no upload",
+            None,
+            problem,
+            st.session_state.get(keys.DECODED_UPLOADS, {}).get("scan"),
+        )
     samples = {sample.name: sample for sample in list_samples()}
     sample = samples.get(st.session_state.get(keys.sample(spec.policy.name)) or "") or default_sample(spec)
     return Selection(spec, get_sample_image(sample.name), sample.title, sample.label, None)
@@ -228,8 +243,9 @@ def page_start(title: str, layout: bool = False) -> tuple[Selection, Classifier]
         st.stop()
     areas: Layout | None = None
     if layout:
-        areas = Layout(fresh_slot(f"{title}_verdict", selection), st.container(),
-                       results_slot(f"{title}_results", selection))
+        areas = Layout(
+            fresh_slot(f"{title}_verdict", selection), st.container(), results_slot(f"{title}_results", selection)
+        )
     try:
         classifier = get_classifier(selection.spec.name)
     except ModelUnavailableError as error:

@@ -21,19 +21,26 @@ def accuracy_text(spec: Any, accuracy: Any | None) -> str:
         return "not measured: no bundled sample of this model's domain carries a label"
     text = f"{accuracy} on the bundled labelled samples"
     if len(accuracy.per_class) <= 10:
-        text += " (" + ", ".join(f"{spec.class_title(name)} {right}/{seen}"
-                                 for name, (right, seen) in sorted(accuracy.per_class.items())) + ")"
+        text += (
+            " ("
+            + ", ".join(
+                f"{spec.class_title(name)} {right}/{seen}" for name, (right, seen) in sorted(accuracy.per_class.items())
+            )
+            + ")"
+        )
     return text + "; a handful of images, not a validation"
 
 
 def card_rows(spec: Any, accuracy: Any | None = None, weights_digest: str | None = None) -> list[tuple[str, str]]:
-    rows = [("Intended use", spec.card.intended_use or "not stated"),
-            ("Classes", classes_in_words(spec)),
-            ("Weights", spec.card.source + (f" (digest {weights_digest})" if weights_digest else "")),
-            ("Training data", spec.card.training_data or "not stated"),
-            ("Accuracy here", accuracy_text(spec, accuracy)),
-            ("Input", spec.preprocessing),
-            ("Licence", spec.card.licence)]
+    rows = [
+        ("Intended use", spec.card.intended_use or "not stated"),
+        ("Classes", classes_in_words(spec)),
+        ("Weights", spec.card.source + (f" (digest {weights_digest})" if weights_digest else "")),
+        ("Training data", spec.card.training_data or "not stated"),
+        ("Accuracy here", accuracy_text(spec, accuracy)),
+        ("Input", spec.preprocessing),
+        ("Licence", spec.card.licence),
+    ]
     if spec.card.clinical:
         rows.append(("Notice", RESEARCH_NOTICE))
     return rows

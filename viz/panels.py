@@ -86,8 +86,9 @@ def _scale(output: str) -> float:
     return 100.0 if output == "probability" else 1.0
 
 
-def shown_map(values: np.ndarray, segments: np.ndarray | None, output: str = "probability",
-              mask: np.ndarray | None = None) -> np.ndarray:
+def shown_map(
+    values: np.ndarray, segments: np.ndarray | None, output: str = "probability", mask: np.ndarray | None = None
+) -> np.ndarray:
     """What a panel colours, in the shown unit: with ``segments``, each pixel its region's total (a superpixel's
     value); without, the value per PATCH_PIXELS pixels (a pixel method's density). Outside ``mask`` (the head of
     an MRI, when the background is hidden) nothing: NaN, drawn transparent."""
@@ -110,8 +111,10 @@ def hidden_note(shares: dict[str, float]) -> str:
     if len(ordered) == 1:
         held = f"{ordered[0][1]:.0%} of the attribution"
     else:
-        held = (f"from {ordered[0][1]:.0%} ({ordered[0][0]}) to {ordered[-1][1]:.0%} ({ordered[-1][0]}) of a "
-                "method's attribution")
+        held = (
+            f"from {ordered[0][1]:.0%} ({ordered[0][0]}) to {ordered[-1][1]:.0%} ({ordered[-1][0]}) of a "
+            "method's attribution"
+        )
     worth = " (worth a look: switch it off)" if ordered[-1][1] >= 0.1 else ""
     return f" The background outside the head is hidden; it holds {held}{worth}."
 
@@ -122,8 +125,12 @@ def map_unit(output: str, per_region: bool) -> str:
     return f"{words} per region" if per_region else f"{words} per {PATCH_PIXELS} px"
 
 
-def shown_limit(maps: list[tuple[np.ndarray, np.ndarray | None]], output: str = "probability",
-                across: str = "max", mask: np.ndarray | None = None) -> float:
+def shown_limit(
+    maps: list[tuple[np.ndarray, np.ndarray | None]],
+    output: str = "probability",
+    across: str = "max",
+    mask: np.ndarray | None = None,
+) -> float:
     """One colour limit, in the shown unit, for panels of (values, segments): by default the largest panel's, so
     that none of them saturates (inside ``mask`` when the background is hidden)."""
     shown = [shown_map(values, segments, output, mask) for values, segments in maps]
@@ -135,9 +142,11 @@ def colour_bar(limit: float, unit: str = "pp per region") -> str:
     page's panels)."""
     stops = colourise(np.linspace(-limit, limit, 11), limit)
     gradient = ",".join(f"rgb({r},{g},{b})" for r, g, b in stops)
-    return (f'<div class="sx-bar"><span>{_number(-limit)}</span>'
-            f'<span class="sx-grad" style="background:linear-gradient(to right,{gradient})"></span>'
-            f'<span>{_number(limit)}</span><span>{html.escape(unit)}</span></div>')
+    return (
+        f'<div class="sx-bar"><span>{_number(-limit)}</span>'
+        f'<span class="sx-grad" style="background:linear-gradient(to right,{gradient})"></span>'
+        f"<span>{_number(limit)}</span><span>{html.escape(unit)}</span></div>"
+    )
 
 
 def _boxes(labels: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -165,7 +174,7 @@ def _boxes(labels: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 
 def _plus_minus(value: float, error: float | None, output: str) -> str:
-    """"+3.1 pp", or with a known standard error "+3.1 ± 0.4 pp", and "(sign uncertain)" when the 90 % interval
+    """ "+3.1 pp", or with a known standard error "+3.1 ± 0.4 pp", and "(sign uncertain)" when the 90 % interval
     holds zero."""
     if error is None or not np.isfinite(error):
         return shown(value, output)
@@ -175,19 +184,23 @@ def _plus_minus(value: float, error: float | None, output: str) -> str:
     return text + (" (sign uncertain)" if uncertain_sign(np.asarray(value), np.asarray(error)) else "")
 
 
-def _hover_layer(values: np.ndarray, segments: np.ndarray | None, output: str,
-                 errors: np.ndarray | None = None) -> tuple[str, str, str]:
+def _hover_layer(
+    values: np.ndarray, segments: np.ndarray | None, output: str, errors: np.ndarray | None = None
+) -> tuple[str, str, str]:
     """(geometry class, geometry style, layer): where the boxes are is a style named by a digest of it, which all
     panels of one segmentation share; each panel's layer is only its boxes' texts, in the same order: a
     superpixel's total, or a block's, in percentage points (or log-odds), with its standard error when
     ``errors`` holds one per superpixel (or per block, numbered as explainers.errors.block_regions)."""
     x_edges, y_edges, z, customdata, block = hover_grid(
-        values, segments, cells=PIXEL_HOVER_CELLS if segments is None else HOVER_CELLS)
+        values, segments, cells=PIXEL_HOVER_CELLS if segments is None else HOVER_CELLS
+    )
     error_of = (lambda region: None) if errors is None else (lambda region: float(errors[region]))
     if customdata is not None:
         labels = customdata[..., 0].astype(np.int64)
-        texts = {int(label): f"superpixel {int(label)}: {_plus_minus(float(total), error_of(int(label)), output)}"
-                 for label, total in zip(customdata[..., 0].ravel(), customdata[..., 1].ravel(), strict=True)}
+        texts = {
+            int(label): f"superpixel {int(label)}: {_plus_minus(float(total), error_of(int(label)), output)}"
+            for label, total in zip(customdata[..., 0].ravel(), customdata[..., 1].ravel(), strict=True)
+        }
         tip = lambda row, column: texts[int(labels[row, column])]  # noqa: E731 - one line, like its sibling
     else:
         labels = np.arange(z.size).reshape(z.shape)  # every cell its own box
@@ -196,15 +209,21 @@ def _hover_layer(values: np.ndarray, segments: np.ndarray | None, output: str,
             f"x {x_edges[column] + 0.5:.0f}–{x_edges[column + 1] - 0.5:.0f}, "
             f"y {y_edges[row] + 0.5:.0f}–{y_edges[row + 1] - 0.5:.0f}: "
             f"{_plus_minus(float(block_totals[row, column]), error_of(int(labels[row, column])), output)}"
-            " in this block")
+            " in this block"
+        )
     # A grid of the hover cells' own sizes (the last row and column may be narrower); one box per run of cells.
     template = f"{_tracks(np.diff(y_edges))}/{_tracks(np.diff(x_edges))}"
     boxes = _boxes(labels)
-    areas = "".join(f"i:nth-child({index}){{grid-area:{row + 1}/{column + 1}/{row + rows + 1}/"
-                    f"{column + columns + 1}}}" for index, (row, column, rows, columns) in enumerate(boxes, start=1))
+    areas = "".join(
+        f"i:nth-child({index}){{grid-area:{row + 1}/{column + 1}/{row + rows + 1}/{column + columns + 1}}}"
+        for index, (row, column, rows, columns) in enumerate(boxes, start=1)
+    )
     name = "sx-g-" + hashlib.blake2b(f"{template}|{areas}".encode(), digest_size=8).hexdigest()
-    style = (f"<style>.{name}{{grid-template:{template}}}" + areas.replace("i:nth-child", f".{name}>i:nth-child")
-             + "</style>")
+    style = (
+        f"<style>.{name}{{grid-template:{template}}}"
+        + areas.replace("i:nth-child", f".{name}>i:nth-child")
+        + "</style>"
+    )
     layer = "".join(f'<i data-tip="{html.escape(tip(row, column))}"></i>' for row, column, _, _ in boxes)
     return name, style, f'<div class="sx-hover {name}">{layer}</div>'
 
@@ -250,10 +269,21 @@ def _figure(title: str, size: tuple[int, int], inner: str, below: str = "") -> s
     return f'<figure class="sx-panel">{caption}<div class="sx-map{sharp}">{inner}</div>{below}</figure>'
 
 
-def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacity: float = 0.7, title: str = "",
-                  segments: np.ndarray | None = None, outlines: np.ndarray | None = None,
-                  colorbar: bool = True, output: str = "probability", mask: np.ndarray | None = None,
-                  errors: tuple[np.ndarray, np.ndarray] | None = None, sent: set[str] | None = None) -> str:
+def overlay_panel(
+    image: np.ndarray,
+    values: np.ndarray,
+    *,
+    limit: float,
+    opacity: float = 0.7,
+    title: str = "",
+    segments: np.ndarray | None = None,
+    outlines: np.ndarray | None = None,
+    colorbar: bool = True,
+    output: str = "probability",
+    mask: np.ndarray | None = None,
+    errors: tuple[np.ndarray, np.ndarray] | None = None,
+    sent: set[str] | None = None,
+) -> str:
     """The attribution map (``values`` per pixel, as an Explanation holds them) over a grey copy of the image:
     red raises the class, blue lowers it. With ``segments`` each region is coloured by its total, else the map
     per PATCH_PIXELS pixels (:func:`shown_map`), against ``limit`` in that unit (:func:`shown_limit`), in
@@ -269,30 +299,41 @@ def overlay_panel(image: np.ndarray, values: np.ndarray, *, limit: float, opacit
     heatmap = remembered(lambda: heatmap_uri(coloured, limit), "heatmap", coloured, float(limit))
     alt = html.escape(title or "attribution map")
     picture = picture_class(image)
-    inner = (f'<div class="sx-pic sx-grey {picture}"></div>'
-             f'<img src="{heatmap}" width="{width}" height="{height}" alt="{alt}" '
-             f'style="opacity:{float(np.clip(opacity, 0, 1)):.2f}">')
+    inner = (
+        f'<div class="sx-pic sx-grey {picture}"></div>'
+        f'<img src="{heatmap}" width="{width}" height="{height}" alt="{alt}" '
+        f'style="opacity:{float(np.clip(opacity, 0, 1)):.2f}">'
+    )
     if outlines is not None:
         edges = np.asarray(outlines, dtype=bool)
         uri = remembered(lambda: outline_uri(edges), "outlines", edges)
-        inner += (f'<img class="sx-edge" src="{uri}" width="{width}" height="{height}" alt="" '
-                  f'style="opacity:{OUTLINE_OPACITY}">')
+        inner += (
+            f'<img class="sx-edge" src="{uri}" width="{width}" height="{height}" alt="" '
+            f'style="opacity:{OUTLINE_OPACITY}">'
+        )
     region_errors = _matching_errors(values, segments, errors)
     if region_errors is not None and errors is not None:  # region_errors come from errors
         dots = remembered(lambda: outline_uri(uncertain_dots(values, *errors)), "dots", values, *errors)
-        inner += (f'<img class="sx-edge" src="{dots}" width="{width}" height="{height}" '
-                  'alt="dotted: sign uncertain" '
-                  'title="dotted: the sign is uncertain (0 is inside the 90 % interval)">')
-    geometry, geometry_style, layer = remembered(lambda: _hover_layer(values, segments, output, region_errors),
-                                                 "hover", values, segments, output, region_errors)
-    styles = (_once(sent, "css", lambda: CSS) + _once(sent, picture, lambda: _picture_style(image))
-              + _once(sent, geometry, lambda: geometry_style))
+        inner += (
+            f'<img class="sx-edge" src="{dots}" width="{width}" height="{height}" '
+            'alt="dotted: sign uncertain" '
+            'title="dotted: the sign is uncertain (0 is inside the 90 % interval)">'
+        )
+    geometry, geometry_style, layer = remembered(
+        lambda: _hover_layer(values, segments, output, region_errors), "hover", values, segments, output, region_errors
+    )
+    styles = (
+        _once(sent, "css", lambda: CSS)
+        + _once(sent, picture, lambda: _picture_style(image))
+        + _once(sent, geometry, lambda: geometry_style)
+    )
     bar = colour_bar(limit, map_unit(output, segments is not None)) if colorbar else ""
     return styles + _figure(title, values.shape, inner + layer, bar)
 
 
-def _matching_errors(values: np.ndarray, segments: np.ndarray | None,
-                     errors: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
+def _matching_errors(
+    values: np.ndarray, segments: np.ndarray | None, errors: tuple[np.ndarray, np.ndarray] | None
+) -> np.ndarray | None:
     """The errors per hover box's region: per superpixel when the panel shows ``segments`` and the errors are
     theirs, per block when a pixel map's errors are per block of the hover grid; else None (not shown)."""
     if errors is None:
@@ -306,8 +347,9 @@ def _matching_errors(values: np.ndarray, segments: np.ndarray | None,
 def uncertain_dots(values: np.ndarray, region_errors: np.ndarray, regions: np.ndarray) -> np.ndarray:
     """H × W: a sparse dot pattern over the regions whose sign is uncertain (the mark drawn over them)."""
     labels = np.asarray(regions).astype(np.int64)
-    totals = np.bincount(labels.ravel(), weights=np.nan_to_num(np.asarray(values, np.float64)).ravel(),
-                         minlength=len(region_errors))
+    totals = np.bincount(
+        labels.ravel(), weights=np.nan_to_num(np.asarray(values, np.float64)).ravel(), minlength=len(region_errors)
+    )
     doubtful = uncertain_sign(totals, region_errors)[labels]
     rows, columns = np.indices(labels.shape)
     step = max(3, max(labels.shape) // 56)
@@ -320,8 +362,10 @@ def image_panel(image: np.ndarray, *, title: str = "", sent: set[str] | None = N
     image = np.asarray(image)
     height, width = image.shape[:2]
     picture = picture_class(image)
-    inner = (f'<div class="sx-pic {picture}" role="img" aria-label="{html.escape(title or "image")}" '
-             f'style="aspect-ratio:{width}/{height}"></div>')
+    inner = (
+        f'<div class="sx-pic {picture}" role="img" aria-label="{html.escape(title or "image")}" '
+        f'style="aspect-ratio:{width}/{height}"></div>'
+    )
     styles = _once(sent, "css", lambda: CSS) + _once(sent, picture, lambda: _picture_style(image))
     return styles + _figure(title, image.shape[:2], inner)
 
@@ -331,17 +375,23 @@ def agreement_table(names: list[str], matrix: np.ndarray) -> str:
     colours = colourise(np.nan_to_num(np.asarray(matrix, dtype=np.float64)), 1.0)
     head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
     rows = "".join(
-        f"<tr><th>{html.escape(name)}</th>" + "".join(
+        f"<tr><th>{html.escape(name)}</th>"
+        + "".join(
             f'<td style="background:rgb({r},{g},{b});color:{"#fff" if abs(value) > 0.6 else "#111"}" '
             f'title="{html.escape(name)} vs {html.escape(other)}: ρ = {value:.2f}">{value:.2f}</td>'
-            for other, value, (r, g, b) in zip(names, row, colour_row, strict=True)) + "</tr>"
-        for name, row, colour_row in zip(names, np.asarray(matrix, dtype=np.float64), colours, strict=True))
-    return (f'{CSS}<table class="sx-matrix"><thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>')
+            for other, value, (r, g, b) in zip(names, row, colour_row, strict=True)
+        )
+        + "</tr>"
+        for name, row, colour_row in zip(names, np.asarray(matrix, dtype=np.float64), colours, strict=True)
+    )
+    return f'{CSS}<table class="sx-matrix"><thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
 def probability_bars(names: list[str], probs: list[float]) -> str:
     """The top-k class probabilities as bars, most probable first."""
-    rows = "".join(f'<span>{html.escape(name)}</span><span class="sx-track"><span class="sx-fill" '
-                   f'style="width:{100 * min(max(p, 0.0), 1.0):.1f}%"></span></span><span>{percent(p)}</span>'
-                   for name, p in zip(names, probs, strict=True))
+    rows = "".join(
+        f'<span>{html.escape(name)}</span><span class="sx-track"><span class="sx-fill" '
+        f'style="width:{100 * min(max(p, 0.0), 1.0):.1f}%"></span></span><span>{percent(p)}</span>'
+        for name, p in zip(names, probs, strict=True)
+    )
     return f'{CSS}<div class="sx-probs" role="list" aria-label="class probabilities">{rows}</div>'

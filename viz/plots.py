@@ -43,8 +43,7 @@ _pictures: OrderedDict[bytes, Any] = OrderedDict()
 _pictures_lock = threading.Lock()
 
 
-def symmetric_limit(maps: np.ndarray | list[np.ndarray], percentile: float = 99.5,
-                    across: str = "max") -> float:
+def symmetric_limit(maps: np.ndarray | list[np.ndarray], percentile: float = 99.5, across: str = "max") -> float:
     """One limit for several panels, so equal colours mean equal values; never zero. Beyond it, colours
     saturate.
 
@@ -78,8 +77,9 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
     return np.repeat(dimmed[..., None], 3, axis=2)
 
 
-def composite(image: np.ndarray, values: np.ndarray, limit: float, opacity: float = 0.7,
-              outlines: np.ndarray | None = None) -> np.ndarray:
+def composite(
+    image: np.ndarray, values: np.ndarray, limit: float, opacity: float = 0.7, outlines: np.ndarray | None = None
+) -> np.ndarray:
     """H×W×3 uint8: the diverging colours of ``values`` (±limit at the ends) at ``opacity`` over the grey
     backdrop, then the outlines; what the heatmap layers drew in the browser before. NaN shows the backdrop."""
     values = np.asarray(values, dtype=np.float64)
@@ -105,7 +105,7 @@ def heatmap_uri(values: np.ndarray, limit: float) -> str:
         if not finite.all():  # one more palette entry, transparent, for the pixels without a value
             indices = np.asarray(pil).copy()
             indices[~finite] = OVERLAY_COLOURS
-            palette = (pil.getpalette() or [])[:3 * OVERLAY_COLOURS]  # a quantized picture always has one
+            palette = (pil.getpalette() or [])[: 3 * OVERLAY_COLOURS]  # a quantized picture always has one
             palette += [0, 0, 0] * (OVERLAY_COLOURS - len(palette) // 3 + 1)
             pil = Image.fromarray(indices, "P")
             pil.putpalette(palette)
@@ -203,13 +203,19 @@ def curves_figure(curves: Mapping[str, Any]) -> go.Figure:
     figure = go.Figure()
     for name, score in curves.items():
         figure.add_trace(go.Scatter(x=score.fractions, y=score.deletion, name=f"{name} deletion"))
-        figure.add_trace(go.Scatter(x=score.fractions, y=score.insertion, name=f"{name} insertion",
-                                    line={"dash": "dot"}))
+        figure.add_trace(
+            go.Scatter(x=score.fractions, y=score.insertion, name=f"{name} insertion", line={"dash": "dot"})
+        )
     score = next(iter(curves.values()))
-    figure.add_trace(go.Scatter(x=score.fractions, y=score.random_deletion, name="random deletion",
-                                line={"color": "grey"}))
-    figure.add_trace(go.Scatter(x=score.fractions, y=score.random_insertion, name="random insertion",
-                                line={"color": "grey", "dash": "dot"}))
-    figure.update_layout(xaxis_title="fraction of features removed / inserted", yaxis_title="probability",
-                         height=380, margin={"t": 10})
+    figure.add_trace(
+        go.Scatter(x=score.fractions, y=score.random_deletion, name="random deletion", line={"color": "grey"})
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=score.fractions, y=score.random_insertion, name="random insertion", line={"color": "grey", "dash": "dot"}
+        )
+    )
+    figure.update_layout(
+        xaxis_title="fraction of features removed / inserted", yaxis_title="probability", height=380, margin={"t": 10}
+    )
     return figure

@@ -8,9 +8,22 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 # plotly's RdBu, reversed (blue negative, white zero, red positive), as the dashboard shows it.
-_RDBU_R = np.array([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240],
-                    [247, 247, 247], [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43],
-                    [103, 0, 31]], dtype=np.float32)
+_RDBU_R = np.array(
+    [
+        [5, 48, 97],
+        [33, 102, 172],
+        [67, 147, 195],
+        [146, 197, 222],
+        [209, 229, 240],
+        [247, 247, 247],
+        [253, 219, 199],
+        [244, 165, 130],
+        [214, 96, 77],
+        [178, 24, 43],
+        [103, 0, 31],
+    ],
+    dtype=np.float32,
+)
 
 
 def colourise(values: np.ndarray, limit: float) -> np.ndarray:
@@ -29,9 +42,16 @@ def overlay(image: np.ndarray, values: np.ndarray, limit: float, opacity: float 
     return np.where(np.isnan(values)[..., None], backdrop, blended).astype(np.uint8)
 
 
-def grid_png(image: np.ndarray, columns: list[tuple[str, list[np.ndarray]]], row_titles: list[str],
-             limits: list[float], panel: int = 224, opacity: float = 0.7, colorbar: bool = True,
-             unit: str = "per pixel") -> bytes:
+def grid_png(
+    image: np.ndarray,
+    columns: list[tuple[str, list[np.ndarray]]],
+    row_titles: list[str],
+    limits: list[float],
+    panel: int = 224,
+    opacity: float = 0.7,
+    colorbar: bool = True,
+    unit: str = "per pixel",
+) -> bytes:
     """A PNG grid: rows are classes, the first column the image, then one column per method; under it the
     colour bar (one per row's limit when the rows have their own scales), its ends in ``unit``."""
     font = ImageFont.load_default(size=14)
@@ -51,15 +71,19 @@ def grid_png(image: np.ndarray, columns: list[tuple[str, list[np.ndarray]]], row
         canvas.paste(resized, (label, top))
         for column, (_, maps) in enumerate(columns, start=1):
             tile = overlay(image, maps[row], limits[row], opacity)
-            canvas.paste(Image.fromarray(tile).resize((panel, panel), Image.Resampling.NEAREST),
-                         (label + column * panel, top))
+            canvas.paste(
+                Image.fromarray(tile).resize((panel, panel), Image.Resampling.NEAREST), (label + column * panel, top)
+            )
     for index, limit in enumerate(scales):
         top = header + panel * len(row_titles) + bar_height * index + 6
         left, right = label, min(width - 10, label + 2 * panel + panel // 2)
         ramp = colourise(np.linspace(-limit, limit, right - left)[None, :].repeat(12, axis=0), limit)
         canvas.paste(Image.fromarray(ramp), (left, top))
-        which = ("" if len(scales) == 1 else
-                 f" ({', '.join(t for t, own in zip(row_titles, limits, strict=True) if own == limit)})")
+        which = (
+            ""
+            if len(scales) == 1
+            else f" ({', '.join(t for t, own in zip(row_titles, limits, strict=True) if own == limit)})"
+        )
         draw.text((6, top - 2), f"{-limit:+.2g}", fill="black", font=font)
         draw.text((right + 8, top - 2), f"{limit:+.2g} {unit}{which}"[:60], fill="black", font=font)
     buffer = io.BytesIO()

@@ -22,8 +22,21 @@ from viz.panels import percent
 from viz.render import grid_png
 
 # fpdf2's core fonts are Latin-1: the few other characters we write are spelt out.
-_LATIN1 = {"·": "-", "–": "-", "—": "-", "×": "x", "≈": "~", "↓": "(lower is better)", "↑": "(higher is better)",
-           "ρ": "rho", "±": "+/-", "“": '"', "”": '"', "’": "'", "…": "..."}
+_LATIN1 = {
+    "·": "-",
+    "–": "-",
+    "—": "-",
+    "×": "x",
+    "≈": "~",
+    "↓": "(lower is better)",
+    "↑": "(higher is better)",
+    "ρ": "rho",
+    "±": "+/-",
+    "“": '"',
+    "”": '"',
+    "’": "'",
+    "…": "...",
+}
 
 
 def _text(value: Any) -> str:
@@ -65,18 +78,27 @@ class ReportContents:
 
 
 def report_pdf(contents: ReportContents) -> bytes:
-    """The PDF's bytes: it only draws ``contents`` (no model runs here)."""
+    """The PDF's bytes: it only draws ``contents`` (no model runs here), section after section."""
     from fpdf import FPDF
 
-    image, image_name, class_names, probs = contents.image, contents.image_name, contents.class_names, contents.probs
-    classes, methods, limit, unit, note = (contents.classes, contents.methods, contents.limit, contents.unit,
-                                           contents.note)
-    when = contents.when or _dt.datetime.now(_dt.UTC)
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.set_title(_text(f"Explanation report: {image_name}"))
+    pdf.set_title(_text(f"Explanation report: {contents.image_name}"))
     pdf.set_creator("SHAP Image Studio")
     pdf.add_page()
+    for section in (_heading, _verdict, _maps, _faithfulness, _parameters, _model_card):
+        section(pdf, contents)
+    pdf.ln(3)
+    pdf.set_font("Helvetica", "B", 9)
+    pdf.set_text_color(170, 20, 20)
+    closing = NOTICE + " The maps show what moved this model's output, not where a finding is."
+    pdf.multi_cell(0, 5, _text(closing), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def _heading(pdf: Any, contents: ReportContents) -> None:
+    """The title, the standing notice, what was explained with which model, and the domain warning if any."""
+    when = contents.when or _dt.datetime.now(_dt.UTC)
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 9, _text("SHAP Image Studio: explanation report"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "B", 11)
@@ -84,9 +106,11 @@ def report_pdf(contents: ReportContents) -> bytes:
     pdf.cell(0, 7, NOTICE, new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
     pdf.set_font("Helvetica", "", 9)
-    pdf.multi_cell(0, 5, _text(f"{image_name} · {when:%Y-%m-%d %H:%M} UTC · model {contents.model_title} (weights "
-                               f"{contents.weights_digest}) · {contents.model_summary}"), new_x="LMARGIN",
-                   new_y="NEXT")
+    line = (
+        f"{contents.image_name} · {when:%Y-%m-%d %H:%M} UTC · model {contents.model_title} (weights "
+        f"{contents.weights_digest}) · {contents.model_summary}"
+    )
+    pdf.multi_cell(0, 5, _text(line), new_x="LMARGIN", new_y="NEXT")
     if contents.warning:
         pdf.set_font("Helvetica", "B", 9)
         pdf.set_text_color(170, 90, 0)
@@ -94,7 +118,10 @@ def report_pdf(contents: ReportContents) -> bytes:
         pdf.set_text_color(0, 0, 0)
     pdf.ln(2)
 
-    # The image as shown beside the verdict and the top-k probabilities.
+
+def _verdict(pdf: Any, contents: ReportContents) -> None:
+    """The image as shown beside the verdict and the top-5 probabilities."""
+    image, class_names, probs = contents.image, contents.class_names, contents.probs
     top = pdf.get_y()
     pdf.image(_png(image), x=pdf.l_margin, y=top, w=55, h=55 * image.shape[0] / image.shape[1])
     pdf.set_xy(pdf.l_margin + 60, top)
@@ -110,23 +137,35 @@ def report_pdf(contents: ReportContents) -> bytes:
         pdf.cell(0, 6, _text(f"  {percent(probs[c])}"), new_x="LEFT", new_y="NEXT")
     pdf.set_y(max(pdf.get_y(), top + 55 * image.shape[0] / image.shape[1]) + 4)
 
-    # The maps: rows are the explained classes, columns the methods, one colour scale and its bar.
-    grid = grid_png(image, [(method.title, list(method.maps)) for method in methods],
-                    [class_names[c] for c in classes], [limit] * len(classes), panel=160, colorbar=True,
-                    unit=unit)
+
+def _maps(pdf: Any, contents: ReportContents) -> None:
+    """The maps: rows are the explained classes, columns the methods, one colour scale and its bar."""
+    limit, unit = contents.limit, contents.unit
+    grid = grid_png(
+        contents.image,
+        [(method.title, list(method.maps)) for method in contents.methods],
+        [contents.class_names[c] for c in contents.classes],
+        [limit] * len(contents.classes),
+        panel=160,
+        colorbar=True,
+        unit=unit,
+    )
     width = pdf.w - pdf.l_margin - pdf.r_margin
     picture = Image.open(io.BytesIO(grid))
-    height = width * picture.height / picture.width
-    if pdf.get_y() + height > pdf.h - pdf.b_margin:
+    if pdf.get_y() + width * picture.height / picture.width > pdf.h - pdf.b_margin:
         pdf.add_page()
     pdf.image(io.BytesIO(grid), x=pdf.l_margin, w=width)
     pdf.set_font("Helvetica", "", 8)
-    pdf.multi_cell(0, 4, _text(f"Red raises the class, blue lowers it; each region is coloured by its total, one "
-                               f"scale for every panel (±{limit:.3g} {unit}).{note or ''}"),
-                   new_x="LMARGIN", new_y="NEXT")
+    caption = (
+        f"Red raises the class, blue lowers it; each region is coloured by its total, one "
+        f"scale for every panel (±{limit:.3g} {unit}).{contents.note or ''}"
+    )
+    pdf.multi_cell(0, 4, _text(caption), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
-    # Faithfulness: deletion and insertion AUC beside a random order, per method, averaged over the classes.
+
+def _faithfulness(pdf: Any, contents: ReportContents) -> None:
+    """Deletion and insertion AUC beside a random order, per method, averaged over the classes."""
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(0, 7, "Faithfulness (mean over the explained classes)", new_x="LMARGIN", new_y="NEXT")
     header = ["method", "deletion AUC", "random", "insertion AUC", "random", "additivity error"]
@@ -136,41 +175,50 @@ def report_pdf(contents: ReportContents) -> bytes:
         pdf.cell(w, 6, label, border=1)
     pdf.ln()
     pdf.set_font("Helvetica", "", 9)
-    for method in methods:
-        means = {field: float(np.mean([getattr(score, field) for score in method.scores]))
-                 for field in ("deletion_auc", "random_deletion_auc", "insertion_auc", "random_insertion_auc")}
-        cells = [method.title, *(f"{mean:.3f}" for mean in means.values()),
-                 f"{float(method.details.get('additivity error', float('nan'))):.1e}"]
+    for method in contents.methods:
+        means = {
+            field: float(np.mean([getattr(score, field) for score in method.scores]))
+            for field in ("deletion_auc", "random_deletion_auc", "insertion_auc", "random_insertion_auc")
+        }
+        cells = [
+            method.title,
+            *(f"{mean:.3f}" for mean in means.values()),
+            f"{float(method.details.get('additivity error', float('nan'))):.1e}",
+        ]
         for value, w in zip(cells, widths, strict=True):
             pdf.cell(w, 6, _text(value), border=1)
         pdf.ln()
     pdf.set_font("Helvetica", "", 8)
-    pdf.multi_cell(0, 4, _text("Deletion: the probability as the most important superpixels are removed first "
-                               "(lower is better); insertion: as they are added first (higher is better)."),
-                   new_x="LMARGIN", new_y="NEXT")
+    legend = (
+        "Deletion: the probability as the most important superpixels are removed first "
+        "(lower is better); insertion: as they are added first (higher is better)."
+    )
+    pdf.multi_cell(0, 4, _text(legend), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
+
+def _parameters(pdf: Any, contents: ReportContents) -> None:
+    """Every method's settings, as it recorded them."""
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(0, 7, "Parameters", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 8)
-    for method in methods:
+    for method in contents.methods:
         settings = "; ".join(f"{key}: {value}" for key, value in method.details.items())
         pdf.multi_cell(0, 4, _text(f"{method.title}: {settings}"), new_x="LMARGIN", new_y="NEXT")
-    if contents.card:
-        pdf.ln(2)
-        pdf.set_font("Helvetica", "B", 11)
-        pdf.cell(0, 7, "Model card", new_x="LMARGIN", new_y="NEXT")
-        for heading, text in contents.card:
-            pdf.set_font("Helvetica", "B", 8)
-            pdf.cell(28, 4, _text(heading))
-            pdf.set_font("Helvetica", "", 8)
-            pdf.multi_cell(0, 4, _text(text), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
-    pdf.set_font("Helvetica", "B", 9)
-    pdf.set_text_color(170, 20, 20)
-    pdf.multi_cell(0, 5, _text(NOTICE + " The maps show what moved this model's output, not where a finding is."),
-                   new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+
+
+def _model_card(pdf: Any, contents: ReportContents) -> None:
+    """The model's card, where the report carries one."""
+    if not contents.card:
+        return
+    pdf.ln(2)
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.cell(0, 7, "Model card", new_x="LMARGIN", new_y="NEXT")
+    for heading, text in contents.card:
+        pdf.set_font("Helvetica", "B", 8)
+        pdf.cell(28, 4, _text(heading))
+        pdf.set_font("Helvetica", "", 8)
+        pdf.multi_cell(0, 4, _text(text), new_x="LMARGIN", new_y="NEXT")
 
 
 def _png(image: np.ndarray) -> io.BytesIO:

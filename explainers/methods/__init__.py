@@ -24,5 +24,18 @@ for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _INFRASTRUCTURE and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["Attribution", "Method", "Param", "ParameterError", "PixelMethod", "ProgressCallback",
-           "Solution", "SuperpixelMethod", "all_methods", "get_method", "register", "superpixel_params", "unregister"]
+__all__ = [
+    "Attribution",
+    "Method",
+    "Param",
+    "ParameterError",
+    "PixelMethod",
+    "ProgressCallback",
+    "Solution",
+    "SuperpixelMethod",
+    "all_methods",
+    "get_method",
+    "register",
+    "superpixel_params",
+    "unregister",
+]

@@ -21,30 +21,126 @@ from torch.overrides import TorchFunctionMode
 ALTERNATIVES = "use gradient, kernel or partition"
 
 # Linear in every tensor argument (affine at most), or a rearrangement: DeepLIFT's linear rule is exact.
-LINEAR = frozenset({
-    "add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "rsub",
-    "neg", "neg_", "__neg__", "negative", "__pos__", "positive", "sum", "mean", "cat", "concat", "concatenate",
-    "stack", "hstack", "vstack", "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "permute",
-    "transpose", "swapaxes", "swapdims", "movedim", "t", "contiguous", "chunk", "split", "tensor_split",
-    "unbind", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "expand", "expand_as", "narrow", "select",
-    "__getitem__", "__setitem__", "index_select", "clone", "flip", "roll", "repeat", "tile", "pad", "to",
-    "float", "type_as", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-    "conv_transpose3d", "linear", "batch_norm", "dropout", "dropout1d", "dropout2d", "dropout3d",
-    "alpha_dropout", "feature_alpha_dropout", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "interpolate", "pixel_shuffle",
-    "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "unfold", "fold",
-})
+LINEAR = frozenset(
+    {
+        "add",
+        "add_",
+        "__add__",
+        "__radd__",
+        "__iadd__",
+        "sub",
+        "sub_",
+        "__sub__",
+        "__rsub__",
+        "__isub__",
+        "rsub",
+        "neg",
+        "neg_",
+        "__neg__",
+        "negative",
+        "__pos__",
+        "positive",
+        "sum",
+        "mean",
+        "cat",
+        "concat",
+        "concatenate",
+        "stack",
+        "hstack",
+        "vstack",
+        "view",
+        "view_as",
+        "reshape",
+        "reshape_as",
+        "flatten",
+        "unflatten",
+        "permute",
+        "transpose",
+        "swapaxes",
+        "swapdims",
+        "movedim",
+        "t",
+        "contiguous",
+        "chunk",
+        "split",
+        "tensor_split",
+        "unbind",
+        "squeeze",
+        "squeeze_",
+        "unsqueeze",
+        "unsqueeze_",
+        "expand",
+        "expand_as",
+        "narrow",
+        "select",
+        "__getitem__",
+        "__setitem__",
+        "index_select",
+        "clone",
+        "flip",
+        "roll",
+        "repeat",
+        "tile",
+        "pad",
+        "to",
+        "float",
+        "type_as",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "linear",
+        "batch_norm",
+        "dropout",
+        "dropout1d",
+        "dropout2d",
+        "dropout3d",
+        "alpha_dropout",
+        "feature_alpha_dropout",
+        "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d",
+        "adaptive_avg_pool3d",
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "interpolate",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "channel_shuffle",
+        "native_channel_shuffle",
+        "unfold",
+        "fold",
+    }
+)
 # Bilinear: linear while at most one factor depends on the input (a product of two is not).
-PRODUCTS = frozenset({"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply", "matmul", "__matmul__",
-                      "__rmatmul__", "mm", "bmm", "einsum"})
+PRODUCTS = frozenset(
+    {
+        "mul",
+        "mul_",
+        "__mul__",
+        "__rmul__",
+        "__imul__",
+        "multiply",
+        "matmul",
+        "__matmul__",
+        "__rmatmul__",
+        "mm",
+        "bmm",
+        "einsum",
+    }
+)
 # Linear in the numerator only.
 QUOTIENTS = frozenset({"div", "div_", "__truediv__", "__itruediv__", "true_divide", "divide"})
 # New tensors shaped like the input but holding none of its values.
-VALUE_FREE = frozenset({"zeros_like", "ones_like", "empty_like", "full_like", "new_zeros", "new_ones",
-                        "new_empty", "new_full"})
+VALUE_FREE = frozenset(
+    {"zeros_like", "ones_like", "empty_like", "full_like", "new_zeros", "new_ones", "new_empty", "new_full"}
+)
 # Calls that return plain Python values read from the input (everything else without a tensor is a shape query).
-VALUE_READS = frozenset({"item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__",
-                         "__complex__", "__array__"})
+VALUE_READS = frozenset(
+    {"item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "__complex__", "__array__"}
+)
 
 
 class Rewritten(nn.Module):
@@ -123,11 +219,16 @@ class _Watch(TorchFunctionMode):
         for tensor in inputs:
             if id(tensor) in self.softmax_outputs:
                 layer = self.softmax_outputs[id(tensor)][1]
-                raise _Refused(f"{_described(layer, self.names.get(id(layer), ''))} is not its last layer, and "
-                               f"DeepSHAP removes softmax layers to explain the logits; {ALTERNATIVES}")
-        if (name in LINEAR or (name in PRODUCTS and len(inputs) == 1)
-                or (name in QUOTIENTS and len(inputs) == 1 and args and inputs[0] is args[0])
-                or (name in VALUE_FREE and not any(t.requires_grad for t in produced))):
+                raise _Refused(
+                    f"{_described(layer, self.names.get(id(layer), ''))} is not its last layer, and "
+                    f"DeepSHAP removes softmax layers to explain the logits; {ALTERNATIVES}"
+                )
+        if (
+            name in LINEAR
+            or (name in PRODUCTS and len(inputs) == 1)
+            or (name in QUOTIENTS and len(inputs) == 1 and args and inputs[0] is args[0])
+            or (name in VALUE_FREE and not any(t.requires_grad for t in produced))
+        ):
             return
         what = name
         if name in PRODUCTS | QUOTIENTS:
@@ -166,6 +267,7 @@ def first_unsupported_call(model: nn.Module, example: torch.Tensor) -> str | Non
         text = " ".join(str(error).split())[:120]
         return f"its forward fails once rewritten for DeepLIFT ({type(error).__name__}: {text}); {ALTERNATIVES}"
     if not isinstance(output, torch.Tensor) or id(output) not in watch.softmax_outputs:
-        return f"its output does not come from a final softmax layer, so DeepSHAP has no logits to explain; " \
-               f"{ALTERNATIVES}"
+        return (
+            f"its output does not come from a final softmax layer, so DeepSHAP has no logits to explain; {ALTERNATIVES}"
+        )
     return None

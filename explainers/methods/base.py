@@ -67,8 +67,9 @@ class Param:
             else:
                 coerced = str(value)
         except (TypeError, ValueError):
-            raise ParameterError(f"{self.name} must be {'an integer' if self.kind == 'int' else 'a number'}, "
-                                 f"not {value!r}.") from None
+            raise ParameterError(
+                f"{self.name} must be {'an integer' if self.kind == 'int' else 'a number'}, not {value!r}."
+            ) from None
         if self.kind == "choice" and coerced not in self.choices:
             raise ParameterError(f"{self.name} must be one of {', '.join(self.choices)}, not {coerced!r}.")
         if self.kind in ("int", "float"):
@@ -116,8 +117,10 @@ class Method:
         for param in self.params:
             if param.name == name:
                 return param
-        raise ParameterError(f"The method {self.name} has no parameter {name!r}; it has: "
-                             f"{', '.join(p.name for p in self.params) or 'none'}.")
+        raise ParameterError(
+            f"The method {self.name} has no parameter {name!r}; it has: "
+            f"{', '.join(p.name for p in self.params) or 'none'}."
+        )
 
     def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
         """Every parameter, defaults filled in and values checked."""
@@ -129,13 +132,20 @@ class Method:
     def unsupported(self, classifier: Classifier) -> str | None:
         """Why this method cannot explain ``classifier``, or None when it can."""
         if self.requires_gradients and gradient_module_of(classifier) is None:
-            return "it needs the model's gradients, and this model has none here (an ONNX model runs in ONNX " \
-                   "Runtime, without gradients); use a model-agnostic method (partition, permutation, kernel, " \
-                   "owen, exact)"
+            return (
+                "it needs the model's gradients, and this model has none here (an ONNX model runs in ONNX "
+                "Runtime, without gradients); use a model-agnostic method (partition, permutation, kernel, "
+                "owen, exact)"
+            )
         return None
 
-    def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
-                progress: ProgressCallback | None = None) -> Explanation:
+    def explain(
+        self,
+        request: ExplanationRequest,
+        classifier: Classifier,
+        image: np.ndarray,
+        progress: ProgressCallback | None = None,
+    ) -> Explanation:
         """The explanation of a prepared image (the model's input size) for ``request``."""
         raise NotImplementedError
 
@@ -147,8 +157,13 @@ class Method:
     def provenance(request: ExplanationRequest, classes: np.ndarray, used: dict[str, Any]) -> dict[str, Any]:
         """``Explanation.params``, the same for every method: the resolved request, the method's version, then
         what was used."""
-        return {**request.parameters, "max_evals": request.budget, "top_k": int(len(classes)),
-                "method_version": request.spec.version, **used}
+        return {
+            **request.parameters,
+            "max_evals": request.budget,
+            "top_k": int(len(classes)),
+            "method_version": request.spec.version,
+            **used,
+        }
 
 
 class SuperpixelMethod(Method):
@@ -163,18 +178,21 @@ class SuperpixelMethod(Method):
         super().__init_subclass__(**kwargs)
         cls.params = superpixel_params(cls.default_segments, cls.max_segments) + cls.own_params
 
-    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              **params: Any) -> Solution:
+    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray, **params: Any) -> Solution:
         """The values of every class from the game (``explained``: the top-k, for methods that treat them
         specially)."""
         raise NotImplementedError
 
-    def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
-                progress: ProgressCallback | None = None) -> Explanation:
+    def explain(
+        self,
+        request: ExplanationRequest,
+        classifier: Classifier,
+        image: np.ndarray,
+        progress: ProgressCallback | None = None,
+    ) -> Explanation:
         started = time.perf_counter()
         settings = {name: request.parameters[name] for name in SEGMENT_PARAMS}
-        game = build_game(classifier, image, **settings, total=request.budget, progress=progress,
-                          output=request.output)
+        game = build_game(classifier, image, **settings, total=request.budget, progress=progress, output=request.output)
         full = np.ones((1, game.players), dtype=bool)
         probs, base_all = game.probabilities(full)[0], game(~full)[0]
         explained = top_classes(probs, request.top_k)
@@ -185,41 +203,95 @@ class SuperpixelMethod(Method):
         segment_values = segment_values_all[explained]
         used = {"segments_found": game.players, "fill_used": resolve_fill(classifier, settings["fill"])}
         return make_explanation(
-            classifier, image, method=self.name, values=pixel_map(segment_values, game.segments),
-            base_values=base_all[explained], probs=probs, classes=explained, seed=request.seed,
-            n_evals=game.evaluations, started=started, extras=solved.extras, output=request.output,
-            params=self.provenance(request, explained, used), segments=game.segments,
-            segment_values=segment_values, segment_values_all=segment_values_all,
-            base_values_all=base_all.astype(np.float32), segment_errors_all=errors_all,
-            segment_errors=None if errors_all is None else errors_all[explained])
+            classifier,
+            image,
+            method=self.name,
+            values=pixel_map(segment_values, game.segments),
+            base_values=base_all[explained],
+            probs=probs,
+            classes=explained,
+            seed=request.seed,
+            n_evals=game.evaluations,
+            started=started,
+            extras=solved.extras,
+            output=request.output,
+            params=self.provenance(request, explained, used),
+            segments=game.segments,
+            segment_values=segment_values,
+            segment_values_all=segment_values_all,
+            base_values_all=base_all.astype(np.float32),
+            segment_errors_all=errors_all,
+            segment_errors=None if errors_all is None else errors_all[explained],
+        )
 
     def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:
         params = explanation.params
-        return fill_image(explanation.image, features, resolve_fill(classifier, params.get("fill", "auto")),
-                          constant=params.get("fill_constant", 0.0))
+        return fill_image(
+            explanation.image,
+            features,
+            resolve_fill(classifier, params.get("fill", "auto")),
+            constant=params.get("fill_constant", 0.0),
+        )
 
 
 class PixelMethod(Method):
     """A method with per-pixel attributions: override ``attribute``."""
 
-    def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: ProgressCallback | None, output: str, **params: Any) -> Attribution:
+    def attribute(
+        self,
+        classifier: Classifier,
+        image: np.ndarray,
+        classes: np.ndarray,
+        budget: int,
+        seed: int,
+        progress: ProgressCallback | None,
+        output: str,
+        **params: Any,
+    ) -> Attribution:
         """K × H × W values of ``classes`` that add up in ``output``'s space (explainers.outputs)."""
         raise NotImplementedError
 
-    def explain(self, request: ExplanationRequest, classifier: Classifier, image: np.ndarray,
-                progress: ProgressCallback | None = None) -> Explanation:
+    def explain(
+        self,
+        request: ExplanationRequest,
+        classifier: Classifier,
+        image: np.ndarray,
+        progress: ProgressCallback | None = None,
+    ) -> Explanation:
         started = time.perf_counter()
         probs = classifier.predict(image[None])[0]
-        classes = (top_classes(probs, request.top_k) if request.classes is None
-                   else np.asarray(request.classes, dtype=np.int64))
-        result = self.attribute(classifier, image, classes, request.budget, request.seed, progress,
-                                output=request.output, **request.parameters)
+        classes = (
+            top_classes(probs, request.top_k)
+            if request.classes is None
+            else np.asarray(request.classes, dtype=np.int64)
+        )
+        result = self.attribute(
+            classifier,
+            image,
+            classes,
+            request.budget,
+            request.seed,
+            progress,
+            output=request.output,
+            **request.parameters,
+        )
         return make_explanation(
-            classifier, image, method=self.name, values=result.values, base_values=result.base_values,
-            probs=probs, classes=classes, seed=request.seed, n_evals=1 + result.evaluations, started=started,
-            output=request.output, extras=result.extras, params=self.provenance(request, classes, result.used),
-            segment_errors=result.errors, error_regions=result.error_regions)
+            classifier,
+            image,
+            method=self.name,
+            values=result.values,
+            base_values=result.base_values,
+            probs=probs,
+            classes=classes,
+            seed=request.seed,
+            n_evals=1 + result.evaluations,
+            started=started,
+            output=request.output,
+            extras=result.extras,
+            params=self.provenance(request, classes, result.used),
+            segment_errors=result.errors,
+            error_regions=result.error_regions,
+        )
 
 
 @dataclass(frozen=True)
@@ -245,10 +317,19 @@ class Attribution:
 
 
 # Budget "auto" for the sampling methods that can watch their own error (kernel, permutation).
-TARGET_PARAM = Param("target_error", "float", 0.0, "Budget auto: stop as soon as the top class's relative "
-                     "standard error (‖standard errors‖ ÷ ‖values‖) is at most this, e.g. 0.05 for 5 %; the "
-                     "budget is then the most it may spend. 0: spend the whole budget.", low=0.0, high=1.0,
-                     step=0.01, label="Budget auto: target error", flag="--target-error")
+TARGET_PARAM = Param(
+    "target_error",
+    "float",
+    0.0,
+    "Budget auto: stop as soon as the top class's relative "
+    "standard error (‖standard errors‖ ÷ ‖values‖) is at most this, e.g. 0.05 for 5 %; the "
+    "budget is then the most it may spend. 0: spend the whole budget.",
+    low=0.0,
+    high=1.0,
+    step=0.01,
+    label="Budget auto: target error",
+    flag="--target-error",
+)
 
 SEGMENT_PARAMS = ("segments", "compactness", "sigma", "fill", "fill_constant")
 
@@ -256,17 +337,40 @@ SEGMENT_PARAMS = ("segments", "compactness", "sigma", "fill", "fill_constant")
 def superpixel_params(default_segments: int = 50, max_segments: int = 200) -> tuple[Param, ...]:
     """The parameters every superpixel method shares (the segment slider acts on all of them)."""
     return (
-        Param("segments", "int", default_segments, "How many SLIC superpixels to aim for (SLIC may give a few "
-              "more or fewer).", low=2, high=max_segments, step=1, placement="main", label="Superpixel segments",
-              flag="--segments"),
-        Param("compactness", "float", 10.0, "SLIC's balance of colour against space: higher gives squarer "
-              "superpixels.", low=0.01, high=100.0, step=0.5),
+        Param(
+            "segments",
+            "int",
+            default_segments,
+            "How many SLIC superpixels to aim for (SLIC may give a few more or fewer).",
+            low=2,
+            high=max_segments,
+            step=1,
+            placement="main",
+            label="Superpixel segments",
+            flag="--segments",
+        ),
+        Param(
+            "compactness",
+            "float",
+            10.0,
+            "SLIC's balance of colour against space: higher gives squarer superpixels.",
+            low=0.01,
+            high=100.0,
+            step=0.5,
+        ),
         Param("sigma", "float", 1.0, "Gaussian smoothing before SLIC, in pixels.", low=0.0, high=10.0, step=0.5),
-        Param("fill", "choice", "auto", "What a hidden superpixel shows: its mean colour, a blurred copy of the "
-              "image, or a constant grey (auto: the model's default, e.g. mean colour for photos, black for "
-              "MRIs and digits).", choices=FILLS),
-        Param("fill_constant", "float", 0.0, "Grey level (0–255) for the constant fill.", low=0.0, high=255.0,
-              step=1.0),
+        Param(
+            "fill",
+            "choice",
+            "auto",
+            "What a hidden superpixel shows: its mean colour, a blurred copy of the "
+            "image, or a constant grey (auto: the model's default, e.g. mean colour for photos, black for "
+            "MRIs and digits).",
+            choices=FILLS,
+        ),
+        Param(
+            "fill_constant", "float", 0.0, "Grey level (0–255) for the constant fill.", low=0.0, high=255.0, step=1.0
+        ),
     )
 
 
@@ -274,8 +378,9 @@ class CountingModel:
     """Wraps ``classifier.predict``: counts evaluations, reports progress, and gives the outputs in
     ``output``'s space (the probabilities, or their log-odds)."""
 
-    def __init__(self, classifier: Classifier, total: int, progress: ProgressCallback | None,
-                 output: str = "probability"):
+    def __init__(
+        self, classifier: Classifier, total: int, progress: ProgressCallback | None, output: str = "probability"
+    ):
         self.classifier = classifier
         self.total = total
         self.progress = progress

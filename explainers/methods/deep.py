@@ -38,8 +38,21 @@ from explainers.methods.registry import register
 from explainers.outputs import log_odds_of_logits
 from explainers.progress import ProgressCallback
 
-ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
-               nn.GELU, nn.ELU, nn.LeakyReLU, nn.Softplus, nn.Mish)
+ELEMENTWISE = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Hardtanh,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.GELU,
+    nn.ELU,
+    nn.LeakyReLU,
+    nn.Softplus,
+    nn.Mish,
+)
 _EPSILON = 1e-7
 DTYPE = torch.float32
 
@@ -63,7 +76,7 @@ class _RescaleFunction(torch.autograd.Function):
         # Where the pair is (nearly) equal the quotient is unstable: use the gradient at the midpoint.
         midpoint = ((x_in + x_ref) / 2).detach().requires_grad_(True)
         with torch.enable_grad():
-            slope, = torch.autograd.grad(ctx.fn(midpoint).sum(), midpoint)
+            (slope,) = torch.autograd.grad(ctx.fn(midpoint).sum(), midpoint)
         small = delta_x.abs() < _EPSILON
         multiplier = torch.where(small, slope, delta_y / torch.where(small, torch.ones_like(delta_x), delta_x))
         return grad * torch.cat([multiplier, multiplier]), None
@@ -207,8 +220,13 @@ def output_of_logits(logits: torch.Tensor, classes: torch.Tensor, output: str = 
     return torch.softmax(logits, -1)[:, classes]
 
 
-def softmax_multipliers(logits: torch.Tensor, reference_logits: torch.Tensor, classes: torch.Tensor,
-                        steps: int = 64, output: str = "probability") -> torch.Tensor:
+def softmax_multipliers(
+    logits: torch.Tensor,
+    reference_logits: torch.Tensor,
+    classes: torch.Tensor,
+    steps: int = 64,
+    output: str = "probability",
+) -> torch.Tensor:
     """K × B × C weights w with Σ_j w_j Δz_j = Δoutput_class exactly: integrated gradients of the final layer
     alone (the softmax, or the log-odds z_c − logsumexp_{j≠c} z_j), corrected to sum exactly."""
     delta = logits - reference_logits  # B × C
@@ -228,7 +246,7 @@ def softmax_multipliers(logits: torch.Tensor, reference_logits: torch.Tensor, cl
         else:
             # ∂p_c/∂z_j = p_c (1[j = c] − p_j), averaged along the straight path.
             assert probs is not None  # computed above for the probability
-            w = (probs[..., class_id:class_id + 1] * (onehot - probs)).mean(dim=0)  # B × C
+            w = (probs[..., class_id : class_id + 1] * (onehot - probs)).mean(dim=0)  # B × C
         target = targets[:, k]
         residual = target - (w * delta).sum(-1)
         norm = (delta * delta).sum(-1).clamp_min(1e-30)
@@ -236,9 +254,14 @@ def softmax_multipliers(logits: torch.Tensor, reference_logits: torch.Tensor, cl
     return torch.stack(weights)
 
 
-def rescale_attributions(model: nn.Module, x: torch.Tensor, refs: torch.Tensor,
-                         output_weights: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch_size: int,
-                         progress: ProgressCallback | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def rescale_attributions(
+    model: nn.Module,
+    x: torch.Tensor,
+    refs: torch.Tensor,
+    output_weights: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batch_size: int,
+    progress: ProgressCallback | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """DeepLIFT attributions averaged over references, for a model rewritten by rewrite_for_deeplift.
 
     ``output_weights(z_in, z_ref)`` gives K × B × C multipliers of the outputs per explained quantity.
@@ -247,7 +270,7 @@ def rescale_attributions(model: nn.Module, x: torch.Tensor, refs: torch.Tensor,
     total: torch.Tensor | None = None
     ref_outputs = []
     for start in range(0, len(refs), batch_size):
-        ref = refs[start:start + batch_size]
+        ref = refs[start : start + batch_size]
         inputs = x[None].expand_as(ref).clone().requires_grad_(True)
         outputs = model(torch.cat([inputs, ref]))
         z_in, z_ref = outputs.detach().chunk(2)
@@ -255,7 +278,7 @@ def rescale_attributions(model: nn.Module, x: torch.Tensor, refs: torch.Tensor,
         per_class = []
         for k in range(len(weights)):
             grad_output = torch.cat([weights[k], torch.zeros_like(weights[k])])
-            grad, = torch.autograd.grad(outputs, inputs, grad_output, retain_graph=k < len(weights) - 1)
+            (grad,) = torch.autograd.grad(outputs, inputs, grad_output, retain_graph=k < len(weights) - 1)
             per_class.append((grad * (inputs.detach() - ref)).sum(dim=0))
         chunk_total = torch.stack(per_class)
         total = chunk_total if total is None else total + chunk_total
@@ -272,8 +295,10 @@ class Deep(PixelMethod):
     name = "deep"
     title = "DeepSHAP (DeepLIFT rescale)"
     summary = "DeepLIFT's rescale rule through the network, averaged over background references."
-    paper = ("Lundberg & Lee 2017 (DeepSHAP); Shrikumar et al. 2017, Learning Important Features Through "
-             "Propagating Activation Differences")
+    paper = (
+        "Lundberg & Lee 2017 (DeepSHAP); Shrikumar et al. 2017, Learning Important Features Through "
+        "Propagating Activation Differences"
+    )
     params = (BACKGROUND_PARAM,)
     requires_gradients = True
     budget_meaning = "background references"
@@ -297,9 +322,18 @@ class Deep(PixelMethod):
             _REFUSALS[module] = unsupported_layer(module, example)
         return _REFUSALS[module]
 
-    def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: ProgressCallback | None, output: str = "probability", background: str = "auto",
-                  **params: Any) -> Attribution:
+    def attribute(
+        self,
+        classifier: Classifier,
+        image: np.ndarray,
+        classes: np.ndarray,
+        budget: int,
+        seed: int,
+        progress: ProgressCallback | None,
+        output: str = "probability",
+        background: str = "auto",
+        **params: Any,
+    ) -> Attribution:
         """``budget`` is the number of background references."""
         references = make_background(classifier, image, background, budget)
         class_index = torch.from_numpy(classes)
@@ -310,12 +344,21 @@ class Deep(PixelMethod):
         x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).to(DTYPE)
         refs = torch.from_numpy(references).permute(0, 3, 1, 2).to(DTYPE)
         attributions, ref_logits = rescale_attributions(
-            model, x, refs, lambda z_in, z_ref: softmax_multipliers(z_in, z_ref, class_index, output=output),
-            max(1, classifier.batch_size // 2), progress)
+            model,
+            x,
+            refs,
+            lambda z_in, z_ref: softmax_multipliers(z_in, z_ref, class_index, output=output),
+            max(1, classifier.batch_size // 2),
+            progress,
+        )
         base_values = output_of_logits(ref_logits, class_index, output).mean(dim=0).numpy().astype(np.float64)
-        return Attribution(attributions.sum(dim=1).numpy().astype(np.float32), base_values,
-                           2 * len(references), used={"background_used": resolve_background(classifier, background)},
-                           extras={"references": len(references)})
+        return Attribution(
+            attributions.sum(dim=1).numpy().astype(np.float32),
+            base_values,
+            2 * len(references),
+            used={"background_used": resolve_background(classifier, background)},
+            extras={"references": len(references)},
+        )
 
     def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:
         return mean_reference(classifier, explanation)

@@ -31,10 +31,23 @@ LAYER_DEPTH = {"early": 0.25, "middle": 0.5, "late": 0.75}
 PARAMS = (
     BACKGROUND_PARAM,
     Param("references", "int", 16, "How many background references the samples draw from.", low=1, high=128),
-    Param("local_smoothing", "float", 0.0, "Standard deviation of Gaussian noise added to each sample, in "
-          "0–255 pixel units (0: none, as shap's default).", low=0.0, high=64.0, step=1.0),
-    Param("layer", "choice", "input", "Explain the image pixels, or the input of a convolution at about a "
-          "quarter, half or three quarters of the network's depth.", choices=LAYERS),
+    Param(
+        "local_smoothing",
+        "float",
+        0.0,
+        "Standard deviation of Gaussian noise added to each sample, in 0–255 pixel units (0: none, as shap's default).",
+        low=0.0,
+        high=64.0,
+        step=1.0,
+    ),
+    Param(
+        "layer",
+        "choice",
+        "input",
+        "Explain the image pixels, or the input of a convolution at about a "
+        "quarter, half or three quarters of the network's depth.",
+        choices=LAYERS,
+    ),
     Param("batch_size", "int", 16, "Samples per forward/backward pass.", low=1, high=256),
 )
 
@@ -74,15 +87,25 @@ def _grads_for_classes(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Ten
     grads = []
     count = outputs.shape[1]
     for k in range(count):
-        grad, = torch.autograd.grad(outputs[:, k].sum(), inputs, retain_graph=k < count - 1)
+        (grad,) = torch.autograd.grad(outputs[:, k].sum(), inputs, retain_graph=k < count - 1)
         grads.append(grad)
     return torch.stack(grads)
 
 
-def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.ndarray, max_evals: int, seed: int,
-                       progress: ProgressCallback | None = None, background: str = "auto", references: int = 16,
-                       local_smoothing: float = 0.0, layer: str = "input", batch_size: int = 16,
-                       output: str = "probability") -> Attribution:
+def expected_gradients(
+    classifier: Classifier,
+    image: np.ndarray,
+    classes: np.ndarray,
+    max_evals: int,
+    seed: int,
+    progress: ProgressCallback | None = None,
+    background: str = "auto",
+    references: int = 16,
+    local_smoothing: float = 0.0,
+    layer: str = "input",
+    batch_size: int = 16,
+    output: str = "probability",
+) -> Attribution:
     """Expected gradients of ``classes``' outputs in ``output``'s space; ``max_evals`` is the number of samples.
     Log-odds are differentiated from the logits (the classifier's ``logit_module``), or from the probabilities
     of a network that ends in its own softmax."""
@@ -98,8 +121,9 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
         """N × K outputs of the explained classes in ``output``'s space."""
         if output == "probability":
             return outputs[:, class_index]
-        return log_odds_of_logits(outputs, class_index) if logits is not None else log_odds_of_probs(outputs,
-                                                                                                    class_index)
+        return (
+            log_odds_of_logits(outputs, class_index) if logits is not None else log_odds_of_probs(outputs, class_index)
+        )
 
     references_array = make_background(classifier, image, background, references)
     refs = torch.from_numpy(references_array).permute(0, 3, 1, 2)
@@ -130,8 +154,11 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
         totals = torch.zeros((len(classes),) + tuple(x_space.shape[2:]), dtype=torch.float64)
         # The error bars: each sample's attribution summed over a region (a block of pixels, or a layer's
         # cell), summed and squared across samples.
-        regions = (block_regions(image.shape[:2]) if target is None
-                   else cell_regions((int(x_space.shape[2]), int(x_space.shape[3])), image.shape[:2]))
+        regions = (
+            block_regions(image.shape[:2])
+            if target is None
+            else cell_regions((int(x_space.shape[2]), int(x_space.shape[3])), image.shape[:2])
+        )
         region_of = torch.from_numpy(regions.astype(np.int64).ravel()) if target is None else None
         region_count = int(regions.max()) + 1
         region_sums = torch.zeros((len(classes), region_count), dtype=torch.float64)
@@ -143,13 +170,14 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
         done = 0
         while done < max_evals:
             count = min(batch_size, max_evals - done)
-            picks = torch.from_numpy(all_picks[done:done + count])
-            alphas = torch.from_numpy(all_alphas[done:done + count]).view(-1, 1, 1, 1)
+            picks = torch.from_numpy(all_picks[done : done + count])
+            alphas = torch.from_numpy(all_alphas[done : done + count]).view(-1, 1, 1, 1)
             start = ref_space[picks]
             points = start + alphas * (x_space - start)
             if local_smoothing > 0:
                 points = points + torch.from_numpy(
-                    generator.normal(0, local_smoothing, points.shape).astype(np.float32))
+                    generator.normal(0, local_smoothing, points.shape).astype(np.float32)
+                )
             points = points.detach().requires_grad_(True)
             with torch.enable_grad():
                 if target is not None:
@@ -167,7 +195,7 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
                 per_region = torch.zeros((len(classes), count, region_count), dtype=torch.float64)
                 per_region.index_add_(2, region_of, samples.flatten(2))
             region_sums += per_region.sum(dim=1)
-            region_squares += (per_region ** 2).sum(dim=1)
+            region_squares += (per_region**2).sum(dim=1)
             done += count
             if progress is not None:
                 progress(done, max_evals)
@@ -178,21 +206,29 @@ def expected_gradients(classifier: Classifier, image: np.ndarray, classes: np.nd
     cell_values = (totals / max_evals).numpy()
     values = cell_values.astype(np.float32) if target is None else spread_to_pixels(cell_values, image.shape[:2])
     _, errors = mean_and_error(region_sums.numpy(), region_squares.numpy(), max_evals)
-    return Attribution(values, np.asarray(base_probs, dtype=np.float64), max_evals + len(refs),
-                       used={"background_used": resolve_background(classifier, background),
-                             "layer_module": layer_name or "input"},
-                       extras={"layer_shape": list(x_space.shape[1:])},
-                       errors=errors.astype(np.float32), error_regions=regions)
+    return Attribution(
+        values,
+        np.asarray(base_probs, dtype=np.float64),
+        max_evals + len(refs),
+        used={"background_used": resolve_background(classifier, background), "layer_module": layer_name or "input"},
+        extras={"layer_shape": list(x_space.shape[1:])},
+        errors=errors.astype(np.float32),
+        error_regions=regions,
+    )
 
 
 @register
 class Gradient(PixelMethod):
     name = "gradient"
     title = "GradientSHAP (expected gradients)"
-    summary = ("Gradients at random points between background references and the image, times the difference; "
-               "optionally of an intermediate layer's input.")
-    paper = ("Erion et al. 2021, Improving performance of deep learning models with axiomatic attribution priors "
-             "and expected gradients (shap's GradientExplainer)")
+    summary = (
+        "Gradients at random points between background references and the image, times the difference; "
+        "optionally of an intermediate layer's input."
+    )
+    paper = (
+        "Erion et al. 2021, Improving performance of deep learning models with axiomatic attribution priors "
+        "and expected gradients (shap's GradientExplainer)"
+    )
     params = PARAMS
     requires_gradients = True
     budget_meaning = "samples"
@@ -203,8 +239,17 @@ class Gradient(PixelMethod):
     exactly_additive = False  # a Monte Carlo estimate of the path integral
     order = 70
 
-    def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: ProgressCallback | None, output: str = "probability", **params: Any) -> Attribution:
+    def attribute(
+        self,
+        classifier: Classifier,
+        image: np.ndarray,
+        classes: np.ndarray,
+        budget: int,
+        seed: int,
+        progress: ProgressCallback | None,
+        output: str = "probability",
+        **params: Any,
+    ) -> Attribution:
         return expected_gradients(classifier, image, classes, budget, seed, progress, output=output, **params)
 
     def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:

@@ -1,15 +1,15 @@
 """Kernel SHAP over SLIC superpixels (Lundberg & Lee, "A Unified Approach to Interpreting Model
 Predictions", 2017), with four estimators chosen by the ``estimator`` parameter:
 
-- ``adjusted`` (the default): regression-adjusted Kernel SHAP. Coalitions come from the ``stratified``
-  design below. For each explained class a gradient-boosted tree surrogate g of the game is fitted on the
-  evaluated coalitions (scikit-learn's HistGradientBoostingRegressor); the Shapley values of g are exact
-  (shap's TreeExplainer, interventional, against the all-hidden coalition), and the Shapley values of what g
-  misses, v − g, are estimated by the same constrained regression from cross-fitted residuals (each fold's
-  residuals come from a surrogate that did not see them). The idea is regression-adjusted Monte Carlo (Witter
-  et al., "Regression-adjusted Monte Carlo Estimators for Shapley Values and Probabilistic Values", 2025); a
-  good surrogate leaves little for the sampled regression to get wrong. Measured against exact values in
-  ``bench/kernel_accuracy.py``. Classes that are not explained get the ``stratified`` values.
+- ``adjusted`` (the default): regression-adjusted Kernel SHAP. Coalitions come from the ``stratified`` design
+  (explainers.methods._kernel_design). For each explained class a gradient-boosted tree surrogate g of the game
+  is fitted on the evaluated coalitions (scikit-learn's HistGradientBoostingRegressor); the Shapley values of g
+  are exact (shap's TreeExplainer, interventional, against the all-hidden coalition), and the Shapley values of
+  what g misses, v − g, are estimated by the same constrained regression from cross-fitted residuals (each
+  fold's residuals come from a surrogate that did not see them). The idea is regression-adjusted Monte Carlo
+  (Witter et al., "Regression-adjusted Monte Carlo Estimators for Shapley Values and Probabilistic Values",
+  2025); a good surrogate leaves little for the sampled regression to get wrong. Measured against exact values
+  in ``bench/kernel_accuracy.py``. Classes that are not explained get the ``stratified`` values.
 - ``stratified``: every coalition of the smallest and largest sizes is enumerated while the budget covers a
   whole pair of sizes (as shap does), the other sizes are sampled without repetition, in complementary pairs
   (Covert & Lee, "Improving KernelSHAP", 2021), in proportion to the Shapley kernel; one efficiency-
@@ -24,14 +24,13 @@ maximum: budget "auto" (:func:`kernel_auto`).
 
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Any
 
 import numpy as np
-from scipy.special import comb
 from threadpoolctl import threadpool_limits
 
 from explainers.errors import regression_errors, relative_error
+from explainers.methods._kernel_design import kernel_weight, pooled_design, stratified_design
 from explainers.methods.base import TARGET_PARAM, Param, ParameterError, Solution, SuperpixelMethod
 from explainers.methods.registry import register
 from explainers.progress import tell
@@ -52,24 +51,19 @@ MIN_PER_FOLD = 4
 MIN_PER_PLAYER = 4
 
 
-def _kernel_weight(players: int, size: np.ndarray) -> np.ndarray:
-    """The Shapley kernel (S − 1) / (C(S, s) · s · (S − s)) for coalition sizes 0 < s < S."""
-    return (players - 1) / (comb(players, size) * size * (players - size))
-
-
 def paired_kernel_shap(game: Any, players: int, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """S × C Kernel SHAP values from about ``budget`` evaluations, every class at once, and their standard
     errors (explainers.errors.regression_errors, each pair one draw)."""
     full, empty = game(np.ones((1, players), bool))[0], game(np.zeros((1, players), bool))[0]
-    if budget - 2 >= 2 ** players - 2:
+    if budget - 2 >= 2**players - 2:
         # Enough budget to enumerate every proper coalition: weight each by the exact kernel.
-        coalitions = ((np.arange(1, 2 ** players - 1)[:, None] >> np.arange(players)) & 1).astype(bool)
-        weights = _kernel_weight(players, coalitions.sum(axis=1))
+        coalitions = ((np.arange(1, 2**players - 1)[:, None] >> np.arange(players)) & 1).astype(bool)
+        weights = kernel_weight(players, coalitions.sum(axis=1))
         units = np.full(len(coalitions), -1)
     else:
         rng = np.random.default_rng(seed)
         sizes = np.arange(1, players)
-        size_probability = (1.0 / (sizes * (players - sizes)))
+        size_probability = 1.0 / (sizes * (players - sizes))
         size_probability /= size_probability.sum()
         halves = max(1, (budget - 2) // 2)
         drawn = rng.choice(sizes, size=halves, p=size_probability)
@@ -86,111 +80,16 @@ def paired_kernel_shap(game: Any, players: int, budget: int, seed: int) -> tuple
     return values, errors
 
 
-def _size_mass(players: int) -> np.ndarray:
-    """Kernel mass of each coalition size 0..S (0 for the empty and full coalitions), summing to 1."""
-    sizes = np.arange(players + 1)
-    mass = np.zeros(players + 1)
-    inner = sizes[1:-1]
-    mass[1:-1] = (players - 1) / (inner * (players - inner))
-    return mass / mass.sum()
-
-
-def _random_coalitions(players: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` uniformly random coalitions of ``size`` players (rows may repeat)."""
-    ranks = rng.random((count, players)).argsort(axis=1).argsort(axis=1)
-    return ranks < size
-
-
-def stratified_design(players: int, budget: int, seed: int, with_units: bool = False) -> tuple[np.ndarray, ...]:
-    """Coalitions (Z × S bool, neither empty nor full, all distinct) and their regression weights; with
-    ``with_units`` also each row's draw (its complementary pair; −1 for an enumerated row) and stratum, for the
-    standard errors of explainers.errors.
-
-    Sizes s and S − s form a stratum. From the smallest, a stratum is enumerated while its share of the
-    remaining budget covers it; the remaining budget is split over the other strata in proportion to their
-    kernel mass and spent on distinct complementary pairs, each weighted by its stratum's mass ÷ its count.
-    """
-    rng = np.random.default_rng(seed)
-    mass = _size_mass(players)
-    strata = list(range(1, players // 2 + 1))
-    stratum_mass = {s: mass[s] + (mass[players - s] if players - s != s else 0.0) for s in strata}
-    stratum_size = {s: int(comb(players, s, exact=True)) * (2 if players - s != s else 1) for s in strata}
-    left = max(budget - 2, 0)
-    rows: list[np.ndarray] = []
-    weights: list[np.ndarray] = []
-    units: list[np.ndarray] = []
-    stratum_of: list[np.ndarray] = []
-    while strata:
-        s = strata[0]
-        share = left * stratum_mass[s] / sum(stratum_mass[t] for t in strata)
-        if stratum_size[s] > share + 1e-9:
-            break
-        for size in sorted({s, players - s}):
-            members = np.array(list(combinations(range(players), size)))
-            block = np.zeros((len(members), players), dtype=bool)
-            np.put_along_axis(block, members, True, axis=1)
-            rows.append(block)
-            weights.append(np.full(len(block), mass[size] / comb(players, size)))
-            units.append(np.full(len(block), -1))
-            stratum_of.append(np.full(len(block), s))
-        left -= stratum_size[s]
-        strata.pop(0)
-    if strata and left >= 2:
-        total = sum(stratum_mass[t] for t in strata)
-        pairs = {s: int(left * stratum_mass[s] / total) // 2 for s in strata}
-        # Whole pairs left over go to the strata with the largest remainders.
-        remainders = sorted(strata, key=lambda t: pairs[t] - left * stratum_mass[t] / total / 2)
-        for s in remainders[:max(0, left // 2 - sum(pairs.values()))]:
-            pairs[s] += 1
-        for s, count in pairs.items():
-            count = min(count, stratum_size[s] // 2)
-            if count == 0:
-                continue
-            chosen: dict[bytes, np.ndarray] = {}
-            while len(chosen) < count:
-                for half in _random_coalitions(players, s, 2 * (count - len(chosen)), rng):
-                    # A pair is known by whichever of its two halves packs to the smaller key.
-                    key = min(np.packbits(half).tobytes(), np.packbits(~half).tobytes())
-                    if key not in chosen and len(chosen) < count:
-                        chosen[key] = half
-            halves = np.array(list(chosen.values()))
-            rows.append(np.concatenate([halves, ~halves]))
-            weights.append(np.full(2 * count, stratum_mass[s] / (2 * count)))
-            first = sum(len(u) for u in units)
-            units.append(first + np.tile(np.arange(count), 2))
-            stratum_of.append(np.full(2 * count, s))
-    if not rows:
-        empty = (np.zeros((0, players), dtype=bool), np.zeros(0))
-        return empty + (np.zeros(0, np.int64), np.zeros(0, np.int64)) if with_units else empty
-    design = (np.concatenate(rows), np.concatenate(weights))
-    return design + (np.concatenate(units), np.concatenate(stratum_of)) if with_units else design
-
-
-def pooled_design(coalitions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Regression weights, draws and strata (as :func:`stratified_design` gives them) for any set of distinct
-    coalitions closed under complement, such as the union of several stratified designs: a stratum held whole
-    is enumerated, the others are uniform samples weighted by their stratum's kernel mass ÷ their count."""
-    players = coalitions.shape[1]
-    mass = _size_mass(players)
-    sizes = coalitions.sum(axis=1)
-    stratum = np.minimum(sizes, players - sizes)
-    weights = np.zeros(len(coalitions))
-    units = np.full(len(coalitions), -1)
-    keys = [min(np.packbits(row).tobytes(), np.packbits(~row).tobytes()) for row in coalitions]
-    pair_of = {key: number for number, key in enumerate(dict.fromkeys(keys))}
-    for s in np.unique(stratum):
-        rows = stratum == s
-        whole = int(comb(players, s, exact=True)) * (2 if players - s != s else 1)
-        if rows.sum() >= whole:
-            weights[rows] = mass[sizes[rows]] / comb(players, sizes[rows])
-        else:
-            weights[rows] = (mass[s] + (mass[players - s] if players - s != s else 0.0)) / rows.sum()
-            units[rows] = [pair_of[keys[i]] for i in np.flatnonzero(rows)]
-    return weights, units, stratum
-
-
-def kernel_auto(game: Any, players: int, budget: int, seed: int, estimator: str, adjust: np.ndarray,
-                target: float, progress: Any = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def kernel_auto(
+    game: Any,
+    players: int,
+    budget: int,
+    seed: int,
+    estimator: str,
+    adjust: np.ndarray,
+    target: float,
+    progress: Any = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Budget "auto": stratified designs of doubling size are pooled (:func:`pooled_design`) until the top
     class's relative standard error ‖errors‖ / ‖values‖ is at most ``target``, or ``budget`` evaluations are
     spent. The classes in ``adjust`` then get the ``adjusted`` estimator's surrogate on the pooled coalitions."""
@@ -211,7 +110,7 @@ def kernel_auto(game: Any, players: int, budget: int, seed: int, estimator: str,
         error = float("inf") if known is None else known
         tell(progress, f"relative error {error:.1%} (target {target:.0%})")
         left = budget - game.evaluations
-        if error <= target or left < 4 or len(pool) >= 2 ** players - 2:
+        if error <= target or left < 4 or len(pool) >= 2**players - 2:
             break
         step = min(2 * len(pool), left + 2)
     if estimator == "adjusted":
@@ -219,8 +118,9 @@ def kernel_auto(game: Any, players: int, budget: int, seed: int, estimator: str,
     return values, errors, {"auto_rounds": rounds, "auto_error": error, "auto_reached": error <= target}
 
 
-def constrained_regression(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray,
-                           total: np.ndarray) -> np.ndarray:
+def constrained_regression(
+    coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray, total: np.ndarray
+) -> np.ndarray:
     """S × C: the weighted least-squares additive fit of ``outputs`` (Z × C, relative to the empty
     coalition) subject to Σφ = ``total`` (C), for every class at once (one S × S system)."""
     design = coalitions.astype(np.float64)
@@ -236,14 +136,26 @@ def constrained_regression(coalitions: np.ndarray, weights: np.ndarray, outputs:
 def _tree_surrogate(coalitions: np.ndarray, outputs: np.ndarray, weights: np.ndarray, seed: int):
     from sklearn.ensemble import HistGradientBoostingRegressor  # scikit-learn takes a second to import
 
-    return HistGradientBoostingRegressor(max_iter=SURROGATE_ITERATIONS, max_leaf_nodes=SURROGATE_LEAVES,
-                                         learning_rate=SURROGATE_RATE, min_samples_leaf=SURROGATE_MIN_LEAF, random_state=seed).fit(
-        coalitions.astype(np.float32), outputs, sample_weight=weights / weights.mean())
+    return HistGradientBoostingRegressor(
+        max_iter=SURROGATE_ITERATIONS,
+        max_leaf_nodes=SURROGATE_LEAVES,
+        learning_rate=SURROGATE_RATE,
+        min_samples_leaf=SURROGATE_MIN_LEAF,
+        random_state=seed,
+    ).fit(coalitions.astype(np.float32), outputs, sample_weight=weights / weights.mean())
 
 
-def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray, empty: float,
-                       full: float, seed: int, units: np.ndarray, strata: np.ndarray,
-                       folds: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def surrogate_adjusted(
+    coalitions: np.ndarray,
+    weights: np.ndarray,
+    outputs: np.ndarray,
+    empty: float,
+    full: float,
+    seed: int,
+    units: np.ndarray,
+    strata: np.ndarray,
+    folds: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """S Shapley values of one class and their standard errors: the exact values of the mean ḡ of cross-fitted
     tree surrogates, plus the constrained regression of what they miss (see the module's docstring).
 
@@ -258,8 +170,9 @@ def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.
     folds = SURROGATE_FOLDS if folds is None else folds
     sampled = units >= 0
     draws = np.unique(units[sampled])
-    fold_of_draw = dict(zip(draws.tolist(), (np.random.default_rng(seed).permutation(len(draws)) % folds).tolist(),
-                            strict=True))
+    fold_of_draw = dict(
+        zip(draws.tolist(), (np.random.default_rng(seed).permutation(len(draws)) % folds).tolist(), strict=True)
+    )
     fold_of = np.array([fold_of_draw.get(u, -1) for u in units.tolist()])
     ends = np.stack([np.zeros(players, bool), np.ones(players, bool)])
     end_values = np.array([empty, full])
@@ -269,14 +182,18 @@ def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.
     mean_fit = np.zeros(len(coalitions) + 2)
     for fold in range(folds):
         train = fold_of != fold
-        model = _tree_surrogate(np.concatenate([coalitions[train], ends]),
-                                np.concatenate([outputs[train], end_values]),
-                                np.concatenate([weights[train], np.full(2, weights.max())]), seed + fold)
+        model = _tree_surrogate(
+            np.concatenate([coalitions[train], ends]),
+            np.concatenate([outputs[train], end_values]),
+            np.concatenate([weights[train], np.full(2, weights.max())]),
+            seed + fold,
+        )
         # Interventional TreeSHAP against the all-hidden coalition is the exact Shapley value of the game
         # z ↦ g(z) that the surrogate defines.
         tree = shap.TreeExplainer(model, data=hidden, feature_perturbation="interventional")
-        surrogate_values += np.asarray(tree.shap_values(np.ones((1, players), np.float32),
-                                                        check_additivity=False)).reshape(-1)[:players]
+        surrogate_values += np.asarray(
+            tree.shap_values(np.ones((1, players), np.float32), check_additivity=False)
+        ).reshape(-1)[:players]
         fit = model.predict(np.concatenate([coalitions, ends]).astype(np.float32))
         held_out = fold_of == fold
         residuals[held_out] -= fit[:-2][held_out]
@@ -292,8 +209,15 @@ def surrogate_adjusted(coalitions: np.ndarray, weights: np.ndarray, outputs: np.
     return surrogate_values + correction[:, 0], errors
 
 
-def kernel_estimate(game: Any, players: int, budget: int, seed: int, estimator: str,
-                    adjust: np.ndarray | None = None, errors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+def kernel_estimate(
+    game: Any,
+    players: int,
+    budget: int,
+    seed: int,
+    estimator: str,
+    adjust: np.ndarray | None = None,
+    errors: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """S × C Kernel SHAP values of every class from about ``budget`` evaluations of ``game`` (with the
     ``adjusted`` estimator, the classes in ``adjust`` get the surrogate adjustment) and, with ``errors``, their
     S × C standard errors
@@ -314,9 +238,19 @@ def kernel_estimate(game: Any, players: int, budget: int, seed: int, estimator: 
     return values, standard
 
 
-def adjust_classes(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndarray, empty: np.ndarray,
-                   full: np.ndarray, seed: int, adjust: np.ndarray, values: np.ndarray,
-                   errors: np.ndarray | None, units: np.ndarray, strata: np.ndarray) -> None:
+def adjust_classes(
+    coalitions: np.ndarray,
+    weights: np.ndarray,
+    outputs: np.ndarray,
+    empty: np.ndarray,
+    full: np.ndarray,
+    seed: int,
+    adjust: np.ndarray,
+    values: np.ndarray,
+    errors: np.ndarray | None,
+    units: np.ndarray,
+    strata: np.ndarray,
+) -> None:
     """The ``adjusted`` estimator for the classes in ``adjust``: their columns of ``values`` (and of ``errors``)
     replaced by :func:`surrogate_adjusted`'s, one class after another. Nothing changes with too few sampled
     draws or coalitions for the surrogate, or with none sampled (every coalition enumerated: already exact)."""
@@ -331,8 +265,8 @@ def adjust_classes(coalitions: np.ndarray, weights: np.ndarray, outputs: np.ndar
     with threadpool_limits(limits=1, user_api="openmp"):
         for column in np.asarray(adjust, dtype=np.int64):
             values[:, column], column_errors = surrogate_adjusted(
-                coalitions, weights, outputs[:, column], float(empty[column]), float(full[column]), seed,
-                units, strata)
+                coalitions, weights, outputs[:, column], float(empty[column]), float(full[column]), seed, units, strata
+            )
             if errors is not None:
                 errors[:, column] = column_errors
 
@@ -346,8 +280,7 @@ def shap_kernel_explainer(game: Any, players: int, budget: int, seed: int) -> np
     try:
         explainer = shap.KernelExplainer(game, np.zeros((1, players)))
         # shap adds the empty and full coalitions itself; the budget counts those too.
-        raw = explainer.shap_values(np.ones((1, players)), nsamples=max(budget - 2, 1), l1_reg=False,
-                                    silent=True)
+        raw = explainer.shap_values(np.ones((1, players)), nsamples=max(budget - 2, 1), l1_reg=False, silent=True)
     finally:
         np.random.set_state(state)
     values = np.asarray(raw)
@@ -361,10 +294,17 @@ class Kernel(SuperpixelMethod):
     summary = "Weighted linear regression on sampled coalitions of SLIC superpixels (no L1 selection)."
     paper = "Lundberg & Lee 2017, A Unified Approach to Interpreting Model Predictions"
     own_params = (
-        Param("estimator", "choice", "adjusted", "Kernel SHAP estimator: adjusted (a tree surrogate's exact "
-              "values plus a regression on what it misses; the most accurate per evaluation), stratified "
-              "(enumerated and paired sampled coalition sizes, one regression), shap's KernelExplainer, or paired "
-              "sampling.", choices=ESTIMATORS, flag="--estimator"),
+        Param(
+            "estimator",
+            "choice",
+            "adjusted",
+            "Kernel SHAP estimator: adjusted (a tree surrogate's exact "
+            "values plus a regression on what it misses; the most accurate per evaluation), stratified "
+            "(enumerated and paired sampled coalition sizes, one regression), shap's KernelExplainer, or paired "
+            "sampling.",
+            choices=ESTIMATORS,
+            flag="--estimator",
+        ),
         TARGET_PARAM,
     )
     default_budget = 500
@@ -374,15 +314,25 @@ class Kernel(SuperpixelMethod):
     order = 30
     version = 2  # 2: the adjusted estimator's folds split the sampled draws (commit 1f40b71)
 
-    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              estimator: str = "adjusted", target_error: float = 0.0, **params: Any) -> Solution:
+    def solve(
+        self,
+        game: SuperpixelGame,
+        budget: int,
+        seed: int,
+        explained: np.ndarray,
+        estimator: str = "adjusted",
+        target_error: float = 0.0,
+        **params: Any,
+    ) -> Solution:
         extras = {"adjusted_classes": explained.tolist()} if estimator == "adjusted" else {}
         if target_error > 0:
             if estimator not in ("adjusted", "stratified"):
-                raise ParameterError("Budget auto (target_error) works with the adjusted and stratified "
-                                     f"estimators, not {estimator}.")
-            values, errors, auto = kernel_auto(game, game.players, budget, seed, estimator, explained,
-                                               target_error, game.progress)
+                raise ParameterError(
+                    f"Budget auto (target_error) works with the adjusted and stratified estimators, not {estimator}."
+                )
+            values, errors, auto = kernel_auto(
+                game, game.players, budget, seed, estimator, explained, target_error, game.progress
+            )
             return Solution(values, {**extras, **auto}, errors)
         estimate, standard = kernel_estimate(game, game.players, budget, seed, estimator, adjust=explained)
         return Solution(estimate, extras, standard)

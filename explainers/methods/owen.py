@@ -29,8 +29,9 @@ def segment_adjacency(segments: np.ndarray) -> set[tuple[int, int]]:
     pairs = []
     for first, second in ((segments[:, :-1], segments[:, 1:]), (segments[:-1, :], segments[1:, :])):
         differ = first != second
-        pairs.append(np.stack([np.minimum(first[differ], second[differ]),
-                               np.maximum(first[differ], second[differ])], axis=1))
+        pairs.append(
+            np.stack([np.minimum(first[differ], second[differ]), np.maximum(first[differ], second[differ])], axis=1)
+        )
     return {(int(a), int(b)) for a, b in np.unique(np.concatenate(pairs), axis=0)}
 
 
@@ -55,8 +56,9 @@ def superpixel_hierarchy(image: np.ndarray, segments: np.ndarray, merge_space: f
     rows, cols = np.indices(segments.shape).reshape(2, -1) * (100.0 / max(segments.shape))
     features = np.column_stack([lab, merge_space * rows, merge_space * cols])
     # Sums, not means: merging two clusters is then an addition.
-    sums = dict(enumerate(np.stack([np.bincount(labels, weights=feature, minlength=players)
-                                    for feature in features.T], axis=1)))
+    sums = dict(
+        enumerate(np.stack([np.bincount(labels, weights=feature, minlength=players) for feature in features.T], axis=1))
+    )
     size = dict(enumerate(pixels))
     leaves = {i: 1 for i in range(players)}
     neighbours: dict[int, set[int]] = {i: set() for i in range(players)}
@@ -75,7 +77,7 @@ def superpixel_hierarchy(image: np.ndarray, segments: np.ndarray, merge_space: f
         if not heap:
             # Only possible if the superpixels do not tile a connected image: join the parts anyway.
             alive = sorted(sums)
-            heap = [(cost(a, b), a, b) for i, a in enumerate(alive) for b in alive[i + 1:]]
+            heap = [(cost(a, b), a, b) for i, a in enumerate(alive) for b in alive[i + 1 :]]
             heapq.heapify(heap)
         merge_cost, a, b = heapq.heappop(heap)
         while a not in sums or b not in sums:  # a stale entry: one side was merged already
@@ -93,8 +95,9 @@ def superpixel_hierarchy(image: np.ndarray, segments: np.ndarray, merge_space: f
     return linkage
 
 
-def owen_values(game: SuperpixelGame, linkage: np.ndarray, max_evals: int, seed: int,
-                batch_size: int = 16) -> np.ndarray:
+def owen_values(
+    game: SuperpixelGame, linkage: np.ndarray, max_evals: int, seed: int, batch_size: int = 16
+) -> np.ndarray:
     """S × C Owen values of every class for the hierarchy ``linkage``, from at most ``max_evals``
     evaluations (the full and the empty coalition included)."""
     import shap  # imported on use: it takes a second and a half
@@ -123,24 +126,44 @@ def owen_values(game: SuperpixelGame, linkage: np.ndarray, max_evals: int, seed:
 class Owen(SuperpixelMethod):
     name = "owen"
     title = "Owen values (superpixel hierarchy)"
-    summary = ("Owen values over a tree of SLIC superpixels merged by adjacency and colour, refined where the "
-               "output changes most; the values add up exactly at any budget.")
-    paper = ("Owen 1977, Values of games with a priori unions; Lundberg & Lee 2017, A Unified Approach to "
-             "Interpreting Model Predictions (shap's Partition explainer)")
+    summary = (
+        "Owen values over a tree of SLIC superpixels merged by adjacency and colour, refined where the "
+        "output changes most; the values add up exactly at any budget."
+    )
+    paper = (
+        "Owen 1977, Values of games with a priori unions; Lundberg & Lee 2017, A Unified Approach to "
+        "Interpreting Model Predictions (shap's Partition explainer)"
+    )
     own_params = (
-        Param("merge_space", "float", 1.0, "How much position counts beside colour when superpixels merge into "
-              "the hierarchy (0: colour only; 1: crossing the whole image weighs like the full lightness range).",
-              low=0.0, high=10.0, step=0.1),
+        Param(
+            "merge_space",
+            "float",
+            1.0,
+            "How much position counts beside colour when superpixels merge into "
+            "the hierarchy (0: colour only; 1: crossing the whole image weighs like the full lightness range).",
+            low=0.0,
+            high=10.0,
+            step=0.1,
+        ),
     )
     default_budget = 300
     min_budget = 10
     max_budget = 20_000
-    notes = ("Unlike partition, whose rectangles ignore the segment count, the hierarchy is built from the "
-             "superpixels: neighbours with similar colour merge first.",)
+    notes = (
+        "Unlike partition, whose rectangles ignore the segment count, the hierarchy is built from the "
+        "superpixels: neighbours with similar colour merge first.",
+    )
     order = 50
 
-    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              merge_space: float = 1.0, **params: Any) -> Solution:
+    def solve(
+        self,
+        game: SuperpixelGame,
+        budget: int,
+        seed: int,
+        explained: np.ndarray,
+        merge_space: float = 1.0,
+        **params: Any,
+    ) -> Solution:
         linkage = superpixel_hierarchy(game.pixels, game.segments, merge_space)
         # Small batches keep shap's refinement greedy (it reorders its queue between batches); the game still
         # sends the model full batches of its own size.
@@ -150,5 +173,8 @@ class Owen(SuperpixelMethod):
         # the half-budget run costs only what shap's refinement order does not share with the whole one).
         before = game.evaluations
         half = owen_values(game, linkage, max(2, budget // 2), seed, batch_size)
-        return Solution(values, {"hierarchy": linkage.tolist(), "error_evaluations": game.evaluations - before},
-                        np.abs(values - half))
+        return Solution(
+            values,
+            {"hierarchy": linkage.tolist(), "error_evaluations": game.evaluations - before},
+            np.abs(values - half),
+        )

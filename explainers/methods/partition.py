@@ -88,15 +88,27 @@ class Partition(PixelMethod):
     name = "partition"
     title = "Partition SHAP (shap, blur masker)"
     summary = "Owen values over shap's hierarchy of image rectangles; hidden regions are blurred."
-    paper = ("Lundberg & Lee 2017, A Unified Approach to Interpreting Model Predictions (shap's Partition "
-             "explainer)")
+    paper = "Lundberg & Lee 2017, A Unified Approach to Interpreting Model Predictions (shap's Partition explainer)"
     params = (
-        Param("masker", "choice", "blur", "How a hidden region is filled: a blurred copy, or OpenCV inpainting.",
-              choices=MASKERS),
-        Param("blur_kernel", "int", 128, "Size in pixels of the blur kernel for the blur masker.",
-              low=3, high=512, step=1),
-        Param("batch_size", "int", 50, "Masked images sent to the model at once (memory vs speed).",
-              low=1, high=512, step=1),
+        Param(
+            "masker",
+            "choice",
+            "blur",
+            "How a hidden region is filled: a blurred copy, or OpenCV inpainting.",
+            choices=MASKERS,
+        ),
+        Param(
+            "blur_kernel", "int", 128, "Size in pixels of the blur kernel for the blur masker.", low=3, high=512, step=1
+        ),
+        Param(
+            "batch_size",
+            "int",
+            50,
+            "Masked images sent to the model at once (memory vs speed).",
+            low=1,
+            high=512,
+            step=1,
+        ),
     )
     default_budget = 300
     min_budget = 20
@@ -104,9 +116,20 @@ class Partition(PixelMethod):
     notes = ("shap's masker splits the image into rectangles, so the segment count does not apply to it.",)
     order = 10
 
-    def attribute(self, classifier: Classifier, image: np.ndarray, classes: np.ndarray, budget: int, seed: int,
-                  progress: ProgressCallback | None, output: str = "probability", masker: str = "blur",
-                  blur_kernel: int = 128, batch_size: int = 50, **params: Any) -> Attribution:
+    def attribute(
+        self,
+        classifier: Classifier,
+        image: np.ndarray,
+        classes: np.ndarray,
+        budget: int,
+        seed: int,
+        progress: ProgressCallback | None,
+        output: str = "probability",
+        masker: str = "blur",
+        blur_kernel: int = 128,
+        batch_size: int = 50,
+        **params: Any,
+    ) -> Attribution:
         import shap
 
         counting = CountingModel(classifier, budget, progress, output)

@@ -40,8 +40,15 @@ def permutation_coalitions(order: np.ndarray) -> np.ndarray:
     return np.cumsum(steps, axis=0).astype(bool)
 
 
-def permutation_estimate(game: Callable[[np.ndarray], np.ndarray], players: int, max_evals: int, seed: int, target: float = 0.0,
-                         top: int = 0, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def permutation_estimate(
+    game: Callable[[np.ndarray], np.ndarray],
+    players: int,
+    max_evals: int,
+    seed: int,
+    target: float = 0.0,
+    top: int = 0,
+    progress: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """S × C values, equal to shap's PermutationExplainer(seed=seed) with ``max_evals`` on this game, and their
     standard errors: each antithetic permutation is one independent estimate of every value (NaN from a single
     permutation). With ``target`` > 0 (budget "auto"), it stops after the first few permutations at which class
@@ -60,15 +67,15 @@ def permutation_estimate(game: Callable[[np.ndarray], np.ndarray], players: int,
         group = max(2, min(group, permutations // 16))  # look at the error often enough to stop near the target
     done = 0
     for start in range(0, permutations, group):
-        chunk = orders[start:start + group]
+        chunk = orders[start : start + group]
         outputs = game(np.concatenate([permutation_coalitions(o) for o in chunk]))
         outputs = outputs.astype(np.float64).reshape(len(chunk), 2 * players + 1, -1)
         if values is None or squares is None:
             values = np.zeros((players, outputs.shape[-1]))
             squares = np.zeros_like(values)
         for permutation, rows in zip(chunk, outputs, strict=True):
-            joining = rows[1:players + 1] - rows[:players]  # each player joining
-            leaving = rows[players:2 * players] - rows[players + 1:]  # each player leaving
+            joining = rows[1 : players + 1] - rows[:players]  # each player joining
+            leaving = rows[players : 2 * players] - rows[players + 1 :]  # each player leaving
             values[permutation] += joining  # in shap's order of additions, to its last bit
             values[permutation] += leaving
             squares[permutation] += ((joining + leaving) / 2) ** 2
@@ -88,8 +95,10 @@ class Permutation(SuperpixelMethod):
     name = "permutation"
     title = "Permutation SHAP (shap, superpixels)"
     summary = "Antithetic permutations of SLIC superpixels; one permutation costs 2·S + 1 evaluations."
-    paper = ("Štrumbelj & Kononenko 2014, Explaining prediction models and individual predictions with feature "
-             "contributions (shap's Permutation explainer)")
+    paper = (
+        "Štrumbelj & Kononenko 2014, Explaining prediction models and individual predictions with feature "
+        "contributions (shap's Permutation explainer)"
+    )
     own_params = (TARGET_PARAM,)
     default_budget = 500
     min_budget = 5
@@ -97,12 +106,22 @@ class Permutation(SuperpixelMethod):
     smoke_budget = 200
     order = 20
 
-    def solve(self, game: SuperpixelGame, budget: int, seed: int, explained: np.ndarray,
-              target_error: float = 0.0, **params: Any) -> Solution:
+    def solve(
+        self,
+        game: SuperpixelGame,
+        budget: int,
+        seed: int,
+        explained: np.ndarray,
+        target_error: float = 0.0,
+        **params: Any,
+    ) -> Solution:
         needed = 2 * game.players + 1
         if budget < needed:
-            raise ParameterError(f"One permutation over {game.players} superpixels needs {needed} model "
-                                 f"evaluations; raise the budget to at least {needed} or lower the segment count.")
-        values, errors = permutation_estimate(game, game.players, budget, seed, target_error, int(explained[0]),
-                                              game.progress)
+            raise ParameterError(
+                f"One permutation over {game.players} superpixels needs {needed} model "
+                f"evaluations; raise the budget to at least {needed} or lower the segment count."
+            )
+        values, errors = permutation_estimate(
+            game, game.players, budget, seed, target_error, int(explained[0]), game.progress
+        )
         return Solution(values, errors=errors)
