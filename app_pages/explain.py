@@ -48,6 +48,7 @@ with layout.controls.container(border=True):
             method.max_budget,
             method.default_budget,
             key=keys.budget(method.name),
+            help="With budget auto (a target error above 0) the most it may spend: it stops once the map is that good.",
         )
     else:  # a method whose cost is fixed
         budget = method.min_budget

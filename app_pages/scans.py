@@ -175,7 +175,7 @@ if missing and not active:
             except ImageError as error:
                 st.error(f"{worklist.scans[index].name}: {error}")
                 continue
-            jobs += [submit(request, image, score=True) for request in scan_requests]
+            jobs += [submit(request, image, score=True, batch=True) for request in scan_requests]
         st.session_state[keys.WORKLIST_JOBS] = jobs
         st.rerun()
 if active:

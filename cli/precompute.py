@@ -77,7 +77,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     from explainers.methods import ParameterError, all_methods, get_method
     from explainers.predictions import cached_prediction
     from explainers.request import build_request
-    from jobs import Engine
+    from jobs.engine import batch_engine
     from models import get_spec, load_classifier
 
     get_spec(args.model)
@@ -97,12 +97,13 @@ def cmd_precompute(args: argparse.Namespace) -> int:
             raise UsageError(f"{method.title} cannot explain {args.model}: {reason}.")
 
     def params_for(method: Any) -> dict[str, Any]:
-        uses_segments = any(param.name == "segments" for param in method.params)
-        return {"segments": args.segments} if args.segments is not None and uses_segments else {}
+        # The pages' settings (budget "auto" there), so that what is precomputed is what a page asks for.
+        params = method.page_defaults()
+        return {**params, "segments": args.segments} if args.segments is not None and "segments" in params else params
 
     started = time.perf_counter()
     cache = ExplanationCache()
-    engine = Engine(cache=cache, address=args.scheduler, workers=args.workers)
+    engine = batch_engine(cache=cache, address=args.scheduler, workers=args.workers)
     total = len(files) * len(methods)
     bar = TerminalProgress(unit="jobs")
     in_flight: list[tuple[Path, Any]] = []
@@ -164,7 +165,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
                     counts["finished"] += 1
                     continue
                 limit = IN_FLIGHT_PER_WORKER * engine.threads()
-                in_flight.append((path, engine.submit(request, image, score=True)))
+                in_flight.append((path, engine.submit(request, image, score=True, batch=True)))
                 collect(block=True)
         limit = 1
         collect(block=True)

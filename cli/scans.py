@@ -99,7 +99,7 @@ def _requests(classifier: Any, digest: str, methods: list[str], args: argparse.N
                     digest,
                     method.name,
                     budget=method.default_budget,
-                    params={param.name: param.default for param in method.params},
+                    params=method.page_defaults(),
                     seed=args.seed,
                     top_k=top_k,
                     output=classifier.spec.policy.output,

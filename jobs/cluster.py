@@ -15,10 +15,50 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+from jobs.job import JobFailed
 from jobs.worker import LOOPBACK_HTTP, THREADS_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+# Memory a worker is given at least; fewer workers start when the machine has less per core.
+WORKER_MEMORY = 2 * 1024**3
+
+
+def default_workers() -> int:
+    """Worker processes for the embedded cluster: one per core, fewer where memory is short."""
+    import psutil
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    memory = psutil.virtual_memory().total
+    return max(1, min(cores, memory // WORKER_MEMORY))
+
+
+def spawn(workers: int, memory_limit: str | int) -> tuple[subprocess.Popen, str, int]:
+    """Starts this module in a process of its own (the engine's side): the process, the scheduler's address and
+    the number of workers, once they are up. The cluster ends when the process's input closes."""
+    threads = int(os.environ.get(THREADS_ENV) or 0) or max(1, (os.cpu_count() or 1) // workers)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cluster", "--workers", str(workers), "--threads", str(threads)]
+        + ["--memory-limit", str(memory_limit)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None  # a pipe: stdout=PIPE above
+    line = process.stdout.readline()  # the address, once the workers are up
+    if not line:
+        process.wait(10)
+        raise JobFailed(
+            f"The embedded cluster did not start (exit code {process.returncode}); its log is in the server's output."
+        )
+    started = json.loads(line)
+    return process, started["address"], started["workers"]
 
 
 def spawn_environment(threads: int) -> dict[str, str]:

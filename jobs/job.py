@@ -1,11 +1,13 @@
-"""One submitted job, as the pages and the command line see it: its state, its place in the queue, its progress
-and its result; fed by the engine (jobs.engine) from Dask's callbacks.
+"""One submitted job, as the pages and the command line see it: its state, its place in the queue, its progress,
+who waits for it (each waiter's lease) and its result; fed by the engine (jobs.engine) from Dask's callbacks.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from jobs.engine import Engine
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
+# Who waits for a job submitted without a watcher: the command that waits for it (held until it lets go).
+HOLDER = "the submitting command"
 
 
 class JobFailed(RuntimeError):
@@ -57,9 +61,20 @@ def failure_reason(error: BaseException) -> str:
 class Job:
     """One submitted request: its Dask future, the progress its worker reports, and who waits for it."""
 
-    def __init__(self, engine: Engine, request: ExplanationRequest, dask_key: str, order: int, label: str, owner: str):
+    def __init__(
+        self,
+        engine: Engine,
+        request: ExplanationRequest,
+        dask_key: str,
+        order: int,
+        label: str,
+        owner: str,
+        batch: bool = False,
+    ):
         self.engine, self.request, self.dask_key, self.order = engine, request, dask_key, order
         self.label, self.owner = label, owner
+        # A batch job (precompute, "Explain all") goes after interactive ones (the pages' Explain and Compare).
+        self.batch = batch
         self.submitted = time.time()
         self.started: float | None = None
         self.finished: float | None = None
@@ -69,7 +84,10 @@ class Job:
         self.outcome: Explanation | None = None
         self.error: str | None = None
         self.cancelled = False
-        self.watchers: set[str] = set()
+        # Who waits for it: watcher → when its lease ends (time.monotonic(); inf: held until it lets go). The
+        # engine cancels the job once no lease is left.
+        self.waiters: dict[str, float] = {}
+        self.payload: tuple[Any, bool] | None = None  # (image, score) of a batch job the engine has not sent yet
         self._done = threading.Event()
 
     # -- what the pages and the command line read --------------------------------------------------------------
@@ -102,6 +120,11 @@ class Job:
         one else waits (None: cancel for everyone)."""
         self.engine.cancel(self, watcher)
 
+    def hold(self, watcher: str, lease: float | None) -> None:
+        """``watcher`` waits for it for ``lease`` seconds more (None: until it lets go); the engine's lock is held."""
+        until = math.inf if lease is None else time.monotonic() + lease
+        self.waiters[watcher] = max(self.waiters.get(watcher, -math.inf), until)
+
     # -- fed by the engine ------------------------------------------------------------------------------------
 
     def _report(self, message: dict[str, Any]) -> None:
@@ -118,3 +141,17 @@ class Job:
         self.outcome, self.error, self.cancelled = outcome, error, cancelled
         self.finished = time.time()
         self._done.set()
+
+
+def batch_state(jobs: Sequence[Job], clock: Any = time.time) -> ProgressState:
+    """Many jobs as one progress (a worklist's "explain all"): jobs finished of all, and from the first finished
+    one on the rate (jobs a second: finished ÷ seconds from the first submission to the latest finish) and the
+    time left at that rate (less the time since the latest finish)."""
+    now = clock()
+    finished = [job.finished for job in jobs if job.done and job.finished is not None]
+    started = min((job.submitted for job in jobs), default=now)
+    rate = left = None
+    if finished:
+        rate = len(finished) / max(max(finished) - started, 1e-3)
+        left = max((len(jobs) - len(finished)) / rate - (now - max(finished)), 0.0)
+    return ProgressState(len(finished), len(jobs), now - started, rate, left)

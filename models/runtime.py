@@ -85,8 +85,8 @@ def _processor() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_key(name: str, weights_digest: str) -> dict[str, Any]:
-    """Everything the measured choice depends on."""
+def machine_key(name: str, weights_digest: str, bfloat16: bool = False) -> dict[str, Any]:
+    """Everything the measured choice depends on (PyTorch's precision among it)."""
     try:
         import onnxruntime
 
@@ -103,6 +103,7 @@ def machine_key(name: str, weights_digest: str) -> dict[str, Any]:
         "machine": platform.machine(),
         "processor": _processor(),
         "version": TUNING_VERSION,
+        **({"precision": "bfloat16"} if bfloat16 else {}),  # float32 keys as before: their files stay valid
     }
 
 
@@ -204,10 +205,10 @@ def measure_batches(
     return results
 
 
-def _torch_runner(module: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+def _torch_runner(module: nn.Module, bfloat16: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     def run(images: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return module(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            return module(torch.from_numpy(images).permute(0, 3, 1, 2)).float().numpy()
 
     return run
 
@@ -242,9 +243,9 @@ def _choice_path(spec: ModelSpec, key: dict[str, Any]) -> Path:
     return models_cache_dir() / f"runtime-{spec.name}-{_key_digest(key)}.json"
 
 
-def remembered_choice(spec: ModelSpec, weights_digest: str) -> RuntimeChoice | None:
-    """The choice measured earlier on this machine for these weights and versions, or None."""
-    key = machine_key(spec.name, weights_digest)
+def remembered_choice(spec: ModelSpec, weights_digest: str, bfloat16: bool = False) -> RuntimeChoice | None:
+    """The choice measured earlier on this machine for these weights, versions and precision, or None."""
+    key = machine_key(spec.name, weights_digest, bfloat16)
     try:
         stored = json.loads(_choice_path(spec, key).read_text())
         if stored.get("key") != key:
@@ -255,11 +256,13 @@ def remembered_choice(spec: ModelSpec, weights_digest: str) -> RuntimeChoice | N
 
 
 def measure_choice(
-    spec: ModelSpec, module: nn.Module, weights_digest: str, onnx: OnnxPredictor | None
+    spec: ModelSpec, module: nn.Module, weights_digest: str, onnx: OnnxPredictor | None, bfloat16: bool = False
 ) -> RuntimeChoice:
-    """Measures PyTorch (and ONNX Runtime when given) at a few batch sizes; remembers the fastest."""
+    """Measures PyTorch (under bfloat16 autocast when asked; and ONNX Runtime when given, float32) at a few batch
+    sizes; remembers the fastest."""
     started = time.perf_counter()
-    candidates: dict[RuntimeKind, dict[int, float]] = {"torch": measure_batches(_torch_runner(module), spec)}
+    runner = _torch_runner(module, bfloat16)
+    candidates: dict[RuntimeKind, dict[int, float]] = {"torch": measure_batches(runner, spec)}
     if onnx is not None:
         candidates["onnxruntime"] = measure_batches(onnx, spec)
     runtime, batch = max(
@@ -273,7 +276,7 @@ def measure_choice(
         measured={name: {str(b): round(v, 2) for b, v in results.items()} for name, results in candidates.items()},
         seconds=round(time.perf_counter() - started, 2),
     )
-    key = machine_key(spec.name, weights_digest)
+    key = machine_key(spec.name, weights_digest, bfloat16)
     try:
         write_atomically(_choice_path(spec, key), json.dumps({"key": key, "choice": asdict(choice)}, indent=1).encode())
     except OSError:

@@ -150,7 +150,8 @@ def precompute(
     return a callback that is fed that explanation's model evaluations.
     """
     from explainers.images import load_image
-    from jobs import Engine, JobFailed
+    from jobs import JobFailed
+    from jobs.engine import batch_engine
     from models import load_classifier
 
     started = time.perf_counter()
@@ -164,7 +165,7 @@ def precompute(
 
     facts = compute_facts(study, classifier_for)
     cache.put_json(facts_key(study), facts.to_json())  # before the explanations, so is_ready can count them
-    runner = engine if engine is not None else Engine(cache=cache)
+    runner = engine if engine is not None else batch_engine(cache=cache)
     planned = []
     for index, trial in enumerate(study.trials):
         for condition in study.conditions_for(trial):
@@ -174,7 +175,7 @@ def precompute(
             image = load_image(trial.image_path)
             request = _request(study, index, condition, classifier_for(trial.model), image, shown.class_shown_id)
             label = f"{condition} on {trial.id} ({trial.model}, {Path(trial.image).name}, class {shown.class_shown})"
-            job = None if cache.get(request) is not None else runner.submit(request, image)
+            job = None if cache.get(request) is not None else runner.submit(request, image, batch=True)
             planned.append((index, condition, label, job))
     computed = cached = 0
     try:

@@ -222,38 +222,6 @@ def test_our_rescale_rule_equals_shaps_deep_explainer_where_shap_works() -> None
         np.testing.assert_allclose(ours[0].numpy(), reference[..., output], atol=1e-5)
 
 
-def test_paired_kernel_estimator_is_exact_at_full_enumeration(digits_model, digit_seven, ten_player_exact) -> None:
-    paired = explain(
-        digits_model, digit_seven, "kernel", top_k=10, max_evals=1024, params={**TEN_PLAYERS, "estimator": "paired"}
-    )
-    np.testing.assert_allclose(every_class(paired), ten_player_exact.segment_values_all, atol=1e-6)
-    assert paired.params["estimator"] == "paired"
-
-
-def test_paired_kernel_estimator_converges_and_reproduces(digits_model, digit_seven, ten_player_exact) -> None:
-    exact = ten_player_exact.segment_values_all[7]
-    runs = {
-        budget: [
-            every_class(
-                explain(
-                    digits_model,
-                    digit_seven,
-                    "kernel",
-                    top_k=1,
-                    max_evals=budget,
-                    seed=seed,
-                    params={**TEN_PLAYERS, "estimator": "paired"},
-                )
-            )[7]
-            for seed in (0, 0, 1)
-        ]
-        for budget in (42, 672)
-    }
-    np.testing.assert_array_equal(runs[42][0], runs[42][1])
-    error = {b: np.linalg.norm(r[2] - exact) / np.linalg.norm(exact) for b, r in runs.items()}
-    assert error[672] < error[42] and error[672] < 0.1, error
-
-
 @pytest.mark.parametrize("estimator", ["stratified", "adjusted"])
 def test_stratified_and_adjusted_estimators_are_exact_at_full_enumeration(
     estimator, digits_model, digit_seven, ten_player_exact

@@ -126,3 +126,28 @@ def test_no_in_place_operations(name) -> None:
     module = load_classifier(name, weights="random").module
     for layer in module.modules():
         assert not getattr(layer, "inplace", False), f"{name}: {layer} works in place"
+
+
+def test_bfloat16_predict_agrees_with_float32_on_a_bundled_mri(tumour_model, monkeypatch) -> None:
+    from models.device import DeviceError, cpu_bfloat16, cpu_bfloat16_native
+
+    # Where the CPU lacks native bfloat16, autocast emulates it: slower, the same arithmetic, so it runs anyway.
+    image = tumour_model.prepare(load_image("assets/samples/mri/Te-gl_0010.jpg").pixels)
+    runtime, bfloat16 = tumour_model.runtime, tumour_model.bfloat16
+    try:
+        tumour_model.use_runtime("torch")
+        tumour_model.bfloat16 = False
+        full = tumour_model.predict(image)[0]
+        tumour_model.bfloat16 = True
+        half = tumour_model.predict(image)[0]
+    finally:
+        tumour_model.use_runtime(runtime)
+        tumour_model.bfloat16 = bfloat16
+    assert half.argmax() == full.argmax() and half.sum() == pytest.approx(1.0, abs=1e-3)
+    assert np.abs(half - full).max() < 0.02  # BENCHMARKS.md: at most 0.001 over the 13 bundled MRIs
+    monkeypatch.setenv("MODELS_PRECISION", "bfloat16")
+    assert cpu_bfloat16(torch.device("cpu")) == cpu_bfloat16_native()
+    assert not cpu_bfloat16(torch.device("meta"))  # only a CPU: a GPU has $EXPLAINERS_HALF
+    monkeypatch.setenv("MODELS_PRECISION", "float8")
+    with pytest.raises(DeviceError, match="float32 or bfloat16"):
+        cpu_bfloat16(torch.device("cpu"))

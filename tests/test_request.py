@@ -10,9 +10,9 @@ import pytest
 
 from explainers.cache import ExplanationCache
 from explainers.images import InputImage
-from explainers.methods import ParameterError, all_methods
+from explainers.methods import ParameterError, all_methods, get_method
 from explainers.progress import Progress, ProgressState
-from explainers.request import build_request, run, run_cached
+from explainers.request import build_request, explain, run, run_cached
 
 
 class PredictOnly:
@@ -99,3 +99,18 @@ def test_time_left_comes_from_the_recent_rate_not_the_first_update() -> None:
     now[0] += 1.0
     progress(300, 300)
     assert states[-1].done == 300 and states[-1].fraction == 1.0
+
+
+def test_the_pages_default_to_budget_auto_and_scripts_spend_what_they_ask(digits_model, digit_seven) -> None:
+    sampled = [method for method in all_methods() if "target_error" in method.page_defaults()]
+    assert {method.name for method in sampled} >= {"kernel", "permutation"}
+    for method in sampled:
+        assert method.page_defaults()["target_error"] > 0 and method.resolve({})["target_error"] == 0
+    # A page's request (its defaults) stops once the top class's map is within the target: the digit's easy map
+    # needs a fraction of the budget a script spends whole.
+    page = explain(
+        digits_model, digit_seven, "kernel", top_k=1, max_evals=1000, params=get_method("kernel").page_defaults()
+    )
+    script = explain(digits_model, digit_seven, "kernel", top_k=1, max_evals=1000)
+    assert page.extras["auto_reached"] and page.extras["auto_error"] <= page.params["target_error"]
+    assert page.n_evals < script.n_evals == 1000

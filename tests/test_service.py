@@ -32,7 +32,8 @@ SETTINGS = {"kernel": 62, "gradient": 8}  # budgets small enough for a test, eac
 
 
 def defaults(name: str) -> dict:
-    return {param.name: param.default for param in get_method(name).params}
+    """A method's parameters as the pages start them (budget "auto" there)."""
+    return get_method(name).page_defaults()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,10 @@
 draws (evaluations done, rate, time left, the place in the queue, Cancel) until its panels can be drawn.
 
 The script never computes an explanation itself: it submits, draws the progress, and ends; the fragment reruns
-every half second on its own and reruns the page when the job is done.
+every half second on its own and reruns the page when the job is done. Each poll renews this session's lease of
+the jobs it shows (jobs.engine): once no session polls a job (the tab closed, the settings changed), the engine
+cancels it. "Explain all" submits batch jobs, which go after the visitors' jobs and which a session keeps while
+it is connected, on any page.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import streamlit as st
 from explainers.cache import ExplanationCache
 from explainers.explanation import Explanation
 from explainers.images import InputImage
+from explainers.progress import format_seconds
 from explainers.request import ExplanationRequest
 from jobs import Engine, Job
 from jobs.engine import shared_engine
+from jobs.job import batch_state
 from ui import keys
 from ui.access import signed_in_user
 
@@ -41,7 +46,29 @@ def get_engine() -> Engine:
 
 @st.cache_resource(show_spinner=False)
 def _engine_for(folder: str) -> Engine:
-    return shared_engine(folder, lambda: Engine(cache=get_cache()))  # the one ui.serve warmed, if any
+    engine = shared_engine(folder, lambda: Engine(cache=get_cache()))  # the one ui.serve warmed, if any
+    engine.alive = _connected
+    return engine
+
+
+def _served() -> bool:
+    """Whether a browser runs this session (its fragments poll on a timer); not under AppTest or bare mode."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and isinstance(Runtime.instance(), Runtime)  # AppTest's is a stand-in
+
+
+def _connected(session: str) -> bool:
+    """Whether ``session``'s browser is still connected (a batch job's lease lasts while it is)."""
+    from streamlit.runtime import Runtime
+
+    return _served() and Runtime.instance().is_active_session(session)
+
+
+def _lease() -> float | None:
+    """How long this session's interest in a job lasts after its last poll: the engine's lease in a browser;
+    held (None) where nothing polls on a timer (AppTest waits for the jobs and runs the page again)."""
+    return get_engine().lease if _served() else None
 
 
 @st.cache_resource(show_spinner=False)
@@ -93,9 +120,18 @@ def explanation_if_ready(request: ExplanationRequest) -> Explanation | None:
     return job.result() if job is not None and job.done and job.outcome is not None else None
 
 
-def submit(request: ExplanationRequest, image: InputImage, score: bool = False) -> Job:
-    """``score``: the faithfulness scores too (for Compare and the worklist, which show them)."""
-    return get_engine().submit(request, image, owner=signed_in_user(), watcher=session_id(), score=score)
+def submit(request: ExplanationRequest, image: InputImage, score: bool = False, batch: bool = False) -> Job:
+    """``score``: the faithfulness scores too (for Compare and the worklist, which show them). ``batch``: after
+    the visitors' jobs ("Explain all")."""
+    return get_engine().submit(
+        request, image, owner=signed_in_user(), watcher=session_id(), score=score, lease=_lease(), batch=batch
+    )
+
+
+def _touch(jobs: Sequence[Job]) -> None:
+    """This session still waits for ``jobs``: their leases renew."""
+    if jobs:
+        jobs[0].engine.touch(jobs, session_id(), _lease())
 
 
 def explanation_for(request: ExplanationRequest, image: InputImage, *, automatic: bool = True) -> Explanation | None:
@@ -173,6 +209,7 @@ def release_others(slot: str, jobs: Sequence[Job]) -> None:
     """This session now waits for ``jobs`` in ``slot`` (a page's results): the jobs it waited for there before,
     for settings or an image no longer shown, are released, and cancelled when no other session waits."""
     mine = st.session_state.setdefault(keys.SLOT_JOBS, {})
+    _touch(jobs)
     keep = {job.dask_key for job in jobs}
     for old in mine.get(slot, []):
         if old.dask_key not in keep and not old.done:
@@ -183,9 +220,10 @@ def release_others(slot: str, jobs: Sequence[Job]) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def watch(jobs: Sequence[Job], unit: str = "model evaluations") -> None:
     """Progress of ``jobs`` (one bar each), each labelled with its image and method, and one Cancel; reruns the
-    page as soon as one has finished so its panels appear."""
+    page as soon as one has finished so its panels appear. Each run renews this session's lease of them."""
     if any(job.done for job in jobs):
         st.rerun()
+    _touch(jobs)
     for job in jobs:
         status = job.status()
         fraction = status.progress.fraction if status.progress is not None else 0.0
@@ -198,23 +236,16 @@ def watch(jobs: Sequence[Job], unit: str = "model evaluations") -> None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def watch_all(jobs: Sequence[Job], label: str) -> None:
-    """One bar for many jobs (a worklist's "explain all"): how many are done, which are running, one Cancel;
-    reruns the page each time one more has finished, so its table counts it."""
+    """One bar for many jobs (a worklist's "explain all"): how many are done, the rate and the time left, which
+    are running, one Cancel; reruns the page each time one more has finished, so its table counts it."""
     done = sum(1 for job in jobs if job.done)
     seen = f"_watch_all_{label}"
     if st.session_state.get(seen, done) != done:
         st.session_state[seen] = done
         st.rerun()
     st.session_state[seen] = done
-    running = [job for job in jobs if not job.done and job.started is not None]
-    now = ", ".join(f"{job.label} ({job.request.spec.title})" for job in running[:3])
-    failed = sum(1 for job in jobs if job.done and job.error is not None and not job.cancelled)
-    st.progress(
-        done / max(len(jobs), 1),
-        text=f"{label}: {done} of {len(jobs)} done"
-        + (f", {failed} failed" if failed else "")
-        + (f"; now {now}" if now else "; waiting for a worker"),
-    )
+    _touch([job for job in jobs if not job.done])
+    st.progress(done / max(len(jobs), 1), text=describe_all(jobs, label))
     if st.button(
         "Cancel all", key=f"cancel_all_{label}", help="The workers stop at their next batch; finished results are kept."
     ):
@@ -222,3 +253,16 @@ def watch_all(jobs: Sequence[Job], label: str) -> None:
             if not job.done:
                 _cancel(job)
         st.rerun()
+
+
+def describe_all(jobs: Sequence[Job], label: str) -> str:
+    """E.g. "Explaining the worklist: 3 of 12 done, 2.5/min, about 4 min left; now scan_4 (Kernel SHAP)": the
+    rate and the time left from the first finished job on."""
+    state = batch_state(jobs)
+    running = [job for job in jobs if not job.done and job.started is not None]
+    now = ", ".join(f"{job.label} ({job.request.spec.title})" for job in running[:3])
+    failed = sum(1 for job in jobs if job.done and job.error is not None and not job.cancelled)
+    text = f"{label}: {state.done} of {state.total} done" + (f", {failed} failed" if failed else "")
+    if state.rate is not None and state.seconds_left is not None and state.done < state.total:
+        text += f", {state.rate * 60:.2g}/min, about {format_seconds(state.seconds_left)} left"
+    return text + (f"; now {now}" if now else "; waiting for a worker" if state.done < state.total else "")

@@ -18,9 +18,9 @@ COMPARE_DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradie
 def param_widget(param: Param, key: str, container: Any = st, on_change: Any = None) -> Any:
     label, extra = param.title, {"help": param.help, "key": key, "on_change": on_change}
     if param.kind == "choice":
-        return container.selectbox(label, param.choices, index=param.choices.index(param.default), **extra)
+        return container.selectbox(label, param.choices, index=param.choices.index(param.shown_default), **extra)
     if param.kind == "bool":
-        return container.toggle(label, value=bool(param.default), **extra)
+        return container.toggle(label, value=bool(param.shown_default), **extra)
     number = int if param.kind == "int" else float
     # A missing bound is an open range (Param.coerce checks none there either): a number input without it.
     low = None if param.low is None else number(param.low)
@@ -28,8 +28,10 @@ def param_widget(param: Param, key: str, container: Any = st, on_change: Any = N
     step = number(param.step or (1 if param.kind == "int" else 0.1))
     if param.kind == "int" and param.placement == "main" and low is not None and high is not None:
         # the shared settings are sliders, as the budget is
-        return container.slider(label, low, high, int(param.default), step=step, **extra)
-    return container.number_input(label, min_value=low, max_value=high, value=number(param.default), step=step, **extra)
+        return container.slider(label, low, high, int(param.shown_default), step=step, **extra)
+    return container.number_input(
+        label, min_value=low, max_value=high, value=number(param.shown_default), step=step, **extra
+    )
 
 
 def method_params(method: Method, placement: str, container: Any = st) -> dict[str, Any]:
@@ -45,7 +47,7 @@ def chosen_settings(method: Method) -> tuple[int, dict[str, Any]]:
     """(budget, parameters) for a method as last chosen on the Explain page (its defaults otherwise)."""
     budget = int(st.session_state.get(keys.budget(method.name), method.default_budget))
     params = {
-        param.name: st.session_state.get(keys.param(method.name, param.name, param.placement), param.default)
+        param.name: st.session_state.get(keys.param(method.name, param.name, param.placement), param.shown_default)
         for param in method.params
     }
     return budget, params

@@ -6,20 +6,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from explainers.methods.base import (
-    Attribution,
-    Method,
-    Param,
-    ParameterError,
-    PixelMethod,
-    Solution,
-    SuperpixelMethod,
-    superpixel_params,
-)
+from explainers.methods.base import Attribution, Method, PixelMethod, Solution, SuperpixelMethod
+from explainers.methods.params import Param, ParameterError, superpixel_params
 from explainers.methods.registry import all_methods, get_method, register, unregister
 from explainers.progress import ProgressCallback
 
-_INFRASTRUCTURE = {"base", "registry"}
+_INFRASTRUCTURE = {"base", "params", "registry"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _INFRASTRUCTURE and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")

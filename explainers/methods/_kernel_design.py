@@ -1,5 +1,5 @@
 """Kernel SHAP's coalition designs (explainers.methods.kernel): which coalitions to evaluate and with what
-regression weights. The Shapley kernel itself, the ``stratified`` design (enumerated small and large sizes,
+regression weights. The ``stratified`` design (enumerated small and large sizes,
 distinct complementary pairs sampled from the others in proportion to the kernel) and the weights of a pool of
 such designs (budget "auto"), with each row's draw and stratum for the standard errors of explainers.errors.
 """
@@ -12,11 +12,6 @@ import numpy as np
 from scipy.special import comb
 
 
-def kernel_weight(players: int, size: np.ndarray) -> np.ndarray:
-    """The Shapley kernel (S − 1) / (C(S, s) · s · (S − s)) for coalition sizes 0 < s < S."""
-    return (players - 1) / (comb(players, size) * size * (players - size))
-
-
 def _size_mass(players: int) -> np.ndarray:
     """Kernel mass of each coalition size 0..S (0 for the empty and full coalitions), summing to 1."""
     sizes = np.arange(players + 1)
@@ -26,13 +21,25 @@ def _size_mass(players: int) -> np.ndarray:
     return mass / mass.sum()
 
 
+def _share_mass(players: int, allocation: str) -> np.ndarray:
+    """The per-size share of the budget (sizes 0..S): the kernel's mass, or 1 / √(s (S − s)) ("sqrt")."""
+    if allocation == "kernel":
+        return _size_mass(players)
+    sizes = np.arange(1, players)
+    share = np.zeros(players + 1)
+    share[1:-1] = 1 / np.sqrt(sizes * (players - sizes))
+    return share / share.sum()
+
+
 def _random_coalitions(players: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` uniformly random coalitions of ``size`` players (rows may repeat)."""
     ranks = rng.random((count, players)).argsort(axis=1).argsort(axis=1)
     return ranks < size
 
 
-def stratified_design(players: int, budget: int, seed: int, with_units: bool = False) -> tuple[np.ndarray, ...]:
+def stratified_design(
+    players: int, budget: int, seed: int, with_units: bool = False, allocation: str = "kernel"
+) -> tuple[np.ndarray, ...]:
     """Coalitions (Z × S bool, neither empty nor full, all distinct) and their regression weights; with
     ``with_units`` also each row's draw (its complementary pair; −1 for an enumerated row) and stratum, for the
     standard errors of explainers.errors.
@@ -40,11 +47,16 @@ def stratified_design(players: int, budget: int, seed: int, with_units: bool = F
     Sizes s and S − s form a stratum. From the smallest, a stratum is enumerated while its share of the
     remaining budget covers it; the remaining budget is split over the other strata in proportion to their
     kernel mass and spent on distinct complementary pairs, each weighted by its stratum's mass ÷ its count.
+    ``allocation="sqrt"`` splits the budget in proportion to 1 / √(s (S − s)) per size instead (the sampling of
+    Witter et al. 2025's MSR: more middle sizes, where a surrogate of the game is hardest to learn); the
+    regression weights stay the kernel's (mass ÷ count), so the regression estimates the same values.
     """
     rng = np.random.default_rng(seed)
     mass = _size_mass(players)
     strata = list(range(1, players // 2 + 1))
     stratum_mass = {s: mass[s] + (mass[players - s] if players - s != s else 0.0) for s in strata}
+    share_mass = _share_mass(players, allocation)
+    stratum_share = {s: share_mass[s] + (share_mass[players - s] if players - s != s else 0.0) for s in strata}
     stratum_size = {s: int(comb(players, s, exact=True)) * (2 if players - s != s else 1) for s in strata}
     left = max(budget - 2, 0)
     rows: list[np.ndarray] = []
@@ -53,7 +65,7 @@ def stratified_design(players: int, budget: int, seed: int, with_units: bool = F
     stratum_of: list[np.ndarray] = []
     while strata:
         s = strata[0]
-        share = left * stratum_mass[s] / sum(stratum_mass[t] for t in strata)
+        share = left * stratum_share[s] / sum(stratum_share[t] for t in strata)
         if stratum_size[s] > share + 1e-9:
             break
         for size in sorted({s, players - s}):
@@ -67,10 +79,10 @@ def stratified_design(players: int, budget: int, seed: int, with_units: bool = F
         left -= stratum_size[s]
         strata.pop(0)
     if strata and left >= 2:
-        total = sum(stratum_mass[t] for t in strata)
-        pairs = {s: int(left * stratum_mass[s] / total) // 2 for s in strata}
+        total = sum(stratum_share[t] for t in strata)
+        pairs = {s: int(left * stratum_share[s] / total) // 2 for s in strata}
         # Whole pairs left over go to the strata with the largest remainders.
-        remainders = sorted(strata, key=lambda t: pairs[t] - left * stratum_mass[t] / total / 2)
+        remainders = sorted(strata, key=lambda t: pairs[t] - left * stratum_share[t] / total / 2)
         for s in remainders[: max(0, left // 2 - sum(pairs.values()))]:
             pairs[s] += 1
         for s, count in pairs.items():

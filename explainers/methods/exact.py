@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from explainers.methods.base import ParameterError, Solution, SuperpixelMethod
+from explainers.methods.base import Solution, SuperpixelMethod
+from explainers.methods.params import ParameterError
 from explainers.methods.registry import register
 from explainers.superpixels import SuperpixelGame
 

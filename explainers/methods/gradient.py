@@ -20,7 +20,8 @@ from explainers.backgrounds import BACKGROUND_PARAM, make_background, mean_refer
 from explainers.classifier import Classifier, gradient_module_of, logit_module_of
 from explainers.errors import block_regions, mean_and_error
 from explainers.explanation import Explanation
-from explainers.methods.base import Attribution, Param, PixelMethod
+from explainers.methods.base import Attribution, PixelMethod
+from explainers.methods.params import Param
 from explainers.methods.registry import register
 from explainers.outputs import in_space, log_odds_of_logits, log_odds_of_probs
 from explainers.progress import ProgressCallback

@@ -15,8 +15,9 @@ Predictions", 2017), with four estimators chosen by the ``estimator`` parameter:
   (Covert & Lee, "Improving KernelSHAP", 2021), in proportion to the Shapley kernel; one efficiency-
   constrained weighted least squares solves every class at once.
 - ``shap``: shap's KernelExplainer as in the seed notebook, with ``l1_reg=False`` (its default ``"auto"``
-  keeps only a handful of features when the budget is small).
-- ``paired``: complementary pairs with sizes drawn from the kernel, with repetition, one regression.
+  keeps only a handful of features when the budget is small); the reference.
+- ``adjusted_sqrt`` (experimental): ``adjusted`` on a design whose sampled sizes take budget in proportion to
+  1 / √(s (S − s)) rather than the kernel (the sampling of RegressionMSR; bench/kernel_accuracy.md).
 Every estimator is exact once the budget covers every coalition (2^S). Every estimator but ``shap`` gives
 standard errors beside its values (explainers.errors), and ``target_error`` > 0 turns the budget into a
 maximum: budget "auto" (:func:`kernel_auto`).
@@ -30,13 +31,15 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from explainers.errors import regression_errors, relative_error
-from explainers.methods._kernel_design import kernel_weight, pooled_design, stratified_design
-from explainers.methods.base import TARGET_PARAM, Param, ParameterError, Solution, SuperpixelMethod
+from explainers.methods._kernel_design import pooled_design, stratified_design
+from explainers.methods.base import Solution, SuperpixelMethod
+from explainers.methods.params import TARGET_PARAM, Param, ParameterError
 from explainers.methods.registry import register
 from explainers.progress import tell
 from explainers.superpixels import SuperpixelGame
 
-ESTIMATORS = ("adjusted", "stratified", "shap", "paired")
+ESTIMATORS = ("adjusted", "stratified", "shap", "adjusted_sqrt")
+ADJUSTED = ("adjusted", "adjusted_sqrt")  # the estimators with a tree surrogate
 SURROGATE_FOLDS = 5
 # Each fold's tree surrogate: 60 boosting rounds of 15 leaves at rate 0.25 (against scikit-learn's defaults of
 # 150, 31 and 0.1: a third of the fitting time at 50 superpixels and 1000 coalitions; bench/kernel_accuracy).
@@ -49,35 +52,6 @@ SURROGATE_MIN_LEAF = 5
 # superpixels the surrogate made the error worse, bench/kernel_accuracy.md).
 MIN_PER_FOLD = 4
 MIN_PER_PLAYER = 4
-
-
-def paired_kernel_shap(game: Any, players: int, budget: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """S × C Kernel SHAP values from about ``budget`` evaluations, every class at once, and their standard
-    errors (explainers.errors.regression_errors, each pair one draw)."""
-    full, empty = game(np.ones((1, players), bool))[0], game(np.zeros((1, players), bool))[0]
-    if budget - 2 >= 2**players - 2:
-        # Enough budget to enumerate every proper coalition: weight each by the exact kernel.
-        coalitions = ((np.arange(1, 2**players - 1)[:, None] >> np.arange(players)) & 1).astype(bool)
-        weights = kernel_weight(players, coalitions.sum(axis=1))
-        units = np.full(len(coalitions), -1)
-    else:
-        rng = np.random.default_rng(seed)
-        sizes = np.arange(1, players)
-        size_probability = 1.0 / (sizes * (players - sizes))
-        size_probability /= size_probability.sum()
-        halves = max(1, (budget - 2) // 2)
-        drawn = rng.choice(sizes, size=halves, p=size_probability)
-        scores = rng.random((halves, players))
-        # The `size` players with the smallest random scores form a uniformly random coalition of that size.
-        ranks = scores.argsort(axis=1).argsort(axis=1)
-        half = ranks < drawn[:, None]
-        coalitions = np.concatenate([half, ~half])
-        weights = np.ones(len(coalitions))  # sampled in proportion to the kernel: equal regression weights
-        units = np.tile(np.arange(halves), 2)
-    outputs = game(coalitions) - empty
-    values = constrained_regression(coalitions, weights, outputs, full - empty)
-    errors = regression_errors(coalitions, weights, outputs, values, units, np.zeros(len(units), np.int64))
-    return values, errors
 
 
 def kernel_auto(
@@ -222,18 +196,16 @@ def kernel_estimate(
     ``adjusted`` estimator, the classes in ``adjust`` get the surrogate adjustment) and, with ``errors``, their
     S × C standard errors
     (explainers.errors; NaN for shap's KernelExplainer, which keeps its samples to itself)."""
-    if estimator == "paired":
-        paired, paired_errors = paired_kernel_shap(game, players, budget, seed)
-        return paired, paired_errors if errors else None
     if estimator == "shap":
         explained = shap_kernel_explainer(game, players, budget, seed)
         return explained, np.full_like(explained, np.nan) if errors else None
     full, empty = game(np.ones((1, players), bool))[0], game(np.zeros((1, players), bool))[0]
-    coalitions, weights, units, strata = stratified_design(players, budget, seed, with_units=True)
+    allocation = "sqrt" if estimator == "adjusted_sqrt" else "kernel"
+    coalitions, weights, units, strata = stratified_design(players, budget, seed, True, allocation)
     outputs = game(coalitions)
     values = constrained_regression(coalitions, weights, outputs - empty, full - empty)
     standard = regression_errors(coalitions, weights, outputs - empty, values, units, strata) if errors else None
-    if estimator == "adjusted" and adjust is not None:
+    if estimator in ADJUSTED and adjust is not None:
         adjust_classes(coalitions, weights, outputs, empty, full, seed, adjust, values, standard, units, strata)
     return values, standard
 
@@ -300,8 +272,8 @@ class Kernel(SuperpixelMethod):
             "adjusted",
             "Kernel SHAP estimator: adjusted (a tree surrogate's exact "
             "values plus a regression on what it misses; the most accurate per evaluation), stratified "
-            "(enumerated and paired sampled coalition sizes, one regression), shap's KernelExplainer, or paired "
-            "sampling.",
+            "(enumerated and paired sampled coalition sizes, one regression), shap's KernelExplainer, or "
+            "adjusted_sqrt (adjusted with more middle-sized coalitions; experimental).",
             choices=ESTIMATORS,
             flag="--estimator",
         ),
@@ -324,7 +296,7 @@ class Kernel(SuperpixelMethod):
         target_error: float = 0.0,
         **params: Any,
     ) -> Solution:
-        extras = {"adjusted_classes": explained.tolist()} if estimator == "adjusted" else {}
+        extras = {"adjusted_classes": explained.tolist()} if estimator in ADJUSTED else {}
         if target_error > 0:
             if estimator not in ("adjusted", "stratified"):
                 raise ParameterError(

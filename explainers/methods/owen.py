@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from skimage.color import rgb2lab
 
-from explainers.methods.base import Param, Solution, SuperpixelMethod
+from explainers.methods.base import Solution, SuperpixelMethod
+from explainers.methods.params import Param
 from explainers.methods.registry import register
 from explainers.superpixels import SuperpixelGame
 

@@ -18,7 +18,8 @@ import torch
 
 from explainers.classifier import Classifier
 from explainers.explanation import Explanation
-from explainers.methods.base import Attribution, CountingModel, Param, PixelMethod
+from explainers.methods.base import Attribution, CountingModel, PixelMethod
+from explainers.methods.params import Param
 from explainers.methods.registry import register
 from explainers.progress import ProgressCallback
 
