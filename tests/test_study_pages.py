@@ -207,7 +207,7 @@ def test_a_study_that_is_not_precomputed_is_not_open(env) -> None:
 
 def results_page(password: str | None = None) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=120)
-    app.run()
+    # Straight to the results page: a first run would open Explain, whose explanation the session's jobs wait for.
     app.switch_page("app_pages/study_results.py").run()
     if password is not None:
         app.text_input(key="study_password").input(password).run()
