@@ -60,7 +60,9 @@ def test_the_compare_page_and_ui_state_ask_for_the_services_requests(digits_mode
         "compare_top_k": 2,
         **{f"budget_{name}": budget for name, budget in SETTINGS.items()},
     }
-    get_cache.clear()  # the page's cache as the environment says, not one a former test's server kept
+    import streamlit as st
+
+    st.cache_resource.clear()  # this server's cache and job engine as the environment says, not a former test's
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     for key, value in state.items():
         app.session_state[key] = value
