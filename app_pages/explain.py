@@ -13,9 +13,11 @@ from explainers.superpixels import segment_boundaries
 from ui import keys
 from ui.card import card_expander, verdict_notes
 from ui.compute import explanation_for, get_cache
+from ui.contrast import contrast_section
 from ui.controls import background_choice, method_params, output_choice
 from ui.resources import head_mask_of
 from ui.state import page_start
+from viz.card import verdict_text
 from viz.panels import (
     PATCH_PIXELS,
     hidden_note,
@@ -99,15 +101,16 @@ with layout.controls.container(border=True):
 
 # The verdict and the image first, from this image's own forward pass: nothing of the previous image stays
 # on screen while its explanation is computed.
+# Out of the model's domain, the warning comes first and the verdict is muted.
 verdict_area = layout.verdict.container()
 verdict_id = int(order[0])
 verdict = spec.class_names[verdict_id]
-summary = f"**{spec.title}** says **{spec.class_title(verdict)}** ({percent(probs[verdict_id])})"
+in_domain = verdict_notes(spec, image, verdict_area)
+summary = verdict_text(spec.title, spec.class_title(verdict), percent(probs[verdict_id]), in_domain)
 if selection.true_label is not None:
     agrees = selection.true_label == verdict
     summary += f"; the file name says **{spec.class_title(selection.true_label)}** {'✓' if agrees else '✗ (disagrees)'}"
 verdict_area.markdown(summary + ".")
-verdict_notes(spec, image, verdict_area)
 
 image_column, probability_column = verdict_area.columns([1, 2])
 sent: set[str] = set()  # what this run's panels sent (the picture, the style sheet): once per page
@@ -180,6 +183,8 @@ results.caption(
         {method.title: max(outside_share(values, mask) for values in explanation.values)} if mask is not None else {}
     )
 )
+
+contrast_section(explanation, spec, prepared, results, opacity, sent)
 
 with results.expander("Details and download"):
     st.write(

@@ -122,7 +122,11 @@ rows = [
         "thumbnail": thumbnail(scan.image.digest, scan.image.thumbnail) if scan.image else None,
         "scan": scan.name,
         **({"frame": scan.frame + 1 if scan.frame is not None else None} if frames else {}),
-        "verdict": spec.class_title(scan.verdict) if scan.probs is not None else scan.error,
+        "verdict": scan.error
+        if scan.probs is None
+        else f"({spec.class_title(scan.verdict)}: not its domain)"
+        if scan.domain_warning
+        else spec.class_title(scan.verdict),
         "confidence": scan.confidence,
         "in domain": "" if scan.probs is None else ("⚠ no" if scan.domain_warning else "✓"),
         "label": spec.class_title(scan.label) if scan.label else "",

@@ -22,7 +22,7 @@ from explainers.errors import relative_error
 from explainers.explanation import Explanation
 from explainers.images import load_image
 from explainers.methods import get_method
-from explainers.methods.params import TARGET_PARAM
+from explainers.params import TARGET_PARAM
 from explainers.request import explain
 from models import load_classifier
 

@@ -258,15 +258,15 @@ def main() -> None:
     parser.add_argument(
         "--surrogate",
         type=float,
-        nargs=4,
-        metavar=("FOLDS", "ROUNDS", "LEAVES", "RATE"),
+        nargs=3,
+        metavar=("ROUNDS", "LEAVES", "RATE"),
         help="the adjusted estimator's tree surrogate (default: the method's; scikit-learn's own "
-        "defaults are 5 150 31 0.1)",
+        "defaults are 150 31 0.1)",
     )
     args = parser.parse_args()
     if args.surrogate:
-        kernel.SURROGATE_FOLDS, kernel.SURROGATE_ITERATIONS, kernel.SURROGATE_LEAVES = map(int, args.surrogate[:3])
-        kernel.SURROGATE_RATE = args.surrogate[3]
+        kernel.SURROGATE_ITERATIONS, kernel.SURROGATE_LEAVES = map(int, args.surrogate[:2])
+        kernel.SURROGATE_RATE = args.surrogate[2]
     suffix = "_quick" if args.quick else ""
     ours = ROOT / "bench" / f"kernel_accuracy{suffix}.csv"
     theirs = ROOT / "bench" / f"shapiq_accuracy{suffix}.csv"

@@ -127,12 +127,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from explainers.cache import ExplanationCache
+    from explainers.contrast import class_index, contrast_record
     from explainers.methods import get_method
     from explainers.request import build_request, run_cached
 
     method = get_method(args.method)
     params = {**_parse_params(args.param), **_flag_params(method, args)}
     classifier, image = load_inputs(args.model, args.image, args.weights, args.frame)
+    spec_names = classifier.class_names
+    if args.contrast is not None:
+        class_index(spec_names, args.contrast)  # a wrong class is told before any work
     request = build_request(
         classifier,
         image,
@@ -148,6 +152,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     explanation, cached = run_cached(cache, request, image, classifier, progress)
     if args.out:
         explanation.save(args.out)
+    contrast = {} if args.contrast is None else {"contrast": contrast_record(explanation, spec_names, args.contrast)}
     print(
         json.dumps(
             {
@@ -170,6 +175,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 "image_digest": explanation.image_digest,
                 "cached": cached,
                 "out": args.out,
+                **contrast,
             }
         )
     )
@@ -304,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a method parameter, e.g. --param blur_kernel=64 (repeatable)",
     )
+    explain.add_argument(
+        "--contrast",
+        metavar="CLASS",
+        default=None,
+        help="also the map of log p(verdict) − log p(CLASS), a class name or number: why the verdict rather "
+        "than CLASS (superpixel methods, from their evaluations: no model call)",
+    )
     explain.add_argument("--out", default=None, help="write the explanation to this .npz file")
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
     explain.add_argument(
@@ -340,6 +353,7 @@ def _methods_with(name: str) -> list[Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from explainers.contrast import ContrastError
     from explainers.explanation import ExplanationFileError
     from explainers.images import ImageError
     from explainers.methods import ParameterError
@@ -366,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         UnknownModelError,
         ModelUnavailableError,
         ExplanationFileError,
+        ContrastError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

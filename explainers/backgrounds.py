@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from explainers.classifier import Classifier
 from explainers.images import decode_image, image_digest, image_files
-from explainers.methods.params import Param
+from explainers.params import Param
 
 # "auto": the model's own default (Classifier.default_background).
 BACKGROUNDS = ("auto", "blurred", "samples", "black", "mean")

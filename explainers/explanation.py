@@ -16,6 +16,9 @@ from explainers.errors import relative_error
 from explainers.outputs import in_space
 
 SCHEMA_VERSION = 1
+# How many of the most probable classes a superpixel explanation keeps the evaluations of (contrastive maps
+# between them: explainers.contrast).
+CONTRAST_CLASSES = 10
 
 _ARRAYS = ("values", "base_values", "probs", "classes", "image")
 _REQUEST_KEY = "request_key"  # not a field: the cache's stamp (see Explanation.save)
@@ -27,6 +30,9 @@ _OPTIONAL_ARRAYS = (
     "segment_errors",
     "segment_errors_all",
     "error_regions",
+    "evaluated",
+    "evaluated_probs",
+    "evaluated_classes",
 )
 
 
@@ -68,6 +74,12 @@ class Explanation:
     segment_errors: np.ndarray | None = None
     segment_errors_all: np.ndarray | None = None
     error_regions: np.ndarray | None = None
+    # A superpixel method's evaluations, kept for contrastive maps (explainers.contrast): each evaluated coalition
+    # (Z × ⌈S/8⌉ packed bits, in the order asked) and the probabilities of the most probable classes (Z × K′,
+    # classes ``evaluated_classes``) it gave.
+    evaluated: np.ndarray | None = None
+    evaluated_probs: np.ndarray | None = None
+    evaluated_classes: np.ndarray | None = None
     weights_digest: str = ""
     image_digest: str = ""
     output: str = "probability"  # the space the values add up in: "probability" or "log-odds"

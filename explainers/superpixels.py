@@ -129,6 +129,9 @@ def fill_image(
     raise ValueError(f"fill must be one of {', '.join(FILLS)}, not {fill!r}")
 
 
+MASK_CHUNK = 32  # masked images built at once on the CPU (a multiple of the model's batch size)
+
+
 class SuperpixelGame:
     """v(coalitions) for a set of superpixels: masks in, the model's full probability vectors out.
 
@@ -170,6 +173,13 @@ class SuperpixelGame:
         self.evaluations = 0
         self._memory: dict[bytes, np.ndarray] = {}
 
+    def evaluated(self, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every coalition evaluated so far (Z × ⌈S/8⌉ packed bits, in the order asked) and the probabilities of
+        ``classes`` it gave (Z × K float32)."""
+        keys = list(self._memory)
+        bits = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1)
+        return bits, np.stack([self._memory[key] for key in keys])[:, classes].astype(np.float32)
+
     def masked_images(self, coalitions: np.ndarray) -> np.ndarray:
         """Z×H×W×3: each coalition's segments from the image, the others from the background."""
         return self._masked(coalitions).cpu().numpy()
@@ -195,13 +205,16 @@ class SuperpixelGame:
         if missing:
             index = {key: i for i, key in enumerate(keys)}
             todo = coalitions[[index[key] for key in missing]]
-            step = max(1, self.classifier.batch_size)
+            batch = max(1, self.classifier.batch_size)
+            # The masked images are built a few batches at a time (fewer, larger tensor operations and calls;
+            # about 20 MB of images at 224 px), and predicted at the model's batch size.
+            step = batch * max(1, MASK_CHUNK // batch)
             for start in range(0, len(todo), step):
                 chunk = todo[start : start + step]
                 outputs = (
                     self._predict_tensor(self._masked(chunk))
                     if self._predict_tensor and self.on_device
-                    else self.classifier.predict(self.masked_images(chunk), batch_size=step)
+                    else self.classifier.predict(self.masked_images(chunk), batch_size=batch)
                 )
                 for key, row in zip(missing[start : start + step], outputs, strict=True):
                     self._memory[key] = row

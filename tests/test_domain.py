@@ -85,6 +85,14 @@ def test_a_photo_given_to_the_tumour_model_is_flagged_beside_its_verdict() -> No
     warnings = " ".join(w.value for w in app.warning)
     assert "in colour" in warnings and "means nothing" in warnings
     assert "For research use only; not a diagnosis." in " ".join(c.value for c in app.caption)
+    # The warning first, then the verdict muted: no bold "says **…**" a reader would take for a finding.
+    markdown = "\n".join(m.value for m in app.markdown)
+    assert "says " in markdown and "but this input is not what it was trained on" in markdown
+    assert "says **" not in markdown
+    order = [str(getattr(element, "value", "")) for element in app.main]  # the page's elements, top to bottom
+    assert min(i for i, v in enumerate(order) if "in colour" in v) < min(
+        i for i, v in enumerate(order) if "not what it was trained on" in v
+    )
     app.session_state["sample_mri"] = "mri/Te-no_0021"
     app.run()
     assert not app.warning, [w.value for w in app.warning]

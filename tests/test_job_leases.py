@@ -160,3 +160,20 @@ def test_explain_all_shows_its_rate_and_time_left_from_the_first_finished_job(di
         assert "/min" not in describe_all(jobs, "x")  # all ended: no time left to tell
     finally:
         engine.close()
+
+
+def test_under_apptest_a_session_holds_its_jobs_rather_than_leasing_them() -> None:
+    """AppTest runs no fragment on a timer, so nothing would renew a lease: its session holds the jobs it waits
+    for. (Its runtime is a MagicMock that isinstance() takes for a Runtime: jobs longer than the lease were
+    cancelled under a slow machine while the test waited for them.)"""
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        import streamlit as st
+
+        from ui.compute import _lease, _served
+
+        st.text(f"{_served()} {_lease()}")
+
+    app = AppTest.from_function(script, default_timeout=60).run()
+    assert app.text[0].value == "False None"

@@ -142,13 +142,20 @@ def module_graph() -> dict[str, set[str]]:
                 targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 targets.update([node.module, *(f"{node.module}.{alias.name}" for alias in node.names)])
-        # A module may import its own package (its __init__ re-exports), which is not a circle of modules.
-        graph[name] = {
-            found
-            for target in targets
-            if (found := ours(target)) and found != name and not name.startswith(found + ".")
-        }
+        # Importing a.b.c runs a/__init__ and a/b/__init__ first: a package's __init__ is imported too (a module
+        # may import its own packages, whose __init__ is already running: not a circle of modules).
+        found = {module for target in targets if (module := ours(target))}
+        if path.name == "__init__.py" and "importlib.import_module" in path.read_text():  # loads its modules itself
+            found |= {module for module in modules if module.startswith(name + ".")}
+        found |= {parent for module in found for parent in packages_above(module) if parent in modules}
+        graph[name] = {module for module in found if module != name and not name.startswith(module + ".")}
     return graph
+
+
+def packages_above(module: str) -> list[str]:
+    """a.b.c → [a, a.b]: the packages whose __init__ runs before the module."""
+    parts = module.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts))]
 
 
 def circles(graph: dict[str, set[str]]) -> list[list[str]]:

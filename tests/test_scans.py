@@ -124,6 +124,7 @@ def test_uploaded_dicom_files_and_a_zip_are_listed_and_a_broken_one_says_why() -
     assert any("not a DICOM file" in str(row["verdict"]) for row in rows)
     # The CT is flagged out of the MRI model's domain, by its modality; the MRs and the JPEGs are in it.
     assert [row["in domain"] for row in rows].count("⚠ no") == 1
+    assert sum("not its domain" in str(row["verdict"]) for row in rows) == 1  # its verdict muted
     assert "1 of 4 scans do not look like the model's domain" in app.warning[0].value
     assert "a CT scan" in app.warning[0].value
     text = " ".join(str(value) for row in rows for value in row.values())

@@ -30,14 +30,15 @@ def _accuracy(name: str, weights_digest: str, _classifier: Classifier) -> Accura
     )
 
 
-def verdict_notes(spec: ModelSpec, image: Any, container: Any = st) -> None:
-    """Beside a verdict: the out-of-domain warning when the image does not look like the model's domain, and the
-    standing notice of a clinical model."""
+def verdict_notes(spec: ModelSpec, image: Any, container: Any = st) -> bool:
+    """Before a verdict: the out-of-domain warning when the image does not look like the model's domain, and the
+    standing notice of a clinical model. Whether the image is in the domain (else the verdict is shown muted)."""
     warning = domain_warning(image, spec.policy.kind)
     if warning is not None:
         container.warning(warning, icon="⚠️")
     if spec.card.clinical:
         container.caption(f"**{RESEARCH_NOTICE}** {spec.title} is a research model; its verdict is not a finding.")
+    return warning is None
 
 
 def card_expander(classifier: Classifier, container: Any = st, expanded: bool = False) -> None:

@@ -55,7 +55,8 @@ def _served() -> bool:
     """Whether a browser runs this session (its fragments poll on a timer); not under AppTest or bare mode."""
     from streamlit.runtime import Runtime
 
-    return Runtime.exists() and isinstance(Runtime.instance(), Runtime)  # AppTest's is a stand-in
+    # AppTest's runtime is a MagicMock with Runtime's spec, which isinstance() takes for a Runtime; type() does not.
+    return Runtime.exists() and issubclass(type(Runtime.instance()), Runtime)
 
 
 def _connected(session: str) -> bool:

@@ -128,3 +128,6 @@ DRAWN_PREFIX = "drawn_"
 STOPPED_JOBS = "stopped_jobs"
 # ui.compute.release_others: the jobs each page's results slot waits for, in this session.
 SLOT_JOBS = "slot_jobs"
+
+# The Explain page's contrastive map: the class the verdict is contrasted with ("" : none).
+CONTRAST = "contrast_against"

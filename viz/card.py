@@ -6,6 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 RESEARCH_NOTICE = "For research use only; not a diagnosis."
+OUT_OF_DOMAIN = "but this input is not what it was trained on"
+
+
+def verdict_text(model: str, verdict: str, probability: str, in_domain: bool, markdown: bool = True) -> str:
+    """The verdict in one line: "**model** says **verdict** (probability)"; out of its domain, muted: "model
+    says verdict (probability), but this input is not what it was trained on", unbolded and grey (the warning
+    goes first)."""
+    if in_domain:
+        return (
+            f"**{model}** says **{verdict}** ({probability})" if markdown else f"{model} says {verdict} ({probability})"
+        )
+    muted = f"{model} says {verdict} ({probability}), {OUT_OF_DOMAIN}"
+    return f":gray[{muted}]" if markdown else muted
 
 
 def classes_in_words(spec: Any, limit: int = 12) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from viz.card import RESEARCH_NOTICE as NOTICE
+from viz.card import verdict_text
 from viz.panels import percent
 from viz.render import grid_png
 
@@ -126,8 +127,17 @@ def _verdict(pdf: Any, contents: ReportContents) -> None:
     pdf.image(_png(image), x=pdf.l_margin, y=top, w=55, h=55 * image.shape[0] / image.shape[1])
     pdf.set_xy(pdf.l_margin + 60, top)
     verdict = int(np.argmax(probs))
-    pdf.set_font("Helvetica", "B", 12)
-    pdf.cell(0, 7, _text(f"Verdict: {class_names[verdict]} ({percent(probs[verdict])})"), new_x="LEFT", new_y="NEXT")
+    if contents.warning:  # out of the model's domain: the warning above, the verdict muted
+        pdf.set_font("Helvetica", "", 10)
+        pdf.set_text_color(120, 120, 120)
+        line = verdict_text(contents.model_title, class_names[verdict], percent(probs[verdict]), False, False)
+        pdf.multi_cell(95, 5, _text(line + "."), new_x="LEFT", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+    else:
+        pdf.set_font("Helvetica", "B", 12)
+        pdf.cell(
+            0, 7, _text(f"Verdict: {class_names[verdict]} ({percent(probs[verdict])})"), new_x="LEFT", new_y="NEXT"
+        )
     pdf.set_font("Helvetica", "", 10)
     for c in np.argsort(-probs, kind="stable")[:5]:
         pdf.set_x(pdf.l_margin + 60)

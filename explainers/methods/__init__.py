@@ -7,11 +7,11 @@ import importlib
 import pkgutil
 
 from explainers.methods.base import Attribution, Method, PixelMethod, Solution, SuperpixelMethod
-from explainers.methods.params import Param, ParameterError, superpixel_params
 from explainers.methods.registry import all_methods, get_method, register, unregister
+from explainers.params import Param, ParameterError, superpixel_params
 from explainers.progress import ProgressCallback
 
-_INFRASTRUCTURE = {"base", "params", "registry"}
+_INFRASTRUCTURE = {"base", "registry"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _INFRASTRUCTURE and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")

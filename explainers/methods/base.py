@@ -1,5 +1,5 @@
 """What every explanation method shares: one base class per kind of method that owns the pipeline (timing, class
-choice, Explanation assembly, provenance, the hidden image for faithfulness); parameters are explainers.methods.params.
+choice, Explanation assembly, provenance, the hidden image for faithfulness); parameters are explainers.params.
 
 A method file subclasses :class:`SuperpixelMethod` (a game over SLIC superpixels: override ``solve``) or
 :class:`PixelMethod` (per-pixel attributions: override ``attribute`` and ``hidden_image``), fills in its
@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from explainers.classifier import Classifier, gradient_module_of
-from explainers.explanation import Explanation, make_explanation, pixel_map, top_classes
-from explainers.methods.params import (
+from explainers.explanation import CONTRAST_CLASSES, Explanation, make_explanation, pixel_map, top_classes
+from explainers.outputs import in_space
+from explainers.params import (
     SEGMENT_PARAMS,
     Param,
     ParameterError,
     superpixel_params,
 )
-from explainers.outputs import in_space
 from explainers.progress import ProgressCallback
 from explainers.superpixels import SuperpixelGame, build_game, fill_image, resolve_fill
 
@@ -159,6 +159,8 @@ class SuperpixelMethod(Method):
         segment_values_all = np.asarray(solved.values, dtype=np.float32).T  # C × S
         segment_values = segment_values_all[explained]
         used = {"segments_found": game.players, "fill_used": resolve_fill(classifier, settings["fill"])}
+        kept = top_classes(probs, max(CONTRAST_CLASSES, len(explained)))  # their evaluations, for contrasts
+        evaluated, evaluated_probs = game.evaluated(kept)
         return make_explanation(
             classifier,
             image,
@@ -179,6 +181,9 @@ class SuperpixelMethod(Method):
             base_values_all=base_all.astype(np.float32),
             segment_errors_all=errors_all,
             segment_errors=None if errors_all is None else errors_all[explained],
+            evaluated=evaluated,
+            evaluated_probs=evaluated_probs,
+            evaluated_classes=kept,
         )
 
     def hidden_image(self, explanation: Explanation, classifier: Classifier, features: np.ndarray) -> np.ndarray:

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from explainers.methods.base import Solution, SuperpixelMethod
-from explainers.methods.params import ParameterError
 from explainers.methods.registry import register
+from explainers.params import ParameterError
 from explainers.superpixels import SuperpixelGame
 
 MAX_PLAYERS = 14

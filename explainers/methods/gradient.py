@@ -21,9 +21,9 @@ from explainers.classifier import Classifier, gradient_module_of, logit_module_o
 from explainers.errors import block_regions, mean_and_error
 from explainers.explanation import Explanation
 from explainers.methods.base import Attribution, PixelMethod
-from explainers.methods.params import Param
 from explainers.methods.registry import register
 from explainers.outputs import in_space, log_odds_of_logits, log_odds_of_probs
+from explainers.params import Param
 from explainers.progress import ProgressCallback
 
 LAYERS = ("input", "early", "middle", "late")

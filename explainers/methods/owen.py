@@ -20,8 +20,8 @@ import numpy as np
 from skimage.color import rgb2lab
 
 from explainers.methods.base import Solution, SuperpixelMethod
-from explainers.methods.params import Param
 from explainers.methods.registry import register
+from explainers.params import Param
 from explainers.superpixels import SuperpixelGame
 
 

@@ -19,8 +19,8 @@ import torch
 from explainers.classifier import Classifier
 from explainers.explanation import Explanation
 from explainers.methods.base import Attribution, CountingModel, PixelMethod
-from explainers.methods.params import Param
 from explainers.methods.registry import register
+from explainers.params import Param
 from explainers.progress import ProgressCallback
 
 MASKERS = ("blur", "inpaint_telea", "inpaint_ns")

@@ -21,8 +21,8 @@ import numpy as np
 
 from explainers.errors import mean_and_error, relative_error
 from explainers.methods.base import Solution, SuperpixelMethod
-from explainers.methods.params import TARGET_PARAM, ParameterError
 from explainers.methods.registry import register
+from explainers.params import TARGET_PARAM, ParameterError
 from explainers.progress import tell
 from explainers.superpixels import SuperpixelGame
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from explainers.methods.base import Method
-from explainers.methods.params import ParameterError
+from explainers.params import ParameterError
 
 _METHODS: dict[str, Method] = {}
 M = TypeVar("M", bound=type[Method])
