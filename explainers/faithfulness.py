@@ -6,6 +6,10 @@ feature shows what the explanation's own masker shows (the superpixel fill, shap
 mean of DeepSHAP's or expected gradients' references), so the score asks the question the method answered.
 Deletion removes the most important features first (lower area is better); insertion reveals them first on
 a fully masked image (higher is better). Areas are over [0, 1] × probability, so they lie in [0, 1].
+
+Those scores reward a method's masker as much as its map (a blur and a black fill make different images). So
+every explanation is also scored on equal terms: the same pixel blocks for every method, removed by noisy
+linear imputation (Rong et al., ROAD, 2022), most relevant first and least relevant first (``equal_*``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from explainers.explanation import Explanation
 from explainers.methods import get_method
 
 BLOCK = 16  # pixel block side for methods without superpixels
+EQUAL_GRID = 14  # blocks along the shorter side in the scores on equal terms (16 pixels at 224)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,19 @@ class Faithfulness:
     insertion: list[float]
     random_deletion: list[float]
     random_insertion: list[float]
+    # On equal terms: the same pixel blocks (EQUAL_GRID along a side) for every method, removed by noisy
+    # linear imputation (explainers.imputation, ROAD) instead of the method's own masker; the most relevant
+    # features first (MoRF: lower is better) and the least relevant first (LeRF: higher is better).
+    # ``equal_gap`` = LeRF − MoRF area (higher is better: the map sorts what matters from what does not).
+    equal_fractions: list[float]
+    equal_morf: list[float]
+    equal_lerf: list[float]
+    equal_morf_auc: float
+    equal_lerf_auc: float
+
+    @property
+    def equal_gap(self) -> float:
+        return self.equal_lerf_auc - self.equal_morf_auc
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,9 +61,7 @@ def features_of(explanation: Explanation) -> np.ndarray:
     """H × W labels of the features the curves remove: superpixels, or BLOCK × BLOCK pixel blocks."""
     if explanation.segments is not None:
         return explanation.segments
-    height, width = explanation.values.shape[1:]
-    rows, cols = np.arange(height) // BLOCK, np.arange(width) // BLOCK
-    return (rows[:, None] * (cols.max() + 1) + cols[None, :]).astype(np.int32)
+    return block_features(*explanation.values.shape[1:])
 
 
 def removed_image(classifier: Classifier, explanation: Explanation, features: np.ndarray) -> np.ndarray:
@@ -96,6 +112,7 @@ def faithfulness(
     hidden = removed_image(classifier, explanation, features)
     fractions, deletion, insertion = _curves(classifier, image, hidden, features, order, class_id, steps)
     _, random_deletion, random_insertion = _curves(classifier, image, hidden, features, random_order, class_id, steps)
+    equal_fractions, morf, lerf = equal_terms(classifier, explanation, row, class_id, steps, seed)
     return Faithfulness(
         class_id,
         area(fractions, deletion),
@@ -107,7 +124,42 @@ def faithfulness(
         insertion,
         random_deletion,
         random_insertion,
+        equal_fractions,
+        morf,
+        lerf,
+        area(equal_fractions, morf),
+        area(equal_fractions, lerf),
     )
+
+
+def block_features(height: int, width: int, block: int = BLOCK) -> np.ndarray:
+    """H × W labels of ``block`` × ``block`` pixel blocks."""
+    rows, cols = np.arange(height) // block, np.arange(width) // block
+    return (rows[:, None] * (cols.max() + 1) + cols[None, :]).astype(np.int32)
+
+
+def equal_terms(
+    classifier: Classifier, explanation: Explanation, row: int, class_id: int, steps: int, seed: int
+) -> tuple[list[float], list[float], list[float]]:
+    """(fractions, MoRF curve, LeRF curve) of one explained class under the removal shared by every method:
+    pixel blocks ranked by the map's total over each, removed by noisy linear imputation; 2 × (steps + 1)
+    model evaluations."""
+    from explainers.imputation import impute
+
+    image = explanation.image.astype(np.float32)
+    height, width = image.shape[:2]
+    features = block_features(height, width, max(1, min(height, width) // EQUAL_GRID))
+    count = int(features.max()) + 1
+    importance = np.bincount(features.ravel(), weights=explanation.values[row].ravel(), minlength=count)
+    counts = np.unique(np.linspace(0, count, steps + 1).round().astype(int))
+    batch = []
+    for order in (np.argsort(-importance, kind="stable"), np.argsort(importance, kind="stable")):
+        rank = np.empty(count, dtype=np.int64)
+        rank[order] = np.arange(count)
+        for removed in counts:
+            batch.append(impute(image, rank[features] < removed, seed=seed + int(removed)))
+    probs = classifier.predict(np.stack(batch))[:, class_id]
+    return (counts / count).tolist(), probs[: len(counts)].tolist(), probs[len(counts) :].tolist()
 
 
 def segment_totals(values: np.ndarray, segments: np.ndarray) -> np.ndarray:
@@ -143,7 +195,7 @@ def faithfulness_key(explanation: Explanation, class_id: int, steps: int = 10) -
     import hashlib
 
     digest = hashlib.sha256(explanation.values[explanation.classes == class_id].tobytes()).hexdigest()[:24]
-    return f"faithfulness:{explanation.model}:{explanation.image_digest}:{explanation.method}:{digest}:{steps}"
+    return f"faithfulness2:{explanation.model}:{explanation.image_digest}:{explanation.method}:{digest}:{steps}"
 
 
 def cached_faithfulness(

@@ -210,14 +210,15 @@ def score_caption(score: Faithfulness, explanation: Explanation) -> str:
     """The line under a panel."""
     return (
         f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
-        f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · additivity "
+        f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · on equal terms: most relevant "
+        f"first {score.equal_morf_auc:.2f}, least {score.equal_lerf_auc:.2f} · additivity "
         f"{explanation.additivity_error:.0e}"
     )
 
 
 def ranking(grid: Grid, scores: Scores) -> list[dict[str, Any]]:
-    """One row per method, the scores averaged over the grid's classes, the most faithful first (low deletion
-    AUC, high insertion AUC)."""
+    """One row per method, the scores averaged over the grid's classes, the most faithful on equal terms first
+    (the widest gap between removing the least and the most relevant blocks by linear imputation)."""
 
     def mean(name: str, field: str) -> float:
         return round(float(np.mean([getattr(scores[name, c], field) for c in grid.classes])), 3)
@@ -229,12 +230,15 @@ def ranking(grid: Grid, scores: Scores) -> list[dict[str, Any]]:
             "insertion AUC ↑": mean(name, "insertion_auc"),
             "random deletion": mean(name, "random_deletion_auc"),
             "random insertion": mean(name, "random_insertion_auc"),
+            "equal terms: most relevant first ↓": mean(name, "equal_morf_auc"),
+            "equal terms: least relevant first ↑": mean(name, "equal_lerf_auc"),
+            "equal terms: gap ↑": mean(name, "equal_gap"),
             "additivity error": f"{explanation.additivity_error:.1e}",
             "seconds": round(explanation.seconds, 1),
         }
         for name, explanation in grid.explanations.items()
     ]
-    return sorted(rows, key=lambda row: row["deletion AUC ↓"] - row["insertion AUC ↑"])
+    return sorted(rows, key=lambda row: -row["equal terms: gap ↑"])
 
 
 def verdict_curves(grid: Grid, scores: Scores) -> dict[str, Faithfulness]:

@@ -78,6 +78,8 @@ def scores_file(grid: Grid, scores: Scores) -> str:
             "insertion_auc",
             "random_deletion_auc",
             "random_insertion_auc",
+            "equal_terms_morf_auc",
+            "equal_terms_lerf_auc",
             "additivity_error",
         ]
     )
@@ -90,6 +92,8 @@ def scores_file(grid: Grid, scores: Scores) -> str:
                 f"{score.insertion_auc:.4f}",
                 f"{score.random_deletion_auc:.4f}",
                 f"{score.random_insertion_auc:.4f}",
+                f"{score.equal_morf_auc:.4f}",
+                f"{score.equal_lerf_auc:.4f}",
                 f"{grid.explanations[name].additivity_error:.3g}",
             ]
         )

@@ -178,8 +178,8 @@ def _faithfulness(pdf: Any, contents: ReportContents) -> None:
     """Deletion and insertion AUC beside a random order, per method, averaged over the classes."""
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(0, 7, "Faithfulness (mean over the explained classes)", new_x="LMARGIN", new_y="NEXT")
-    header = ["method", "deletion AUC", "random", "insertion AUC", "random", "additivity error"]
-    widths = [40, 28, 22, 28, 22, 35]
+    header = ["method", "deletion", "random", "insertion", "random", "equal: MoRF", "equal: LeRF", "additivity"]
+    widths = [40, 20, 18, 20, 18, 24, 24, 26]
     pdf.set_font("Helvetica", "B", 9)
     for label, w in zip(header, widths, strict=True):
         pdf.cell(w, 6, label, border=1)
@@ -188,7 +188,14 @@ def _faithfulness(pdf: Any, contents: ReportContents) -> None:
     for method in contents.methods:
         means = {
             field: float(np.mean([getattr(score, field) for score in method.scores]))
-            for field in ("deletion_auc", "random_deletion_auc", "insertion_auc", "random_insertion_auc")
+            for field in (
+                "deletion_auc",
+                "random_deletion_auc",
+                "insertion_auc",
+                "random_insertion_auc",
+                "equal_morf_auc",
+                "equal_lerf_auc",
+            )
         }
         cells = [
             method.title,
@@ -201,7 +208,10 @@ def _faithfulness(pdf: Any, contents: ReportContents) -> None:
     pdf.set_font("Helvetica", "", 8)
     legend = (
         "Deletion: the probability as the most important superpixels are removed first "
-        "(lower is better); insertion: as they are added first (higher is better)."
+        "(lower is better); insertion: as they are added first (higher is better); each under the method's "
+        "own masker. Equal terms: the same 16-pixel blocks for every method, filled in from their neighbours "
+        "(noisy linear imputation), the most relevant first (MoRF, lower is better) or the least relevant "
+        "first (LeRF, higher is better)."
     )
     pdf.multi_cell(0, 4, _text(legend), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
