@@ -27,7 +27,13 @@ from service.report import report_file
 from ui import keys
 from ui.card import measured_accuracy
 from ui.compute import compare_explanations, get_cache
-from ui.controls import COMPARE_DEFAULT_METHODS, background_choice, compare_settings_widgets, output_choice
+from ui.controls import (
+    COMPARE_DEFAULT_METHODS,
+    background_choice,
+    compare_settings_widgets,
+    output_choice,
+    recommended_first,
+)
 from ui.resources import head_mask_of, superpixels_of
 from ui.state import page_start
 from viz.panels import agreement_table, colour_bar, image_panel, map_unit, overlay_panel
@@ -43,7 +49,7 @@ with st.container(border=True):
     chosen = left.multiselect(
         "Methods",
         names,
-        default=[name for name in COMPARE_DEFAULT_METHODS if name in names],
+        default=recommended_first(spec.name, [name for name in COMPARE_DEFAULT_METHODS if name in names]),
         key=keys.COMPARE_METHODS,
         format_func=lambda name: get_method(name).title,
     )

@@ -14,7 +14,7 @@ from ui import keys
 from ui.card import card_expander, verdict_notes
 from ui.compute import explanation_for, get_cache
 from ui.contrast import contrast_section
-from ui.controls import background_choice, method_params, output_choice
+from ui.controls import background_choice, method_params, output_choice, recommended_method
 from ui.resources import head_mask_of
 from ui.state import page_start
 from viz.card import verdict_text
@@ -41,7 +41,13 @@ methods = {method.name: method for method in all_methods()}
 with layout.controls.container(border=True):
     left, middle, right = st.columns(3)
     method = get_method(
-        left.selectbox("Method", list(methods), format_func=lambda name: methods[name].title, key=keys.EXPLAIN_METHOD)
+        left.selectbox(
+            "Method",
+            list(methods),
+            index=recommended_method(spec.name, list(methods)),  # bench.trust's choice for this model
+            format_func=lambda name: methods[name].title,
+            key=keys.EXPLAIN_METHOD,
+        )
     )
     if method.min_budget < method.max_budget:
         budget = middle.slider(

@@ -3,9 +3,11 @@ classes in words, where the weights and training data come from, accuracy measur
 
 import streamlit as st
 
+from explainers.methods import method_titles
 from explainers.predictions import Accuracy
 from models import ModelUnavailableError, all_specs, labelled_samples
 from models.installed import PROBLEMS
+from models.trust import trust_of
 from ui.card import add_uploaded_model, measured_accuracy
 from ui.resources import get_classifier
 from viz.card import RESEARCH_NOTICE, card_markdown
@@ -42,7 +44,15 @@ for spec in specs:
     ):
         if reason is not None:
             st.warning(f"Unavailable: {reason}.")
-            st.markdown(card_markdown(spec, None if labelled_samples(spec) else Accuracy(0, 0, {})))
+            st.markdown(
+                card_markdown(
+                    spec,
+                    None if labelled_samples(spec) else Accuracy(0, 0, {}),
+                    None,
+                    trust_of(spec.name),
+                    method_titles(),
+                )
+            )
             continue
         if spec.card.clinical:
             st.error(RESEARCH_NOTICE, icon="⚕️")
@@ -56,7 +66,10 @@ for spec in specs:
             continue
         with st.spinner(f"Measuring {spec.title} on its {len(labelled_samples(spec))} labelled samples…"):
             measured = measured_accuracy(classifier)
-        st.markdown(f"**Name** `{spec.name}`  \n" + card_markdown(spec, measured, classifier.weights_digest))
+        st.markdown(
+            f"**Name** `{spec.name}`  \n"
+            + card_markdown(spec, measured, classifier.weights_digest, trust_of(spec.name), method_titles())
+        )
 
 st.subheader("Add a model of your own")
 st.caption(

@@ -91,6 +91,7 @@ REPORTS = (
     ("bench/engine.md", "python -m bench.engine"),
     ("bench/page_bytes.md", "python -m bench.page_bytes"),
     ("bench/browser_pages.md", "python -m bench.browser_pages"),
+    ("bench/trust.md", "python -m bench.trust"),
 )
 
 

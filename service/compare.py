@@ -19,6 +19,7 @@ from explainers.masks import outside_share
 from explainers.methods import ParameterError, get_method
 from explainers.request import ExplanationRequest, build_request
 from models import Classifier, ModelSpec
+from models.trust import trust_of
 from viz.panels import hidden_note, map_unit, shown_limit
 
 # SLIC superpixels of the image when no superpixel method brings its own: the pixel methods' basis, the agreement
@@ -207,8 +208,12 @@ def grid_scores(cache: Any, classifier: Classifier, grid: Grid) -> Scores:
 
 
 def score_caption(score: Faithfulness, explanation: Explanation) -> str:
-    """The line under a panel."""
-    return (
+    """The line under a panel, with the method's randomisation check on this model where it was measured
+    (models.trust)."""
+    trust = trust_of(explanation.model)
+    measured = None if trust is None else trust.methods.get(explanation.method)
+    check = "" if measured is None else ("" if measured.passes else "⚠ ") + measured.sentence() + " · "
+    return check + (
         f"deletion {score.deletion_auc:.2f} (random {score.random_deletion_auc:.2f}) · insertion "
         f"{score.insertion_auc:.2f} (random {score.random_insertion_auc:.2f}) · on equal terms: most relevant "
         f"first {score.equal_morf_auc:.2f}, least {score.equal_lerf_auc:.2f} · additivity "

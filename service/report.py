@@ -12,9 +12,11 @@ from explainers.domain import domain_warning
 from explainers.explanation import Explanation
 from explainers.images import InputImage
 from explainers.masks import head_mask
+from explainers.methods import method_titles
 from explainers.predictions import Accuracy, cached_prediction
 from explainers.superpixels import slic_segments
 from models import Classifier
+from models.trust import trust_of
 from service.compare import SLIC_SEGMENTS, compare_grid, explainable, grid_scores, hidden_shares, short_title
 from viz.card import card_rows, classes_in_words
 from viz.panels import hidden_note, map_unit, shown_map
@@ -73,7 +75,7 @@ def report_contents(
         methods=methods,
         limit=grid.limits[0][0],
         unit=map_unit(grid.output, True),
-        card=card_rows(spec, accuracy, classifier.weights_digest),
+        card=card_rows(spec, accuracy, classifier.weights_digest, trust_of(spec.name), method_titles()),
         warning=domain_warning(image, spec.policy.kind),
         note=hidden_note(hidden_shares(grid)),
     )

@@ -9,8 +9,10 @@ from typing import Any
 import streamlit as st
 
 from explainers.domain import domain_warning
+from explainers.methods import method_titles
 from explainers.predictions import Accuracy, accuracy
 from models import Classifier, ModelSpec, labelled_samples
+from models.trust import trust_of
 from ui.compute import get_cache
 from ui.resources import get_sample_image
 from viz.card import RESEARCH_NOTICE, card_markdown
@@ -45,7 +47,11 @@ def card_expander(classifier: Classifier, container: Any = st, expanded: bool = 
     """The model card in an expander (its accuracy measured now, or read from the cached predictions)."""
     spec = classifier.spec
     with container.expander(f"About this model: {spec.title}", expanded=expanded):
-        st.markdown(card_markdown(spec, measured_accuracy(classifier), classifier.weights_digest))
+        st.markdown(
+            card_markdown(
+                spec, measured_accuracy(classifier), classifier.weights_digest, trust_of(spec.name), method_titles()
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,25 @@ import streamlit as st
 
 from explainers.methods import Method, Param
 from explainers.outputs import OUTPUT_HELP, OUTPUTS
+from models.trust import trust_of
 from ui import keys
 
 # The methods the Compare page (and the Scans page's worklist) compare unless chosen otherwise.
 COMPARE_DEFAULT_METHODS = ["partition", "permutation", "kernel", "deep", "gradient"]
+
+
+def recommended_first(model: str, methods: list[str]) -> list[str]:
+    """``methods`` with the model's recommended method (models.trust) first, added if it was not there."""
+    trust = trust_of(model)
+    if trust is None:
+        return methods
+    return [trust.recommended, *(name for name in methods if name != trust.recommended)]
+
+
+def recommended_method(model: str, names: list[str]) -> int:
+    """The index in ``names`` of the model's recommended method (the Explain page's default), else 0."""
+    trust = trust_of(model)
+    return names.index(trust.recommended) if trust is not None and trust.recommended in names else 0
 
 
 def param_widget(param: Param, key: str, container: Any = st, on_change: Any = None) -> Any:

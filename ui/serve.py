@@ -36,6 +36,7 @@ def warm_up(model: str | None = None) -> None:
     from explainers.request import build_request
     from jobs.engine import Engine, shared_engine
     from models import all_specs, default_sample, get_spec, load_classifier
+    from ui.controls import recommended_method
 
     started = time.perf_counter()
     if sandbox.enabled():
@@ -53,8 +54,9 @@ def warm_up(model: str | None = None) -> None:
     classifier = load_classifier(model)
     image = load_image(default_sample(spec).path, sample=True)
     cached_prediction(cache, classifier, image)
-    # The Explain page's first view: its first method with every default (ui.controls builds the same).
-    method = all_methods()[0]
+    # The Explain page's first view: its first method (the model's recommended one) with every default.
+    names = [method.name for method in all_methods()]
+    method = all_methods()[recommended_method(model, names)]
     request = build_request(classifier, image, method.name, top_k=min(3, spec.num_classes))
     if cache.get(request) is None:
         # A watcher of its own: a visitor who moves a slider meanwhile releases the job without cancelling it.

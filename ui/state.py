@@ -136,10 +136,10 @@ def compare_requests(classifier: Classifier, image: InputImage | str) -> list[Ex
     (those a method cannot make for this model are left out)."""
     from explainers.methods import get_method
     from service.compare import compare_requests as requests_for
-    from ui.controls import COMPARE_DEFAULT_METHODS, chosen_output, compare_settings
+    from ui.controls import COMPARE_DEFAULT_METHODS, chosen_output, compare_settings, recommended_first
 
     spec = classifier.spec
-    chosen = st.session_state.get(keys.COMPARE_METHODS, COMPARE_DEFAULT_METHODS)
+    chosen = st.session_state.get(keys.COMPARE_METHODS, recommended_first(spec.name, COMPARE_DEFAULT_METHODS))
     settings = {name: compare_settings(get_method(name)) for name in chosen}
     plan = requests_for(
         classifier,

@@ -44,7 +44,34 @@ def accuracy_text(spec: Any, accuracy: Any | None) -> str:
     return text + "; a handful of images, not a validation"
 
 
-def card_rows(spec: Any, accuracy: Any | None = None, weights_digest: str | None = None) -> list[tuple[str, str]]:
+def trust_rows(trust: Any | None, titles: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """The card's lines from bench.trust's measurements (models.trust): the recommended method and why, and
+    which methods fail the randomisation check (``titles``: the methods' titles by name)."""
+    if trust is None:
+        return []
+
+    def title(name: str) -> str:
+        return (titles or {}).get(name, name)
+
+    failing = [title(name) for name, row in trust.methods.items() if not row.passes]
+    return [
+        ("Recommended method", f"{title(trust.recommended)}: it {trust.why} (measured {trust.measured})."),
+        (
+            "Randomisation check",
+            ("fails for " + ", ".join(failing) + ": their maps barely change when the model's top layer is noise")
+            if failing
+            else f"every measured method passes ({len(trust.methods)})",
+        ),
+    ]
+
+
+def card_rows(
+    spec: Any,
+    accuracy: Any | None = None,
+    weights_digest: str | None = None,
+    trust: Any | None = None,
+    titles: dict[str, str] | None = None,
+) -> list[tuple[str, str]]:
     rows = [
         ("Intended use", spec.card.intended_use or "not stated"),
         ("Classes", classes_in_words(spec)),
@@ -54,10 +81,18 @@ def card_rows(spec: Any, accuracy: Any | None = None, weights_digest: str | None
         ("Input", spec.preprocessing),
         ("Licence", spec.card.licence),
     ]
+    rows += trust_rows(trust, titles)
     if spec.card.clinical:
         rows.append(("Notice", RESEARCH_NOTICE))
     return rows
 
 
-def card_markdown(spec: Any, accuracy: Any | None = None, weights_digest: str | None = None) -> str:
-    return "  \n".join(f"**{heading}** {text}" for heading, text in card_rows(spec, accuracy, weights_digest))
+def card_markdown(
+    spec: Any,
+    accuracy: Any | None = None,
+    weights_digest: str | None = None,
+    trust: Any | None = None,
+    titles: dict[str, str] | None = None,
+) -> str:
+    rows = card_rows(spec, accuracy, weights_digest, trust, titles)
+    return "  \n".join(f"**{heading}** {text}" for heading, text in rows)

@@ -178,8 +178,8 @@ def _faithfulness(pdf: Any, contents: ReportContents) -> None:
     """Deletion and insertion AUC beside a random order, per method, averaged over the classes."""
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(0, 7, "Faithfulness (mean over the explained classes)", new_x="LMARGIN", new_y="NEXT")
-    header = ["method", "deletion", "random", "insertion", "random", "equal: MoRF", "equal: LeRF", "additivity"]
-    widths = [40, 20, 18, 20, 18, 24, 24, 26]
+    header = ["method", "deletion AUC", "random", "insertion AUC", "random", "equal: MoRF", "equal: LeRF", "additivity"]
+    widths = [34, 24, 15, 24, 15, 24, 24, 22]
     pdf.set_font("Helvetica", "B", 9)
     for label, w in zip(header, widths, strict=True):
         pdf.cell(w, 6, label, border=1)

@@ -7,7 +7,7 @@ import importlib
 import pkgutil
 
 from explainers.methods.base import Attribution, Method, PixelMethod, Solution, SuperpixelMethod
-from explainers.methods.registry import all_methods, get_method, register, unregister
+from explainers.methods.registry import all_methods, get_method, method_titles, register, unregister
 from explainers.params import Param, ParameterError, superpixel_params
 from explainers.progress import ProgressCallback
 
@@ -27,6 +27,7 @@ __all__ = [
     "SuperpixelMethod",
     "all_methods",
     "get_method",
+    "method_titles",
     "register",
     "superpixel_params",
     "unregister",

@@ -32,6 +32,11 @@ def all_methods() -> list[Method]:
     return sorted(_METHODS.values(), key=lambda method: (method.order, method.name))
 
 
+def method_titles() -> dict[str, str]:
+    """Every registered method's title by name (for text that names methods)."""
+    return {method.name: method.title for method in all_methods()}
+
+
 def get_method(name: str) -> Method:
     try:
         return _METHODS[name]
