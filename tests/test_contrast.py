@@ -78,27 +78,25 @@ def test_what_cannot_be_contrasted_is_told_in_one_sentence(digits_model, seven) 
         contrast_of(owen, int(owen.classes[0]), 3)
 
 
-def test_the_command_line_adds_the_contrast_to_its_json_line() -> None:
-    done = subprocess.run(
+def explain_digit(method: str, budget: int, contrast: str) -> subprocess.CompletedProcess:
+    """``python -m explainers explain`` on the bundled 7 with ``--contrast``."""
+    return subprocess.run(
         [sys.executable, "-m", "explainers", "explain", "--model", "digits_cnn", "--image", str(DIGIT)]
-        + ["--method", "permutation", "--max-evals", "200", "--quiet", "--no-cache", "--contrast", "3"],
+        + ["--method", method, "--max-evals", str(budget), "--quiet", "--no-cache", "--contrast", contrast],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=300,
     )
+
+
+def test_the_command_line_adds_the_contrast_to_its_json_line() -> None:
+    done = explain_digit("permutation", 200, "3")
     assert done.returncode == 0, done.stderr
     contrast = json.loads(done.stdout)["contrast"]
     assert (contrast["label"], contrast["against_label"]) == ("7", "3")
     assert sum(contrast["segment_values"]) + contrast["base_value"] == pytest.approx(contrast["total"], abs=1e-4)
-    refused = subprocess.run(
-        [sys.executable, "-m", "explainers", "explain", "--model", "digits_cnn", "--image", str(DIGIT)]
-        + ["--method", "kernel", "--max-evals", "100", "--quiet", "--no-cache", "--contrast", "banana"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    refused = explain_digit("kernel", 100, "banana")
     assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0 and "no class 'banana'" in refused.stderr
 
 
