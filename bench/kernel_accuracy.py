@@ -34,6 +34,7 @@ from bench.shapiq_accuracy import (
     QUICK_GAMES,
     QUICK_SEEDS,
     SEEDS,
+    done_rows,
     exact_shapley,
     players_of,
     relative_error,
@@ -98,10 +99,7 @@ def our_rows(name: str, table: np.ndarray, budget: int, seed: int, estimator: st
 
 
 def run_ours(out: Path, names, budgets, seeds: int, estimators) -> None:
-    done = set()
-    if out.is_file():
-        with out.open() as handle:
-            done = {(r["game"], r["budget"], r["seed"], r["approximator"]) for r in csv.DictReader(handle)}
+    done = {(game, budget, seed, approximator) for game, budget, seed, _, approximator in done_rows(out)}
     new_file = not out.is_file()
     started = time.perf_counter()
     with out.open("a", newline="") as handle:

@@ -6,13 +6,30 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import streamlit as st
 
-from explainers.contrast import REPLAYABLE, ContrastError, contrast_of
+from explainers.contrast import REPLAYABLE, Contrast, ContrastError, contrast_of
 from explainers.explanation import Explanation
 from ui import keys
 from viz.panels import overlay_panel, shown_limit
 
 NONE = -1
+
+
+def _identity(explanation: Explanation) -> str:
+    """What a contrast depends on: the explanation's evaluations, method, settings and seed."""
+    import hashlib
+
+    assert explanation.evaluated is not None and explanation.evaluated_probs is not None
+    digest = hashlib.sha256(explanation.evaluated.tobytes() + explanation.evaluated_probs.tobytes())
+    return f"{explanation.method}:{explanation.seed}:{sorted(explanation.params.items())}:{digest.hexdigest()[:24]}"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _contrast(identity: str, a: int, b: int, _explanation: Explanation) -> Contrast:
+    """The contrast once per explanation and pair (the replayed solve takes up to a second; every rerun of the
+    page would otherwise pay it again)."""
+    return contrast_of(_explanation, a, b)
 
 
 def contrast_section(
@@ -36,7 +53,7 @@ def contrast_section(
     if against == NONE:
         return
     try:
-        contrast = contrast_of(explanation, verdict, int(against))
+        contrast = _contrast(_identity(explanation), verdict, int(against), explanation)
     except ContrastError as error:
         container.info(str(error))
         return
