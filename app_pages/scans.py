@@ -15,6 +15,7 @@ from models import ModelUnavailableError, get_spec, list_samples
 from storage.folders import folder
 from ui import keys
 from ui.compute import get_cache, release_others, submit, watch_all
+from ui.reads import ReadsByDigest, agreement_section, get_read_store, masked_row, read_first, reads_by_digest
 from ui.resources import get_classifier
 from ui.state import DEFAULT_MODEL, compare_requests, open_scan
 from viz.card import RESEARCH_NOTICE
@@ -85,11 +86,25 @@ names = spec.class_names
 readable = [scan for scan in worklist.scans if scan.probs is not None]
 counts = summary(worklist, names)
 explained = sum(1 for scan in readable if scan.explained >= scan.wanted)
-line = f"{counts['scans']} scans"
-if counts["labelled"]:
-    line += f"; {counts['agree']} of {counts['labelled']} labelled ones agree with their label"
-line += f"; {explained} of {len(readable)} fully explained (the Compare page's methods and settings)."
-st.markdown(line)
+a, b = st.columns([1, 1])
+reading = a.toggle(
+    "Read first (second reader)",
+    key=keys.WORKLIST_READ_FIRST,
+    help="Each scan opens with the image alone; you record your read before the model's verdict and maps appear.",
+)
+store = get_read_store()
+reads: ReadsByDigest = {}
+if reading:
+    b.text_input("Reader", key=keys.READER, placeholder="your name or initials", max_chars=40)
+    reads = reads_by_digest(store, spec.name)
+    done = sum(1 for scan in readable if scan.image and scan.image.digest in reads)
+    st.markdown(f"{counts['scans']} scans; {done} of {len(readable)} read by you. Verdicts show once you have read.")
+else:
+    line = f"{counts['scans']} scans"
+    if counts["labelled"]:
+        line += f"; {counts['agree']} of {counts['labelled']} labelled ones agree with their label"
+    line += f"; {explained} of {len(readable)} fully explained (the Compare page's methods and settings)."
+    st.markdown(line)
 outside = [scan for scan in readable if scan.domain_warning]
 if outside:
     st.warning(
@@ -101,13 +116,17 @@ if spec.card.clinical:
 if worklist.notes:
     st.warning(" ".join(worklist.notes))
 
-with st.container(border=True):
-    a, b, c, d = st.columns([2, 1, 1, 1])
-    classes = set(a.multiselect("Verdict", list(names), key=keys.WORKLIST_CLASSES, format_func=spec.class_title))
-    disagrees = b.toggle("Disagrees with its label", key=keys.WORKLIST_DISAGREES)
-    low = c.toggle(f"Confidence under {LOW_CONFIDENCE:.0%}", key=keys.WORKLIST_LOW)
-    unexplained = d.toggle("Not yet explained", key=keys.WORKLIST_UNEXPLAINED)
-shown = [scan for scan in worklist.scans if matches(scan, classes, names, disagrees, low, unexplained)]
+if reading:  # filtering by verdict or confidence would give the verdicts away
+    unread = st.toggle("Not yet read", key=keys.WORKLIST_UNREAD)
+    shown = [scan for scan in worklist.scans if not (unread and scan.image and scan.image.digest in reads)]
+else:
+    with st.container(border=True):
+        a, b, c, d = st.columns([2, 1, 1, 1])
+        classes = set(a.multiselect("Verdict", list(names), key=keys.WORKLIST_CLASSES, format_func=spec.class_title))
+        disagrees = b.toggle("Disagrees with its label", key=keys.WORKLIST_DISAGREES)
+        low = c.toggle(f"Confidence under {LOW_CONFIDENCE:.0%}", key=keys.WORKLIST_LOW)
+        unexplained = d.toggle("Not yet explained", key=keys.WORKLIST_UNEXPLAINED)
+    shown = [scan for scan in worklist.scans if matches(scan, classes, names, disagrees, low, unexplained)]
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
@@ -137,6 +156,11 @@ rows = [
     }
     for scan in shown
 ]
+if reading:
+    rows = [
+        masked_row(scan, reads.get(scan.image.digest) if scan.image else None, row)
+        for scan, row in zip(shown, rows, strict=True)
+    ]
 picked = st.dataframe(
     rows,
     hide_index=True,
@@ -154,9 +178,13 @@ st.caption(
 
 openable = [scan for scan in shown if scan.image is not None]
 selected = picked.selection.rows if picked is not None else []
-if selected and shown[selected[0]].image is not None:
+scan = shown[selected[0]] if selected and selected[0] < len(shown) else None
+if (
+    scan is not None
+    and scan.image is not None
+    and (not reading or scan.probs is None or read_first(scan, spec, store, reads))
+):
     left, middle, right = st.columns(3)
-    scan = shown[selected[0]]
     left.button(
         f"Open {scan.name} in Compare",
         type="primary",
@@ -164,6 +192,9 @@ if selected and shown[selected[0]].image is not None:
         args=(worklist, scan.index, "app_pages/compare.py"),
     )
     middle.button("Open in Explain", on_click=open_scan, args=(worklist, scan.index, "app_pages/explain.py"))
+
+if reading:
+    agreement_section(store, spec.name, spec.title, worklist)
 
 missing = [(scan, request) for scan in openable for request in requests[scan.index] if request.key not in cache]
 active = [job for job in st.session_state.get(keys.WORKLIST_JOBS, []) if not job.done]

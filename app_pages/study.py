@@ -16,6 +16,7 @@ from studies import (
     load_facts,
     normalise_id,
     questions_for,
+    reads_first,
     study_explanation,
     trial_image,
 )
@@ -118,6 +119,25 @@ image = trial_image(study, planned)
 image_column, explanation_column = st.columns(2)
 sent: set[str] = set()  # the picture and style sheet, sent once per page
 image_column.html(image_panel(image, title="The image", sent=sent))
+if reads_first(study, planned) and not store.read_recorded(participant.id, position):
+    # Read first: the participant's own read, with the image alone, is stored before the explanation appears.
+    def record_read() -> None:
+        read = questions_for(study, planned, "read")
+        answers = {question.id: st.session_state.get(answer_key(planned, question)) for question in read}
+        try:
+            store.record_read(study, participant.id, position, answers)
+        except AnswerError as error:
+            st.session_state["study_answer_error"] = str(error)
+
+    explanation_column.info("Your own read first: the explanation appears once you have answered.")
+    with st.form(f"study_read_{position}"):
+        for question in questions_for(study, planned, "read"):
+            question_widget(question, planned)
+        error = st.session_state.pop("study_answer_error", None)
+        if error:
+            st.error(error)
+        st.form_submit_button("Record my read", type="primary", on_click=record_read)
+    st.stop()
 if explanation is not None:
     values = explanation.values[0]
     title = "Explanation" + (f" of “{planned.class_shown}”" if planned.reveal_class else "")
@@ -134,7 +154,7 @@ if explanation is not None:
     )
     explanation_column.caption("Red areas pushed the model towards the class, blue areas away from it.")
 
-questions = questions_for(study, planned)
+questions = questions_for(study, planned, "rest")  # every question, but a read-first trial's read
 
 
 def submit() -> None:

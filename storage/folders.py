@@ -46,7 +46,7 @@ FOLDERS: dict[FolderKind, Folder] = {
     # Not the cache: answers are data, and caches get deleted.
     "answers": Folder(
         "EXPLAINERS_STUDY_DIR",
-        "user-study participants and answers (SQLite)",
+        "user-study participants and answers, and second readers' reads (SQLite)",
         xdg="XDG_DATA_HOME",
         xdg_default=".local/share",
     ),

@@ -16,7 +16,7 @@ The flow of a participant page::
     planned = participant.plan[position]         # trial, blinded condition, options, cache key
     store.mark_shown(participant.id, position)   # starts the trial's clock (kept across reloads)
     explanation = study_explanation(cache, planned)             # None for the no-explanation control
-    questions = questions_for(study, planned)
+    questions = questions_for(study, planned)                   # read-first studies: "read", then "rest"
     store.record_trial_answers(study, participant.id, position, {"forward": "7", "confidence": 5, ...})
 
 The modules, by concern: schema (the dataclasses and errors), parsing, reader, sections and loading (the study
@@ -36,7 +36,15 @@ from studies.access import (
     results_access,
 )
 from studies.checks import resolve_class
-from studies.design import Assignment, PlannedTrial, assignment, condition_label, participant_plan, questions_for
+from studies.design import (
+    Assignment,
+    PlannedTrial,
+    assignment,
+    condition_label,
+    participant_plan,
+    questions_for,
+    reads_first,
+)
 from studies.facts import StudyFacts, TrialFacts, facts_key, load_facts
 from studies.loading import find_studies, load_study, parse_study
 from studies.precompute import (
@@ -141,6 +149,7 @@ __all__ = [
     "participant_plan",
     "precompute",
     "questions_for",
+    "reads_first",
     "resolve_class",
     "results_access",
     "study_explanation",

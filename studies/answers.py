@@ -32,15 +32,18 @@ EXPORT_COLUMNS = (
 )
 
 
-def clean_answers(study: Study, planned: PlannedTrial, answers: Mapping[str, Any]) -> dict[str, str]:
-    """The answers as stored text, checked against the questions. Blank optional answers are left out;
-    a blank required one, a value out of range or an unknown question raise AnswerError."""
+def clean_answers(
+    study: Study, planned: PlannedTrial, answers: Mapping[str, Any], phase: str = "all"
+) -> dict[str, str]:
+    """The answers as stored text, checked against the questions (of one phase of a read-first trial: see
+    questions_for). Blank optional answers are left out; a blank required one, a value out of range or an
+    unknown question raise AnswerError."""
     known = {question.id for question in study.questions}
     unknown = sorted(set(answers) - known)
     if unknown:
         raise AnswerError(f"There is no question {unknown[0]!r} in this study.")
     cleaned: dict[str, str] = {}
-    for question in questions_for(study, planned):
+    for question in questions_for(study, planned, phase):
         value = answers.get(question.id)
         if value is None or (isinstance(value, str) and not value.strip()):
             if question.required:

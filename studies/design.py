@@ -115,6 +115,16 @@ def condition_label(condition: str) -> str:
     return "no explanation" if condition == NO_EXPLANATION else condition
 
 
-def questions_for(study: Study, planned: PlannedTrial) -> tuple[Question, ...]:
-    """The questions asked after this trial (explanation-only ones are skipped in the control)."""
-    return tuple(q for q in study.questions if planned.explained or not q.only_with_explanation)
+def questions_for(study: Study, planned: PlannedTrial, phase: str = "all") -> tuple[Question, ...]:
+    """The questions asked after this trial (explanation-only ones are skipped in the control). In a read-first
+    study with an explanation, ``phase`` "read" gives those asked with the image alone and "rest" the others;
+    "all" (or a trial without an explanation, asked in one go) gives every one."""
+    asked = tuple(q for q in study.questions if planned.explained or not q.only_with_explanation)
+    if phase == "all" or not reads_first(study, planned):
+        return asked if phase != "read" else ()
+    return tuple(q for q in asked if q.before_explanation == (phase == "read"))
+
+
+def reads_first(study: Study, planned: PlannedTrial) -> bool:
+    """Whether this trial opens with the image alone for a read (a read-first study's trials with a map)."""
+    return study.read_first and planned.explained

@@ -27,6 +27,7 @@ _STUDY_FIELDS = (
     "title",
     "consent",
     "instructions",
+    "read_first",
     "conditions",
     "trials",
     "questions",
@@ -126,12 +127,19 @@ def parse_study(
     title = reader.text(top, "title", "", required=True)
     consent = reader.text(top, "consent", "", required=True)
     instructions = reader.text(top, "instructions", "")
+    read_first = reader.boolean(top, "read_first", "", False)
 
     randomisation = read_randomisation(reader, top)
     conditions = read_conditions(reader, top)
     explanation = read_explanation(reader, top)
     trials = read_trials(reader, top, folder)
     questions = read_questions(reader, top)
+    if read_first and not any(question.before_explanation for question in questions):
+        reader.problem(
+            "read_first",
+            "is true but no question is asked before the explanation; mark the reader's own questions with "
+            "before_explanation: true",
+        )
 
     if reader.problems:
         raise StudyError(reader.problems)
@@ -140,6 +148,7 @@ def parse_study(
         title=title,
         consent=consent,
         instructions=instructions,
+        read_first=read_first,
         conditions=conditions,
         trials=trials,
         questions=questions,

@@ -86,6 +86,8 @@ class Question:
     labels: tuple[str, str] = ("", "")  # likert: what the lowest and highest point mean
     options: tuple[str, ...] = ()  # choice: the answers offered
     only_with_explanation: bool = False  # skipped in the no-explanation control (e.g. trust in the explanation)
+    # In a "read first" study, asked with the image alone and stored before the explanation is shown.
+    before_explanation: bool = False
 
     @property
     def numeric(self) -> bool:
@@ -93,12 +95,13 @@ class Question:
 
 
 DEFAULT_QUESTIONS = (
-    Question("forward", "forward_simulation", "What will the model say this image shows?"),
+    Question("forward", "forward_simulation", "What will the model say this image shows?", before_explanation=True),
     Question(
         "confidence",
         "likert",
         "How confident are you in that answer?",
         labels=("not at all confident", "completely confident"),
+        before_explanation=True,
     ),
     Question(
         "trust",
@@ -153,6 +156,9 @@ class Study:
     randomisation: Randomisation = Randomisation()
     explanation: ExplanationSettings = ExplanationSettings()
     instructions: str = ""
+    # Read first: each trial opens with the image alone; the questions marked before_explanation are answered
+    # and stored before the explanation and the other questions appear (the safer protocol for readers).
+    read_first: bool = False
     path: Path | None = None
     digest: str = ""  # of everything that decides the explanations (trials, images, conditions, settings)
     lines: Mapping[str, int] = field(default_factory=dict)  # field path → line in the file (YAML)

@@ -25,7 +25,17 @@ from studies.schema import (
 )
 
 _TRIAL_FIELDS = ("id", "model", "image", "class", "method", "choices", "budget", "params")
-_QUESTION_FIELDS = ("id", "kind", "prompt", "required", "points", "labels", "options", "only_with_explanation")
+_QUESTION_FIELDS = (
+    "id",
+    "kind",
+    "prompt",
+    "required",
+    "points",
+    "labels",
+    "options",
+    "only_with_explanation",
+    "before_explanation",
+)
 _RANDOMISATION_FIELDS = ("design", "order", "seed")
 _EXPLANATION_FIELDS = ("budget", "seed", "params")
 
@@ -236,6 +246,7 @@ def read_questions(reader: Reader, top: Mapping[str, Any]) -> tuple[Question, ..
                 labels=labels,
                 options=options,
                 only_with_explanation=reader.boolean(fields, "only_with_explanation", path, False),
+                before_explanation=reader.boolean(fields, "before_explanation", path, False),
             )
         )
     return tuple(questions)

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import io
 import json
-import re
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,7 +16,8 @@ from typing import Any, TextIO
 import storage
 from storage import connect, transaction
 from studies.answers import EXPORT_COLUMNS, as_number, clean_answers, is_correct, write_answers_csv
-from studies.design import PlannedTrial, participant_plan
+from studies.design import PlannedTrial, participant_plan, reads_first
+from studies.participants import ID_LENGTH, Participant, RecordedTrial, TrialProgress, new_participant_id, normalise_id
 from studies.precompute import StudyFacts
 from studies.schema import AnswerError, Study
 
@@ -75,56 +73,6 @@ CREATE TABLE IF NOT EXISTS answers (
     PRIMARY KEY (participant, position, question)
 );
 """
-
-# Crockford's base32: no I, L, O or U, so an id read aloud or copied by hand survives (see normalise_id).
-_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-ID_LENGTH = 8
-
-
-def new_participant_id() -> str:
-    """A random anonymous id: 8 characters of Crockford base32 (40 bits)."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(ID_LENGTH))
-
-
-def normalise_id(text: str) -> str:
-    """An id as typed back: case, spaces and dashes ignored, and I/L read as 1, O as 0."""
-    cleaned = re.sub(r"[\s-]", "", str(text)).upper()
-    return cleaned.translate(str.maketrans("ILO", "110"))
-
-
-@dataclass(frozen=True)
-class Participant:
-    id: str
-    study_id: str
-    number: int  # 0, 1, 2, … in order of arrival: decides the conditions (see assignment)
-    plan: tuple[PlannedTrial, ...]
-    consented_at: float
-    finished_at: float | None
-
-    @property
-    def finished(self) -> bool:
-        return self.finished_at is not None
-
-
-@dataclass(frozen=True)
-class TrialProgress:
-    """How far a participant got through their trials."""
-
-    done: int  # trials answered
-    total: int
-    next_position: int | None  # the first unanswered trial; None when finished
-
-    @property
-    def finished(self) -> bool:
-        return self.next_position is None
-
-
-@dataclass(frozen=True)
-class RecordedTrial:
-    position: int
-    seconds: float | None  # from the first time the trial was shown to the answers
-    new: bool  # False when these answers had already been recorded (a resubmission; nothing changed)
-    finished: bool  # the participant has answered every trial
 
 
 class StudyStore:
@@ -238,65 +186,115 @@ class StudyStore:
 
     # -- answers ---------------------------------------------------------------------------------------------
 
+    def record_read(self, study: Study, participant_id: str, position: int, answers: Mapping[str, Any]) -> float:
+        """Stores a read-first trial's read (its before_explanation answers) in one transaction, before the
+        explanation is shown; returns the seconds since the trial was first shown. A second call keeps the
+        first read (it was made before the explanation was seen)."""
+        participant_id = normalise_id(participant_id)
+        with self._open() as db, transaction(db):
+            planned = self._next_trial(db, study, participant_id, position)
+            if planned is None or not reads_first(study, planned):
+                raise AnswerError("This trial does not ask for a read first.")
+            if self._read_recorded(db, participant_id, position):
+                return 0.0
+            cleaned = clean_answers(study, planned, answers, "read")
+            now = self.clock()
+            seconds = self._seconds(db, participant_id, position, now)
+            self._insert(db, study, participant_id, position, planned, cleaned, seconds, now)
+            return seconds or 0.0
+
+    def read_recorded(self, participant_id: str, position: int) -> bool:
+        with self._open() as db:
+            return self._read_recorded(db, normalise_id(participant_id), position)
+
+    def _read_recorded(self, db: sqlite3.Connection, participant_id: str, position: int) -> bool:
+        found = db.execute(
+            "SELECT 1 FROM answers WHERE participant = ? AND position = ? LIMIT 1", (participant_id, position)
+        ).fetchone()
+        return found is not None
+
+    def _next_trial(
+        self, db: sqlite3.Connection, study: Study, participant_id: str, position: int
+    ) -> PlannedTrial | None:
+        """The trial at ``position`` if it is the next one to answer; None if it is answered already; raises
+        AnswerError for an unknown participant or a trial out of turn."""
+        row = db.execute(
+            "SELECT plan FROM participants WHERE id = ? AND study = ?", (participant_id, study.id)
+        ).fetchone()
+        if row is None:
+            raise AnswerError(f"There is no participant {participant_id} in this study.")
+        plan = [PlannedTrial.from_json(item) for item in json.loads(row[0])]
+        if not 0 <= position < len(plan):
+            raise AnswerError(f"This study has trials 1 to {len(plan)}, not {position + 1}.")
+        done = db.execute(
+            "SELECT 1 FROM trials WHERE participant = ? AND position = ? AND answered_at IS NOT NULL",
+            (participant_id, position),
+        ).fetchone()
+        if done is not None:
+            return None
+        progress = self._progress(db, participant_id)
+        if progress.next_position is None:  # every trial answered, and this one is not among them
+            raise AnswerError(f"This study has no trial {position + 1}.")
+        if position != progress.next_position:
+            raise AnswerError(f"Please answer trial {progress.next_position + 1} first.")
+        return plan[position]
+
+    def _seconds(self, db: sqlite3.Connection, participant_id: str, position: int, now: float) -> float | None:
+        shown = db.execute(
+            "SELECT shown_at FROM trials WHERE participant = ? AND position = ?", (participant_id, position)
+        ).fetchone()
+        return now - shown[0] if shown is not None and shown[0] is not None else None
+
+    def _insert(
+        self,
+        db: sqlite3.Connection,
+        study: Study,
+        participant_id: str,
+        position: int,
+        planned: PlannedTrial,
+        cleaned: Mapping[str, str],
+        seconds: float | None,
+        now: float,
+    ) -> None:
+        for question_id, value in cleaned.items():
+            kind = study.question(question_id).kind
+            correct = int(is_correct(planned, value)) if kind == "forward_simulation" else None
+            db.execute(
+                "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (participant_id, position, planned.trial_id, planned.condition, question_id, kind, value, correct)
+                + (seconds, now),
+            )
+
     def record_trial_answers(
         self, study: Study, participant_id: str, position: int, answers: Mapping[str, Any]
     ) -> RecordedTrial:
-        """Stores every answer of one trial in one transaction, with the seconds since it was first shown.
+        """Stores every answer of one trial in one transaction (in a read-first trial, those after the
+        explanation; the read is stored by record_read first), with the seconds since it was first shown.
 
         Raises AnswerError for answers that do not fit the questions, or for a trial other than the next one.
         """
         participant_id = normalise_id(participant_id)
         with self._open() as db, transaction(db):
-            row = db.execute(
-                "SELECT plan FROM participants WHERE id = ? AND study = ?", (participant_id, study.id)
-            ).fetchone()
-            if row is None:
-                raise AnswerError(f"There is no participant {participant_id} in this study.")
-            plan = [PlannedTrial.from_json(item) for item in json.loads(row[0])]
-            if not 0 <= position < len(plan):
-                raise AnswerError(f"This study has trials 1 to {len(plan)}, not {position + 1}.")
-            done = db.execute(
-                "SELECT seconds FROM trials WHERE participant = ? AND position = ? AND answered_at IS NOT NULL",
-                (participant_id, position),
-            ).fetchone()
-            if done is not None:
-                progress = self._progress(db, participant_id)
-                return RecordedTrial(position, done[0], False, progress.finished)
-            progress = self._progress(db, participant_id)
-            if progress.next_position is None:  # every trial answered, and this one is not among them
-                raise AnswerError(f"This study has no trial {position + 1}.")
-            if position != progress.next_position:
-                raise AnswerError(f"Please answer trial {progress.next_position + 1} first.")
-            planned = plan[position]
-            cleaned = clean_answers(study, planned, answers)
+            planned = self._next_trial(db, study, participant_id, position)
+            if planned is None:
+                done = db.execute(
+                    "SELECT seconds FROM trials WHERE participant = ? AND position = ?", (participant_id, position)
+                ).fetchone()
+                return RecordedTrial(position, done[0], False, self._progress(db, participant_id).finished)
+            phase = "all"
+            if reads_first(study, planned):
+                if not self._read_recorded(db, participant_id, position):
+                    raise AnswerError("Please record your own read of the image first.")
+                phase = "rest"
+            cleaned = clean_answers(study, planned, answers, phase)
             now = self.clock()
-            shown = db.execute(
-                "SELECT shown_at FROM trials WHERE participant = ? AND position = ?", (participant_id, position)
-            ).fetchone()
-            seconds = now - shown[0] if shown is not None and shown[0] is not None else None
+            seconds = self._seconds(db, participant_id, position, now)
             db.execute("INSERT OR IGNORE INTO trials (participant, position) VALUES (?, ?)", (participant_id, position))
             db.execute(
                 "UPDATE trials SET answered_at = ?, seconds = ? WHERE participant = ? AND position = ?",
                 (now, seconds, participant_id, position),
             )
-            for question_id, value in cleaned.items():
-                kind = study.question(question_id).kind
-                correct = int(is_correct(planned, value)) if kind == "forward_simulation" else None
-                db.execute(
-                    "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        participant_id,
-                        position,
-                        planned.trial_id,
-                        planned.condition,
-                        question_id,
-                        kind,
-                        value,
-                        correct,
-                        seconds,
-                        now,
-                    ),
-                )
+            self._insert(db, study, participant_id, position, planned, cleaned, seconds, now)
             finished = self._progress(db, participant_id).finished
             if finished:
                 db.execute("UPDATE participants SET finished_at = ? WHERE id = ?", (now, participant_id))

@@ -56,7 +56,10 @@ def studies_dir(tmp_path_factory, digits_model) -> Path:
     folder = tmp_path_factory.mktemp("studies")
     (folder / "digits.yaml").write_text(study_text("digits-study"))
     (folder / "closed.yaml").write_text(study_text("closed-study", digits=(2, 3)))
-    studies.precompute(studies.load_study(folder / "digits.yaml"), ExplanationCache(), load=lambda name: digits_model)
+    reads = study_text("reads-study", digits=(1, 4)).replace("[partition, kernel, none]", "[kernel]")
+    (folder / "reads.yaml").write_text(reads.replace("instructions:", "read_first: true\ninstructions:"))
+    for name in ("digits.yaml", "reads.yaml"):
+        studies.precompute(studies.load_study(folder / name), ExplanationCache(), load=lambda name: digits_model)
     return folder
 
 
@@ -237,3 +240,21 @@ def test_results_refuse_a_wrong_password_and_open_with_the_right_one(env, monkey
 
     app.selectbox(key="study_results_study").set_value("closed-study").run()
     assert any("study precompute" in code.value and "closed.yaml" in code.value for code in app.code)
+
+
+def test_read_first_shows_the_image_alone_until_the_read_is_stored(env) -> None:
+    app = consent(open_link(study="reads-study"))
+    assert not app.exception, app.exception
+    assert len(app.get("html")) == 1 and "Your own read first" in page_text(app)  # the image alone
+    assert not [radio for radio in app.radio if radio.key == "study_q_0_trust"]
+    app.radio(key="study_q_0_forward").set_value(app.radio(key="study_q_0_forward").options[0])
+    app.radio(key="study_q_0_confidence").set_value(2)
+    app = app.button[[b.label for b in app.button].index("Record my read")].click().run()
+    assert not app.exception, app.exception
+    assert {row[2] for row in answers_in(env)} == {"forward", "confidence"}  # kept before the map is seen
+    assert len(app.get("html")) == 2 and "Image 1 of 2" in page_text(app)  # now the explanation
+    assert not [radio for radio in app.radio if radio.key == "study_q_0_forward"]
+    app.radio(key="study_q_0_trust").set_value(6)
+    app = app.button[[b.label for b in app.button].index("Submit and continue")].click().run()
+    assert "Image 2 of 2" in page_text(app) and len(app.get("html")) == 1
+    assert {row[2] for row in answers_in(env) if row[1] == 0} == {"forward", "confidence", "trust"}

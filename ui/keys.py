@@ -26,6 +26,12 @@ WORKLIST_LOW = "worklist_low"
 WORKLIST_UNEXPLAINED = "worklist_unexplained"
 WORKLIST_TABLE = "worklist_table"
 WORKLIST_JOBS = "_worklist_jobs"
+WORKLIST_READ_FIRST = "worklist_read_first"  # second reader: each scan opens with the image alone
+WORKLIST_UNREAD = "worklist_unread"
+READER = "reader_name"  # the second reader's name, kept with their reads
+READ_CLASS = "read_class"  # the read's widgets (one scan at a time)
+READ_CONFIDENCE = "read_confidence"
+READ_ERROR = "_read_error"
 WORKLIST_INDEX = "worklist_index"  # the scan opened from the worklist (the sidebar's "Scans" source)
 PENDING_PAGE = "_pending_page"  # a page to switch to, asked for by a button's callback
 SLICE = "scan_slice"  # the frame (from 1) of a multi-frame DICOM upload
@@ -117,6 +123,8 @@ KEPT = (
     WORKLIST_DISAGREES,
     WORKLIST_LOW,
     WORKLIST_UNEXPLAINED,
+    WORKLIST_READ_FIRST,
+    READER,
     GALLERY_OPACITY,
 )
 KEPT_PREFIXES = ("budget_", "param_", "output_", "auto_compute_", "compare_budget_", "compare_param_", "sample_")
