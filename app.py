@@ -70,62 +70,70 @@ with st.sidebar:
     if unavailable:
         st.caption(f"{unavailable} more models need weights on this machine: see the Models page.")
     spec = get_spec(st.session_state[keys.MODEL])
-    st.radio(
-        "Image",
-        ["Sample", "Upload", "Scans"],
-        key=keys.SOURCE,
-        horizontal=True,
-        help="Scans: the scan opened from the Scans page's worklist, with previous and next.",
-    )
-    if st.session_state[keys.SOURCE] == "Scans":
-        opened = opened_scan()
-        if opened is not None:
-            worklist, index = opened
-            readable = [scan.index for scan in worklist.scans if scan.image is not None]
-            place = readable.index(index) + 1 if index in readable else 0
-            left, right = st.columns(2)
-            left.button("◀ Previous", on_click=step_scan, args=(-1,), key="scan_previous", width="stretch")
-            right.button("Next ▶", on_click=step_scan, args=(1,), key="scan_next", width="stretch")
-            st.caption(f"{place} of {len(readable)} in the worklist")
-    elif st.session_state[keys.SOURCE] == "Sample":
-        # One remembered sample per model domain: a new model starts on a sample of its own kind
-        # (an MRI for the tumour model, a digit for digits) and switching back restores the last choice.
-        samples = {sample.name: sample for sample in samples_for(spec)}
-        st.selectbox(
-            "Sample image",
-            list(samples),
-            index=list(samples).index(default_sample(spec).name),
-            key=keys.sample(spec.policy.name),
-            format_func=lambda name: f"{samples[name].domain}: {samples[name].title}",
-        )
+    # A second reader on Scans sees no sample, label or preview here before their read (ui/reads.py).
+    reading_first = bool(st.session_state.get(keys.WORKLIST_READ_FIRST))
+    if reading_first and pages.title == "Scans":
+        st.caption("Read first is on: the image picker is hidden so that no label or verdict shows before a read.")
     else:
-        st.file_uploader(
-            f"{formats.listed(formats.pictures())} up to {MAX_FILE_BYTES // 2**20} MB, or a "
-            f"{formats.listed(formats.scans())} scan",
-            type=list(formats.extensions()),
-            key=keys.UPLOAD,
+        st.radio(
+            "Image",
+            ["Sample", "Upload", "Scans"],
+            key=keys.SOURCE,
+            horizontal=True,
+            help="Scans: the scan opened from the Scans page's worklist, with previous and next.",
         )
-        scan = uploaded_scan()
-        if scan is not None:  # a DICOM scan: its slice and display window
-            if scan.frames > 1:
-                st.slider("Slice", 1, scan.frames, 1, key=keys.SLICE)
+        if st.session_state[keys.SOURCE] == "Scans":
+            opened = opened_scan()
+            if opened is not None:
+                worklist, index = opened
+                readable = [scan.index for scan in worklist.scans if scan.image is not None]
+                place = readable.index(index) + 1 if index in readable else 0
+                if reading_first:  # the next scan opens on Scans, with the image alone, not with its verdict
+                    st.caption(f"{place} of {len(readable)} in the worklist; open the next one from Scans.")
+                else:
+                    left, right = st.columns(2)
+                    left.button("◀ Previous", on_click=step_scan, args=(-1,), key="scan_previous", width="stretch")
+                    right.button("Next ▶", on_click=step_scan, args=(1,), key="scan_next", width="stretch")
+                    st.caption(f"{place} of {len(readable)} in the worklist")
+        elif st.session_state[keys.SOURCE] == "Sample":
+            # One remembered sample per model domain: a new model starts on a sample of its own kind
+            # (an MRI for the tumour model, a digit for digits) and switching back restores the last choice.
+            samples = {sample.name: sample for sample in samples_for(spec)}
             st.selectbox(
-                "Window",
-                [window.name for window in scan.windows()],
-                key=keys.WINDOW,
-                help="The file's own window when it has one; an automatic one (the 0.5th to 99.5th "
-                "percentile) for MR, which has no fixed presets; presets for CT.",
+                "Sample image",
+                list(samples),
+                index=list(samples).index(default_sample(spec).name),
+                key=keys.sample(spec.policy.name),
+                format_func=lambda name: f"{samples[name].domain}: {samples[name].title}",
             )
-            summary = scan.summary
-            st.caption(
-                f"DICOM {summary['modality']}, {summary['size']} pixels, {summary['frames']} "
-                f"frame{'s' * (summary['frames'] > 1)}. Nothing from its header is shown or kept."
+        else:
+            st.file_uploader(
+                f"{formats.listed(formats.pictures())} up to {MAX_FILE_BYTES // 2**20} MB, or a "
+                f"{formats.listed(formats.scans())} scan",
+                type=list(formats.extensions()),
+                key=keys.UPLOAD,
             )
-    selection = current_selection()
-    if selection.error:
-        st.warning(selection.error)
-    elif selection.image is not None:
-        st.image(selection.image.pixels, caption=selection.image_label, width="stretch")
+            scan = uploaded_scan()
+            if scan is not None:  # a DICOM scan: its slice and display window
+                if scan.frames > 1:
+                    st.slider("Slice", 1, scan.frames, 1, key=keys.SLICE)
+                st.selectbox(
+                    "Window",
+                    [window.name for window in scan.windows()],
+                    key=keys.WINDOW,
+                    help="The file's own window when it has one; an automatic one (the 0.5th to 99.5th "
+                    "percentile) for MR, which has no fixed presets; presets for CT.",
+                )
+                summary = scan.summary
+                st.caption(
+                    f"DICOM {summary['modality']}, {summary['size']} pixels, {summary['frames']} "
+                    f"frame{'s' * (summary['frames'] > 1)}. Nothing from its header is shown or kept."
+                )
+        selection = current_selection()
+        if selection.error:
+            st.warning(selection.error)
+        elif selection.image is not None:
+            st.image(selection.image.pixels, caption=selection.image_label, width="stretch")
     st.caption("Everything runs on this machine; no image leaves it.")
     if get_cache().warning:  # read-only or full: one sentence, on every page until the server restarts
         st.warning(get_cache().warning)

@@ -9,13 +9,30 @@ import streamlit as st
 
 from explainers import formats
 from explainers.images import ImageError
-from explainers.worklist import LOW_CONFIDENCE, Predictor, WorklistError, count_cached, matches, predict_all, summary
+from explainers.worklist import (
+    LOW_CONFIDENCE,
+    Predictor,
+    Scan,
+    WorklistError,
+    count_cached,
+    matches,
+    predict_all,
+    summary,
+)
 from explainers.worklist_sources import from_folder, from_uploads, inside
 from models import ModelUnavailableError, get_spec, list_samples
 from storage.folders import folder
 from ui import keys
 from ui.compute import get_cache, release_others, submit, watch_all
-from ui.reads import ReadsByDigest, agreement_section, get_read_store, masked_row, read_first, reads_by_digest
+from ui.reads import (
+    ReadsByDigest,
+    agreement_section,
+    blind_order,
+    get_read_store,
+    masked_row,
+    read_first,
+    reads_by_digest,
+)
 from ui.resources import get_classifier
 from ui.state import DEFAULT_MODEL, compare_requests, open_scan
 from viz.card import RESEARCH_NOTICE
@@ -118,7 +135,7 @@ if worklist.notes:
 
 if reading:  # filtering by verdict or confidence would give the verdicts away
     unread = st.toggle("Not yet read", key=keys.WORKLIST_UNREAD)
-    shown = [scan for scan in worklist.scans if not (unread and scan.image and scan.image.digest in reads)]
+    shown = blind_order([scan for scan in worklist.scans if not (unread and scan.image and scan.image.digest in reads)])
 else:
     with st.container(border=True):
         a, b, c, d = st.columns([2, 1, 1, 1])
@@ -135,30 +152,35 @@ def thumbnail(digest: str, _pixels: np.ndarray) -> str:
 
 
 frames = worklist.multi_frame
-rows = [
-    {
+
+
+def row_of(scan: Scan) -> dict:
+    """One worklist row; what the model says only where it could read the scan."""
+    row = {
         "#": scan.row,
         "thumbnail": thumbnail(scan.image.digest, scan.image.thumbnail) if scan.image else None,
         "scan": scan.name,
         **({"frame": scan.frame + 1 if scan.frame is not None else None} if frames else {}),
-        "verdict": scan.error
-        if scan.probs is None
-        else f"({spec.class_title(scan.verdict)}: not its domain)"
-        if scan.domain_warning
-        else spec.class_title(scan.verdict),
+        "verdict": scan.error,
         "confidence": scan.confidence,
-        "in domain": "" if scan.probs is None else ("⚠ no" if scan.domain_warning else "✓"),
+        "in domain": "",
         "label": spec.class_title(scan.label) if scan.label else "",
-        "agrees": ""
-        if scan.label is None or scan.probs is None
-        else ("✓" if names[scan.verdict] == scan.label else "✗"),
+        "agrees": "",
         "explained": f"{scan.explained} of {scan.wanted}" if scan.wanted else "",
     }
-    for scan in shown
-]
+    verdict = scan.verdict
+    if verdict is not None:
+        title = spec.class_title(verdict)
+        row["verdict"] = f"({title}: not its domain)" if scan.domain_warning else title
+        row["in domain"] = "⚠ no" if scan.domain_warning else "✓"
+        row["agrees"] = "" if scan.label is None else ("✓" if names[verdict] == scan.label else "✗")
+    return row
+
+
+rows = [row_of(scan) for scan in shown]
 if reading:
     rows = [
-        masked_row(scan, reads.get(scan.image.digest) if scan.image else None, row)
+        masked_row(scan, reads.get(scan.image.digest) if scan.image else None, row, spec.class_title)
         for scan, row in zip(shown, rows, strict=True)
     ]
 picked = st.dataframe(
@@ -178,20 +200,20 @@ st.caption(
 
 openable = [scan for scan in shown if scan.image is not None]
 selected = picked.selection.rows if picked is not None else []
-scan = shown[selected[0]] if selected and selected[0] < len(shown) else None
+picked_scan = shown[selected[0]] if selected and selected[0] < len(shown) else None
 if (
-    scan is not None
-    and scan.image is not None
-    and (not reading or scan.probs is None or read_first(scan, spec, store, reads))
+    picked_scan is not None
+    and picked_scan.image is not None
+    and (not reading or picked_scan.probs is None or read_first(picked_scan, spec, store, reads))
 ):
     left, middle, right = st.columns(3)
     left.button(
-        f"Open {scan.name} in Compare",
+        f"Open {picked_scan.name} in Compare",
         type="primary",
         on_click=open_scan,
-        args=(worklist, scan.index, "app_pages/compare.py"),
+        args=(worklist, picked_scan.index, "app_pages/compare.py"),
     )
-    middle.button("Open in Explain", on_click=open_scan, args=(worklist, scan.index, "app_pages/explain.py"))
+    middle.button("Open in Explain", on_click=open_scan, args=(worklist, picked_scan.index, "app_pages/explain.py"))
 
 if reading:
     agreement_section(store, spec.name, spec.title, worklist)

@@ -36,12 +36,20 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
         help="MRI models: leave the background outside the head out of the maps (the report says how "
         "much of each method's attribution lay there)",
     )
+    sub.add_argument(
+        "--contrast",
+        metavar="CLASS",
+        default=None,
+        help="the class the verdict is contrasted with, a name or number (default: the runner-up; drawn by "
+        "kernel, permutation or exact from their evaluations)",
+    )
     sub.add_argument("--out", required=True, help="the PDF file to write")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from explainers.cache import ExplanationCache
+    from explainers.contrast import ContrastError, class_index
     from explainers.images import load_image
     from explainers.methods import get_method
     from explainers.predictions import accuracy
@@ -51,6 +59,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from service.report import report_file
 
     classifier, image = load_inputs(args.model, args.image, "pretrained", args.frame)
+    against = None
+    if args.contrast is not None:
+        try:
+            against = class_index(classifier.class_names, args.contrast)  # a wrong class is told before any work
+        except ContrastError as error:
+            raise UsageError(str(error)) from None
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
     if not names:
         raise UsageError("--methods names no method.")
@@ -88,6 +102,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             accuracy=accuracy(cache, explainable(classifier), labelled),
             hide_background=args.hide_background,
+            contrast_against=against,
         )
     )
     print(

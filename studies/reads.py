@@ -101,14 +101,20 @@ class Agreement:
     def sentence(self) -> str:
         if not self.reads:
             return "No reads recorded yet."
-        text = f"{self.agree} of {self.reads} reads agree with the model ({self.agree / self.reads:.0%}"
-        text += f"; Cohen's κ {self.kappa:.2f})" if self.kappa is not None else ")"
+        text = f"The model agrees with {self.agree} of {plural(self.reads, 'read')} ({self.agree / self.reads:.0%}"
+        if self.kappa is not None:  # rounded first, + 0.0: a tiny negative κ reads "0.00", never "-0.00"
+            text += f"; Cohen's κ {round(self.kappa, 2) + 0.0:.2f}"
+        text += ")"
         if self.labelled:
             text += (
-                f". Against the {self.labelled} labelled scans: the reads match {self.reader_correct}, "
+                f". Against the {plural(self.labelled, 'labelled scan')}: the reads match {self.reader_correct}, "
                 f"the model {self.model_correct}"
             )
         return text + "."
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def reader_name(text: str | None) -> str:

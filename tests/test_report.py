@@ -28,6 +28,20 @@ def pdf_text(data: bytes) -> str:
     return " ".join(re.findall(r"\((.*?)\)\s*Tj", "\n".join(parts)))
 
 
+def pixels_per_inch(data: bytes) -> list[float]:
+    """Each picture's resolution as drawn: its pixel width over the width it is placed at (fpdf2 names its
+    images /I1, /I2 … in the order of their objects, and places each with "w 0 0 h x y cm /In Do")."""
+    widths = [int(width) for width in re.findall(rb"/Subtype /Image.*?/Width (\d+)", data, flags=re.S)]
+    content = "\n".join(
+        zlib.decompress(stream).decode("latin-1", "replace")
+        for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, flags=re.S)
+        if stream[:2] in (b"x\x9c", b"x\xda", b"x^", b"x\x01")
+    )
+    placed = re.findall(r"([\d.]+) 0 0 [\d.]+ [\d.]+ [\d.]+ cm /I(\d+) Do", content)
+    assert placed and len(widths) >= len({name for _, name in placed})
+    return [widths[int(name) - 1] / (float(points) / 72) for points, name in placed]
+
+
 def report(*args: str, cache: Path | None = None) -> subprocess.CompletedProcess:
     """``cache``: a folder of its own, for a test that counts what was computed (the session's cache holds what
     other tests computed, e.g. the Compare page's partition of the same digit)."""
@@ -65,11 +79,16 @@ def test_a_report_of_a_scan_from_the_command_line(tmp_path: Path) -> None:
     text = pdf_text(data)
     for words in (
         "For research use only; not a diagnosis.",
-        "Verdict: 7",
+        "The model says: 7",
         "Partition SHAP",
         "Kernel SHAP",
-        "deletion AUC",
-        "Parameters",
+        "How far to trust these maps",
+        "passes the randomisation check",
+        "top regions explain",
+        "Why 7 rather than",  # the contrastive map, from Kernel SHAP's evaluations
+        "Appendix: technical details",
+        "deletion",
+        "Settings of each method",
         "weights",
         "Model card",
         "Intended use",
@@ -78,6 +97,13 @@ def test_a_report_of_a_scan_from_the_command_line(tmp_path: Path) -> None:
         "pp per region",
     ):
         assert words.lower() in text.lower(), f"{words!r} not in the report"
+    # Plain words first; the jargon only in the appendix.
+    plain = text.split("Appendix: technical details")[0]
+    for jargon in ("blur_kernel", "additivity", "AUC", "rho", "MoRF", "max_evals"):
+        assert jargon not in plain, f"{jargon!r} before the appendix"
+    assert "additivity error" in text and "blur_kernel" in text
+    # Every picture at print resolution: at least 150 pixels per inch as placed on the page.
+    assert min(pixels_per_inch(data)) >= 150
     again = report(*args, cache=tmp_path / "cache")  # everything cached now
     assert again.returncode == 0 and json.loads(again.stdout.strip().splitlines()[-1])["computed"] == []
 
@@ -129,4 +155,4 @@ def test_a_photo_in_a_report_of_the_tumour_model_carries_the_warning(tmp_path: P
     assert done.returncode == 0, done.stderr
     text = pdf_text(out.read_bytes())
     assert "Warning: This image is in colour" in text
-    assert "Verdict:" not in text and "but this input is not what it was trained on" in text  # muted
+    assert "The model says:" not in text and "but this input is not what it was trained on" in text  # muted

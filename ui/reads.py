@@ -4,13 +4,24 @@ read (class and confidence) before the model's verdict and the buttons to its ma
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import streamlit as st
 from PIL import Image
 
 from explainers.images import ImageError
 from explainers.worklist import Scan, Worklist
-from studies.reads import CONFIDENCE_LABELS, CONFIDENCE_POINTS, Read, ReadError, ReadStore, agreement, reads_csv
+from studies.reads import (
+    CONFIDENCE_LABELS,
+    CONFIDENCE_POINTS,
+    Read,
+    ReadError,
+    ReadStore,
+    agreement,
+    plural,
+    reads_csv,
+)
 from ui import keys
 from viz.card import verdict_text
 from viz.panels import image_panel, percent
@@ -31,14 +42,21 @@ def reads_by_digest(store: ReadStore, model: str) -> ReadsByDigest:
     return {read.digest: read for read in store.reads(reader(), model)}
 
 
-def masked_row(scan: Scan, read: Read | None, row: dict) -> dict:
-    """A worklist row as the second reader sees it: the verdict and everything that hints at it (the label, the
-    agreement, the domain check, which the model's confidence would give away) only once the scan is read."""
-    shown = {name: row[name] for name in ("#", "thumbnail", "scan", "frame") if name in row}
-    shown["your read"] = read.read_class if read else ""
+def blind_order(scans: list[Scan]) -> list[Scan]:
+    """The second reader's order: by the pixels' digest, so that the order of the file names (often grouped
+    by class) gives nothing away; the same for every visit."""
+    return sorted(scans, key=lambda scan: (scan.image is None, scan.image.digest if scan.image else "", scan.row))
+
+
+def masked_row(scan: Scan, read: Read | None, row: dict, title: Callable[[str], str]) -> dict:
+    """A worklist row as the second reader sees it: no "#" (the file order), and the verdict and everything that
+    hints at it (the label, the agreement, the domain check, the model's confidence) only once the scan is read."""
+    shown = {name: row[name] for name in ("thumbnail", "scan", "frame") if name in row}
+    shown["your read"] = title(read.read_class) if read else ""
     for name in ("verdict", "confidence", "in domain", "label", "agrees", "explained"):
         unreadable = scan.probs is None and name == "verdict"  # the sentence saying why it could not be read
-        shown[name] = row[name] if read is not None or unreadable else None
+        blank = None if name == "confidence" else ""
+        shown[name] = row[name] if read is not None or unreadable else blank
     shown["you agree"] = "" if read is None else ("✓" if read.agrees else "✗")
     return shown
 
@@ -109,6 +127,10 @@ def read_first(scan: Scan, spec, store: ReadStore, reads: ReadsByDigest) -> bool
                 st.error(error)
             st.form_submit_button("Record my read", type="primary", on_click=record)
         return False
+    view = _view(scan)
+    left, right = st.columns([3, 2])
+    if view is not None:
+        left.html(image_panel(view, title=scan.name))
     verdict = verdict_text(
         spec.title,
         spec.class_title(names[scan.verdict]),
@@ -116,10 +138,10 @@ def read_first(scan: Scan, spec, store: ReadStore, reads: ReadsByDigest) -> bool
         in_domain=scan.domain_warning is None,
     )
     if scan.domain_warning:
-        st.warning(scan.domain_warning)
+        right.warning(scan.domain_warning)
     you = f"You read **{spec.class_title(read.read_class)}** ({read.confidence} of {CONFIDENCE_POINTS}: "
     you += f"{CONFIDENCE_LABELS[read.confidence - 1]}). "
-    st.markdown(you + verdict + (": **you agree**." if read.agrees else ": **you disagree**."))
+    right.markdown(you + verdict + (": **you agree**." if read.agrees else ": **you disagree**."))
     return True
 
 
@@ -134,7 +156,7 @@ def agreement_section(store: ReadStore, model: str, title: str, worklist: Workli
             st.caption(f"Every read of this model by this reader: {agreement(mine).sentence()}")
         everyone = store.reads(model=model)
         st.download_button(
-            f"Download the reads (CSV, {len(everyone)} reads of this model, every reader)",
+            f"Download the reads (CSV, {plural(len(everyone), 'read')} of this model, every reader)",
             reads_csv(everyone),
             file_name=f"reads_{model}.csv",
             mime="text/csv",

@@ -1,6 +1,10 @@
-"""A report to keep, as a PDF (fpdf2): the image as shown, the verdict and top-k, the methods' maps on one scale
-with a colour bar, faithfulness scores, every parameter, the model's summary and weights digest, the date, and
-"For research use only; not a diagnosis". Nothing identifying a patient: the scan is named by its digest.
+"""A report a clinician keeps, as a PDF (fpdf2): the verdict (muted under the warning when the input is out of
+the model's domain), how far to trust each map in plain words (the randomisation check; how much of the verdict
+the map's top regions hold), the maps two to a row at print resolution on one scale with its whole, labelled
+colour bar, the contrastive map where there is one, and in an appendix the numbers and settings (areas under the
+curves, additivity errors, every parameter) and the model card. "For research use only; not a diagnosis".
+Nothing identifying a patient: the scan is named by its digest. Tables are never split from their header, and
+a block that does not fit starts the next page, so no page is left mostly empty by a forced break.
 
 Pure presentation: service.report gathers the explanations, the verdict and the scores (and runs the model where
 they are missing) into a :class:`ReportContents`; :func:`report_pdf` only draws it.
@@ -15,36 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from viz.card import RESEARCH_NOTICE as NOTICE
 from viz.card import verdict_text
 from viz.panels import percent
-from viz.render import grid_png
-
-# fpdf2's core fonts are Latin-1: the few other characters we write are spelt out.
-_LATIN1 = {
-    "·": "-",
-    "–": "-",
-    "—": "-",
-    "×": "x",
-    "≈": "~",
-    "↓": "(lower is better)",
-    "↑": "(higher is better)",
-    "ρ": "rho",
-    "±": "+/-",
-    "“": '"',
-    "”": '"',
-    "’": "'",
-    "…": "...",
-}
-
-
-def _text(value: Any) -> str:
-    text = str(value)
-    for character, replacement in _LATIN1.items():
-        text = text.replace(character, replacement)
-    return text.encode("latin-1", "replace").decode("latin-1")
+from viz.report_appendix import appendix
+from viz.report_figures import colour_bar_png, map_png, picture_png
+from viz.report_layout import fit, latin1, section
 
 
 @dataclass(frozen=True)
@@ -55,6 +36,18 @@ class ReportMethod:
     maps: Sequence[np.ndarray]  # one per explained class, in the report's class order
     scores: Sequence[Any]  # explainers.faithfulness.Faithfulness per class
     details: dict[str, Any]  # budget, evaluations, seconds, parameters, additivity error
+    trust: str | None = None  # the randomisation check in words ("passes …" / "fails …"), where measured
+    passes: bool | None = None
+    recommended: bool = False
+
+
+@dataclass(frozen=True)
+class ReportContrast:
+    """A contrastive map: why the verdict rather than another class, by one method (log p(a) − log p(b))."""
+
+    title: str  # the method's
+    values: np.ndarray  # in ``unit``, per region
+    total: float  # the whole image's log-ratio
 
 
 @dataclass(frozen=True)
@@ -76,6 +69,14 @@ class ReportContents:
     warning: str | None = None  # the out-of-domain sentence, if any
     note: str | None = None  # a sentence under the maps (what a hidden background held)
     when: _dt.datetime | None = None  # None: now
+    contrast_against: int | None = None  # the class the verdict is contrasted with
+    contrasts: Sequence[ReportContrast] = ()
+    contrast_note: str | None = None  # why there is no contrastive map, where there is none
+
+
+MAP_MM = 75.0  # a map's width: two to a row (the text is 170 mm wide); MAP_PIXELS over it: 217 dpi
+GAP_MM = 10.0
+REMOVED = 0.2  # the plain-words score: what removing this share of the image (the map's top blocks) does
 
 
 def report_pdf(contents: ReportContents) -> bytes:
@@ -83,17 +84,19 @@ def report_pdf(contents: ReportContents) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf.set_margins(20, 15, 20)
     pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.set_title(_text(f"Explanation report: {contents.image_name}"))
+    pdf.set_title(latin1(f"Explanation report: {contents.image_name}"))
     pdf.set_creator("SHAP Image Studio")
     pdf.add_page()
-    for section in (_heading, _verdict, _maps, _faithfulness, _parameters, _model_card):
-        section(pdf, contents)
+    for draw in (_heading, _verdict, _trust, _maps, _contrast, appendix):
+        draw(pdf, contents)
+    fit(pdf, 14)
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 9)
     pdf.set_text_color(170, 20, 20)
     closing = NOTICE + " The maps show what moved this model's output, not where a finding is."
-    pdf.multi_cell(0, 5, _text(closing), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, latin1(closing), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
@@ -101,21 +104,19 @@ def _heading(pdf: Any, contents: ReportContents) -> None:
     """The title, the standing notice, what was explained with which model, and the domain warning if any."""
     when = contents.when or _dt.datetime.now(_dt.UTC)
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 9, _text("SHAP Image Studio: explanation report"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 9, latin1("Explanation report"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "B", 11)
     pdf.set_text_color(170, 20, 20)
     pdf.cell(0, 7, NOTICE, new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
     pdf.set_font("Helvetica", "", 9)
-    line = (
-        f"{contents.image_name} · {when:%Y-%m-%d %H:%M} UTC · model {contents.model_title} (weights "
-        f"{contents.weights_digest}) · {contents.model_summary}"
-    )
-    pdf.multi_cell(0, 5, _text(line), new_x="LMARGIN", new_y="NEXT")
+    line = f"{contents.image_name} · {when:%Y-%m-%d %H:%M} UTC · {contents.model_title}"
+    pdf.multi_cell(0, 5, latin1(line), new_x="LMARGIN", new_y="NEXT")
     if contents.warning:
-        pdf.set_font("Helvetica", "B", 9)
+        pdf.ln(1)
+        pdf.set_font("Helvetica", "B", 10)
         pdf.set_text_color(170, 90, 0)
-        pdf.multi_cell(0, 5, _text(f"Warning: {contents.warning}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, latin1(f"Warning: {contents.warning}"), new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
     pdf.ln(2)
 
@@ -123,126 +124,164 @@ def _heading(pdf: Any, contents: ReportContents) -> None:
 def _verdict(pdf: Any, contents: ReportContents) -> None:
     """The image as shown beside the verdict and the top-5 probabilities."""
     image, class_names, probs = contents.image, contents.class_names, contents.probs
+    side = 60.0
+    height = side * image.shape[0] / image.shape[1]
+    fit(pdf, height + 4)
     top = pdf.get_y()
-    pdf.image(_png(image), x=pdf.l_margin, y=top, w=55, h=55 * image.shape[0] / image.shape[1])
-    pdf.set_xy(pdf.l_margin + 60, top)
+    pdf.image(io.BytesIO(picture_png(image)), x=pdf.l_margin, y=top, w=side, h=height)
+    left = pdf.l_margin + side + 6
+    pdf.set_xy(left, top)
     verdict = int(np.argmax(probs))
     if contents.warning:  # out of the model's domain: the warning above, the verdict muted
         pdf.set_font("Helvetica", "", 10)
         pdf.set_text_color(120, 120, 120)
         line = verdict_text(contents.model_title, class_names[verdict], percent(probs[verdict]), False, False)
-        pdf.multi_cell(95, 5, _text(line + "."), new_x="LEFT", new_y="NEXT")
+        pdf.multi_cell(pdf.w - pdf.r_margin - left, 5, latin1(line + "."), new_x="LEFT", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
     else:
-        pdf.set_font("Helvetica", "B", 12)
-        pdf.cell(
-            0, 7, _text(f"Verdict: {class_names[verdict]} ({percent(probs[verdict])})"), new_x="LEFT", new_y="NEXT"
-        )
+        pdf.set_font("Helvetica", "B", 13)
+        line = f"The model says: {class_names[verdict]} ({percent(probs[verdict])})"
+        pdf.cell(0, 8, latin1(line), new_x="LEFT", new_y="NEXT")
+    pdf.ln(1)
     pdf.set_font("Helvetica", "", 10)
     for c in np.argsort(-probs, kind="stable")[:5]:
-        pdf.set_x(pdf.l_margin + 60)
-        pdf.cell(45, 6, _text(class_names[int(c)]))
+        pdf.set_x(left)
+        pdf.cell(40, 6, latin1(class_names[int(c)]))
         pdf.set_fill_color(76, 120, 168)
-        pdf.cell(max(0.5, 60 * float(probs[c])), 4.5, "", fill=True)
-        pdf.cell(0, 6, _text(f"  {percent(probs[c])}"), new_x="LEFT", new_y="NEXT")
-    pdf.set_y(max(pdf.get_y(), top + 55 * image.shape[0] / image.shape[1]) + 4)
+        pdf.cell(max(0.5, 50 * float(probs[c])), 4.5, "", fill=True)
+        pdf.cell(0, 6, latin1(f"  {percent(probs[c])}"), new_x="LEFT", new_y="NEXT")
+    pdf.set_y(max(pdf.get_y(), top + height) + 4)
+
+
+def removal_words(score: Any, class_name: str) -> str:
+    """The equal-terms score in plain words: what removing the fifth of the image the map ranks highest (and the
+    fifth it ranks lowest) does to the class's probability."""
+    fractions = np.asarray(score.equal_fractions, dtype=float)
+    at = int(np.argmin(np.abs(fractions - REMOVED)))
+    before, top, bottom = score.equal_morf[0], score.equal_morf[at], score.equal_lerf[at]
+    share = 0.0 if before <= 0 else max(0.0, (before - top) / before)
+    return (
+        f"its top regions explain {share:.0%} of the verdict: removing the fifth of the image it ranks highest "
+        f"takes {class_name} from {percent(before)} to {percent(top)}, removing the fifth it ranks lowest "
+        f"leaves {percent(bottom)}"
+    )
+
+
+def times(log_ratio: float) -> str:
+    """How many times as likely, in words a reader takes in at once."""
+    ratio = float(np.exp(min(log_ratio, 700.0)))
+    if ratio >= 1000:
+        return "more than a thousand times"
+    return f"{ratio:.1f} times" if ratio < 10 else f"{ratio:.0f} times"
+
+
+def _ordered(contents: ReportContents) -> list[ReportMethod]:
+    return sorted(contents.methods, key=lambda method: not method.recommended)
+
+
+def _trust(pdf: Any, contents: ReportContents) -> None:
+    """How far to trust each map, in plain words: the recommended method first."""
+    section(pdf, "How far to trust these maps")
+    verdict = contents.class_names[contents.classes[0]]
+    for method in _ordered(contents):
+        parts = [removal_words(method.scores[0], verdict)]
+        if method.trust:
+            parts.insert(0, method.trust)
+        name = method.title + (" (recommended for this model)" if method.recommended else "")
+        fit(pdf, 16)
+        pdf.set_font("Helvetica", "B", 10)
+        pdf.set_text_color(*((170, 20, 20) if method.passes is False else (0, 0, 0)))
+        pdf.multi_cell(0, 5, latin1(name), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_font("Helvetica", "", 10)
+        pdf.multi_cell(0, 5, latin1("It " + "; ".join(parts) + "."), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1.5)
+    pdf.set_font("Helvetica", "", 8)
+    legend = (
+        "Regions are removed in small square blocks (a 14 x 14 grid), filled in from their surroundings the same "
+        "way for every method, so the methods are compared on equal terms. A map that barely changes when the "
+        "model's top layer is replaced by noise explains the image, not the model: it fails the randomisation "
+        "check."
+    )
+    pdf.multi_cell(0, 4, latin1(legend), new_x="LMARGIN", new_y="NEXT")
+
+
+def _pairs(pdf: Any, tiles: list[tuple[str, bytes, bool]], after: float) -> None:
+    """Maps two to a row, each titled above (a failing method's title in red); ``after`` mm (the colour bar)
+    stay on the page of the last row."""
+    height = MAP_MM * 1.0 + 7
+    rows = [tiles[i : i + 2] for i in range(0, len(tiles), 2)]
+    for index, row in enumerate(rows):
+        fit(pdf, height + (after if index == len(rows) - 1 else 0))
+        top = pdf.get_y()
+        for column, (title, picture, failing) in enumerate(row):
+            x = pdf.l_margin + column * (MAP_MM + GAP_MM)
+            pdf.set_xy(x, top)
+            pdf.set_font("Helvetica", "B", 9)
+            pdf.set_text_color(*((170, 20, 20) if failing else (0, 0, 0)))
+            pdf.cell(MAP_MM, 6, latin1(title))
+            pdf.set_text_color(0, 0, 0)
+            pdf.image(io.BytesIO(picture), x=x, y=top + 6, w=MAP_MM)
+        pdf.set_y(top + height)
+
+
+def _bar(pdf: Any, limit: float, unit: str, low: str, high: str) -> None:
+    """The whole colour bar over the text width: its ends, zero, the unit and what each end means."""
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    bar = colour_bar_png(limit, unit, low, high)
+    pdf.image(io.BytesIO(bar), x=pdf.l_margin, w=width)
+    pdf.ln(1)
+
+
+BAR_MM = 17.0
 
 
 def _maps(pdf: Any, contents: ReportContents) -> None:
-    """The maps: rows are the explained classes, columns the methods, one colour scale and its bar."""
-    limit, unit = contents.limit, contents.unit
-    grid = grid_png(
-        contents.image,
-        [(method.title, list(method.maps)) for method in contents.methods],
-        [contents.class_names[c] for c in contents.classes],
-        [limit] * len(contents.classes),
-        panel=160,
-        colorbar=True,
-        unit=unit,
-    )
-    width = pdf.w - pdf.l_margin - pdf.r_margin
-    picture = Image.open(io.BytesIO(grid))
-    if pdf.get_y() + width * picture.height / picture.width > pdf.h - pdf.b_margin:
-        pdf.add_page()
-    pdf.image(io.BytesIO(grid), x=pdf.l_margin, w=width)
-    pdf.set_font("Helvetica", "", 8)
-    caption = (
-        f"Red raises the class, blue lowers it; each region is coloured by its total, one "
-        f"scale for every panel (±{limit:.3g} {unit}).{contents.note or ''}"
-    )
-    pdf.multi_cell(0, 4, _text(caption), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(2)
-
-
-def _faithfulness(pdf: Any, contents: ReportContents) -> None:
-    """Deletion and insertion AUC beside a random order, per method, averaged over the classes."""
-    pdf.set_font("Helvetica", "B", 11)
-    pdf.cell(0, 7, "Faithfulness (mean over the explained classes)", new_x="LMARGIN", new_y="NEXT")
-    header = ["method", "deletion AUC", "random", "insertion AUC", "random", "equal: MoRF", "equal: LeRF", "additivity"]
-    widths = [34, 24, 15, 24, 15, 24, 24, 22]
-    pdf.set_font("Helvetica", "B", 9)
-    for label, w in zip(header, widths, strict=True):
-        pdf.cell(w, 6, label, border=1)
-    pdf.ln()
-    pdf.set_font("Helvetica", "", 9)
-    for method in contents.methods:
-        means = {
-            field: float(np.mean([getattr(score, field) for score in method.scores]))
-            for field in (
-                "deletion_auc",
-                "random_deletion_auc",
-                "insertion_auc",
-                "random_insertion_auc",
-                "equal_morf_auc",
-                "equal_lerf_auc",
+    """Per explained class, the methods' maps two to a row on one scale, and the whole colour bar under them."""
+    for row, class_id in enumerate(contents.classes):
+        name = contents.class_names[class_id]
+        probability = percent(contents.probs[class_id])
+        title = f"Why the model says {name} ({probability})" if row == 0 else f"What speaks for {name} ({probability})"
+        section(pdf, title, keep=MAP_MM + 7)
+        tiles = [
+            (
+                method.title
+                + (" (recommended)" if method.recommended else "")
+                + (" - fails the randomisation check" if method.passes is False else ""),
+                map_png(contents.image, method.maps[row], contents.limit),
+                method.passes is False,
             )
-        }
-        cells = [
-            method.title,
-            *(f"{mean:.3f}" for mean in means.values()),
-            f"{float(method.details.get('additivity error', float('nan'))):.1e}",
+            for method in _ordered(contents)
         ]
-        for value, w in zip(cells, widths, strict=True):
-            pdf.cell(w, 6, _text(value), border=1)
-        pdf.ln()
-    pdf.set_font("Helvetica", "", 8)
-    legend = (
-        "Deletion: the probability as the most important superpixels are removed first "
-        "(lower is better); insertion: as they are added first (higher is better); each under the method's "
-        "own masker. Equal terms: the same 16-pixel blocks for every method, filled in from their neighbours "
-        "(noisy linear imputation), the most relevant first (MoRF, lower is better) or the least relevant "
-        "first (LeRF, higher is better)."
-    )
-    pdf.multi_cell(0, 4, _text(legend), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(2)
-
-
-def _parameters(pdf: Any, contents: ReportContents) -> None:
-    """Every method's settings, as it recorded them."""
-    pdf.set_font("Helvetica", "B", 11)
-    pdf.cell(0, 7, "Parameters", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 8)
-    for method in contents.methods:
-        settings = "; ".join(f"{key}: {value}" for key, value in method.details.items())
-        pdf.multi_cell(0, 4, _text(f"{method.title}: {settings}"), new_x="LMARGIN", new_y="NEXT")
-
-
-def _model_card(pdf: Any, contents: ReportContents) -> None:
-    """The model's card, where the report carries one."""
-    if not contents.card:
-        return
-    pdf.ln(2)
-    pdf.set_font("Helvetica", "B", 11)
-    pdf.cell(0, 7, "Model card", new_x="LMARGIN", new_y="NEXT")
-    for heading, text in contents.card:
-        pdf.set_font("Helvetica", "B", 8)
-        pdf.cell(28, 4, _text(heading))
+        _pairs(pdf, tiles, BAR_MM + 10)
+        _bar(pdf, contents.limit, contents.unit, f"lowers {name}", f"raises {name}")
         pdf.set_font("Helvetica", "", 8)
-        pdf.multi_cell(0, 4, _text(text), new_x="LMARGIN", new_y="NEXT")
+        caption = (
+            f"Red regions raised {name}, blue ones lowered it; every map on this one scale "
+            f"(±{contents.limit:.3g} {contents.unit})."
+        )
+        pdf.multi_cell(0, 4, latin1(caption + (contents.note or "")), new_x="LMARGIN", new_y="NEXT")
 
 
-def _png(image: np.ndarray) -> io.BytesIO:
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
-    buffer.seek(0)
-    return buffer
+def _contrast(pdf: Any, contents: ReportContents) -> None:
+    """Why the verdict rather than the class it is contrasted with: log p(verdict) − log p(other), per region."""
+    if contents.contrast_against is None:
+        return
+    verdict, other = contents.class_names[contents.classes[0]], contents.class_names[contents.contrast_against]
+    section(pdf, f"Why {verdict} rather than {other}", keep=MAP_MM + 7 if contents.contrasts else 10)
+    if not contents.contrasts:
+        pdf.multi_cell(0, 5, latin1(contents.contrast_note or "No contrastive map."), new_x="LMARGIN", new_y="NEXT")
+        return
+    finite = [np.abs(c.values[np.isfinite(c.values)]) for c in contents.contrasts]
+    limit = max(float(np.max(values)) if values.size else 0.0 for values in finite) or 1.0
+    tiles = [(c.title, map_png(contents.image, c.values, limit), False) for c in contents.contrasts]
+    _pairs(pdf, tiles, BAR_MM + 10)
+    _bar(pdf, limit, "log-ratio per region", f"favours {other}", f"favours {verdict}")
+    pdf.set_font("Helvetica", "", 8)
+    text = (
+        f"Red regions made {verdict} more likely than {other}, blue ones {other} more likely than {verdict} "
+        f"(±{limit:.3g} log-ratio per region); over the whole image the model finds {verdict} "
+        f"{times(contents.contrasts[0].total)} as likely as {other}. Drawn from the explanation's own model "
+        "evaluations, with no new model call."
+    )
+    pdf.multi_cell(0, 4, latin1(text), new_x="LMARGIN", new_y="NEXT")
