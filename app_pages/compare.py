@@ -27,6 +27,7 @@ from service.report import report_file
 from ui import keys
 from ui.card import measured_accuracy
 from ui.compute import compare_explanations, get_cache
+from ui.contrast import contrast_row
 from ui.controls import (
     COMPARE_DEFAULT_METHODS,
     background_choice,
@@ -147,6 +148,7 @@ for row, class_id in enumerate(grid.classes):
 if grid.one_basis and not per_row:
     st.html(colour_bar(grid.limits[0][0], map_unit(output, True)))
 st.caption(grid_caption(grid))
+against = contrast_row(ready, spec, prepared, opacity, sent, keys.COMPARE_CONTRAST)
 
 st.subheader("Ranking")
 st.dataframe(ranking(grid, scores), hide_index=True)
@@ -164,7 +166,9 @@ if len(ready) > 1:
     st.caption(agreement_caption)
 
 st.subheader("Downloads")
-report = partial(report_file, cache, classifier, image, ready, top_k=top_k, hide_background=hide_background)
+report = partial(
+    report_file, cache, classifier, image, ready, top_k=top_k, hide_background=hide_background, contrast_against=against
+)
 files = compare_downloads(
     grid,
     scores,

@@ -139,6 +139,14 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
     overlays = [panel.proto.body for panel in again.get("html") if 'class="sx-hover' in panel.proto.body]
     assert len(overlays) == 9 and all('data-tip="superpixel' in body for body in overlays)
     assert "Pixel methods are summed over the same" in " ".join(c.value for c in again.caption)
+    # Why 7 rather than 3: Kernel SHAP's map from its own evaluations (still no model call); the others say why not.
+    picker = again.selectbox(key="compare_contrast_against")
+    assert picker.label == "Why 7 rather than…"
+    picker.select(3).run()
+    assert not again.exception, again.exception
+    assert len(again.get("html")) == len(charts) + 1
+    captions = " ".join(c.value for c in again.caption)
+    assert "Partition SHAP: no contrastive map" in captions and "log p(7) − log p(3)" in captions
 
 
 def test_gallery_lists_and_opens_cached_explanations(digits_model, digit_seven) -> None:

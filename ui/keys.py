@@ -139,3 +139,4 @@ SLOT_JOBS = "slot_jobs"
 
 # The Explain page's contrastive map: the class the verdict is contrasted with ("" : none).
 CONTRAST = "contrast_against"
+COMPARE_CONTRAST = "compare_contrast_against"  # Compare's contrast row (and the report it downloads)
