@@ -92,6 +92,7 @@ REPORTS = (
     ("bench/page_bytes.md", "python -m bench.page_bytes"),
     ("bench/browser_pages.md", "python -m bench.browser_pages"),
     ("bench/trust.md", "python -m bench.trust"),
+    ("bench/equal_terms_cost.md", "python -m bench.equal_terms_cost"),
 )
 
 
