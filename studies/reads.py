@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -167,21 +167,7 @@ class ReadStore:
             self.clock(),
         )
         with self._open() as db, transaction(db):
-            db.execute(
-                "INSERT OR IGNORE INTO reads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    read.reader,
-                    read.model,
-                    read.digest,
-                    read.read_class,
-                    read.confidence,
-                    read.model_class,
-                    read.model_probability,
-                    read.label,
-                    int(read.in_domain),
-                    read.read_at,
-                ),
-            )
+            db.execute("INSERT OR IGNORE INTO reads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", astuple(read))
         found = self.get(read.reader, model, digest)
         assert found is not None  # just written, or written before
         return found
@@ -249,7 +235,7 @@ def reads_csv(reads: Sequence[Read]) -> str:
                 read.read_class,
                 read.confidence,
                 read.model_class,
-                f"{read.model_probability:.4f}",
+                f"{read.model_probability:.6f}",
                 int(read.agrees),
                 read.label or "",
                 int(read.read_class == read.label) if known else "",

@@ -32,6 +32,7 @@ READER = "reader_name"  # the second reader's name, kept with their reads
 READ_CLASS = "read_class"  # the read's widgets (one scan at a time)
 READ_CONFIDENCE = "read_confidence"
 READ_ERROR = "_read_error"
+READ_VIEW = "_read_view"  # the opened scan's picture for the reader: (digest, pixels), decoded once
 WORKLIST_INDEX = "worklist_index"  # the scan opened from the worklist (the sidebar's "Scans" source)
 PENDING_PAGE = "_pending_page"  # a page to switch to, asked for by a button's callback
 SLICE = "scan_slice"  # the frame (from 1) of a multi-frame DICOM upload

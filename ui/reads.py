@@ -64,7 +64,7 @@ def masked_row(scan: Scan, read: Read | None, row: dict, title: Callable[[str], 
 def _view(scan: Scan) -> np.ndarray | None:
     """The scan's full picture at most SHOWN_SIDE a side, decoded once per opened scan."""
     assert scan.image is not None
-    kept = st.session_state.get("_read_view")
+    kept = st.session_state.get(keys.READ_VIEW)
     if kept is not None and kept[0] == scan.image.digest:
         return kept[1]
     try:
@@ -75,7 +75,7 @@ def _view(scan: Scan) -> np.ndarray | None:
     picture = Image.fromarray(pixels)
     picture.thumbnail((SHOWN_SIDE, SHOWN_SIDE))
     view = np.asarray(picture)
-    st.session_state["_read_view"] = (scan.image.digest, view)
+    st.session_state[keys.READ_VIEW] = (scan.image.digest, view)
     return view
 
 

@@ -206,10 +206,10 @@ def _trust(pdf: Any, contents: ReportContents) -> None:
     pdf.multi_cell(0, 4, latin1(legend), new_x="LMARGIN", new_y="NEXT")
 
 
-def _pairs(pdf: Any, tiles: list[tuple[str, bytes, bool]], after: float) -> None:
+def _pairs(pdf: Any, tiles: list[tuple[str, bytes, bool]], after: float, aspect: float) -> None:
     """Maps two to a row, each titled above (a failing method's title in red); ``after`` mm (the colour bar)
-    stay on the page of the last row."""
-    height = MAP_MM * 1.0 + 7
+    stay on the page of the last row. ``aspect``: the maps' height over their width."""
+    height = MAP_MM * aspect + 7
     rows = [tiles[i : i + 2] for i in range(0, len(tiles), 2)]
     for index, row in enumerate(rows):
         fit(pdf, height + (after if index == len(rows) - 1 else 0))
@@ -253,7 +253,7 @@ def _maps(pdf: Any, contents: ReportContents) -> None:
             )
             for method in _ordered(contents)
         ]
-        _pairs(pdf, tiles, BAR_MM + 10)
+        _pairs(pdf, tiles, BAR_MM + 10, contents.image.shape[0] / contents.image.shape[1])
         _bar(pdf, contents.limit, contents.unit, f"lowers {name}", f"raises {name}")
         pdf.set_font("Helvetica", "", 8)
         caption = (
@@ -275,7 +275,7 @@ def _contrast(pdf: Any, contents: ReportContents) -> None:
     finite = [np.abs(c.values[np.isfinite(c.values)]) for c in contents.contrasts]
     limit = max(float(np.max(values)) if values.size else 0.0 for values in finite) or 1.0
     tiles = [(c.title, map_png(contents.image, c.values, limit), False) for c in contents.contrasts]
-    _pairs(pdf, tiles, BAR_MM + 10)
+    _pairs(pdf, tiles, BAR_MM + 10, contents.image.shape[0] / contents.image.shape[1])
     _bar(pdf, limit, "log-ratio per region", f"favours {other}", f"favours {verdict}")
     pdf.set_font("Helvetica", "", 8)
     text = (
