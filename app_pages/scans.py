@@ -35,6 +35,7 @@ from ui.reads import (
 )
 from ui.resources import get_classifier
 from ui.state import DEFAULT_MODEL, compare_requests, open_scan
+from ui.worklists import PACS_SOURCE, configured_pacs, keep_worklist, pacs_worklist, write_back
 from viz.card import RESEARCH_NOTICE
 from viz.plots import image_uri
 
@@ -49,7 +50,9 @@ except ModelUnavailableError as error:
 root = folder("scans")
 cache = get_cache()
 left, right = st.columns([1, 2])
-source = left.radio("Scans from", ["A folder on this server", "Files or a zip"], key=keys.WORKLIST_SOURCE)
+pacs = configured_pacs()
+sources = ["A folder on this server", "Files or a zip"] + ([PACS_SOURCE] if pacs is not None else [])
+source = left.radio("Scans from", sources, key=keys.WORKLIST_SOURCE)
 try:
     if source == "A folder on this server":
         subfolders = (
@@ -69,7 +72,14 @@ try:
                 worklist = from_folder(
                     spec, inside(root, chosen), (s.path for s in list_samples()), Predictor(classifier, cache)
                 )
-            st.session_state[keys.WORKLIST], st.session_state[keys.WORKLIST_KEY] = worklist, key
+            keep_worklist(worklist, key)
+    elif source == PACS_SOURCE and pacs is not None:
+        pacs_key, found = pacs_worklist(spec, pacs, Predictor(classifier, cache), st)
+        if found is None:
+            st.info("Search the PACS to list its series here; their images are retrieved as they are listed.")
+            st.stop()
+        if st.session_state.get(keys.WORKLIST_KEY) != pacs_key or found is not st.session_state.get(keys.WORKLIST):
+            keep_worklist(found, pacs_key)
     else:
         uploads = right.file_uploader(
             f"Scans ({formats.listed()}) or a zip of them",
@@ -88,7 +98,7 @@ try:
                 worklist = from_uploads(
                     spec, [(upload.name, upload.getvalue()) for upload in uploads], Predictor(classifier, cache)
                 )
-            st.session_state[keys.WORKLIST], st.session_state[keys.WORKLIST_KEY] = worklist, key
+            keep_worklist(worklist, key)
 except WorklistError as error:
     st.error(str(error))
     st.stop()
@@ -214,6 +224,9 @@ if (
         args=(worklist, picked_scan.index, "app_pages/compare.py"),
     )
     middle.button("Open in Explain", on_click=open_scan, args=(worklist, picked_scan.index, "app_pages/explain.py"))
+    with right:
+        top_k = int(st.session_state.get(keys.COMPARE_TOP_K, min(3, spec.num_classes)))
+        write_back(picked_scan, requests[picked_scan.index], cache, classifier, top_k)
 
 if reading:
     agreement_section(store, spec.name, spec.title, worklist)

@@ -90,3 +90,34 @@ def load_inputs(model_name: str, image_path: str, weights: WeightsKind, frame: i
     bundled = {sample.path.resolve() for sample in list_samples()}
     image = load_image(path, sample=path.resolve() in bundled if path.is_file() else False, frame=frame - 1)
     return load_classifier(model_name, weights=weights), image
+
+
+def add_pacs_arguments(parser: Any) -> None:
+    """``--pacs URL`` and its search filters (scans, precompute). Credentials come from $EXPLAINERS_PACS_USER and
+    $EXPLAINERS_PACS_PASSWORD (never a flag: a command line is visible to every user of the machine)."""
+    parser.add_argument(
+        "--pacs",
+        metavar="URL",
+        default=None,
+        help="a DICOMweb server's root, e.g. http://localhost:8042/dicom-web (credentials: $EXPLAINERS_PACS_USER, "
+        "$EXPLAINERS_PACS_PASSWORD)",
+    )
+    parser.add_argument("--date-from", default="", help="PACS: studies from this date (YYYYMMDD)")
+    parser.add_argument("--date-to", default="", help="PACS: studies up to this date (YYYYMMDD)")
+    parser.add_argument("--modality", default="", help="PACS: e.g. MR")
+    parser.add_argument("--description", default="", help="PACS: words in the series description")
+
+
+def pacs_worklist(spec: Any, args: Any, predictor: Any) -> tuple[Any, Any]:
+    """The worklist of the series ``--pacs`` finds with the filters, and the PACS; UsageError in one sentence."""
+    from explainers.pacs import Pacs, PacsError, pacs_config
+    from explainers.worklist_sources import from_pacs
+
+    try:
+        config = pacs_config(args.pacs)
+        assert config is not None  # --pacs was given
+        pacs = Pacs(config)
+        series = pacs.search(args.date_from, args.date_to, args.modality, args.description)
+        return from_pacs(spec, pacs, series, predictor), pacs
+    except PacsError as error:
+        raise UsageError(str(error)) from None

@@ -1,5 +1,7 @@
-"""``python -m explainers precompute``: predict and explain a folder of images with every method, on the job
-engine, skipping what is cached; a progress bar on stderr, and one JSON line at the end.
+"""``python -m explainers precompute``: predict and explain a folder of images (or the series a PACS finds, with
+``--pacs``) with every method, on the job engine, skipping what is cached; a progress bar on stderr, and one
+JSON line at the end. ``--store-results`` writes each PACS scan's results back into its study (a Secondary
+Capture of the overlays, the PDF report, a Structured Report: service.pacs_results).
 
 Ctrl-C stops it: jobs in flight are cancelled, what finished is kept, and the same command resumes (every
 stored explanation is skipped).
@@ -15,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.common import TerminalProgress, UsageError
+from cli.common import TerminalProgress, UsageError, add_pacs_arguments, pacs_worklist
 
 # Jobs in flight per worker thread: enough to keep every worker busy, few enough to bound the images in memory.
 IN_FLIGHT_PER_WORKER = 3
@@ -28,7 +30,13 @@ def add_precompute_parser(commands: Any) -> None:
         "on the job engine, skipping what is cached",
     )
     sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
-    sub.add_argument("--images", required=True, help="a folder, or a glob such as 'scans/*.png' (quoted)")
+    sub.add_argument("--images", default=None, help="a folder, or a glob such as 'scans/*.png' (quoted)")
+    add_pacs_arguments(sub)
+    sub.add_argument(
+        "--store-results",
+        action="store_true",
+        help="with --pacs: write each scan's results back into its study (Secondary Capture, PDF, Structured Report)",
+    )
     sub.add_argument(
         "--methods",
         default=None,
@@ -80,10 +88,22 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     from jobs.engine import batch_engine
     from models import get_spec, load_classifier
 
-    get_spec(args.model)
-    files = image_paths(args.images)
-    if not files:
-        raise UsageError(f"No {formats.listed()} files at {args.images}.")  # the formats image_paths looks for
+    spec = get_spec(args.model)
+    if (args.images is None) == (args.pacs is None):
+        raise UsageError("Give --images or --pacs (not both).")
+    if args.store_results and args.pacs is None:
+        raise UsageError("--store-results writes back to a PACS: give --pacs too.")
+    pacs, scans = None, {}
+    if args.pacs is not None:
+        worklist, pacs = pacs_worklist(spec, args, None)
+        scans = {f"scan {scan.image.digest[:8]}" if scan.image else f"scan {scan.row}": scan for scan in worklist.scans}
+        files: list[Any] = list(scans)
+        if not files:
+            raise UsageError("The PACS found no series with these filters.")
+    else:
+        files = image_paths(args.images)
+        if not files:
+            raise UsageError(f"No {formats.listed()} files at {args.images}.")  # the formats image_paths looks for
     classifier = load_classifier(args.model)
     names = (
         [name.strip() for name in args.methods.split(",")]
@@ -106,7 +126,8 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     engine = batch_engine(cache=cache, address=args.scheduler, workers=args.workers)
     total = len(files) * len(methods)
     bar = TerminalProgress(unit="jobs")
-    in_flight: list[tuple[Path, Any]] = []
+    in_flight: list[tuple[Any, Any]] = []
+    wanted: dict[str, list[Any]] = {}  # a PACS scan's requests, for --store-results
     failed: list[dict[str, str]] = []
     counts = {"requests": 0, "computed": 0, "cached": 0, "finished": 0}
 
@@ -136,7 +157,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     try:
         for path in files:
             try:
-                image = load_image(path)
+                image = load_image(path) if pacs is None else _scan_image(scans[str(path)])
                 probs = cached_prediction(cache, classifier, image)  # the verdicts, listed without a model call
             except (ImageError, ValueError) as error:
                 failed.append({"file": str(path), "reason": str(error)})
@@ -160,6 +181,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
                 except ParameterError as error:
                     raise UsageError(f"{method.title}: {error}") from None
                 counts["requests"] += 1
+                wanted.setdefault(str(path), []).append(request)
                 if cache.get(request) is not None:
                     counts["cached"] += 1
                     counts["finished"] += 1
@@ -181,8 +203,52 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     draw()
     bar.end()
     engine.close()
-    _report(args, counts, failed, started)
+    stored = None
+    if args.store_results and pacs is not None:
+        stored = _store_results(cache, classifier, pacs, scans, wanted, args, failed)
+    _report(args, counts, failed, started, stored=stored)
     return 1 if failed else 0
+
+
+def _scan_image(scan: Any) -> Any:
+    from explainers.images import ImageError
+
+    if scan.image is None:
+        raise ImageError(scan.error or "This scan could not be read.")
+    return scan.image.load()  # retrieved from the PACS again, decoded in the sandbox
+
+
+def _store_results(
+    cache: Any, classifier: Any, pacs: Any, scans: dict[str, Any], wanted: dict[str, list[Any]], args: Any, failed: list
+) -> dict[str, Any]:
+    """Each fully explained PACS scan's results into its study; what was written and the seconds per scan."""
+    from explainers.images import ImageError
+    from explainers.pacs import PacsError
+    from service.pacs_results import results_datasets
+
+    written, scans_done, seconds = 0, 0, []
+    for name, requests in wanted.items():
+        explanations = {request.method: cache.get(request) for request in requests}
+        if any(explanation is None for explanation in explanations.values()):
+            continue  # a method failed on it: already in "failed"
+        began = time.perf_counter()
+        try:
+            scan = scans[name]
+            image = _scan_image(scan)
+            datasets = results_datasets(
+                cache, classifier, image, explanations, scan.image.origin.remote.instance, top_k=args.top_k
+            )
+            written += pacs.store(datasets)
+        except (ImageError, PacsError) as error:
+            failed.append({"file": name, "reason": str(error)})
+            continue
+        scans_done += 1
+        seconds.append(time.perf_counter() - began)
+    return {
+        "scans": scans_done,
+        "objects": written,
+        "seconds_per_scan": round(sum(seconds) / len(seconds), 2) if seconds else None,
+    }
 
 
 def _report(
@@ -191,6 +257,7 @@ def _report(
     failed: list[dict[str, str]],
     started: float,
     interrupted: bool = False,
+    stored: dict[str, Any] | None = None,
 ) -> None:
     print(
         json.dumps(
@@ -202,6 +269,7 @@ def _report(
                 "failed": failed,
                 "seconds": round(time.perf_counter() - started, 2),
                 **({"interrupted": True} if interrupted else {}),
+                **({"stored": stored} if stored is not None else {}),
             }
         )
     )

@@ -1,5 +1,6 @@
-"""``python -m explainers scans PATH --model M``: the Scans page's worklist of a folder (its subfolders too) or a
-zip, as one JSON line per scan (one per frame of a multi-frame DICOM file) and a summary line last.
+"""``python -m explainers scans PATH --model M``: the Scans page's worklist of a folder (its subfolders too), a
+zip or (``--pacs URL`` instead of PATH) the series a DICOMweb server finds, as one JSON line per scan (one per
+frame of a multi-frame DICOM file) and a summary line last.
 
 The same functions as the page (explainers.worklist): verdicts stored in the cache are reused, the rest
 predicted while the scans are read and stored. Unlike the page, any folder may be read: whoever runs the
@@ -13,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cli.common import UsageError
+from cli.common import UsageError, add_pacs_arguments, pacs_worklist
 
 # The Compare page's methods unless chosen otherwise (ui.controls.COMPARE_DEFAULT_METHODS, which cli/ may not
 # import; tests/test_scans_cli.py checks they agree): what ``cached`` counts, at each method's defaults.
@@ -26,7 +27,8 @@ def add_scans_parser(commands: argparse._SubParsersAction) -> None:
         help="a worklist of a folder or a zip of scans: one JSON line per scan "
         "(verdict, label, agreement, cached explanations), then a summary",
     )
-    sub.add_argument("path", help="a folder (its subfolders too) or a .zip of images and DICOM files")
+    sub.add_argument("path", nargs="?", help="a folder (its subfolders too) or a .zip of images and DICOM files")
+    add_pacs_arguments(sub)
     sub.add_argument("--model", required=True, help="model name (see: python -m explainers models)")
     sub.add_argument(
         "--methods",
@@ -45,15 +47,21 @@ def cmd_scans(args: argparse.Namespace) -> int:
     from models import get_spec, list_samples, load_classifier
 
     spec = get_spec(args.model)  # an unknown model is reported before anything is read
-    path = Path(args.path)
-    if not path.is_dir() and not path.is_file():
+    if (args.path is None) == (args.pacs is None):
+        raise UsageError("Give a folder or a .zip, or --pacs URL (not both).")
+    path = Path(args.path) if args.path is not None else None
+    if path is not None and not path.is_dir() and not path.is_file():
         raise UsageError(
             "Nothing exists at that path." if not path.exists() else "That path is neither a folder nor a .zip file."
         )
     classifier = load_classifier(spec.name)
     cache = ExplanationCache()
+    predictor = Predictor(classifier, cache)
     try:
-        worklist = from_path(spec, path, (sample.path for sample in list_samples()), Predictor(classifier, cache))
+        if path is None:
+            worklist, _ = pacs_worklist(spec, args, predictor)
+        else:
+            worklist = from_path(spec, path, (sample.path for sample in list_samples()), predictor)
     except WorklistError as error:
         raise UsageError(str(error)) from None
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]

@@ -41,7 +41,8 @@ class WorklistError(ValueError):
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a scan's file is, to decode it again: a path, an upload's bytes, or a member of a zip."""
+    """Where a scan's file is, to decode it again: a path, an upload's bytes, a member of a zip, or an instance on
+    a PACS (``remote``: an object whose ``fetch()`` retrieves the file's bytes again; explainers.pacs.Remote)."""
 
     name: str = ""  # what sentences call it ("file 3.png", after its row), never its own name
     path: Path | None = None
@@ -49,6 +50,7 @@ class Origin:
     archive: ZipSource | None = None
     member: int | None = None  # its place in the zip's directory
     sample: bool = False  # a bundled sample (its explanations are shared with everyone)
+    remote: Any = None
 
     def decode(self, frame: int = 0, fresh: bool = False) -> tuple[InputImage, int]:
         """The file decoded at ``frame`` in the sandbox, and how many frames it has (counted on the first frame
@@ -56,7 +58,12 @@ class Origin:
         not the worklist's)."""
         if self.archive is not None and self.member is not None:
             return self.archive.image(self.member, self.name, frame, fresh)
-        content = self.path if self.path is not None else self.data
+        content: Path | bytes | None = self.path if self.path is not None else self.data
+        if content is None and self.remote is not None:
+            try:
+                content = self.remote.fetch()  # retrieved again each time: the server keeps no PACS file
+            except ValueError as error:  # explainers.pacs.PacsError: one sentence
+                raise ImageError(str(error)) from None
         if content is None:
             raise ValueError("an origin holds a path, bytes or a zip member")  # our own error: Scan always sets one
         image = load_image(content, name=self.name, sample=self.sample, frame=frame)

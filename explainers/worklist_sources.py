@@ -153,6 +153,36 @@ def from_zip(spec: Any, archive: Path, predictor: Predictor | None = None, limit
     return _with_outside(_read(spec, _members(source, listing), predictor, limit), listing.outside)
 
 
+def from_pacs(
+    spec: Any, pacs: Any, series: Sequence[Any], predictor: Predictor | None = None, limit: int = MAX_SCANS
+) -> Worklist:
+    """The image instances of the PACS's ``series`` (explainers.pacs.Series; up to ``limit`` rows), each retrieved
+    and decoded in the sandbox as it is read, then let go; objects without pixels (reports, documents) are left
+    out and counted in a note. WorklistError (one sentence) when the PACS cannot list them."""
+    from explainers.pacs import PacsError, Remote
+
+    others = 0
+
+    def entries() -> Entries:
+        nonlocal others
+        for found in series:
+            for instance in pacs.instances(found):  # no label: nothing on a PACS is named after its class
+                if not instance.image:
+                    others += 1
+                    continue
+                yield PurePosixPath("pacs/instance.dcm"), Origin(remote=Remote(pacs, instance))
+
+    try:
+        worklist = _read(spec, entries(), predictor, limit)
+    except PacsError as error:
+        raise WorklistError(str(error)) from None
+    if others:
+        worklist.notes.append(
+            f"{others} object{'s' * (others != 1)} without pixels (reports, documents) left out: nothing to explain."
+        )
+    return worklist
+
+
 def from_path(
     spec: Any, path: Path, sample_paths: Iterable[Path] = (), predictor: Predictor | None = None, limit: int = MAX_SCANS
 ) -> Worklist:

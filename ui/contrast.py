@@ -71,6 +71,7 @@ def contrast_section(
             title=f"Why {title} rather than {other}",
             segments=explanation.segments,
             output="log-odds",
+            unit="log-ratio per region",
             sent=sent,
         )
     )
@@ -128,7 +129,7 @@ def contrast_row(
     columns[0].markdown(f"**Why {title} rather than {other}**")
     for index, name in enumerate(explanations, start=1):
         if name not in contrasts:
-            reason = refused.get(name, "a pixel method keeps no evaluations to draw a contrast from")
+            reason = refused.get(name, "it keeps no evaluations of its own to draw one from")
             columns[index].caption(f"{short_title(name)}: no contrastive map ({reason.rstrip('.')}).")
             continue
         columns[index].html(
@@ -140,6 +141,7 @@ def contrast_row(
                 title=short_title(name),
                 segments=explanations[name].segments,
                 output="log-odds",
+                unit="log-ratio per region",
                 sent=sent,
             )
         )

@@ -54,8 +54,8 @@ CSS = """<style>
 .sx-hover i:hover::after{content:attr(data-tip);position:absolute;left:0;top:100%;z-index:20;white-space:pre;
  background:rgba(25,25,25,.92);color:#fff;padding:3px 7px;border-radius:3px;font-size:12px;line-height:1.35;
  pointer-events:none}
-.sx-bar{display:flex;align-items:center;gap:.4rem;margin-top:.3rem;font-variant-numeric:tabular-nums}
-.sx-grad{flex:1;height:8px;border-radius:2px}
+.sx-bar{display:flex;flex-wrap:wrap;align-items:center;gap:.4rem;margin-top:.3rem;font-variant-numeric:tabular-nums}
+.sx-grad{flex:1 1 3rem;min-width:3rem;height:8px;border-radius:2px}
 .sx-matrix{border-collapse:collapse;font-size:.85rem;font-variant-numeric:tabular-nums}
 .sx-matrix th,.sx-matrix td{padding:4px 10px;text-align:center}
 .sx-matrix th{font-weight:600}
@@ -280,6 +280,7 @@ def overlay_panel(
     outlines: np.ndarray | None = None,
     colorbar: bool = True,
     output: str = "probability",
+    unit: str | None = None,
     mask: np.ndarray | None = None,
     errors: tuple[np.ndarray, np.ndarray] | None = None,
     sent: set[str] | None = None,
@@ -327,7 +328,7 @@ def overlay_panel(
         + _once(sent, picture, lambda: _picture_style(image))
         + _once(sent, geometry, lambda: geometry_style)
     )
-    bar = colour_bar(limit, map_unit(output, segments is not None)) if colorbar else ""
+    bar = colour_bar(limit, unit or map_unit(output, segments is not None)) if colorbar else ""
     return styles + _figure(title, values.shape, inner + layer, bar)
 
 

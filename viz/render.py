@@ -89,3 +89,17 @@ def grid_png(
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def with_banner(png: bytes, lines: list[str]) -> np.ndarray:
+    """A picture (PNG bytes) as an RGB array under a banner of text lines burned into its pixels: for a viewer
+    that shows pixels only (a DICOM Secondary Capture), the notice, the class, the method and the units."""
+    picture = Image.open(io.BytesIO(png)).convert("RGB")
+    font = ImageFont.load_default(size=16)
+    height = 10 + 22 * len(lines)
+    canvas = Image.new("RGB", (picture.width, picture.height + height), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, line in enumerate(lines):
+        draw.text((8, 6 + 22 * index), line, fill=(170, 20, 20) if index == 0 else "black", font=font)
+    canvas.paste(picture, (0, height))
+    return np.asarray(canvas)
