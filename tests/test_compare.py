@@ -145,8 +145,8 @@ def test_compare_page_computes_on_request_then_serves_the_grid_from_the_cache(mo
     picker.select(3).run()
     assert not again.exception, again.exception
     assert len(again.get("html")) == len(charts) + 1
-    captions = " ".join(c.value for c in again.caption)
-    assert "Partition SHAP: no contrastive map" in captions and "log p(7) − log p(3)" in captions
+    contrast_captions = " ".join(c.value for c in again.caption)
+    assert "Partition SHAP: no contrastive map" in contrast_captions and "log p(7) − log p(3)" in contrast_captions
 
 
 def test_gallery_lists_and_opens_cached_explanations(digits_model, digit_seven) -> None:
