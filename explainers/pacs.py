@@ -145,15 +145,15 @@ class Pacs:
     def search(
         self, date_from: str = "", date_to: str = "", modality: str = "", description: str = "", limit: int = MAX_SERIES
     ) -> list[Series]:
-        """Series matching the filters (dates YYYYMMDD, either end open; a description matched with wildcards
-        around it, case as the PACS matches it)."""
+        """Series matching the filters (dates YYYYMMDD, either end open; the words of a description, in order,
+        anywhere in the series description, case as the PACS matches it)."""
         query: list[tuple[str, str]] = []
         if date_from or date_to:
             query.append(("StudyDate", f"{date_from}-{date_to}"))
         if modality:
             query.append(("Modality", modality))
-        if description:
-            query.append(("SeriesDescription", f"*{description}*"))
+        if description.split():  # its words in order, anything between them (Orthanc 1.10 matches no space)
+            query.append(("SeriesDescription", "*" + "*".join(description.split()) + "*"))
         fields = ["SeriesDescription", "SeriesDate", "StudyDate", "NumberOfSeriesRelatedInstances", *PATIENT_TAGS]
         query += [("includefield", name) for name in fields] + [("limit", str(limit))]
         # The query string is written here, not by dicomweb-client, so that a wildcard stays "*": some servers
