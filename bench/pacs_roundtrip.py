@@ -33,6 +33,7 @@ from explainers.worklist import Predictor
 from explainers.worklist_sources import from_pacs
 from models import get_spec, load_classifier
 from service.pacs_results import results_datasets
+from service.report import report_contents
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "brain_tumor_vgg16"
@@ -94,13 +95,16 @@ def main() -> None:
         began = time.perf_counter()
         picture.load()
         retrievals.append(time.perf_counter() - began)
-    explains, writes, errors, objects = [], [], 0, 0
+    explains, scores, writes, errors, objects = [], [], [], 0, 0
     for _, picture in scans[: args.explain]:
         image = picture.load()
         began = time.perf_counter()
         request = build_request(classifier, image, "kernel", budget=100, top_k=3)
         explanation, _ = run_cached(cache, request, image, classifier)
         explains.append(time.perf_counter() - began)
+        began = time.perf_counter()  # the faithfulness scores: the worker computes them with an explanation
+        report_contents(cache, classifier, image, {"kernel": explanation}, 3)
+        scores.append(time.perf_counter() - began)
         remote: Remote = picture.origin.remote
         began = time.perf_counter()
         datasets = results_datasets(cache, classifier, image, {"kernel": explanation}, remote.instance)
@@ -130,6 +134,8 @@ def main() -> None:
         f"{statistics.median(retrievals):.3f} (median) |",
         f"| explain (Kernel SHAP, 100 evaluations, top 3) | {len(explains)} | {sum(explains):.1f} | "
         f"{statistics.median(explains):.1f} (median) |",
+        f"| faithfulness scores, 3 classes (on the worker, with the explanation) | {len(scores)} | "
+        f"{sum(scores):.1f} | {statistics.median(scores):.1f} (median) |",
         f"| write back (SC + PDF + SR, built and stored) | {len(writes)} | {sum(writes):.2f} | "
         f"{statistics.median(writes):.2f} (median) |",
         "",

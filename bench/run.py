@@ -93,6 +93,7 @@ REPORTS = (
     ("bench/browser_pages.md", "python -m bench.browser_pages"),
     ("bench/trust.md", "python -m bench.trust"),
     ("bench/equal_terms_cost.md", "python -m bench.equal_terms_cost"),
+    ("bench/pacs_roundtrip.md", "python -m bench.pacs_roundtrip --pacs URL"),
 )
 
 
