@@ -35,7 +35,7 @@ from ui.reads import (
 )
 from ui.resources import get_classifier
 from ui.state import DEFAULT_MODEL, compare_requests, open_scan
-from ui.worklists import PACS_SOURCE, configured_pacs, keep_worklist, pacs_worklist, write_back
+from ui.worklists import PACS_SOURCE, configured_pacs, keep_worklist, pacs_worklist, series_of, write_back
 from viz.card import RESEARCH_NOTICE
 from viz.plots import image_uri
 
@@ -162,6 +162,7 @@ def thumbnail(digest: str, _pixels: np.ndarray) -> str:
 
 
 frames = worklist.multi_frame
+remote = any(scan.image is not None and scan.image.origin.remote is not None for scan in worklist.scans)
 
 
 def row_of(scan: Scan) -> dict:
@@ -171,6 +172,7 @@ def row_of(scan: Scan) -> dict:
         "thumbnail": thumbnail(scan.image.digest, scan.image.thumbnail) if scan.image else None,
         "scan": scan.name,
         **({"frame": scan.frame + 1 if scan.frame is not None else None} if frames else {}),
+        **({"series": series_of(scan)} if remote else {}),
         "verdict": scan.error,
         "confidence": scan.confidence,
         "in domain": "",
@@ -231,7 +233,9 @@ if (
 if reading:
     agreement_section(store, spec.name, spec.title, worklist)
 
-missing = [(scan, request) for scan in openable for request in requests[scan.index] if request.key not in cache]
+# Each explanation once, even where two rows hold the same picture (the same pixels are the same request).
+unique = {request.key: (scan, request) for scan in openable for request in requests[scan.index]}
+missing = [(scan, request) for key, (scan, request) in unique.items() if key not in cache]
 active = [job for job in st.session_state.get(keys.WORKLIST_JOBS, []) if not job.done]
 if missing and not active:
     if st.button(f"Explain all shown ({len(missing)} explanations missing)", key="worklist_explain_all"):

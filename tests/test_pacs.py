@@ -278,6 +278,7 @@ def test_the_scans_page_searches_the_pacs_and_lists_its_images(orthanc, stored, 
     assert not app.exception, app.exception
     rows = app.dataframe[0].value.to_dict("records")
     assert len(rows) == 2 and {row["verdict"] for row in rows} >= {"glioma"}  # the two tumour MRIs of today
+    assert {row["series"].split(" · ")[1] for row in rows} == {"AX T1 first", "AX T1 second"}  # told apart
     shown = " ".join(element.value for element in [*app.markdown, *app.caption, *app.warning, *app.info])
     assert "series found on the PACS" in shown
     for secret in (PATIENT, "CANARY-ID-77", stored["study"], PASSWORD):

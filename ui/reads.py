@@ -51,7 +51,7 @@ def blind_order(scans: list[Scan]) -> list[Scan]:
 def masked_row(scan: Scan, read: Read | None, row: dict, title: Callable[[str], str]) -> dict:
     """A worklist row as the second reader sees it: no "#" (the file order), and the verdict and everything that
     hints at it (the label, the agreement, the domain check, the model's confidence) only once the scan is read."""
-    shown = {name: row[name] for name in ("thumbnail", "scan", "frame") if name in row}
+    shown = {name: row[name] for name in ("thumbnail", "scan", "frame", "series") if name in row}
     shown["your read"] = title(read.read_class) if read else ""
     for name in ("verdict", "confidence", "in domain", "label", "agrees", "explained"):
         unreadable = scan.probs is None and name == "verdict"  # the sentence saying why it could not be read

@@ -80,6 +80,16 @@ def pacs_worklist(spec: Any, config: PacsConfig, predictor: Predictor, container
     return key, worklist
 
 
+def series_of(scan: Scan) -> str:
+    """A PACS scan's series as the worklist shows it (its date and description: never a UID or a patient's data),
+    so that the same picture in two studies can be told apart."""
+    remote = scan.image.origin.remote if scan.image is not None else None
+    if remote is None:
+        return ""
+    series = remote.instance.series
+    return " · ".join(part for part in (series.date, series.description or series.modality) if part)
+
+
 def write_back(scan: Scan, requests: list, cache: Any, classifier: Any, top_k: int) -> None:
     """A button that writes a PACS scan's results back into its study, once its Compare explanations are cached."""
     remote = scan.image.origin.remote if scan.image is not None else None
