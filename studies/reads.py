@@ -172,15 +172,16 @@ class ReadStore:
         assert found is not None  # just written, or written before
         return found
 
-    def reads(self, reader: str | None = None, model: str | None = None) -> list[Read]:
-        """Every read kept, oldest first; of one reader and/or one model where given."""
+    def reads(self, reader: str | None = None, model: str | None = None, digest: str | None = None) -> list[Read]:
+        """Every read kept, oldest first; of one reader, one model and/or one scan where given."""
         if not self.path.exists():
             return []
         query, args = "SELECT * FROM reads WHERE 1 = 1", list[str]()
-        if reader is not None:
-            query, args = query + " AND reader = ?", [*args, reader_name(reader)]
-        if model is not None:
-            query, args = query + " AND model = ?", [*args, model]
+        for column, value in (("reader", None if reader is None else reader_name(reader)), ("model", model)):
+            if value is not None:
+                query, args = query + f" AND {column} = ?", [*args, value]
+        if digest is not None:
+            query, args = query + " AND digest = ?", [*args, digest]
         with self._open() as db:
             rows = db.execute(query + " ORDER BY read_at, rowid", args).fetchall()
         return [
@@ -200,7 +201,7 @@ class ReadStore:
         ]
 
     def get(self, reader: str, model: str, digest: str) -> Read | None:
-        found = [read for read in self.reads(reader, model) if read.digest == digest]
+        found = self.reads(reader, model, digest)  # one row at most: (reader, model, digest) is the key
         return found[0] if found else None
 
 

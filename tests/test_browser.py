@@ -41,7 +41,7 @@ TUMOUR_MODEL = "Brain tumour MRI (VGG16)"
 DIGITS_MODEL = "Handwritten digits (small CNN)"
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
     """Fails under CI (the browser test must run there), skips with the reason elsewhere."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)", pytrace=False)
@@ -160,11 +160,11 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 def browser():
     executable = _chromium()
     if executable is None:
-        _unavailable("Chromium is not installed (apt-get install -y chromium)")
+        unavailable("Chromium is not installed (apt-get install -y chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("Playwright for Python is not installed (pip install -r requirements.txt)")
+        unavailable("Playwright for Python is not installed (pip install -r requirements.txt)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,
